@@ -1,0 +1,15 @@
+//! The Kafka error codes the state machine answers with. The metadata layer does not depend
+//! on the wire crate; these numbers are Kafka's and never change.
+
+pub const NONE: i16 = 0;
+pub const CORRUPT_MESSAGE: i16 = 2;
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+pub const INVALID_PARTITIONS: i16 = 37;
+pub const INVALID_CONFIG: i16 = 40;
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+pub const PRODUCER_FENCED: i16 = 90;

@@ -1,0 +1,94 @@
+//! Commands proposed to the metadata quorum, and their responses.
+//!
+//! A command carries everything its application needs, including the proposer's clock
+//! (`now_ms`) and any random ids, so that applying it is deterministic on every replica.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::state::{AgentInfo, ProducerInfo};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Command {
+    /// A blank command (tests, leadership probes).
+    Noop,
+    /// Sets the cluster id once; later ones are ignored.
+    InitCluster { cluster_id: String },
+    /// Registers or refreshes an agent. `agent_id < 0` asks for a fresh id.
+    AgentHeartbeat { agent: AgentInfo, now_ms: i64 },
+    /// An agent leaving cleanly.
+    AgentLeave { agent_id: i32 },
+    CreateTopic { name: String, id: Uuid, partitions: i32, configs: Vec<(String, String)>, now_ms: i64 },
+    DeleteTopic { name: String },
+    CreatePartitions { name: String, count: i32 },
+    /// Sets (`Some`) or removes (`None`) topic config overrides.
+    AlterTopicConfigs { name: String, ops: Vec<(String, Option<String>)> },
+    /// One flushed segment object: assigns offsets to every batch it holds.
+    CommitSegment(SegmentCommit),
+    /// Allocates a producer id, or bumps the epoch of an existing one.
+    InitProducerId { producer_id: i64, producer_epoch: i16, now_ms: i64 },
+    /// Drops data older than each topic's retention, as of `now_ms`.
+    ApplyRetention { now_ms: i64 },
+    /// The janitor deleted these unreferenced objects.
+    ObjectsDeleted { keys: Vec<String> },
+}
+
+/// One segment object and, per partition, the batches it holds in byte order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentCommit {
+    pub object: String,
+    pub object_len: u64,
+    pub agent_id: i32,
+    pub now_ms: i64,
+    pub partitions: Vec<PartitionAppend>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartitionAppend {
+    pub topic: String,
+    /// Guards against a topic deleted and re-created while the segment was in flight.
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub batches: Vec<BatchMeta>,
+}
+
+/// What the state machine needs of one stored batch; the bytes stay in the object.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct BatchMeta {
+    pub pos: u64,
+    pub len: u64,
+    /// Offsets the batch occupies (`lastOffsetDelta + 1`).
+    pub records: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// The fate of one batch in a `CommitSegment`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum BatchOutcome {
+    Appended { base_offset: i64 },
+    /// An idempotent retry of a batch already in the log: answered with its original offset.
+    Duplicate { base_offset: i64 },
+    /// Rejected with a Kafka error code; nothing was appended.
+    Rejected { error_code: i16 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartitionAppendResult {
+    pub outcomes: Vec<BatchOutcome>,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub enum CommandResponse {
+    #[default]
+    Ok,
+    /// A Kafka error code with a message.
+    Error { code: i16, message: String },
+    AgentId(i32),
+    /// One result per `PartitionAppend`, in order.
+    Committed(Vec<PartitionAppendResult>),
+    Producer(ProducerInfo),
+}

@@ -1,0 +1,450 @@
+//! The metadata state machine: every piece of quorum state is one hop from [`MetaState`].
+//!
+//! Pure and deterministic: `apply` reads no clock, no randomness and does no I/O. Time and ids
+//! arrive inside commands from the proposer. Agents keep a replica of this same type, fed by the
+//! change feed, and answer reads from it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::codes;
+use crate::command::{
+    BatchMeta, BatchOutcome, Command, CommandResponse, PartitionAppend, PartitionAppendResult,
+    SegmentCommit,
+};
+
+/// How many recent batches per producer and partition are remembered for dedupe (Kafka: 5,
+/// matching `max.in.flight.requests.per.connection`).
+pub const PRODUCER_BATCH_CACHE: usize = 5;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MetaState {
+    pub cluster_id: String,
+    pub topics: BTreeMap<String, Topic>,
+    pub agents: BTreeMap<i32, AgentInfo>,
+    pub producers: BTreeMap<i64, ProducerState>,
+    pub next_producer_id: i64,
+    pub next_agent_id: i32,
+    /// Live index entries per segment object; an object at zero moves to `garbage`.
+    pub object_refs: BTreeMap<String, u64>,
+    /// Objects no index entry points at any more, for the janitor to delete.
+    pub garbage: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentInfo {
+    pub agent_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    /// Proposer's clock at the last heartbeat; liveness is judged by readers against theirs.
+    pub last_seen_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    /// Overrides only; defaults live with the agent's config.
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<PartitionLog>,
+    pub created_ms: i64,
+}
+
+/// The offset index of one partition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PartitionLog {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    /// Base offset -> a run of batches stored contiguously in one object.
+    pub chunks: BTreeMap<i64, Chunk>,
+    /// Largest timestamp in the log and the base offset of the batch holding it
+    /// (ListOffsets MAX_TIMESTAMP).
+    pub max_timestamp: i64,
+    pub max_timestamp_offset: i64,
+}
+
+/// A run of batches of one partition, contiguous in one object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Chunk {
+    pub object: String,
+    pub object_len: u64,
+    pub pos: u64,
+    pub len: u64,
+    /// Offsets covered: `[base, base + records)`.
+    pub records: i64,
+    pub max_timestamp: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProducerInfo {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProducerState {
+    pub epoch: i16,
+    pub last_update_ms: i64,
+    /// Per topic and partition: the last few batches written, newest last.
+    pub partitions: BTreeMap<String, BTreeMap<i32, VecDeque<SeqEntry>>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct SeqEntry {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+    pub timestamp: i64,
+}
+
+impl PartitionLog {
+    /// The chunks holding `offset` and everything after it, in offset order.
+    pub fn chunks_from(&self, offset: i64) -> impl Iterator<Item = (i64, &Chunk)> {
+        let start = self
+            .chunks
+            .range(..=offset)
+            .next_back()
+            .filter(|(b, c)| **b + c.records > offset)
+            .map(|(b, _)| *b)
+            .unwrap_or(offset);
+        self.chunks.range(start..).map(|(b, c)| (*b, c))
+    }
+
+    fn append_chunk(&mut self, base: i64, chunk: Chunk, refs: &mut BTreeMap<String, u64>) {
+        *refs.entry(chunk.object.clone()).or_default() += 1;
+        self.chunks.insert(base, chunk);
+    }
+}
+
+fn next_seq(seq: i32, records: i64) -> i32 {
+    // Sequences wrap at i32::MAX back to 0, as in Kafka.
+    ((seq as i64 + records) % (i32::MAX as i64 + 1)) as i32
+}
+
+impl MetaState {
+    /// Applies one committed command. Deterministic: no clock, no randomness, no I/O.
+    pub fn apply(&mut self, cmd: &Command) -> CommandResponse {
+        match cmd {
+            Command::Noop => CommandResponse::Ok,
+            Command::InitCluster { cluster_id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                }
+                CommandResponse::Ok
+            }
+            Command::AgentHeartbeat { agent, now_ms } => self.agent_heartbeat(agent, *now_ms),
+            Command::AgentLeave { agent_id } => {
+                self.agents.remove(agent_id);
+                CommandResponse::Ok
+            }
+            Command::CreateTopic { name, id, partitions, configs, now_ms } => {
+                self.create_topic(name, *id, *partitions, configs, *now_ms)
+            }
+            Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
+            Command::AlterTopicConfigs { name, ops } => {
+                let Some(t) = self.topics.get_mut(name) else {
+                    return err(codes::UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
+                };
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => t.configs.insert(k.clone(), v.clone()),
+                        None => t.configs.remove(k),
+                    };
+                }
+                CommandResponse::Ok
+            }
+            Command::CommitSegment(c) => self.commit_segment(c),
+            Command::InitProducerId { producer_id, producer_epoch, now_ms } => {
+                self.init_producer_id(*producer_id, *producer_epoch, *now_ms)
+            }
+            Command::ApplyRetention { now_ms } => {
+                self.apply_retention(*now_ms);
+                CommandResponse::Ok
+            }
+            Command::ObjectsDeleted { keys } => {
+                for k in keys {
+                    self.garbage.remove(k);
+                }
+                CommandResponse::Ok
+            }
+        }
+    }
+
+    fn agent_heartbeat(&mut self, agent: &AgentInfo, now_ms: i64) -> CommandResponse {
+        let id = if agent.agent_id >= 0 {
+            agent.agent_id
+        } else {
+            self.next_agent_id.max(self.agents.keys().next_back().map_or(0, |k| k + 1))
+        };
+        self.next_agent_id = self.next_agent_id.max(id + 1);
+        let mut info = agent.clone();
+        info.agent_id = id;
+        info.last_seen_ms = now_ms;
+        self.agents.insert(id, info);
+        CommandResponse::AgentId(id)
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: Uuid,
+        partitions: i32,
+        configs: &[(String, String)],
+        now_ms: i64,
+    ) -> CommandResponse {
+        if self.topics.contains_key(name) {
+            return err(codes::TOPIC_ALREADY_EXISTS, &format!("Topic '{name}' already exists."));
+        }
+        if partitions <= 0 {
+            return err(codes::INVALID_PARTITIONS, "Number of partitions must be larger than 0.");
+        }
+        let topic = Topic {
+            name: name.to_string(),
+            id,
+            configs: configs.iter().cloned().collect(),
+            partitions: (0..partitions).map(|_| PartitionLog::default()).collect(),
+            created_ms: now_ms,
+        };
+        self.topics.insert(name.to_string(), topic);
+        CommandResponse::Ok
+    }
+
+    fn delete_topic(&mut self, name: &str) -> CommandResponse {
+        let Some(topic) = self.topics.remove(name) else {
+            return err(codes::UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.");
+        };
+        for p in &topic.partitions {
+            for c in p.chunks.values() {
+                self.release_object(&c.object);
+            }
+        }
+        for ps in self.producers.values_mut() {
+            ps.partitions.remove(name);
+        }
+        CommandResponse::Ok
+    }
+
+    fn create_partitions(&mut self, name: &str, count: i32) -> CommandResponse {
+        let Some(t) = self.topics.get_mut(name) else {
+            return err(codes::UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
+        };
+        let current = t.partitions.len() as i32;
+        if count <= current {
+            return err(
+                codes::INVALID_PARTITIONS,
+                &format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
+            );
+        }
+        t.partitions.resize_with(count as usize, PartitionLog::default);
+        CommandResponse::Ok
+    }
+
+    fn release_object(&mut self, object: &str) {
+        if let Some(n) = self.object_refs.get_mut(object) {
+            *n -= 1;
+            if *n == 0 {
+                self.object_refs.remove(object);
+                self.garbage.insert(object.to_string());
+            }
+        }
+    }
+
+    fn commit_segment(&mut self, c: &SegmentCommit) -> CommandResponse {
+        let mut results = Vec::with_capacity(c.partitions.len());
+        let refs_before = self.object_refs.get(&c.object).copied().unwrap_or(0);
+        for pa in &c.partitions {
+            results.push(self.append_partition(c, pa));
+        }
+        // A segment none of whose batches landed is garbage from the start.
+        if self.object_refs.get(&c.object).copied().unwrap_or(0) == refs_before && refs_before == 0 {
+            self.garbage.insert(c.object.clone());
+        }
+        CommandResponse::Committed(results)
+    }
+
+    fn append_partition(&mut self, c: &SegmentCommit, pa: &PartitionAppend) -> PartitionAppendResult {
+        let reject_all = |code: i16| PartitionAppendResult {
+            outcomes: vec![BatchOutcome::Rejected { error_code: code }; pa.batches.len()],
+            log_start_offset: -1,
+        };
+        let Some(topic) = self.topics.get_mut(&pa.topic) else {
+            return reject_all(codes::UNKNOWN_TOPIC_OR_PARTITION);
+        };
+        if topic.id != pa.topic_id || pa.partition < 0 || pa.partition as usize >= topic.partitions.len() {
+            return reject_all(codes::UNKNOWN_TOPIC_OR_PARTITION);
+        }
+        let log = &mut topic.partitions[pa.partition as usize];
+        let mut outcomes = Vec::with_capacity(pa.batches.len());
+        // Accepted batches that are byte-contiguous coalesce into one chunk.
+        let mut run: Option<(i64, Chunk)> = None;
+        for b in &pa.batches {
+            let outcome = check_sequence(&mut self.producers, &pa.topic, pa.partition, b, log.high_watermark, c.now_ms);
+            if let BatchOutcome::Appended { base_offset } = outcome {
+                log.high_watermark += b.records;
+                if b.max_timestamp > log.max_timestamp || log.chunks.is_empty() && run.is_none() {
+                    log.max_timestamp = b.max_timestamp;
+                    log.max_timestamp_offset = base_offset;
+                }
+                match &mut run {
+                    Some((_, ch)) if ch.pos + ch.len == b.pos => {
+                        ch.len += b.len;
+                        ch.records += b.records;
+                        ch.max_timestamp = ch.max_timestamp.max(b.max_timestamp);
+                    }
+                    _ => {
+                        if let Some((base, ch)) = run.take() {
+                            log.append_chunk(base, ch, &mut self.object_refs);
+                        }
+                        run = Some((
+                            base_offset,
+                            Chunk {
+                                object: c.object.clone(),
+                                object_len: c.object_len,
+                                pos: b.pos,
+                                len: b.len,
+                                records: b.records,
+                                max_timestamp: b.max_timestamp,
+                            },
+                        ));
+                    }
+                }
+            }
+            outcomes.push(outcome);
+        }
+        if let Some((base, ch)) = run {
+            log.append_chunk(base, ch, &mut self.object_refs);
+        }
+        PartitionAppendResult { outcomes, log_start_offset: log.log_start_offset }
+    }
+
+    fn init_producer_id(&mut self, producer_id: i64, producer_epoch: i16, now_ms: i64) -> CommandResponse {
+        if producer_id >= 0 {
+            // KIP-360: an existing producer bumps its epoch to recover from a fatal error.
+            let Some(ps) = self.producers.get_mut(&producer_id) else {
+                return err(codes::UNKNOWN_PRODUCER_ID, "unknown producer id");
+            };
+            if ps.epoch != producer_epoch {
+                return err(codes::PRODUCER_FENCED, "producer epoch does not match");
+            }
+            if ps.epoch == i16::MAX - 1 {
+                // Epoch exhausted: hand out a new id instead.
+                return self.init_producer_id(-1, -1, now_ms);
+            }
+            ps.epoch += 1;
+            ps.last_update_ms = now_ms;
+            ps.partitions.clear();
+            return CommandResponse::Producer(ProducerInfo { producer_id, producer_epoch: ps.epoch });
+        }
+        let id = self.next_producer_id;
+        self.next_producer_id += 1;
+        self.producers.insert(id, ProducerState { epoch: 0, last_update_ms: now_ms, partitions: BTreeMap::new() });
+        CommandResponse::Producer(ProducerInfo { producer_id: id, producer_epoch: 0 })
+    }
+
+    fn apply_retention(&mut self, now_ms: i64) {
+        let mut released = Vec::new();
+        for t in self.topics.values_mut() {
+            let retention_ms = t.configs.get("retention.ms").and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+            let retention_bytes = t.configs.get("retention.bytes").and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+            for p in &mut t.partitions {
+                let mut total: i64 = p.chunks.values().map(|c| c.len as i64).sum();
+                while let Some((&base, ch)) = p.chunks.iter().next() {
+                    let too_old = retention_ms >= 0 && ch.max_timestamp < now_ms - retention_ms;
+                    let too_big = retention_bytes >= 0 && total > retention_bytes;
+                    if !too_old && !too_big {
+                        break;
+                    }
+                    total -= ch.len as i64;
+                    p.log_start_offset = base + ch.records;
+                    released.push(ch.object.clone());
+                    p.chunks.remove(&base);
+                }
+            }
+        }
+        for o in released {
+            self.release_object(&o);
+        }
+    }
+
+    // ---- reads ----
+
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
+        self.topics.values().find(|t| t.id == id)
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionLog> {
+        let t = self.topics.get(topic)?;
+        if partition < 0 {
+            return None;
+        }
+        t.partitions.get(partition as usize)
+    }
+
+    /// Agents heard from within `session_ms` of `now_ms` (the reader's clock).
+    pub fn live_agents(&self, now_ms: i64, session_ms: i64) -> Vec<&AgentInfo> {
+        self.agents.values().filter(|a| a.last_seen_ms + session_ms >= now_ms).collect()
+    }
+}
+
+/// Decides whether a batch is new, a duplicate, or out of order, and records it if new.
+fn check_sequence(
+    producers: &mut BTreeMap<i64, ProducerState>,
+    topic: &str,
+    partition: i32,
+    b: &BatchMeta,
+    next_offset: i64,
+    now_ms: i64,
+) -> BatchOutcome {
+    if b.producer_id < 0 {
+        return BatchOutcome::Appended { base_offset: next_offset };
+    }
+    let ps = producers.entry(b.producer_id).or_insert_with(|| ProducerState {
+        epoch: b.producer_epoch,
+        last_update_ms: now_ms,
+        partitions: BTreeMap::new(),
+    });
+    if b.producer_epoch < ps.epoch {
+        return BatchOutcome::Rejected { error_code: codes::INVALID_PRODUCER_EPOCH };
+    }
+    if b.producer_epoch > ps.epoch {
+        if b.base_sequence != 0 {
+            return BatchOutcome::Rejected { error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER };
+        }
+        ps.epoch = b.producer_epoch;
+        ps.partitions.clear();
+    }
+    let last_seq = next_seq(b.base_sequence, b.records - 1);
+    let cache = ps.partitions.entry(topic.to_string()).or_default().entry(partition).or_default();
+    if let Some(dup) = cache.iter().find(|e| e.first_seq == b.base_sequence && e.last_seq == last_seq) {
+        return BatchOutcome::Duplicate { base_offset: dup.base_offset };
+    }
+    let in_order = match cache.back() {
+        Some(prev) => b.base_sequence == next_seq(prev.last_seq, 1),
+        None => b.base_sequence == 0,
+    };
+    if !in_order {
+        return BatchOutcome::Rejected { error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER };
+    }
+    cache.push_back(SeqEntry { first_seq: b.base_sequence, last_seq, base_offset: next_offset, timestamp: b.max_timestamp });
+    if cache.len() > PRODUCER_BATCH_CACHE {
+        cache.pop_front();
+    }
+    ps.last_update_ms = now_ms;
+    BatchOutcome::Appended { base_offset: next_offset }
+}
+
+fn err(code: i16, message: &str) -> CommandResponse {
+    CommandResponse::Error { code, message: message.to_string() }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

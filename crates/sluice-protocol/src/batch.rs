@@ -1,0 +1,314 @@
+//! A zero-copy view of Kafka record batches (magic v2), as produced by clients and as stored.
+//!
+//! Sluice stores client batches byte for byte. The hot path therefore never decodes records:
+//! it validates the batch header and CRC-32C on produce, and on fetch it patches `baseOffset` and
+//! `partitionLeaderEpoch`, which sit outside the CRC, so the patch costs two stores per batch.
+//! The layout is written by hand because `kafka-protocol`'s decoder always materialises records.
+
+use bytes::Bytes;
+
+/// Bytes before the first record: everything from `baseOffset` to `recordsCount`.
+pub const HEADER_LEN: usize = 61;
+/// `baseOffset` + `batchLength`: the part of the header not counted by `batchLength`.
+pub const LOG_OVERHEAD: usize = 12;
+const CRC_START: usize = 21;
+
+pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
+pub const ATTR_LOG_APPEND_TIME: i16 = 0x08;
+pub const ATTR_TRANSACTIONAL: i16 = 0x10;
+pub const ATTR_CONTROL: i16 = 0x20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("record batch truncated: need {need} bytes, have {have}")]
+    Truncated { need: usize, have: usize },
+    #[error("unsupported record batch magic {0} (only v2 is accepted)")]
+    Magic(i8),
+    #[error("record batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Crc { stored: u32, computed: u32 },
+    #[error("invalid record batch: {0}")]
+    Invalid(&'static str),
+}
+
+/// The decoded header of one record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    /// Total bytes of the batch including the 12-byte log overhead.
+    pub total_len: usize,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl BatchHeader {
+    /// Parses the header at the start of `buf`. Checks lengths and magic, not the CRC.
+    pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
+        if buf.len() < LOG_OVERHEAD + 5 {
+            return Err(BatchError::Truncated { need: LOG_OVERHEAD + 5, have: buf.len() });
+        }
+        let batch_length = be_i32(buf, 8);
+        let magic = buf[16] as i8;
+        if magic != 2 {
+            return Err(BatchError::Magic(magic));
+        }
+        if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Err(BatchError::Invalid("batchLength shorter than the v2 header"));
+        }
+        let total_len = LOG_OVERHEAD + batch_length as usize;
+        if buf.len() < total_len {
+            return Err(BatchError::Truncated { need: total_len, have: buf.len() });
+        }
+        Ok(BatchHeader {
+            base_offset: be_i64(buf, 0),
+            total_len,
+            partition_leader_epoch: be_i32(buf, 12),
+            magic,
+            crc: u32::from_be_bytes(buf[17..21].try_into().expect("4 bytes")),
+            attributes: be_i16(buf, 21),
+            last_offset_delta: be_i32(buf, 23),
+            base_timestamp: be_i64(buf, 27),
+            max_timestamp: be_i64(buf, 35),
+            producer_id: be_i64(buf, 43),
+            producer_epoch: be_i16(buf, 51),
+            base_sequence: be_i32(buf, 53),
+            records_count: be_i32(buf, 57),
+        })
+    }
+
+    /// Parses and fully validates a batch as received from a producer: CRC-32C, and the
+    /// count/offset-delta consistency Kafka requires of fresh batches.
+    pub fn parse_validated(buf: &[u8]) -> Result<Self, BatchError> {
+        let h = Self::parse(buf)?;
+        let computed = crc32c::crc32c(&buf[CRC_START..h.total_len]);
+        if computed != h.crc {
+            return Err(BatchError::Crc { stored: h.crc, computed });
+        }
+        if h.records_count <= 0 {
+            return Err(BatchError::Invalid("record batch has no records"));
+        }
+        if h.last_offset_delta != h.records_count - 1 {
+            return Err(BatchError::Invalid("lastOffsetDelta must equal recordsCount - 1"));
+        }
+        if h.is_control() {
+            return Err(BatchError::Invalid("producers may not write control batches"));
+        }
+        Ok(h)
+    }
+
+    /// Number of offsets this batch occupies.
+    pub fn offset_count(&self) -> i64 {
+        self.last_offset_delta as i64 + 1
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
+    }
+    pub fn compression(&self) -> i16 {
+        self.attributes & ATTR_COMPRESSION_MASK
+    }
+}
+
+/// Splits a byte run of concatenated batches. A trailing partial batch (as fetch responses may
+/// carry) ends the iteration silently; a malformed header yields one error and stops.
+pub struct BatchIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+impl<'a> BatchIter<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        BatchIter { buf, pos: 0, failed: false }
+    }
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    /// `(byte position, header)`.
+    type Item = Result<(usize, BatchHeader), BatchError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.buf.len() {
+            return None;
+        }
+        match BatchHeader::parse(&self.buf[self.pos..]) {
+            Ok(h) => {
+                let at = self.pos;
+                self.pos += h.total_len;
+                Some(Ok((at, h)))
+            }
+            Err(BatchError::Truncated { .. }) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Splits a producer's `records` field into validated batches. Every byte must belong to a
+/// complete, valid batch.
+pub fn split_produced(records: &Bytes) -> Result<Vec<(Bytes, BatchHeader)>, BatchError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < records.len() {
+        let h = BatchHeader::parse_validated(&records[pos..])?;
+        out.push((records.slice(pos..pos + h.total_len), h));
+        pos += h.total_len;
+    }
+    if out.is_empty() {
+        return Err(BatchError::Invalid("empty record set"));
+    }
+    Ok(out)
+}
+
+/// Rewrites `baseOffset` and `partitionLeaderEpoch` of the batch at the start of `buf`.
+/// Both fields precede the CRC'd region, so the batch stays valid.
+pub fn patch_base_offset(buf: &mut [u8], base_offset: i64, leader_epoch: i32) {
+    buf[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    buf[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Stamps LogAppendTime: sets the timestamp-type attribute and `maxTimestamp` to `now_ms`, and
+/// recomputes the CRC (both fields are inside it). Consumers then report `now_ms` for every record.
+pub fn stamp_log_append_time(buf: &mut [u8], now_ms: i64) {
+    let attrs = be_i16(buf, 21) | ATTR_LOG_APPEND_TIME;
+    buf[21..23].copy_from_slice(&attrs.to_be_bytes());
+    buf[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let total = LOG_OVERHEAD + be_i32(buf, 8) as usize;
+    let crc = crc32c::crc32c(&buf[CRC_START..total]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
+
+    fn encode(n: i64, compression: Compression) -> Bytes {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: 7,
+                producer_epoch: 1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32,
+                timestamp: 1_000 + i,
+                key: Some(Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let opts = RecordEncodeOptions { version: 2, compression };
+        RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn parses_and_validates_a_client_batch() {
+        let b = encode(5, Compression::Lz4);
+        let h = BatchHeader::parse_validated(&b).unwrap();
+        assert_eq!(h.total_len, b.len());
+        assert_eq!(h.records_count, 5);
+        assert_eq!(h.offset_count(), 5);
+        assert_eq!(h.producer_id, 7);
+        assert_eq!(h.producer_epoch, 1);
+        assert_eq!(h.base_sequence, 0);
+        assert_eq!(h.max_timestamp, 1_004);
+        assert_eq!(h.compression(), 3);
+    }
+
+    #[test]
+    fn corrupt_crc_is_detected() {
+        let mut b = BytesMut::from(&encode(3, Compression::None)[..]);
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        assert!(matches!(BatchHeader::parse_validated(&b), Err(BatchError::Crc { .. })));
+    }
+
+    #[test]
+    fn truncated_and_bad_magic_are_errors_not_panics() {
+        let b = encode(3, Compression::None);
+        for cut in 0..b.len() {
+            assert!(BatchHeader::parse_validated(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut m = BytesMut::from(&b[..]);
+        m[16] = 1;
+        assert_eq!(BatchHeader::parse(&m), Err(BatchError::Magic(1)));
+        let mut short = BytesMut::from(&b[..]);
+        short[8..12].copy_from_slice(&5i32.to_be_bytes());
+        assert!(BatchHeader::parse(&short).is_err());
+    }
+
+    #[test]
+    fn patching_base_offset_keeps_the_batch_valid_and_readable() {
+        let mut all = BytesMut::new();
+        all.extend_from_slice(&encode(2, Compression::Zstd));
+        all.extend_from_slice(&encode(3, Compression::None));
+        let split = split_produced(&all.clone().freeze()).unwrap();
+        assert_eq!(split.len(), 2);
+        let second_at = split[0].1.total_len;
+        patch_base_offset(&mut all[..], 100, 4);
+        patch_base_offset(&mut all[second_at..], 102, 4);
+        let mut bytes = all.freeze();
+        let sets = RecordBatchDecoder::decode_all(&mut bytes).unwrap();
+        let offsets: Vec<i64> =
+            sets.iter().flat_map(|s| s.records.iter().map(|r| r.offset)).collect();
+        assert_eq!(offsets, vec![100, 101, 102, 103, 104]);
+    }
+
+    #[test]
+    fn log_append_time_stamp_recomputes_crc() {
+        let mut b = BytesMut::from(&encode(2, Compression::None)[..]);
+        stamp_log_append_time(&mut b, 42_000);
+        let h = BatchHeader::parse_validated(&b).unwrap();
+        assert_eq!(h.max_timestamp, 42_000);
+        assert_ne!(h.attributes & ATTR_LOG_APPEND_TIME, 0);
+        let mut bytes = b.freeze();
+        let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+        // Clients read a LogAppendTime batch's maxTimestamp as every record's timestamp.
+        assert!(set.records.iter().all(|r| r.timestamp_type == TimestampType::LogAppend));
+    }
+
+    #[test]
+    fn batch_iter_stops_at_partial_tail() {
+        let mut all = BytesMut::new();
+        all.extend_from_slice(&encode(2, Compression::None));
+        let one = all.len();
+        all.extend_from_slice(&encode(2, Compression::None));
+        let items: Vec<_> = BatchIter::new(&all[..one + 10]).collect();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].as_ref().unwrap().0, 0);
+    }
+}

@@ -1,0 +1,104 @@
+//! Request decoding and response encoding over `kafka-protocol`.
+//!
+//! Decoding is split so the caller can tell apart what Kafka tells apart: an unknown API key
+//! (close the connection), a version we do not serve (ApiVersions answers UNSUPPORTED_VERSION
+//! in v0; anything else closes), and a malformed body (close, log).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::versions::supported_range;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("request too short for a header ({0} bytes)")]
+    Short(usize),
+    #[error("unknown api key {0}")]
+    UnknownApi(i16),
+    #[error("{api:?} v{version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16, correlation_id: i32 },
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed { api: ApiKey, version: i16, correlation_id: i32, reason: String },
+}
+
+/// A decoded request with the information needed to answer it.
+#[derive(Debug)]
+pub struct Request {
+    pub api: ApiKey,
+    pub version: i16,
+    pub header: RequestHeader,
+    pub body: RequestKind,
+}
+
+fn peek_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Decodes a full request frame (without its size prefix).
+pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
+    if frame.len() < 8 {
+        return Err(DecodeError::Short(frame.len()));
+    }
+    let key = peek_i16(&frame, 0);
+    let version = peek_i16(&frame, 2);
+    let correlation_id = i32::from_be_bytes(frame[4..8].try_into().expect("4 bytes"));
+    let api = ApiKey::try_from(key).map_err(|_| DecodeError::UnknownApi(key))?;
+    let Some(range) = supported_range(api) else {
+        return Err(DecodeError::UnknownApi(key));
+    };
+    if version < range.min || version > range.max {
+        return Err(DecodeError::UnsupportedVersion { api, version, correlation_id });
+    }
+    let malformed = |reason: String| DecodeError::Malformed { api, version, correlation_id, reason };
+    let mut buf = frame;
+    let header = RequestHeader::decode(&mut buf, api.request_header_version(version))
+        .map_err(|e| malformed(format!("header: {e}")))?;
+    let body = RequestKind::decode(api, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
+    Ok(Request { api, version, header, body })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {api:?} v{version} response: {reason}")]
+pub struct EncodeError {
+    pub api: ApiKey,
+    pub version: i16,
+    pub reason: String,
+}
+
+/// Encodes a response as a complete frame, size prefix included.
+pub fn encode_response(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<Bytes, EncodeError> {
+    frame(api, version, correlation_id, |buf| body.encode(buf, version))
+}
+
+/// Encodes any single message type (used for ApiVersions' v0 fallback and in tests).
+pub fn encode_message<M: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> Result<Bytes, EncodeError> {
+    frame(api, version, correlation_id, |buf| body.encode(buf, version))
+}
+
+fn frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
+) -> Result<Bytes, EncodeError> {
+    let err = |e: anyhow::Error| EncodeError { api, version, reason: e.to_string() };
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header.encode(&mut buf, api.response_header_version(version)).map_err(err)?;
+    body(&mut buf).map_err(err)?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}

@@ -1,0 +1,67 @@
+//! Size-prefixed Kafka frames.
+//!
+//! Every request is `i32 size` followed by `size` bytes. The size is untrusted: frames above
+//! `max_bytes` (Kafka's `socket.request.max.bytes`) are refused before any allocation.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Kafka's default `socket.request.max.bytes`.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge { size: i64, max: usize },
+    #[error("negative frame size {0}")]
+    Negative(i32),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one frame. `Ok(None)` on a clean end of stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> Result<Option<Bytes>, FrameError> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let size = i32::from_be_bytes(len);
+    if size < 0 {
+        return Err(FrameError::Negative(size));
+    }
+    if size as usize > max_bytes {
+        return Err(FrameError::TooLarge { size: size as i64, max: max_bytes });
+    }
+    let mut buf = BytesMut::zeroed(size as usize);
+    reader.read_exact(&mut buf).await?;
+    Ok(Some(buf.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_frames_and_refuses_oversize() {
+        let mut input: &[u8] = &[0, 0, 0, 3, b'a', b'b', b'c', 0, 0, 0, 10];
+        let f = read_frame(&mut input, 5).await.unwrap().unwrap();
+        assert_eq!(&f[..], b"abc");
+        let err = read_frame(&mut input, 5).await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { size: 10, max: 5 }));
+    }
+
+    #[tokio::test]
+    async fn truncated_frame_is_an_error_and_eof_is_clean() {
+        let mut input: &[u8] = &[0, 0, 0, 9, 1, 2];
+        assert!(matches!(read_frame(&mut input, 100).await, Err(FrameError::Io(_))));
+        let mut empty: &[u8] = &[];
+        assert!(read_frame(&mut empty, 100).await.unwrap().is_none());
+        let mut neg: &[u8] = &[0xff, 0xff, 0xff, 0xff];
+        assert!(matches!(read_frame(&mut neg, 100).await, Err(FrameError::Negative(-1))));
+    }
+}

@@ -1,0 +1,11 @@
+//! Sluice's wire layer: Kafka framing, request/response codec over the `kafka-protocol`
+//! crate, the ApiVersions table, and the record-batch header view used on the hot path.
+//!
+//! Nothing here knows about storage, metadata or sockets beyond `AsyncRead`.
+
+pub mod batch;
+pub mod codec;
+pub mod frame;
+pub mod versions;
+
+pub use kafka_protocol;

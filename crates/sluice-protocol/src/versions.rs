@@ -1,0 +1,60 @@
+//! The ApiVersions table: which APIs this broker serves, and in which versions.
+//!
+//! A range here is a promise that the handler reads and writes every field of every version in
+//! it. It is clamped to what `kafka-protocol` can decode, so a client never picks a version the
+//! codec cannot parse.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::VersionRange;
+
+/// The APIs served, with the versions our handlers implement.
+const SERVED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
+];
+
+/// The served range of `api`, or `None` if the API is not served at all.
+pub fn supported_range(api: ApiKey) -> Option<VersionRange> {
+    let (_, min, max) = SERVED.iter().find(|(k, _, _)| *k == api)?;
+    let codec = api.valid_versions();
+    Some(VersionRange { min: (*min).max(codec.min), max: (*max).min(codec.max) })
+}
+
+/// The `api_keys` list of an ApiVersions response.
+pub fn api_versions() -> Vec<ApiVersion> {
+    SERVED
+        .iter()
+        .filter_map(|(k, _, _)| {
+            let r = supported_range(*k)?;
+            Some(ApiVersion::default().with_api_key(*k as i16).with_min_version(r.min).with_max_version(r.max))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_ranges_are_within_the_codec() {
+        for (k, _, _) in SERVED {
+            let r = supported_range(*k).unwrap();
+            let c = k.valid_versions();
+            assert!(r.min >= c.min && r.max <= c.max && r.min <= r.max, "{k:?}");
+        }
+        assert!(supported_range(ApiKey::JoinGroup).is_none());
+        assert_eq!(api_versions().len(), SERVED.len());
+    }
+}
