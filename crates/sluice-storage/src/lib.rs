@@ -1,0 +1,16 @@
+//! Sluice's data plane storage: where produced bytes live and how they come back.
+//!
+//! - [`store`] opens the configured object store (local directory, S3/MinIO, memory).
+//! - [`segment`] lays out one flush's batches from many partitions as one object.
+//! - [`cache`] reads object ranges through a foyer memory+disk cache keyed by aligned blocks.
+//!
+//! Offsets are not known here: the metadata quorum assigns them at commit, and readers patch
+//! them into batches on the way out (see `sluice_protocol::batch`).
+
+pub mod cache;
+pub mod segment;
+pub mod store;
+
+pub use cache::{BlockCache, CacheConfig};
+pub use segment::{SegmentBuilder, SegmentLayout};
+pub use store::{open_object_store, ObjectStoreConfig, StoreError};

@@ -1,0 +1,69 @@
+//! Opening the object store named by a URL.
+//!
+//! `file:///abs/dir` (the embedded default), `s3://bucket[/prefix]` (S3, MinIO, any S3-compatible
+//! server via `endpoint`), and `memory://` (tests). Every data read and write goes through
+//! `object_store`; credentials for S3 come from the usual AWS environment variables.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
+use object_store::ObjectStore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ObjectStoreConfig {
+    /// `file:///path`, `s3://bucket[/prefix]` or `memory://`.
+    pub url: String,
+    /// S3 endpoint override (MinIO: `http://127.0.0.1:9000`).
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    /// Path-style addressing, needed by MinIO and most S3-compatible servers.
+    #[serde(default)]
+    pub s3_path_style: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported object store url '{0}' (expected file://, s3:// or memory://)")]
+    UnsupportedUrl(String),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("cannot create {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+}
+
+pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let url = cfg.url.as_str();
+    if let Some(path) = url.strip_prefix("file://") {
+        std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir { path: path.into(), source })?;
+        return Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?));
+    }
+    if url.starts_with("memory://") {
+        return Ok(Arc::new(InMemory::new()));
+    }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((b, p)) => (b, p.trim_matches('/')),
+            None => (rest, ""),
+        };
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(ep) = &cfg.s3_endpoint {
+            b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+        }
+        if let Some(r) = &cfg.s3_region {
+            b = b.with_region(r);
+        }
+        if cfg.s3_path_style || cfg.s3_endpoint.is_some() {
+            b = b.with_virtual_hosted_style_request(false);
+        }
+        let s3: Arc<dyn ObjectStore> = Arc::new(b.build()?);
+        if prefix.is_empty() {
+            return Ok(s3);
+        }
+        return Ok(Arc::new(PrefixStore::new(s3, prefix)));
+    }
+    Err(StoreError::UnsupportedUrl(url.to_string()))
+}
