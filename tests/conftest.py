@@ -1,0 +1,257 @@
+"""Fixtures that run the real `sluice` binary on free ports with a temporary data dir.
+
+Binary: $SLUICE_BIN, else <repo>/target/release/sluice.
+Each process writes stdout/stderr to files next to (not inside) its data dir so a
+failure can show the tail of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+REPO = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+def sluice_bin() -> str:
+    b = os.environ.get("SLUICE_BIN") or str(REPO / "target" / "release" / "sluice")
+    if not os.path.exists(b):
+        pytest.fail(f"sluice binary not found at {b} (build it with cargo build --release, or set SLUICE_BIN)")
+    return b
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, n: int = 60) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "<no output file>"
+    return "\n".join(lines[-n:])
+
+
+class SluiceProcess:
+    """One running sluice process (dev, meta or agent)."""
+
+    def __init__(self, name: str, args: list[str], workdir: Path, ready_marker: str,
+                 port: int | None, env: dict | None = None):
+        self.name = name
+        self.args = list(args)
+        self.workdir = workdir
+        self.ready_marker = ready_marker
+        self.port = port
+        self.env = env
+        # the ready line must name this address ("bootstrap 127.0.0.1:PORT"); None = any
+        self.expect_bootstrap = f"bootstrap 127.0.0.1:{port}" if port else None
+        self.proc: subprocess.Popen | None = None
+        self.generation = 0
+        self.stdout_path: Path | None = None
+        self.stderr_path: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        assert self.proc is None, f"{self.name} already running"
+        self.generation += 1
+        self.stdout_path = self.workdir / f"{self.name}.{self.generation}.stdout"
+        self.stderr_path = self.workdir / f"{self.name}.{self.generation}.stderr"
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env.setdefault("RUST_BACKTRACE", "1")
+        if self.env:
+            env.update(self.env)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([sluice_bin()] + self.args, stdout=out, stderr=err,
+                                         stdin=subprocess.DEVNULL, env=env)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT
+        want_bootstrap = None
+        if self.ready_marker == "Sluice ready":
+            want_bootstrap = self.expect_bootstrap or "bootstrap "
+        while time.monotonic() < deadline:
+            text = self.stdout_path.read_text(errors="replace")
+            if self.ready_marker in text and (want_bootstrap is None
+                                              or re.search(re.escape(want_bootstrap) + r"(?!\d)", text)):
+                return
+            rc = self.proc.poll()
+            if rc is not None:
+                self.proc = None
+                pytest.fail(f"{self.name} exited with {rc} before printing {self.ready_marker!r}\n"
+                            f"args: {self.args}\n--- stdout ---\n{_tail(self.stdout_path)}\n"
+                            f"--- stderr tail ---\n{_tail(self.stderr_path)}")
+            time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        pytest.fail(f"{self.name} not ready within {READY_TIMEOUT}s (waiting for {self.ready_marker!r}"
+                    f"{' and ' + repr(want_bootstrap) if want_bootstrap else ''})\nargs: {self.args}\n"
+                    f"--- stdout ---\n{_tail(self.stdout_path)}\n--- stderr tail ---\n{_tail(self.stderr_path)}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path else ""
+
+    def stop(self, sig=signal.SIGTERM, check=True) -> int:
+        """Stop with SIGTERM (or SIGINT) and assert a clean exit 0 within STOP_TIMEOUT."""
+        assert self.proc is not None, f"{self.name} not running"
+        proc, self.proc = self.proc, None
+        if proc.poll() is not None:
+            rc = proc.returncode
+            if check:
+                pytest.fail(f"{self.name} had already exited with {rc}\n--- stderr tail ---\n"
+                            f"{_tail(self.stderr_path)}")
+            return rc
+        proc.send_signal(sig)
+        try:
+            rc = proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            if check:
+                pytest.fail(f"{self.name} did not exit within {STOP_TIMEOUT}s of {sig.name}\n"
+                            f"--- stderr tail ---\n{_tail(self.stderr_path)}")
+            return -9
+        if check:
+            assert rc == 0, (f"{self.name} exited with {rc} after {sig.name}\n--- stderr tail ---\n"
+                             f"{_tail(self.stderr_path)}")
+        return rc
+
+    def restart(self):
+        """Clean stop (asserted) and start again with the same arguments and data dir."""
+        self.stop()
+        return self.start()
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+class Cluster:
+    """Starts sluice processes for one test and stops them all at the end."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.procs: list[SluiceProcess] = []
+
+    def dev(self, *extra: str, name: str = "dev", port: int | None = None, env=None,
+            expect_bootstrap: str | None = "") -> SluiceProcess:
+        """expect_bootstrap: "" = the listen address; None = any "bootstrap ..." line."""
+        port = port or free_port()
+        data = self.tmp / f"{name}-data"
+        data.mkdir(exist_ok=True)
+        args = ["dev", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", *extra]
+        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port, env)
+        if expect_bootstrap != "":
+            p.expect_bootstrap = expect_bootstrap
+        p.data_dir = data
+        self.procs.append(p)
+        return p.start()
+
+    def meta(self, node_id: int = 1, name: str = "meta") -> SluiceProcess:
+        port = free_port()
+        data = self.tmp / f"{name}-data"
+        data.mkdir(exist_ok=True)
+        args = ["meta", "--id", str(node_id), "--data-dir", str(data),
+                "--listen", f"127.0.0.1:{port}", "--bootstrap"]
+        p = SluiceProcess(name, args, self.tmp, f"meta node {node_id} ready", port)
+        p.url = f"http://127.0.0.1:{port}"
+        self.procs.append(p)
+        return p.start()
+
+    def agent(self, meta_url: str, object_dir: Path, agent_id: int, name: str) -> SluiceProcess:
+        port = free_port()
+        cache = self.tmp / f"{name}-cache"
+        cache.mkdir(exist_ok=True)
+        args = ["agent", "--meta", meta_url, "--object-store", object_dir.resolve().as_uri(),
+                "--cache-dir", str(cache), "--listen", f"127.0.0.1:{port}", "--agent-id", str(agent_id)]
+        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port)
+        self.procs.append(p)
+        return p.start()
+
+    def close(self):
+        """Stop everything (agents before meta); report unclean exits after stopping all."""
+        failures = []
+        for p in reversed(self.procs):
+            if p.proc is None:
+                continue
+            if p.proc.poll() is not None:
+                failures.append(f"{p.name} died during the test with exit code {p.proc.returncode}\n"
+                                f"--- stderr tail ---\n{_tail(p.stderr_path)}")
+                p.proc = None
+                continue
+            p.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = p.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                failures.append(f"{p.name} did not exit within {STOP_TIMEOUT}s of SIGTERM\n"
+                                f"--- stderr tail ---\n{_tail(p.stderr_path)}")
+                continue
+            p.proc = None
+            if rc != 0:
+                failures.append(f"{p.name} exited with {rc} after SIGTERM\n--- stderr tail ---\n"
+                                f"{_tail(p.stderr_path)}")
+        for p in self.procs:
+            if p.stderr_path and "panicked" in p.stderr_text():
+                failures.append(f"{p.name} logged a panic:\n{_tail(p.stderr_path)}")
+        if failures:
+            pytest.fail("\n\n".join(failures))
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """Factory for custom setups: cluster.dev(*flags), cluster.meta(), cluster.agent(...)."""
+    c = Cluster(tmp_path)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sluice_dev(cluster):
+    """`sluice dev` on a free port with a fresh data dir. Has .bootstrap, .port,
+    .data_dir, .restart() (same data dir, same port), .stop(), .start()."""
+    return cluster.dev()
+
+
+class MetaAndTwoAgents:
+    def __init__(self, meta, a, b, objects):
+        self.meta = meta
+        self.a = a
+        self.b = b
+        self.objects = objects
+
+
+@pytest.fixture
+def meta_and_two_agents(cluster, tmp_path):
+    """One `sluice meta` node and two `sluice agent`s sharing one file:// object store."""
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    meta = cluster.meta(1)
+    a = cluster.agent(meta.url, objects, 1, "agent-a")
+    b = cluster.agent(meta.url, objects, 2, "agent-b")
+    return MetaAndTwoAgents(meta, a, b, objects)

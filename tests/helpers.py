@@ -1,0 +1,123 @@
+"""Client-side helpers shared by the tests (confluent-kafka)."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+QUIET = {"log_level": 3}  # errors only from librdkafka (coordinator chatter is expected: no groups yet)
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, **QUIET})
+
+
+def create_topic(bootstrap: str, name: str, partitions: int, config: dict | None = None):
+    a = admin(bootstrap)
+    fs = a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                   config=config or {})], operation_timeout=30, request_timeout=30)
+    fs[name].result(timeout=60)
+    # wait until the topic with all partitions shows up in Metadata
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        md = a.list_topics(topic=name, timeout=10)
+        t = md.topics.get(name)
+        if t is not None and t.error is None and len(t.partitions) == partitions:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"topic {name} with {partitions} partitions not visible in Metadata")
+
+
+def producer(bootstrap: str, **conf) -> Producer:
+    base = {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.timeout.ms": 120000, **QUIET}
+    base.update(conf)
+    return Producer(base)
+
+
+def consumer(bootstrap: str, **conf) -> Consumer:
+    base = {"bootstrap.servers": bootstrap, "group.id": "sluice-tests-unused",
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "auto.offset.reset": "error", "enable.partition.eof": False, **QUIET}
+    base.update(conf)
+    return Consumer(base)
+
+
+class DeliveryLog:
+    """Delivery callback that records (partition, offset, error, timestamp) by message index."""
+
+    def __init__(self):
+        self.results = {}
+
+    def cb(self, idx):
+        def _cb(err, msg):
+            self.results[idx] = (err, msg.partition(), msg.offset(), msg.timestamp())
+        return _cb
+
+    def errors(self):
+        return {i: r[0] for i, r in self.results.items() if r[0] is not None}
+
+
+def produce_all(p: Producer, records, log: DeliveryLog, flush_timeout=180):
+    """records: iterable of (idx, topic, partition, key, value, headers, timestamp_or_None)."""
+    for idx, topic, part, key, value, headers, ts in records:
+        kw = {}
+        if ts is not None:
+            kw["timestamp"] = ts
+        while True:
+            try:
+                p.produce(topic, value=value, key=key, partition=part, headers=headers,
+                          on_delivery=log.cb(idx), **kw)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    remaining = p.flush(flush_timeout)
+    assert remaining == 0, f"{remaining} messages still undelivered after flush({flush_timeout})"
+
+
+def consume_exact(bootstrap: str, topic: str, expected_counts: dict, timeout=180, start_offsets=None,
+                  **conf) -> dict:
+    """Assign every partition in expected_counts from offset 0 (or start_offsets[p]) and
+    read until exactly expected_counts[p] messages per partition arrived; then check a
+    short extra poll brings nothing more. Returns {partition: [Message, ...]}."""
+    c = consumer(bootstrap, **conf)
+    start_offsets = start_offsets or {}
+    try:
+        c.assign([TopicPartition(topic, p, start_offsets.get(p, 0)) for p in expected_counts])
+        got = {p: [] for p in expected_counts}
+        total = sum(expected_counts.values())
+        n = 0
+        deadline = time.monotonic() + timeout
+        while n < total:
+            if time.monotonic() > deadline:
+                counts = {p: len(v) for p, v in got.items()}
+                raise AssertionError(f"timed out consuming {topic}: got {counts}, expected {expected_counts}")
+            for m in c.consume(num_messages=10000, timeout=1.0):
+                if m.error():
+                    raise AssertionError(f"consumer error: {m.error()}")
+                got[m.partition()].append(m)
+                n += 1
+        # anything beyond the expected count is a duplicate or a phantom
+        extra = [m for m in c.consume(num_messages=1000, timeout=1.0)]
+        assert not extra, (f"{len(extra)} unexpected extra messages, first: partition {extra[0].partition()} "
+                           f"offset {extra[0].offset()} error {extra[0].error()}")
+        return got
+    finally:
+        c.close()
+
+
+def watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
+    c = consumer(bootstrap)
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=30, cached=False)
+    finally:
+        c.close()
+
+
+def err_code(e) -> int:
+    """KafkaException / KafkaError -> code."""
+    if isinstance(e, KafkaError):
+        return e.code()
+    return e.args[0].code()

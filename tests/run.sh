@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit/integration tests, then end-to-end tests with real
+# Kafka clients (confluent-kafka, kafka-python, kcat) against target/release/sluice.
+# Usage (from anywhere): bash tests/run.sh [extra pytest args]
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- test clients ---------------------------------------------------------------
+if ! command -v kcat >/dev/null 2>&1; then
+    log "installing kcat (apt-get)"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat
+fi
+
+PYTHON="${PYTHON:-python3}"
+log "installing Python test clients (tests/requirements.txt)"
+# Debian's system Python is "externally managed" (PEP 668); this is a throwaway test machine.
+PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    -r tests/requirements.txt
+
+# --- build and Rust tests -------------------------------------------------------
+log "cargo build --release --bins"
+cargo build --release -j2 --bins
+
+log "cargo test --release --workspace"
+cargo test --release -j2 --workspace
+
+# --- end-to-end tests -----------------------------------------------------------
+export SLUICE_BIN="${SLUICE_BIN:-$PWD/target/release/sluice}"
+log "pytest tests/ (SLUICE_BIN=$SLUICE_BIN)"
+"$PYTHON" -m pytest -q --durations=15 -p no:cacheprovider tests/ "$@"
