@@ -11,8 +11,8 @@
 
 import time
 
-import pytest
 from kafka import KafkaConsumer, TopicPartition as KTP
+from kafka.consumer.fetcher import FetchSessionHandler
 
 import kafkawire as kw
 from helpers import DeliveryLog, create_topic, produce_all, producer
@@ -20,8 +20,19 @@ from helpers import DeliveryLog, create_topic, produce_all, producer
 T0 = 1_700_000_000_000
 
 
-def test_kafka_python_consumer_with_sessions(sluice_dev):
+def test_kafka_python_consumer_with_sessions(sluice_dev, monkeypatch):
     bs = sluice_dev.bootstrap
+    # record every fetch response kafka-python's session handler sees, to prove the
+    # session was created and continued incrementally (not silently downgraded)
+    seen = []
+    orig = FetchSessionHandler.handle_response
+
+    def spy(self, response):
+        seen.append((self.next_metadata.session_id, self.next_metadata.epoch, response.session_id,
+                     response.error_code))
+        return orig(self, response)
+    monkeypatch.setattr(FetchSessionHandler, "handle_response", spy)
+
     topic = "fs-kp"
     create_topic(bs, topic, 3)
     recs = [(i, topic, i % 3, f"k{i}".encode(), f"v{i}".encode(), [("i", str(i).encode())], T0 + i)
@@ -60,6 +71,15 @@ def test_kafka_python_consumer_with_sessions(sluice_dev):
         assert drain(3300) == 3300
         extra = c.poll(timeout_ms=1000)
         assert extra == {}, "unexpected extra records"
+
+        assert seen, "no Fetch v7+ response went through the session handler"
+        assert [s for s in seen if s[3] != 0] == [], "fetch session errors"
+        full = [s for s in seen if s[1] == 0]
+        assert full and full[0][2] != 0, "the first full fetch did not create a session"
+        sid = full[0][2]
+        incremental = [s for s in seen if s[0] == sid and s[1] >= 1]
+        assert len(incremental) >= 3, f"too few incremental fetches in session {sid}: {seen[:10]}"
+        assert all(s[2] == sid for s in incremental), "session id changed during incremental fetches"
 
         for q in range(3):
             exp = [r for r in recs + more if r[2] == q]

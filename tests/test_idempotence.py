@@ -6,12 +6,10 @@ makes Metadata name the proxy, so the client reconnects through the proxy too.""
 
 import time
 
-from confluent_kafka import TopicPartition
-
 import kafkawire as kw
 from conftest import free_port
 from faultproxy import FaultProxy
-from helpers import DeliveryLog, admin, consume_exact, create_topic, produce_all, producer, watermarks
+from helpers import DeliveryLog, admin, consume_exact, create_topic, producer, watermarks
 
 PARTS = 4
 
@@ -20,7 +18,7 @@ def test_idempotent_producer_survives_drops_and_lost_responses(cluster):
     agent_port = free_port()
     proxy = FaultProxy(agent_port).start()
     try:
-        dev = cluster.dev("--advertised-listener", f"127.0.0.1:{proxy.port}", port=agent_port,
+        cluster.dev("--advertised-listener", f"127.0.0.1:{proxy.port}", port=agent_port,
                           expect_bootstrap=None)
         bs = f"127.0.0.1:{proxy.port}"
 

@@ -3,7 +3,9 @@ loses nothing, and new records continue exactly at the old high watermarks."""
 
 import signal
 
-from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer, watermarks
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+from helpers import DeliveryLog, admin, consume_exact, create_topic, produce_all, producer, watermarks
 
 PARTS = 3
 
@@ -53,15 +55,26 @@ def test_restart_keeps_records_and_offsets_continue(sluice_dev):
     check(bs, topic, first + second)
 
 
-def test_restart_keeps_auto_created_topic_and_config(sluice_dev):
-    """Topics (auto-created ones too) survive a restart with their partition count."""
+def test_restart_keeps_topics_and_configs(sluice_dev):
+    """Topics (auto-created ones too), partition counts and topic configs survive a restart."""
     bs = sluice_dev.bootstrap
+    create_topic(bs, "cfg-restart", 5, config={"retention.ms": "123456"})
+    a = admin(bs)
+    res = ConfigResource(ResourceType.TOPIC, "cfg-restart", incremental_configs=[
+        ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET)])
+    a.incremental_alter_configs([res])[res].result(timeout=60)
     recs = [(i, "auto-restart", 0, None, f"v{i}".encode(), None, None) for i in range(10)]
     log = DeliveryLog()
     produce_all(producer(bs), recs, log)
     assert log.errors() == {}
     assert sorted(r[2] for r in log.results.values()) == list(range(10))
     sluice_dev.restart()
+    a = admin(bs)
+    assert len(a.list_topics(topic="cfg-restart", timeout=30).topics["cfg-restart"].partitions) == 5
+    res = ConfigResource(ResourceType.TOPIC, "cfg-restart")
+    cfg = a.describe_configs([res])[res].result(timeout=60)
+    assert cfg["retention.ms"].value == "123456"
+    assert cfg["message.timestamp.type"].value == "LogAppendTime"
     assert watermarks(bs, "auto-restart", 0) == (0, 10)
     got = consume_exact(bs, "auto-restart", {0: 10})
     assert [(m.offset(), m.key(), m.value()) for m in got[0]] == [(i, None, f"v{i}".encode()) for i in range(10)]
