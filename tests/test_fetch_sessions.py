@@ -43,7 +43,7 @@ def test_kafka_python_consumer_with_sessions(sluice_dev, monkeypatch):
 
     c = KafkaConsumer(bootstrap_servers=bs, group_id=None, enable_auto_commit=False,
                       auto_offset_reset="none", fetch_max_wait_ms=200, max_partition_fetch_bytes=4096,
-                      enable_incremental_fetch_sessions=True, api_version_auto_timeout_ms=30000)
+                      enable_incremental_fetch_sessions=True)
     try:
         tps = [KTP(topic, q) for q in range(3)]
         c.assign(tps)
