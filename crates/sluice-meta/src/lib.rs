@@ -1,0 +1,37 @@
+//! Sluice's metadata quorum.
+//!
+//! `state` is the pure, deterministic state machine (no raft, no I/O, no clock);
+//! the rest wraps it in openraft with durable log storage and an HTTP surface:
+//!
+//! - [`types`]: the openraft type configuration.
+//! - [`log_store`]: the raft log on redb; [`state_machine`] + [`snapshot_store`]:
+//!   the state machine, its snapshots, and the [`feed`] of applied entries.
+//! - [`network`] (raft RPC client) and `server` (HTTP listener) speak the wire
+//!   types in [`api`].
+//! - [`node`]: a running meta node; [`client`]: what agents use, in-process or
+//!   remote, each with a [`Replica`] of the state.
+
+pub mod codes;
+pub mod command;
+pub mod state;
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod feed;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod replica;
+mod server;
+pub mod snapshot_store;
+pub mod state_machine;
+pub mod types;
+
+pub use client::MetaClient;
+pub use config::{MetaNodeConfig, MetaTuning};
+pub use error::{LeaderInfo, MetaError};
+pub use feed::{ChangeEntry, ChangeFeed};
+pub use node::MetaNode;
+pub use replica::Replica;

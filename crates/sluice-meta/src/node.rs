@@ -1,0 +1,471 @@
+//! A running meta node: raft + log store + state machine + HTTP listener.
+//!
+//! [`MetaNode::start`] opens the storage under the data directory, binds the
+//! listener, starts raft and the HTTP server, and bootstraps the cluster on first
+//! start when asked to. Every task it spawns is owned by the node and ends in
+//! [`MetaNode::shutdown`]. Proposals made on a follower are forwarded to the
+//! leader over HTTP ([`NodeCore::propose`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ErrorBody, ProposeResponse, FORWARDED_HEADER};
+use crate::command::{Command, CommandResponse};
+use crate::config::MetaNodeConfig;
+use crate::error::{LeaderInfo, MetaError};
+use crate::feed::ChangeFeed;
+use crate::log_store::{LogStore, LOG_FILE_NAME};
+use crate::network::HttpNetworkFactory;
+use crate::replica::Replica;
+use crate::state_machine::StateMachineStore;
+use crate::types::{MetaRaft, NodeId};
+
+/// Pause between attempts while a leader is being elected.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// A running meta node.
+pub struct MetaNode {
+    core: Arc<NodeCore>,
+    local_addr: SocketAddr,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What the HTTP handlers and the node share.
+pub(crate) struct NodeCore {
+    pub(crate) id: NodeId,
+    pub(crate) advertised: String,
+    pub(crate) raft: MetaRaft,
+    pub(crate) replica: Replica,
+    pub(crate) feed: Arc<ChangeFeed>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) cancel: CancellationToken,
+    propose_timeout: Duration,
+}
+
+impl MetaNode {
+    /// Opens storage, binds the listener, starts raft and the HTTP server, and
+    /// bootstraps the cluster if configured and not yet initialized.
+    pub async fn start(cfg: MetaNodeConfig) -> Result<Arc<MetaNode>, MetaError> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let log_store = LogStore::open(&cfg.data_dir.join(LOG_FILE_NAME))?;
+        let sm =
+            StateMachineStore::open(&cfg.data_dir.join("snapshots"), cfg.tuning.feed_capacity)?;
+        let replica = sm.replica();
+        let feed = sm.feed();
+
+        let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let advertised = cfg
+            .advertised
+            .clone()
+            .unwrap_or_else(|| local_addr.to_string());
+        if cfg.advertised.is_none() && local_addr.ip().is_unspecified() {
+            tracing::warn!(%local_addr, "no advertised address and listening on a wildcard address; peers cannot reach this node by it");
+        }
+
+        let t = &cfg.tuning;
+        let raft_config = openraft::Config {
+            cluster_name: "sluice-meta".to_string(),
+            heartbeat_interval: t.heartbeat_ms,
+            election_timeout_min: t.election_min_ms,
+            election_timeout_max: t.election_max_ms,
+            install_snapshot_timeout: 30_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_every),
+            max_in_snapshot_log_to_keep: t.logs_to_keep,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| MetaError::Invalid(e.to_string()))?;
+
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| MetaError::Invalid(format!("http client: {e}")))?;
+        let network = HttpNetworkFactory::new(cfg.id, http.clone());
+        let raft = MetaRaft::new(cfg.id, Arc::new(raft_config), network, log_store, sm)
+            .await
+            .map_err(|e| MetaError::Raft(e.to_string()))?;
+
+        let core = Arc::new(NodeCore {
+            id: cfg.id,
+            advertised,
+            raft,
+            replica,
+            feed,
+            http,
+            cancel: CancellationToken::new(),
+            propose_timeout: t.propose_timeout,
+        });
+
+        let server = {
+            let router = crate::server::router(core.clone());
+            let cancel = core.cancel.clone();
+            tokio::spawn(async move {
+                let res = axum::serve(listener, router)
+                    .with_graceful_shutdown(cancel.cancelled_owned())
+                    .await;
+                if let Err(e) = res {
+                    tracing::error!(error = %e, "meta HTTP server failed");
+                }
+            })
+        };
+        let watcher = tokio::spawn(log_role_changes(core.clone()));
+        let node = Arc::new(MetaNode {
+            core,
+            local_addr,
+            tasks: Mutex::new(vec![server, watcher]),
+        });
+        tracing::info!(id = cfg.id, %local_addr, advertised = %node.core.advertised, "meta node started");
+
+        if cfg.bootstrap {
+            node.bootstrap(&cfg.peers).await?;
+        }
+        Ok(node)
+    }
+
+    async fn bootstrap(&self, peers: &BTreeMap<NodeId, String>) -> Result<(), MetaError> {
+        let raft = &self.core.raft;
+        if raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetaError::Raft(e.to_string()))?
+        {
+            tracing::info!(id = self.core.id, "already initialized; not bootstrapping");
+            return Ok(());
+        }
+        let mut members = peers.clone();
+        members.insert(self.core.id, self.core.advertised.clone());
+        let lowest = members.keys().next().copied();
+        if lowest != Some(self.core.id) {
+            tracing::info!(
+                id = self.core.id,
+                ?lowest,
+                "waiting for the lowest id to bootstrap the cluster"
+            );
+            return Ok(());
+        }
+        self.initialize(members).await
+    }
+
+    /// This node's raft id.
+    pub fn id(&self) -> NodeId {
+        self.core.id
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `host:port` peers use to reach this node.
+    pub fn advertised_addr(&self) -> &str {
+        &self.core.advertised
+    }
+
+    /// The raft handle (metrics, triggers).
+    pub fn raft(&self) -> &MetaRaft {
+        &self.core.raft
+    }
+
+    /// The state machine's state, readable in place.
+    pub fn replica(&self) -> Replica {
+        self.core.replica.clone()
+    }
+
+    /// The feed of applied entries.
+    pub fn feed(&self) -> Arc<ChangeFeed> {
+        self.core.feed.clone()
+    }
+
+    /// The current leader, as this node knows it.
+    pub fn leader(&self) -> Option<LeaderInfo> {
+        self.core.leader()
+    }
+
+    /// Proposes `cmd` (forwarding to the leader if needed); returns the log index
+    /// it was committed at and the state machine's response. When this returns the
+    /// command is applied on the leader; use [`Replica::wait_applied`] to read it
+    /// from this node's replica.
+    pub async fn propose(&self, cmd: Command) -> Result<(u64, CommandResponse), MetaError> {
+        self.core.propose(cmd, true).await
+    }
+
+    /// Initializes a new cluster with `members` (id → `host:port`) as voters.
+    /// A node that is already initialized is left alone.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), MetaError> {
+        self.core.initialize(members).await
+    }
+
+    /// Adds a learner and waits for it to catch up; returns the membership log index.
+    pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<u64, MetaError> {
+        self.core.add_learner(id, addr).await
+    }
+
+    /// Changes the voter set; returns the membership log index.
+    pub async fn change_membership(
+        &self,
+        voters: BTreeSet<NodeId>,
+        retain: bool,
+    ) -> Result<u64, MetaError> {
+        self.core.change_membership(voters, retain).await
+    }
+
+    /// Builds a snapshot now (it happens automatically per the snapshot policy).
+    pub async fn trigger_snapshot(&self) -> Result<(), MetaError> {
+        self.core
+            .raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| MetaError::Raft(e.to_string()))
+    }
+
+    /// Stops the HTTP server and raft and waits for every task of the node.
+    /// Idempotent.
+    pub async fn shutdown(&self) {
+        self.core.cancel.cancel();
+        if let Err(e) = self.core.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "meta node task ended abnormally");
+            }
+        }
+        self.core.replica.close();
+        tracing::info!(id = self.core.id, "meta node stopped");
+    }
+}
+
+/// Logs leader and membership changes at info level until shutdown.
+async fn log_role_changes(core: Arc<NodeCore>) {
+    let mut rx = core.raft.metrics();
+    let mut last: Option<(u64, Option<NodeId>, ServerState)> = None;
+    let mut last_membership = None;
+    loop {
+        {
+            let m = rx.borrow_and_update();
+            let now = (m.current_term, m.current_leader, m.state);
+            if last != Some(now) {
+                tracing::info!(id = core.id, term = now.0, leader = ?now.1, state = ?now.2, "raft role");
+                last = Some(now);
+            }
+            let membership = m.membership_config.log_id().map(|l| l.index);
+            if last_membership != Some(membership) {
+                tracing::info!(id = core.id, membership = %m.membership_config, "raft membership");
+                last_membership = Some(membership);
+            }
+        }
+        tokio::select! {
+            _ = core.cancel.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// An error before the request left this process (safe to retry) vs after.
+enum ForwardError {
+    NotSent(MetaError),
+    Failed(MetaError),
+}
+
+impl NodeCore {
+    pub(crate) fn leader(&self) -> Option<LeaderInfo> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?;
+        Some(LeaderInfo {
+            id,
+            addr: node.addr.clone(),
+        })
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    fn raft_error<E: std::fmt::Display>(&self, e: E) -> MetaError {
+        if self.is_shutting_down() {
+            MetaError::Shutdown
+        } else {
+            MetaError::Raft(e.to_string())
+        }
+    }
+
+    /// Proposes `cmd`. With `forward`, a follower relays it to the leader and
+    /// retries (until `propose_timeout`) while no leader is known; without, it
+    /// answers [`MetaError::NotLeader`].
+    pub(crate) async fn propose(
+        &self,
+        cmd: Command,
+        forward: bool,
+    ) -> Result<(u64, CommandResponse), MetaError> {
+        let deadline = Instant::now() + self.propose_timeout;
+        loop {
+            let leader = match self.raft.client_write(cmd.clone()).await {
+                Ok(resp) => return Ok((resp.log_id.index, resp.data)),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    f.leader_id.zip(f.leader_node).map(|(id, node)| LeaderInfo {
+                        id,
+                        addr: node.addr,
+                    })
+                }
+                Err(RaftError::APIError(e)) => return Err(MetaError::Raft(e.to_string())),
+                Err(RaftError::Fatal(e)) => return Err(self.raft_error(e)),
+            };
+            if !forward {
+                return Err(MetaError::NotLeader { leader });
+            }
+            let err = match leader {
+                Some(l) if l.id != self.id => {
+                    match self
+                        .forward::<_, ProposeResponse>(&l, "/api/propose", &cmd)
+                        .await
+                    {
+                        Ok(r) => return Ok((r.index, r.response)),
+                        Err(ForwardError::Failed(e)) => return Err(e),
+                        Err(ForwardError::NotSent(e)) => e,
+                    }
+                }
+                _ => MetaError::Unavailable("no leader elected".to_string()),
+            };
+            if Instant::now() >= deadline {
+                return Err(err);
+            }
+            tracing::debug!(error = %err, "proposal not accepted yet; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                _ = self.cancel.cancelled() => return Err(MetaError::Shutdown),
+            }
+        }
+    }
+
+    /// POSTs `body` to the leader's `path`, marked as forwarded so it is not
+    /// forwarded again.
+    async fn forward<Req, Resp>(
+        &self,
+        leader: &LeaderInfo,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, ForwardError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let url = format!("http://{}{}", leader.addr, path);
+        tracing::debug!(%url, leader = leader.id, "forwarding to leader");
+        let resp = self
+            .http
+            .post(&url)
+            .header(FORWARDED_HEADER, self.id.to_string())
+            .timeout(self.propose_timeout)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    ForwardError::NotSent(MetaError::Unavailable(format!("{url}: {e}")))
+                } else {
+                    ForwardError::Failed(MetaError::Indeterminate(format!("{url}: {e}")))
+                }
+            })?;
+        decode_response(resp).await.map_err(|e| match e {
+            // The leader refused before proposing: safe to retry.
+            e @ (MetaError::NotLeader { .. } | MetaError::Unavailable(_)) => {
+                ForwardError::NotSent(e)
+            }
+            e => ForwardError::Failed(e),
+        })
+    }
+
+    pub(crate) async fn initialize(
+        &self,
+        members: BTreeMap<NodeId, String>,
+    ) -> Result<(), MetaError> {
+        let nodes: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        tracing::info!(id = self.id, members = ?nodes, "initializing meta cluster");
+        match self.raft.initialize(nodes).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                tracing::info!(id = self.id, reason = %e, "already initialized");
+                Ok(())
+            }
+            Err(RaftError::APIError(e)) => Err(MetaError::Invalid(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(self.raft_error(e)),
+        }
+    }
+
+    pub(crate) async fn add_learner(&self, id: NodeId, addr: String) -> Result<u64, MetaError> {
+        tracing::info!(learner = id, %addr, "adding learner");
+        let res = self.raft.add_learner(id, BasicNode::new(addr), true).await;
+        self.membership_result(res)
+    }
+
+    pub(crate) async fn change_membership(
+        &self,
+        voters: BTreeSet<NodeId>,
+        retain: bool,
+    ) -> Result<u64, MetaError> {
+        tracing::info!(?voters, retain, "changing membership");
+        let res = self.raft.change_membership(voters, retain).await;
+        self.membership_result(res)
+    }
+
+    fn membership_result(
+        &self,
+        res: Result<
+            openraft::raft::ClientWriteResponse<crate::types::TypeConfig>,
+            RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+        >,
+    ) -> Result<u64, MetaError> {
+        match res {
+            Ok(r) => Ok(r.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(MetaError::NotLeader {
+                    leader: f.leader_id.zip(f.leader_node).map(|(id, node)| LeaderInfo {
+                        id,
+                        addr: node.addr,
+                    }),
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(MetaError::Invalid(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(self.raft_error(e)),
+        }
+    }
+}
+
+/// Decodes a client-API answer: JSON `Resp` on success, an [`ErrorBody`] otherwise.
+pub(crate) async fn decode_response<Resp: DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<Resp, MetaError> {
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| MetaError::Indeterminate(format!("reading answer: {e}")))?;
+    if status.is_success() {
+        return Ok(serde_json::from_slice(&bytes)?);
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err(body.into_error()),
+        Err(_) => Err(MetaError::Raft(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        ))),
+    }
+}
