@@ -1,0 +1,42 @@
+"""The command-line contract of `sluice dev`: flags, SLUICE_* environment variables,
+the ready line, the data-dir layout, and clean shutdown on SIGINT and SIGTERM."""
+
+import signal
+
+from conftest import SluiceProcess, free_port
+from helpers import DeliveryLog, admin, consume_exact, produce_all, producer
+
+
+def test_dev_flags_and_layout(cluster):
+    dev = cluster.dev("--linger-ms", "1", "--flush-bytes", "1048576", "--num-partitions", "3")
+    out = dev.stdout_path.read_text()
+    assert "Sluice ready" in out and f"bootstrap {dev.bootstrap}" in out
+    # auto-created topics get --num-partitions partitions
+    log = DeliveryLog()
+    produce_all(producer(dev.bootstrap), [(i, "cli-auto", i % 3, None, f"v{i}".encode(), None, None)
+                                          for i in range(30)], log)
+    assert log.errors() == {}
+    assert len(admin(dev.bootstrap).list_topics(topic="cli-auto", timeout=30).topics["cli-auto"].partitions) == 3
+    got = consume_exact(dev.bootstrap, "cli-auto", {0: 10, 1: 10, 2: 10})
+    assert [m.value() for m in got[1]] == [f"v{i}".encode() for i in range(1, 30, 3)]
+    # DIR/meta, DIR/objects, DIR/cache
+    for sub in ("meta", "objects", "cache"):
+        assert (dev.data_dir / sub).is_dir(), f"{sub}/ missing in the data dir"
+    # segment objects were written to the local object store
+    assert any(p.is_file() for p in (dev.data_dir / "objects").rglob("*")), "no object in DIR/objects"
+    assert dev.stop(sig=signal.SIGINT) == 0
+
+
+def test_dev_from_environment(cluster, tmp_path):
+    port = free_port()
+    data = tmp_path / "env-data"
+    data.mkdir()
+    # no flags at all: everything from SLUICE_* variables
+    p = SluiceProcess("env-dev", ["dev"], tmp_path, "Sluice ready", port,
+                      env={"SLUICE_DATA_DIR": str(data), "SLUICE_LISTEN": f"127.0.0.1:{port}"})
+    cluster.procs.append(p)
+    p.start()
+    md = admin(p.bootstrap).list_topics(timeout=30)
+    assert [(b.host, b.port) for b in md.brokers.values()] == [("127.0.0.1", port)]
+    assert (data / "meta").is_dir()
+    assert p.stop() == 0
