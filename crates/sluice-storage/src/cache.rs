@@ -77,6 +77,11 @@ impl BlockCache {
         Ok(BlockCache { cache, store, block: cfg.block_bytes })
     }
 
+    /// Flushes the disk tier and stops its workers.
+    pub async fn close(&self) -> Result<(), CacheError> {
+        self.cache.close().await.map_err(|e| CacheError::Cache(e.to_string()))
+    }
+
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }

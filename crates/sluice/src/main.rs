@@ -1,1 +1,27 @@
-fn main() {}
+//! `sluice`: one binary for every role.
+//!
+//! - `sluice dev`: everything in one process (metadata node + agent + local-directory store).
+//! - `sluice meta`: a metadata quorum node. `sluice agent`: a stateless Kafka agent.
+//! - `sluice bench produce|consume`: a load generator speaking the Kafka protocol.
+//!
+//! Settings come from flags, then `SLUICE_*` environment variables, then the TOML file named by
+//! `--config` (its keys are the flag names), then defaults.
+
+mod bench;
+mod cli;
+mod run;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    cli::load_config_file_into_env()?;
+    let args = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run::run(args))
+}

@@ -1,0 +1,124 @@
+//! The agent's shared state: what every handler reaches through `&Agent`.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::error::ResponseError;
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::state::{AgentInfo, MetaState};
+use sluice_meta::{MetaClient, MetaError};
+use sluice_storage::BlockCache;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AgentConfig;
+use crate::fetch_session::FetchSessions;
+use crate::writer::SegmentWriter;
+
+pub struct Agent {
+    pub cfg: AgentConfig,
+    pub meta: MetaClient,
+    pub cache: Arc<BlockCache>,
+    pub writer: SegmentWriter,
+    pub sessions: FetchSessions,
+    agent_id: AtomicI32,
+    pub shutdown: CancellationToken,
+}
+
+/// Wall clock in milliseconds. Only proposers and readers call it, never the state machine.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Agent {
+    /// Registers with the quorum (getting an id if none was configured) and starts the writer.
+    pub async fn start(cfg: AgentConfig, meta: MetaClient, cache: Arc<BlockCache>) -> Result<Arc<Agent>, MetaError> {
+        let shutdown = CancellationToken::new();
+        if meta.replica().read(|s| s.cluster_id.is_empty()) {
+            // The first agent names the cluster; the state machine keeps only the first name.
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            meta.propose_and_wait(Command::InitCluster { cluster_id: id[..22].to_string() }).await?;
+        }
+        let info = AgentInfo {
+            agent_id: cfg.agent_id,
+            host: cfg.advertised_host.clone(),
+            port: cfg.advertised_port,
+            rack: cfg.rack.clone(),
+            last_seen_ms: 0,
+        };
+        let (_, resp) = meta.propose_and_wait(Command::AgentHeartbeat { agent: info, now_ms: now_ms() }).await?;
+        let id = match resp {
+            CommandResponse::AgentId(id) => id,
+            other => return Err(MetaError::Raft(format!("unexpected registration answer {other:?}"))),
+        };
+        tracing::info!(agent_id = id, "agent registered");
+        let writer = SegmentWriter::start(&cfg, id, meta.clone(), cache.clone(), shutdown.child_token());
+        Ok(Arc::new(Agent {
+            sessions: FetchSessions::new(1_000),
+            cfg,
+            meta,
+            cache,
+            writer,
+            agent_id: AtomicI32::new(id),
+            shutdown,
+        }))
+    }
+
+    pub fn id(&self) -> i32 {
+        self.agent_id.load(Ordering::Relaxed)
+    }
+
+    pub fn self_info(&self) -> AgentInfo {
+        AgentInfo {
+            agent_id: self.id(),
+            host: self.cfg.advertised_host.clone(),
+            port: self.cfg.advertised_port,
+            rack: self.cfg.rack.clone(),
+            last_seen_ms: now_ms(),
+        }
+    }
+
+    /// Reads the local metadata replica.
+    pub fn read<R>(&self, f: impl FnOnce(&MetaState) -> R) -> R {
+        self.meta.replica().read(f)
+    }
+
+    /// Live agents, always including this one, ordered by id.
+    pub fn live_agents(&self) -> Vec<AgentInfo> {
+        let session = self.cfg.agent_session.as_millis() as i64;
+        let me = self.self_info();
+        let mut agents: Vec<AgentInfo> = self.read(|s| {
+            s.live_agents(me.last_seen_ms, session).into_iter().filter(|a| a.agent_id != me.agent_id).cloned().collect()
+        });
+        agents.push(me);
+        agents.sort_by_key(|a| a.agent_id);
+        agents
+    }
+
+    /// The agent named leader of a partition: spread over live agents by a stable hash, so a
+    /// topic's partitions land on all agents and every client sees the same choice.
+    pub fn leader_for(agents: &[AgentInfo], topic: &str, partition: i32) -> i32 {
+        let mut h: u32 = 2166136261;
+        for b in topic.bytes() {
+            h = (h ^ b as u32).wrapping_mul(16777619);
+        }
+        let idx = (h as usize).wrapping_add(partition as usize) % agents.len().max(1);
+        agents.get(idx).map_or(-1, |a| a.agent_id)
+    }
+
+    /// Proposes a command and waits until the local replica shows it. Quorum trouble becomes a
+    /// retriable Kafka error for the client.
+    pub async fn propose(&self, cmd: Command) -> Result<CommandResponse, ResponseError> {
+        match self.meta.propose_and_wait(cmd).await {
+            Ok((_, r)) => Ok(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "metadata proposal failed");
+                Err(ResponseError::RequestTimedOut)
+            }
+        }
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.read(|s| s.cluster_id.clone())
+    }
+}

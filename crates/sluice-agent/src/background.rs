@@ -1,0 +1,105 @@
+//! The agent's background duties, each a loop owned by the agent's shutdown token:
+//! - heartbeat: keeps this agent in the quorum's live set (Metadata lists live agents);
+//! - retention: proposes `ApplyRetention` with this agent's clock (only the lowest live agent
+//!   does, so N agents do not multiply the work);
+//! - janitor: deletes objects the index no longer references, and orphans (uploaded but never
+//!   committed, e.g. by an agent killed mid-flush) once older than the grace period.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStoreExt;
+use sluice_meta::command::Command;
+use tokio::task::JoinSet;
+
+use crate::agent::{now_ms, Agent};
+
+pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
+    tasks.spawn(heartbeat(agent.clone()));
+    tasks.spawn(retention(agent.clone()));
+    tasks.spawn(janitor(agent.clone()));
+}
+
+async fn every(agent: &Agent, period: std::time::Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(period) => true,
+        _ = agent.shutdown.cancelled() => false,
+    }
+}
+
+async fn heartbeat(agent: Arc<Agent>) {
+    while every(&agent, agent.cfg.heartbeat_interval).await {
+        let cmd = Command::AgentHeartbeat { agent: agent.self_info(), now_ms: now_ms() };
+        if let Err(e) = agent.meta.propose(cmd).await {
+            tracing::warn!(error = %e, "agent heartbeat failed");
+        }
+    }
+}
+
+fn is_duty_holder(agent: &Agent) -> bool {
+    agent.live_agents().first().is_some_and(|a| a.agent_id == agent.id())
+}
+
+async fn retention(agent: Arc<Agent>) {
+    while every(&agent, agent.cfg.retention_check_interval).await {
+        if is_duty_holder(&agent) {
+            if let Err(e) = agent.meta.propose(Command::ApplyRetention { now_ms: now_ms() }).await {
+                tracing::warn!(error = %e, "retention proposal failed");
+            }
+        }
+    }
+}
+
+async fn janitor(agent: Arc<Agent>) {
+    let period = (agent.cfg.orphan_grace / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(300));
+    while every(&agent, period).await {
+        if is_duty_holder(&agent) {
+            if let Err(e) = sweep(&agent).await {
+                tracing::warn!(error = %e, "janitor sweep failed");
+            }
+        }
+    }
+}
+
+/// One janitor pass. Public so tests can drive it.
+pub async fn sweep(agent: &Agent) -> Result<usize, object_store::Error> {
+    let store = agent.cache.store().clone();
+    // Objects the index dropped (retention, deleted topics, all-duplicate segments).
+    let garbage: Vec<String> = agent.read(|s| s.garbage.iter().cloned().collect());
+    for key in &garbage {
+        match store.delete(&ObjectPath::from(key.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if !garbage.is_empty() {
+        let _ = agent.meta.propose(Command::ObjectsDeleted { keys: garbage.clone() }).await;
+    }
+    // Orphans: listed under segments/, referenced by nothing, older than the grace period.
+    // An in-flight flush's object is younger than the grace period, so it is never touched.
+    let cutoff = now_ms() - agent.cfg.orphan_grace.as_millis() as i64;
+    let referenced: BTreeSet<String> = agent.read(|s| s.object_refs.keys().cloned().collect());
+    let listed: Vec<_> = store.list(Some(&ObjectPath::from("segments"))).try_collect().await?;
+    let mut deleted = garbage.len();
+    for meta in listed {
+        let key = meta.location.to_string();
+        if referenced.contains(&key) || meta.last_modified.timestamp_millis() > cutoff {
+            continue;
+        }
+        // Re-check against the freshest replica: a commit may have landed since the snapshot.
+        if agent.read(|s| s.object_refs.contains_key(&key)) {
+            continue;
+        }
+        match store.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                tracing::info!(object = %key, "janitor deleted orphan object");
+                metrics::counter!("sluice_orphans_deleted_total").increment(1);
+                deleted += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,58 @@
+//! Agent configuration (filled from flags, environment and file by the binary).
+
+use std::time::Duration;
+
+use sluice_storage::CacheConfig;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Wanted agent id; negative asks the quorum for a fresh one.
+    pub agent_id: i32,
+    pub listen: std::net::SocketAddr,
+    /// Host and port clients are told to connect to (Metadata, DescribeCluster).
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub rack: Option<String>,
+    /// Flush a segment once it holds this many bytes...
+    pub flush_bytes: usize,
+    /// ...or once its oldest batch has waited this long.
+    pub linger: Duration,
+    /// `socket.request.max.bytes`.
+    pub max_request_bytes: usize,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `num.partitions` for auto-created topics and CreateTopics with -1.
+    pub default_partitions: i32,
+    /// Agents not heard from for this long drop out of Metadata.
+    pub agent_session: Duration,
+    pub heartbeat_interval: Duration,
+    /// Unreferenced objects older than this are deleted by the janitor.
+    pub orphan_grace: Duration,
+    pub retention_check_interval: Duration,
+    pub cache: CacheConfig,
+    /// Requests processed concurrently per connection (responses still go out in order).
+    pub max_in_flight_per_connection: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            agent_id: -1,
+            listen: "127.0.0.1:9092".parse().expect("valid"),
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            rack: None,
+            flush_bytes: 8 << 20,
+            linger: Duration::from_millis(250),
+            max_request_bytes: sluice_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
+            auto_create_topics: true,
+            default_partitions: 1,
+            agent_session: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            orphan_grace: Duration::from_secs(600),
+            retention_check_interval: Duration::from_secs(60),
+            cache: CacheConfig::default(),
+            max_in_flight_per_connection: 16,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Metadata: live agents as brokers, every partition led by one of them (any agent accepts any
+//! partition; the choice only spreads clients out), and auto topic creation.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::codes;
+use uuid::Uuid;
+
+use super::{str_bytes, topic_name};
+use crate::agent::{now_ms, Agent};
+use crate::topic_config::validate_topic_name;
+
+pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let agents = agent.live_agents();
+    let mut resp = MetadataResponse::default();
+    resp.brokers = agents
+        .iter()
+        .map(|a| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(a.agent_id);
+            b.host = str_bytes(a.host.clone());
+            b.port = a.port;
+            b.rack = a.rack.clone().map(str_bytes);
+            b
+        })
+        .collect();
+    resp.cluster_id = Some(str_bytes(agent.cluster_id()));
+    resp.controller_id = BrokerId(agents.first().map_or(agent.id(), |a| a.agent_id));
+    resp.cluster_authorized_operations = i32::MIN;
+
+    // v0 has no null: an empty list means every topic there.
+    let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
+        Some(ts) if !(version == 0 && ts.is_empty()) => {
+            Some(ts.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect())
+        }
+        _ => None,
+    };
+    let names: Vec<(Option<String>, Uuid)> = match requested {
+        None => agent.read(|s| s.topics.values().map(|t| (Some(t.name.clone()), t.id)).collect()),
+        Some(r) => r,
+    };
+    let auto_create = agent.cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    for (name, id) in names {
+        resp.topics.push(describe_topic(agent, &agents, name, id, auto_create).await);
+    }
+    resp
+}
+
+async fn describe_topic(
+    agent: &Agent,
+    agents: &[sluice_meta::state::AgentInfo],
+    name: Option<String>,
+    id: Uuid,
+    auto_create: bool,
+) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default();
+    t.topic_authorized_operations = i32::MIN;
+    t.topic_id = id;
+    t.name = name.clone().map(topic_name);
+    let mut resolved = agent.resolve_topic(name.as_deref(), id);
+    if resolved.is_none() && id.is_nil() {
+        if let Some(n) = &name {
+            if let Err(e) = validate_topic_name(n) {
+                tracing::debug!(topic = %n, error = %e, "metadata for an illegal topic name");
+                t.error_code = ResponseError::InvalidTopicException.code();
+                return t;
+            }
+            if auto_create {
+                resolved = auto_create_topic(agent, n).await;
+            }
+        }
+    }
+    let Some(topic) = resolved else {
+        t.error_code = if id.is_nil() {
+            ResponseError::UnknownTopicOrPartition.code()
+        } else {
+            ResponseError::UnknownTopicId.code()
+        };
+        return t;
+    };
+    t.name = Some(topic_name(topic.name.clone()));
+    t.topic_id = topic.id;
+    t.partitions = (0..topic.partitions)
+        .map(|p| {
+            let leader = BrokerId(Agent::leader_for(agents, &topic.name, p));
+            let mut mp = MetadataResponsePartition::default();
+            mp.partition_index = p;
+            mp.leader_id = leader;
+            mp.leader_epoch = crate::reader::LEADER_EPOCH;
+            mp.replica_nodes = vec![leader];
+            mp.isr_nodes = vec![leader];
+            mp
+        })
+        .collect();
+    t
+}
+
+async fn auto_create_topic(agent: &Agent, name: &str) -> Option<super::ResolvedTopic> {
+    let cmd = Command::CreateTopic {
+        name: name.to_string(),
+        id: Uuid::new_v4(),
+        partitions: agent.cfg.default_partitions,
+        configs: vec![],
+        now_ms: now_ms(),
+    };
+    match agent.propose(cmd).await {
+        Ok(CommandResponse::Ok) => tracing::info!(topic = %name, partitions = agent.cfg.default_partitions, "auto-created topic"),
+        // Another agent or request created it first: fine.
+        Ok(CommandResponse::Error { code: codes::TOPIC_ALREADY_EXISTS, .. }) => {}
+        Ok(other) => tracing::warn!(topic = %name, ?other, "auto-create refused"),
+        Err(e) => tracing::warn!(topic = %name, error = ?e, "auto-create failed"),
+    }
+    agent.resolve_topic(Some(name), Uuid::nil())
+}

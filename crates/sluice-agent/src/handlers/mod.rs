@@ -1,0 +1,211 @@
+//! One module per Kafka API. Shared patterns (topic lookup, string conversions) live here once.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_producers;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use crate::agent::Agent;
+
+pub fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+pub fn topic_name(s: impl Into<String>) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// A topic as requests name it (by name before topic ids, by id after), resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedTopic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: i32,
+}
+
+impl Agent {
+    /// Resolves a topic by id when one is given (non-nil), else by name.
+    pub fn resolve_topic(&self, name: Option<&str>, id: Uuid) -> Option<ResolvedTopic> {
+        self.read(|s| {
+            let t = if !id.is_nil() { s.topic_by_id(id) } else { name.and_then(|n| s.topic(n)) }?;
+            Some(ResolvedTopic { name: t.name.clone(), id: t.id, partitions: t.partitions.len() as i32 })
+        })
+    }
+}
+
+// ---- Shared by the admin handlers ----
+
+pub use admin::*;
+
+/// Helpers two or more admin handlers need (errors, duplicate checks, topic config listings).
+mod admin {
+    use std::collections::{BTreeMap, HashSet};
+
+    use kafka_protocol::error::ResponseError;
+    use sluice_meta::command::{Command, CommandResponse};
+
+    use crate::agent::Agent;
+    use crate::topic_config::{TopicConfigDef, TOPIC_CONFIGS};
+
+    /// A per-resource error as admin responses carry it: Kafka's code and, where Kafka sends one,
+    /// its message.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ApiError {
+        pub code: i16,
+        pub message: Option<String>,
+    }
+
+    impl ApiError {
+        pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
+            ApiError {
+                code: error.code(),
+                message: Some(message.into()),
+            }
+        }
+
+        /// An error Kafka sends without a message.
+        pub fn bare(error: ResponseError) -> Self {
+            ApiError {
+                code: error.code(),
+                message: None,
+            }
+        }
+    }
+
+    /// Kafka caps the partitions one CreateTopics (or CreatePartitions) request may add, so that a
+    /// single request cannot blow up the metadata.
+    pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+    /// The whole-request error when [`MAX_PARTITIONS_PER_REQUEST`] is exceeded (Kafka's words).
+    pub fn too_many_partitions() -> ApiError {
+        ApiError::new(
+            ResponseError::PolicyViolation,
+            "Excessively large number of partitions per request.",
+        )
+    }
+
+    /// The names that occur more than once (Kafka rejects every copy of a duplicated resource).
+    pub fn duplicates<'a>(names: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
+        let mut seen = HashSet::new();
+        let mut dup = HashSet::new();
+        for n in names {
+            if !seen.insert(n) {
+                dup.insert(n);
+            }
+        }
+        dup
+    }
+
+    /// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).
+    pub mod config_source {
+        pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+        pub const STATIC_BROKER_CONFIG: i8 = 4;
+        pub const DEFAULT_CONFIG: i8 = 5;
+    }
+
+    /// One topic config as describing APIs report it: the definition, the effective value, and
+    /// whether the value is the topic's override.
+    pub struct TopicConfigEntry {
+        pub def: &'static TopicConfigDef,
+        pub value: String,
+        pub is_override: bool,
+    }
+
+    impl TopicConfigEntry {
+        pub fn source(&self) -> i8 {
+            if self.is_override {
+                config_source::DYNAMIC_TOPIC_CONFIG
+            } else {
+                config_source::DEFAULT_CONFIG
+            }
+        }
+    }
+
+    /// Every known topic config with its effective value under `overrides`, in name order.
+    pub fn topic_config_entries(overrides: &BTreeMap<String, String>) -> Vec<TopicConfigEntry> {
+        TOPIC_CONFIGS
+            .iter()
+            .map(|def| match overrides.get(def.name) {
+                Some(v) => TopicConfigEntry {
+                    def,
+                    value: v.clone(),
+                    is_override: true,
+                },
+                None => TopicConfigEntry {
+                    def,
+                    value: def.default.to_string(),
+                    is_override: false,
+                },
+            })
+            .collect()
+    }
+
+    /// Kafka's checks on one partition's manual replica list (CreateTopics, CreatePartitions):
+    /// not empty, every broker registered and named once, and as many replicas as the
+    /// partitions before it (`replicas`). Agents serve any partition, so the list only has to
+    /// be well-formed; it does not pin the partition anywhere.
+    pub fn validate_manual_assignment(
+        broker_ids: &[i32],
+        registered: &dyn Fn(i32) -> bool,
+        replicas: Option<usize>,
+    ) -> Result<(), ApiError> {
+        let invalid = |m: String| ApiError::new(ResponseError::InvalidReplicaAssignment, m);
+        if broker_ids.is_empty() {
+            return Err(invalid(
+                "The manual partition assignment includes an empty replica list.".into(),
+            ));
+        }
+        let mut sorted = broker_ids.to_vec();
+        sorted.sort_unstable();
+        for (i, id) in sorted.iter().enumerate() {
+            if !registered(*id) {
+                return Err(invalid(format!(
+                    "The manual partition assignment includes broker {id}, but no such broker is registered."
+                )));
+            }
+            if i > 0 && sorted[i - 1] == *id {
+                return Err(invalid(format!(
+                    "The manual partition assignment includes the broker {id} more than once."
+                )));
+            }
+        }
+        match replicas {
+            Some(n) if n != broker_ids.len() => Err(invalid(format!(
+                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {n} replica(s).",
+                broker_ids.len()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    impl Agent {
+        /// Proposes a command and folds both failure kinds (quorum trouble, a refusal by the state
+        /// machine) into the [`ApiError`] the client gets.
+        pub async fn propose_admin(&self, cmd: Command) -> Result<CommandResponse, ApiError> {
+            match self.propose(cmd).await {
+                Ok(CommandResponse::Error { code, message }) => Err(ApiError {
+                    code,
+                    message: Some(message),
+                }),
+                Ok(r) => Ok(r),
+                Err(e) => Err(ApiError::new(
+                    e,
+                    "The metadata quorum did not answer in time.",
+                )),
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Produce: validate every batch, append it to the segment writer in request order, answer once
+//! the segment holding it is durable and committed (acks 0, 1 and all all mean that; acks=0 only
+//! skips the answer).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use sluice_meta::command::BatchOutcome;
+use sluice_protocol::batch::{split_produced, stamp_log_append_time, BatchError, BatchHeader};
+use tokio::sync::oneshot;
+
+use super::str_bytes;
+use crate::agent::{now_ms, Agent};
+use crate::dispatch::{Reply, ReplyFuture};
+use crate::topic_config::ProducePolicy;
+use crate::writer::{PartitionKey, WriteError};
+
+type Outcomes = oneshot::Receiver<Result<Vec<BatchOutcome>, WriteError>>;
+
+enum Pending {
+    Failed(ResponseError, Option<String>),
+    Appended { rx: Outcomes, log_append_time: i64 },
+}
+
+pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> ReplyFuture {
+    let acks = req.acks;
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    for td in req.topic_data {
+        let name = td.name.0.to_string();
+        let resolved = agent.resolve_topic(Some(&name), td.topic_id);
+        let policy = resolved.as_ref().and_then(|t| agent.read(|s| s.topic(&t.name).map(ProducePolicy::of)));
+        let mut parts = Vec::with_capacity(td.partition_data.len());
+        for pd in td.partition_data {
+            let pending = match (&resolved, policy) {
+                _ if req.transactional_id.is_some() => {
+                    Pending::Failed(ResponseError::TransactionalIdAuthorizationFailed, Some("transactions are not supported yet".into()))
+                }
+                _ if !matches!(acks, -1..=1) => Pending::Failed(ResponseError::InvalidRequiredAcks, None),
+                (Some(t), Some(policy)) if pd.index >= 0 && pd.index < t.partitions => {
+                    let key = PartitionKey { topic: t.name.clone(), topic_id: t.id, partition: pd.index };
+                    append(&agent, key, pd.records, policy).await
+                }
+                _ => Pending::Failed(ResponseError::UnknownTopicOrPartition, None),
+            };
+            parts.push((pd.index, pending));
+        }
+        topics.push((td.name, resolved.map_or(td.topic_id, |t| t.id), parts));
+    }
+    Box::pin(async move {
+        let mut resp = ProduceResponse::default();
+        for (name, topic_id, parts) in topics {
+            let mut tr = TopicProduceResponse::default();
+            tr.name = name;
+            tr.topic_id = topic_id;
+            for (index, pending) in parts {
+                let mut pr = PartitionProduceResponse::default();
+                pr.index = index;
+                pr.base_offset = -1;
+                match pending {
+                    Pending::Failed(e, msg) => {
+                        pr.error_code = e.code();
+                        pr.error_message = msg.map(str_bytes);
+                    }
+                    Pending::Appended { rx, log_append_time } => {
+                        let result = rx.await.unwrap_or(Err(WriteError::ShuttingDown));
+                        fill(&mut pr, result, log_append_time);
+                        if pr.error_code == 0 {
+                            if let Some(w) = agent.watermarks(&tr.name.0, index) {
+                                pr.log_start_offset = w.log_start_offset;
+                            }
+                        }
+                    }
+                }
+                tr.partition_responses.push(pr);
+            }
+            resp.responses.push(tr);
+        }
+        if acks == 0 {
+            Reply::NoResponse
+        } else {
+            Reply::Response(ResponseKind::Produce(resp))
+        }
+    })
+}
+
+async fn append(agent: &Agent, key: PartitionKey, records: Option<bytes::Bytes>, policy: ProducePolicy) -> Pending {
+    let Some(records) = records else {
+        return Pending::Failed(ResponseError::InvalidRecord, Some("no records".into()));
+    };
+    let batches = match split_produced(&records) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::info!(topic = %key.topic, partition = key.partition, error = %e, "rejecting produced batch");
+            metrics::counter!("sluice_produce_rejected_batches_total").increment(1);
+            let code = match e {
+                BatchError::Crc { .. } | BatchError::Truncated { .. } => ResponseError::CorruptMessage,
+                BatchError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
+                BatchError::Invalid(_) => ResponseError::InvalidRecord,
+            };
+            return Pending::Failed(code, Some(e.to_string()));
+        }
+    };
+    if let Some((b, _)) = batches.iter().find(|(b, _)| b.len() > policy.max_message_bytes) {
+        let msg = format!("batch of {} bytes exceeds max.message.bytes {}", b.len(), policy.max_message_bytes);
+        return Pending::Failed(ResponseError::MessageTooLarge, Some(msg));
+    }
+    if batches.iter().any(|(_, h)| h.is_transactional()) {
+        return Pending::Failed(ResponseError::TransactionalIdAuthorizationFailed, Some("transactions are not supported yet".into()));
+    }
+    let mut log_append_time = -1;
+    let batches = if policy.log_append_time {
+        log_append_time = now_ms();
+        batches
+            .into_iter()
+            .map(|(b, _)| {
+                let mut m = BytesMut::from(&b[..]);
+                stamp_log_append_time(&mut m, log_append_time);
+                let h = BatchHeader::parse(&m).expect("stamping keeps the header valid");
+                (m.freeze(), h)
+            })
+            .collect()
+    } else {
+        batches
+    };
+    let records: usize = batches.iter().map(|(_, h)| h.records_count as usize).sum();
+    metrics::counter!("sluice_produced_records_total").increment(records as u64);
+    metrics::counter!("sluice_produced_bytes_total").increment(batches.iter().map(|(b, _)| b.len() as u64).sum::<u64>());
+    let rx = agent.writer.append(key, batches).await;
+    Pending::Appended { rx, log_append_time }
+}
+
+/// Maps a partition's batch outcomes to its response: the first batch's offset, or the first
+/// error.
+fn fill(pr: &mut PartitionProduceResponse, result: Result<Vec<BatchOutcome>, WriteError>, log_append_time: i64) {
+    match result {
+        Err(e) => {
+            pr.error_code = match e {
+                WriteError::Upload(_) => ResponseError::KafkaStorageError.code(),
+                WriteError::Commit(_) | WriteError::ShuttingDown => ResponseError::RequestTimedOut.code(),
+            };
+            pr.error_message = Some(str_bytes(e.to_string()));
+        }
+        Ok(outcomes) => {
+            if let Some(code) = outcomes.iter().find_map(|o| match o {
+                BatchOutcome::Rejected { error_code } => Some(*error_code),
+                _ => None,
+            }) {
+                pr.error_code = code;
+                return;
+            }
+            pr.base_offset = match outcomes.first() {
+                Some(BatchOutcome::Appended { base_offset } | BatchOutcome::Duplicate { base_offset }) => *base_offset,
+                _ => -1,
+            };
+            pr.log_append_time_ms = log_append_time;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The Sluice agent: a stateless Kafka broker.
+//!
+//! Connections ([`server`]) decode requests and hand them to [`dispatch`], the one table from
+//! API key to handler (`handlers/<api>.rs`). Produced batches go to the [`writer`], which flushes
+//! a segment object per `flush_bytes`/`linger` and commits it to the metadata quorum in one
+//! command; fetches are served by [`reader`] from the local metadata replica and the block cache.
+//! Everything durable lives in object storage or the quorum, so any agent can serve any
+//! partition and agents can come and go.
+
+pub mod agent;
+pub mod background;
+pub mod config;
+pub mod dispatch;
+pub mod fetch_session;
+pub mod handlers;
+pub mod reader;
+pub mod server;
+pub mod topic_config;
+pub mod writer;
+
+pub use agent::Agent;
+pub use config::AgentConfig;

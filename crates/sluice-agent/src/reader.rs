@@ -1,0 +1,93 @@
+//! Reading a partition: offset index (local replica) -> block cache -> batches with their real
+//! offsets patched in.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use sluice_meta::state::Chunk;
+use sluice_protocol::batch::{patch_base_offset, BatchIter};
+
+use crate::agent::Agent;
+
+/// A partition's offsets as of one replica read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+}
+
+/// The index entries a read from `offset` needs, copied out of the replica.
+pub struct ReadPlan {
+    pub marks: Watermarks,
+    pub chunks: Vec<(i64, Chunk)>,
+}
+
+/// Partition leader epoch written into every served batch (Sluice has no leader changes that
+/// truncate logs, so one epoch serves forever).
+pub const LEADER_EPOCH: i32 = 0;
+
+impl Agent {
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Option<Watermarks> {
+        self.read(|s| {
+            s.partition(topic, partition)
+                .map(|p| Watermarks { log_start_offset: p.log_start_offset, high_watermark: p.high_watermark })
+        })
+    }
+
+    /// Plans a read of up to `max_bytes` of index entries from `offset`.
+    pub fn plan_read(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<ReadPlan, ResponseError> {
+        self.read(|s| {
+            let p = s.partition(topic, partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
+            let marks = Watermarks { log_start_offset: p.log_start_offset, high_watermark: p.high_watermark };
+            if offset < p.log_start_offset || offset > p.high_watermark {
+                return Err(ResponseError::OffsetOutOfRange);
+            }
+            let mut chunks = Vec::new();
+            let mut bytes = 0usize;
+            for (base, c) in p.chunks_from(offset) {
+                chunks.push((base, c.clone()));
+                bytes += c.len as usize;
+                if bytes >= max_bytes {
+                    break;
+                }
+            }
+            Ok(ReadPlan { marks, chunks })
+        })
+    }
+
+    /// Reads batches holding offsets from `offset` on, patched with their offsets, up to
+    /// `max_bytes` — but always at least one batch when `must_return_one` (Kafka's rule that the
+    /// first batch of a fetch is returned even when larger than the limit).
+    pub async fn read_batches(&self, plan: &ReadPlan, offset: i64, max_bytes: usize, must_return_one: bool) -> Result<Bytes, ResponseError> {
+        let mut out = BytesMut::new();
+        for (base, chunk) in &plan.chunks {
+            let data = self
+                .cache
+                .read(&chunk.object, chunk.object_len, chunk.pos..chunk.pos + chunk.len)
+                .await
+                .map_err(|e| {
+                    tracing::error!(object = %chunk.object, error = %e, "segment read failed");
+                    ResponseError::KafkaStorageError
+                })?;
+            let mut next = *base;
+            for item in BatchIter::new(&data) {
+                let (pos, h) = item.map_err(|e| {
+                    tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
+                    ResponseError::CorruptMessage
+                })?;
+                let batch_base = next;
+                next += h.offset_count();
+                if next <= offset {
+                    continue;
+                }
+                let fits = out.len() + h.total_len <= max_bytes;
+                if !fits && !(must_return_one && out.is_empty()) {
+                    return Ok(out.freeze());
+                }
+                let start = out.len();
+                out.extend_from_slice(&data[pos..pos + h.total_len]);
+                patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
+            }
+        }
+        Ok(out.freeze())
+    }
+}

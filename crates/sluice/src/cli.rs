@@ -1,0 +1,150 @@
+//! Command-line interface. Every flag has a `SLUICE_*` environment variable; a `--config` TOML
+//! file fills in what neither sets (its keys are the long flag names, e.g. `linger-ms = 5`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "A Kafka-compatible broker whose only durable storage is object storage")]
+pub struct Cli {
+    /// TOML file with settings (keys are flag names); flags and SLUICE_* variables win over it.
+    #[arg(long, global = true, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: metadata node, agent, local-directory object store.
+    Dev(DevArgs),
+    /// A metadata quorum node.
+    Meta(MetaArgs),
+    /// A stateless agent serving the Kafka protocol.
+    Agent(AgentArgs),
+    /// Load generator: produce or consume against any Kafka-compatible bootstrap address.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Data-path tuning shared by `dev` and `agent`.
+#[derive(Debug, Args, Clone)]
+pub struct AgentTuning {
+    /// Kafka listener.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+    /// host:port clients are told to connect to (defaults to the listener).
+    #[arg(long, env = "SLUICE_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+    /// Flush a segment after this many milliseconds (default: 5 for file://, 250 otherwise).
+    #[arg(long, env = "SLUICE_LINGER_MS")]
+    pub linger_ms: Option<u64>,
+    /// Flush a segment once it holds this many bytes.
+    #[arg(long, env = "SLUICE_FLUSH_BYTES", default_value_t = 8 << 20)]
+    pub flush_bytes: usize,
+    /// Partitions of auto-created topics (Kafka's num.partitions).
+    #[arg(long, env = "SLUICE_NUM_PARTITIONS", default_value_t = 1)]
+    pub num_partitions: i32,
+    /// Create unknown topics named in Metadata requests (auto.create.topics.enable).
+    #[arg(long, env = "SLUICE_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_create_topics: bool,
+    /// Largest request accepted (socket.request.max.bytes).
+    #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value_t = 100 << 20)]
+    pub max_request_bytes: usize,
+    /// Rack reported for this agent.
+    #[arg(long, env = "SLUICE_RACK")]
+    pub rack: Option<String>,
+    /// Memory tier of the read cache, in MiB.
+    #[arg(long, env = "SLUICE_CACHE_MEMORY_MB", default_value_t = 256)]
+    pub cache_memory_mb: usize,
+    /// Disk tier of the read cache, in MiB (0 disables it).
+    #[arg(long, env = "SLUICE_CACHE_DISK_MB", default_value_t = 1024)]
+    pub cache_disk_mb: usize,
+    /// Unreferenced objects older than this many seconds are deleted.
+    #[arg(long, env = "SLUICE_ORPHAN_GRACE_SECS", default_value_t = 600)]
+    pub orphan_grace_secs: u64,
+    /// Prometheus metrics listener (host:port); off when unset.
+    #[arg(long, env = "SLUICE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where metadata (meta/), objects (objects/) and the cache (cache/) live.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub agent: AgentTuning,
+}
+
+#[derive(Debug, Args)]
+pub struct MetaArgs {
+    /// Raft node id, unique and stable.
+    #[arg(long, env = "SLUICE_ID", default_value_t = 1)]
+    pub id: u64,
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data/meta")]
+    pub data_dir: PathBuf,
+    /// HTTP listener for raft and agents.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:9500")]
+    pub listen: SocketAddr,
+    /// host:port peers and agents use to reach this node.
+    #[arg(long, env = "SLUICE_ADVERTISED")]
+    pub advertised: Option<String>,
+    /// Initial voters: `1=host:port,2=host:port,3=host:port`.
+    #[arg(long, env = "SLUICE_PEERS", default_value = "")]
+    pub peers: String,
+    /// Initialize a new cluster on first start (never re-initializes).
+    #[arg(long, env = "SLUICE_BOOTSTRAP", default_value_t = false)]
+    pub bootstrap: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Meta nodes: `http://host:port,http://host2:port`.
+    #[arg(long, env = "SLUICE_META", default_value = "http://127.0.0.1:9500")]
+    pub meta: String,
+    /// `file:///abs/path`, `s3://bucket[/prefix]` or `memory://`.
+    #[arg(long, env = "SLUICE_OBJECT_STORE")]
+    pub object_store: String,
+    /// S3 endpoint override (MinIO, moto...).
+    #[arg(long, env = "SLUICE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "SLUICE_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Disk tier of the read cache.
+    #[arg(long, env = "SLUICE_CACHE_DIR", default_value = "./data/cache")]
+    pub cache_dir: PathBuf,
+    /// Agent id (default: assigned by the quorum).
+    #[arg(long, env = "SLUICE_AGENT_ID", default_value_t = -1)]
+    pub agent_id: i32,
+    #[command(flatten)]
+    pub agent: AgentTuning,
+}
+
+/// Applies `--config FILE` (or `SLUICE_CONFIG`): each `key = value` becomes `SLUICE_KEY` in the
+/// environment unless already set, so clap's own precedence (flag > env) puts the file last.
+pub fn load_config_file_into_env() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--config=").map(String::from)))
+        .or_else(|| std::env::var("SLUICE_CONFIG").ok());
+    let Some(path) = path else { return Ok(()) };
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
+    for (key, value) in table {
+        let var = format!("SLUICE_{}", key.replace('-', "_").to_uppercase());
+        let value = match value {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        if std::env::var_os(&var).is_none() {
+            // Single-threaded here: nothing else reads the environment concurrently.
+            std::env::set_var(var, value);
+        }
+    }
+    Ok(())
+}

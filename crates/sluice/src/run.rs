@@ -1,0 +1,150 @@
+//! Starting and stopping each role.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sluice_agent::{Agent, AgentConfig};
+use sluice_meta::{MetaClient, MetaNode, MetaNodeConfig};
+use sluice_storage::{open_object_store, BlockCache, CacheConfig, ObjectStoreConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::cli::{AgentTuning, Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev(a) => {
+            let data = std::path::absolute(&a.data_dir)?;
+            std::fs::create_dir_all(&data)?;
+            let meta_cfg = MetaNodeConfig::new(1, data.join("meta"), "127.0.0.1:0".parse()?);
+            let node = MetaNode::start(meta_cfg).await.context("starting the metadata node")?;
+            println!("metadata node 1 up at {} ({})", node.local_addr(), data.join("meta").display());
+            let store_cfg = ObjectStoreConfig {
+                url: format!("file://{}", data.join("objects").display()),
+                ..Default::default()
+            };
+            println!("object store: {}", store_cfg.url);
+            let meta = MetaClient::local(node.clone());
+            let result = run_agent(a.agent, meta.clone(), store_cfg, Some(data.join("cache")), -1).await;
+            node.shutdown().await;
+            result
+        }
+        Command::Meta(a) => {
+            let mut cfg = MetaNodeConfig::new(a.id, a.data_dir.clone(), a.listen);
+            cfg.advertised = a.advertised.clone();
+            cfg.peers = parse_peers(&a.peers)?;
+            cfg.bootstrap = a.bootstrap;
+            let node = MetaNode::start(cfg).await.context("starting the metadata node")?;
+            println!("meta node {} ready on {} ({})", a.id, node.local_addr(), a.data_dir.display());
+            shutdown_signal().await;
+            println!("meta node {} shutting down", a.id);
+            node.shutdown().await;
+            Ok(())
+        }
+        Command::Agent(a) => {
+            let meta = MetaClient::remote(&a.meta).context("connecting to the metadata quorum")?;
+            let store_cfg = ObjectStoreConfig {
+                url: a.object_store.clone(),
+                s3_endpoint: a.s3_endpoint.clone(),
+                s3_region: a.s3_region.clone(),
+                s3_path_style: false,
+            };
+            let result = run_agent(a.agent, meta.clone(), store_cfg, Some(a.cache_dir.clone()), a.agent_id).await;
+            meta.shutdown().await;
+            result
+        }
+        Command::Bench(b) => crate::bench::run(b).await,
+    }
+}
+
+fn parse_peers(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (id, addr) = p.split_once('=').with_context(|| format!("peer '{p}' is not id=host:port"))?;
+            Ok((id.trim().parse().with_context(|| format!("peer id in '{p}'"))?, addr.trim().to_string()))
+        })
+        .collect()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run_agent(
+    t: AgentTuning,
+    meta: MetaClient,
+    store_cfg: ObjectStoreConfig,
+    cache_dir: Option<std::path::PathBuf>,
+    agent_id: i32,
+) -> anyhow::Result<()> {
+    if let Some(addr) = t.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .context("starting the metrics listener")?;
+        println!("metrics on http://{addr}/metrics");
+    }
+    let store = open_object_store(&store_cfg).context("opening the object store")?;
+    let cache_cfg = CacheConfig {
+        dir: cache_dir.filter(|_| t.cache_disk_mb > 0),
+        memory_bytes: t.cache_memory_mb << 20,
+        disk_bytes: t.cache_disk_mb << 20,
+        ..CacheConfig::default()
+    };
+    let cache = Arc::new(BlockCache::open(store, &cache_cfg).await.context("opening the block cache")?);
+    let listener = TcpListener::bind(t.listen).await.with_context(|| format!("binding {}", t.listen))?;
+    let bound = listener.local_addr()?;
+    let (host, port) = match &t.advertised_listener {
+        Some(a) => {
+            let (h, p) = a.rsplit_once(':').with_context(|| format!("advertised listener '{a}' is not host:port"))?;
+            (h.to_string(), p.parse().with_context(|| format!("port of '{a}'"))?)
+        }
+        None => (bound.ip().to_string(), bound.port() as i32),
+    };
+    let local = store_cfg.url.starts_with("file://") || store_cfg.url.starts_with("memory://");
+    let cfg = AgentConfig {
+        agent_id,
+        listen: bound,
+        advertised_host: host.clone(),
+        advertised_port: port,
+        rack: t.rack.clone(),
+        flush_bytes: t.flush_bytes,
+        linger: Duration::from_millis(t.linger_ms.unwrap_or(if local { 5 } else { 250 })),
+        max_request_bytes: t.max_request_bytes,
+        auto_create_topics: t.auto_create_topics,
+        default_partitions: t.num_partitions,
+        orphan_grace: Duration::from_secs(t.orphan_grace_secs),
+        cache: cache_cfg,
+        ..AgentConfig::default()
+    };
+    let agent = Agent::start(cfg, meta, cache.clone()).await.context("registering the agent")?;
+    let mut tasks = JoinSet::new();
+    sluice_agent::background::spawn_all(&agent, &mut tasks);
+    tasks.spawn(sluice_agent::server::serve(agent.clone(), listener));
+    println!("Sluice ready: agent {} serving Kafka on {bound}, bootstrap {host}:{port}", agent.id());
+    shutdown_signal().await;
+    println!("shutting down: flushing buffered records");
+    agent.shutdown.cancel();
+    agent.writer.close().await;
+    while tasks.join_next().await.is_some() {}
+    let _ = agent.meta.propose(sluice_meta::command::Command::AgentLeave { agent_id: agent.id() }).await;
+    if let Err(e) = cache.close().await {
+        tracing::warn!(error = %e, "closing the cache");
+    }
+    println!("stopped");
+    Ok(())
+}
