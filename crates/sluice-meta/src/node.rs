@@ -248,6 +248,14 @@ impl MetaNode {
     }
 }
 
+impl Drop for MetaNode {
+    /// Dropping without [`MetaNode::shutdown`] at least stops the HTTP server and
+    /// the node's helper tasks (raft itself only stops in `shutdown`).
+    fn drop(&mut self) {
+        self.core.cancel.cancel();
+    }
+}
+
 /// Logs leader and membership changes at info level until shutdown.
 async fn log_role_changes(core: Arc<NodeCore>) {
     let mut rx = core.raft.metrics();
