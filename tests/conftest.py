@@ -91,8 +91,10 @@ class SluiceProcess:
             want_bootstrap = self.expect_bootstrap or "bootstrap "
         while time.monotonic() < deadline:
             text = self.stdout_path.read_text(errors="replace")
+            # "(?!\d)": a wanted port must not match a longer one (":1234" vs ":12345")
+            tail = r"(?!\d)" if want_bootstrap and want_bootstrap[-1].isdigit() else ""
             if self.ready_marker in text and (want_bootstrap is None
-                                              or re.search(re.escape(want_bootstrap) + r"(?!\d)", text)):
+                                              or re.search(re.escape(want_bootstrap) + tail, text)):
                 return
             rc = self.proc.poll()
             if rc is not None:

@@ -167,6 +167,15 @@ def test_garbage_and_truncated_frames(sluice_dev):
     lie[idx:idx + 4] = kw.i32(0x7FFFFFF0)
     cases.append(("records length lies", kw.i32(len(lie)) + bytes(lie)))
     cases.append(("size prefix only, truncated", b"\x00\x00"))
+    # Array lengths that claim billions of elements in a tiny frame: the decoder must not try
+    # to reserve memory for them (this once aborted the process on a 13-byte request).
+    for ver, count in ((1, kw.i32(0x7FFFFFFF)), (4, kw.i32(0x10000000)), (12, kw.uvarint(0xFFFFFFF0))):
+        flexible = ver >= 9
+        hdr = kw.i16(kw.METADATA) + kw.i16(ver) + kw.i32(9) + kw.string("fuzz") + (b"\x00" if flexible else b"")
+        cases.append((f"metadata v{ver} with a huge topic count", kw.i32(len(hdr) + len(count)) + hdr + count))
+    hdr = kw.i16(kw.PRODUCE) + kw.i16(3) + kw.i32(9) + kw.string("fuzz")
+    body = kw.string(None) + kw.i16(-1) + kw.i32(1000) + kw.i32(0x7FFFFFFF)
+    cases.append(("produce with a huge topic count", kw.i32(len(hdr) + len(body)) + hdr + body))
 
     for name, data in cases:
         with kw.KafkaConn("127.0.0.1", sluice_dev.port, timeout=10) as c:

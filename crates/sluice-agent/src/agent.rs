@@ -27,17 +27,27 @@ pub struct Agent {
 
 /// Wall clock in milliseconds. Only proposers and readers call it, never the state machine.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Agent {
     /// Registers with the quorum (getting an id if none was configured) and starts the writer.
-    pub async fn start(cfg: AgentConfig, meta: MetaClient, cache: Arc<BlockCache>) -> Result<Arc<Agent>, MetaError> {
+    pub async fn start(
+        cfg: AgentConfig,
+        meta: MetaClient,
+        cache: Arc<BlockCache>,
+    ) -> Result<Arc<Agent>, MetaError> {
         let shutdown = CancellationToken::new();
         if meta.replica().read(|s| s.cluster_id.is_empty()) {
             // The first agent names the cluster; the state machine keeps only the first name.
             let id = uuid::Uuid::new_v4().simple().to_string();
-            meta.propose_and_wait(Command::InitCluster { cluster_id: id[..22].to_string() }).await?;
+            meta.propose_and_wait(Command::InitCluster {
+                cluster_id: id[..22].to_string(),
+            })
+            .await?;
         }
         let info = AgentInfo {
             agent_id: cfg.agent_id,
@@ -46,13 +56,28 @@ impl Agent {
             rack: cfg.rack.clone(),
             last_seen_ms: 0,
         };
-        let (_, resp) = meta.propose_and_wait(Command::AgentHeartbeat { agent: info, now_ms: now_ms() }).await?;
+        let (_, resp) = meta
+            .propose_and_wait(Command::AgentHeartbeat {
+                agent: info,
+                now_ms: now_ms(),
+            })
+            .await?;
         let id = match resp {
             CommandResponse::AgentId(id) => id,
-            other => return Err(MetaError::Raft(format!("unexpected registration answer {other:?}"))),
+            other => {
+                return Err(MetaError::Raft(format!(
+                    "unexpected registration answer {other:?}"
+                )))
+            }
         };
         tracing::info!(agent_id = id, "agent registered");
-        let writer = SegmentWriter::start(&cfg, id, meta.clone(), cache.clone(), shutdown.child_token());
+        let writer = SegmentWriter::start(
+            &cfg,
+            id,
+            meta.clone(),
+            cache.clone(),
+            shutdown.child_token(),
+        );
         Ok(Arc::new(Agent {
             sessions: FetchSessions::new(1_000),
             cfg,
@@ -88,7 +113,11 @@ impl Agent {
         let session = self.cfg.agent_session.as_millis() as i64;
         let me = self.self_info();
         let mut agents: Vec<AgentInfo> = self.read(|s| {
-            s.live_agents(me.last_seen_ms, session).into_iter().filter(|a| a.agent_id != me.agent_id).cloned().collect()
+            s.live_agents(me.last_seen_ms, session)
+                .into_iter()
+                .filter(|a| a.agent_id != me.agent_id)
+                .cloned()
+                .collect()
         });
         agents.push(me);
         agents.sort_by_key(|a| a.agent_id);

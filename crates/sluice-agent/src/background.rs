@@ -31,7 +31,10 @@ async fn every(agent: &Agent, period: std::time::Duration) -> bool {
 
 async fn heartbeat(agent: Arc<Agent>) {
     while every(&agent, agent.cfg.heartbeat_interval).await {
-        let cmd = Command::AgentHeartbeat { agent: agent.self_info(), now_ms: now_ms() };
+        let cmd = Command::AgentHeartbeat {
+            agent: agent.self_info(),
+            now_ms: now_ms(),
+        };
         if let Err(e) = agent.meta.propose(cmd).await {
             tracing::warn!(error = %e, "agent heartbeat failed");
         }
@@ -39,13 +42,20 @@ async fn heartbeat(agent: Arc<Agent>) {
 }
 
 fn is_duty_holder(agent: &Agent) -> bool {
-    agent.live_agents().first().is_some_and(|a| a.agent_id == agent.id())
+    agent
+        .live_agents()
+        .first()
+        .is_some_and(|a| a.agent_id == agent.id())
 }
 
 async fn retention(agent: Arc<Agent>) {
     while every(&agent, agent.cfg.retention_check_interval).await {
         if is_duty_holder(&agent) {
-            if let Err(e) = agent.meta.propose(Command::ApplyRetention { now_ms: now_ms() }).await {
+            if let Err(e) = agent
+                .meta
+                .propose(Command::ApplyRetention { now_ms: now_ms() })
+                .await
+            {
                 tracing::warn!(error = %e, "retention proposal failed");
             }
         }
@@ -53,7 +63,10 @@ async fn retention(agent: Arc<Agent>) {
 }
 
 async fn janitor(agent: Arc<Agent>) {
-    let period = (agent.cfg.orphan_grace / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(300));
+    let period = (agent.cfg.orphan_grace / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(300),
+    );
     while every(&agent, period).await {
         if is_duty_holder(&agent) {
             if let Err(e) = sweep(&agent).await {
@@ -75,13 +88,21 @@ pub async fn sweep(agent: &Agent) -> Result<usize, object_store::Error> {
         }
     }
     if !garbage.is_empty() {
-        let _ = agent.meta.propose(Command::ObjectsDeleted { keys: garbage.clone() }).await;
+        let _ = agent
+            .meta
+            .propose(Command::ObjectsDeleted {
+                keys: garbage.clone(),
+            })
+            .await;
     }
     // Orphans: listed under segments/, referenced by nothing, older than the grace period.
     // An in-flight flush's object is younger than the grace period, so it is never touched.
     let cutoff = now_ms() - agent.cfg.orphan_grace.as_millis() as i64;
     let referenced: BTreeSet<String> = agent.read(|s| s.object_refs.keys().cloned().collect());
-    let listed: Vec<_> = store.list(Some(&ObjectPath::from("segments"))).try_collect().await?;
+    let listed: Vec<_> = store
+        .list(Some(&ObjectPath::from("segments")))
+        .try_collect()
+        .await?;
     let mut deleted = garbage.len();
     for meta in listed {
         let key = meta.location.to_string();

@@ -15,7 +15,7 @@ use crate::agent::Agent;
 use crate::handlers;
 
 pub enum Reply {
-    Response(ResponseKind),
+    Response(Box<ResponseKind>),
     /// Produce with acks=0: Kafka sends nothing back.
     NoResponse,
     /// Close the connection when this request's turn comes (logged by the connection).
@@ -25,31 +25,62 @@ pub enum Reply {
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
 fn ready(r: ResponseKind) -> ReplyFuture {
-    Box::pin(std::future::ready(Reply::Response(r)))
+    Box::pin(std::future::ready(Reply::Response(Box::new(r))))
 }
 
 pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
     let v = req.version;
     match req.body {
         RequestKind::Produce(r) => handlers::produce::handle(agent, r, v).await,
-        RequestKind::ApiVersions(r) => ready(ResponseKind::ApiVersions(handlers::api_versions::handle(r, v))),
-        RequestKind::Metadata(r) => resp(async move { ResponseKind::Metadata(handlers::metadata::handle(&agent, r, v).await) }),
-        RequestKind::Fetch(r) => resp(async move { ResponseKind::Fetch(handlers::fetch::handle(&agent, r, v).await) }),
-        RequestKind::ListOffsets(r) => resp(async move { ResponseKind::ListOffsets(handlers::list_offsets::handle(&agent, r, v).await) }),
-        RequestKind::CreateTopics(r) => resp(async move { ResponseKind::CreateTopics(handlers::create_topics::handle(&agent, r, v).await) }),
-        RequestKind::DeleteTopics(r) => resp(async move { ResponseKind::DeleteTopics(handlers::delete_topics::handle(&agent, r, v).await) }),
-        RequestKind::CreatePartitions(r) => resp(async move { ResponseKind::CreatePartitions(handlers::create_partitions::handle(&agent, r, v).await) }),
-        RequestKind::DescribeConfigs(r) => resp(async move { ResponseKind::DescribeConfigs(handlers::describe_configs::handle(&agent, r, v).await) }),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            resp(async move { ResponseKind::IncrementalAlterConfigs(handlers::incremental_alter_configs::handle(&agent, r, v).await) })
+        RequestKind::ApiVersions(r) => ready(ResponseKind::ApiVersions(
+            handlers::api_versions::handle(r, v),
+        )),
+        RequestKind::Metadata(r) => {
+            resp(
+                async move { ResponseKind::Metadata(handlers::metadata::handle(&agent, r, v).await) },
+            )
         }
-        RequestKind::DescribeCluster(r) => resp(async move { ResponseKind::DescribeCluster(handlers::describe_cluster::handle(&agent, r, v).await) }),
-        RequestKind::InitProducerId(r) => resp(async move { ResponseKind::InitProducerId(handlers::init_producer_id::handle(&agent, r, v).await) }),
-        RequestKind::DescribeProducers(r) => resp(async move { ResponseKind::DescribeProducers(handlers::describe_producers::handle(&agent, r, v).await) }),
+        RequestKind::Fetch(r) => {
+            resp(async move { ResponseKind::Fetch(handlers::fetch::handle(&agent, r, v).await) })
+        }
+        RequestKind::ListOffsets(r) => resp(async move {
+            ResponseKind::ListOffsets(handlers::list_offsets::handle(&agent, r, v).await)
+        }),
+        RequestKind::CreateTopics(r) => resp(async move {
+            ResponseKind::CreateTopics(handlers::create_topics::handle(&agent, r, v).await)
+        }),
+        RequestKind::DeleteTopics(r) => resp(async move {
+            ResponseKind::DeleteTopics(handlers::delete_topics::handle(&agent, r, v).await)
+        }),
+        RequestKind::CreatePartitions(r) => resp(async move {
+            ResponseKind::CreatePartitions(handlers::create_partitions::handle(&agent, r, v).await)
+        }),
+        RequestKind::DescribeConfigs(r) => resp(async move {
+            ResponseKind::DescribeConfigs(handlers::describe_configs::handle(&agent, r, v).await)
+        }),
+        RequestKind::IncrementalAlterConfigs(r) => resp(async move {
+            ResponseKind::IncrementalAlterConfigs(
+                handlers::incremental_alter_configs::handle(&agent, r, v).await,
+            )
+        }),
+        RequestKind::DescribeCluster(r) => resp(async move {
+            ResponseKind::DescribeCluster(handlers::describe_cluster::handle(&agent, r, v).await)
+        }),
+        RequestKind::InitProducerId(r) => resp(async move {
+            ResponseKind::InitProducerId(handlers::init_producer_id::handle(&agent, r, v).await)
+        }),
+        RequestKind::DescribeProducers(r) => resp(async move {
+            ResponseKind::DescribeProducers(
+                handlers::describe_producers::handle(&agent, r, v).await,
+            )
+        }),
         other => {
             // The codec only decodes APIs in the versions table, so this is a table/dispatch
             // mismatch: answer nothing and let the connection close.
-            let why = format!("no handler for {:?} (versions table and dispatch disagree)", req.api);
+            let why = format!(
+                "no handler for {:?} (versions table and dispatch disagree)",
+                req.api
+            );
             drop(other);
             Box::pin(std::future::ready(Reply::Close(why)))
         }
@@ -57,5 +88,5 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
 }
 
 fn resp(f: impl Future<Output = ResponseKind> + Send + 'static) -> ReplyFuture {
-    Box::pin(async move { Reply::Response(f.await) })
+    Box::pin(async move { Reply::Response(Box::new(f.await)) })
 }

@@ -63,7 +63,11 @@ pub const FINAL_EPOCH: i32 = -1;
 
 impl FetchSessions {
     pub fn new(capacity: usize) -> Self {
-        FetchSessions { sessions: Mutex::new(HashMap::new()), capacity, next_id: Mutex::new(1) }
+        FetchSessions {
+            sessions: Mutex::new(HashMap::new()),
+            capacity,
+            next_id: Mutex::new(1),
+        }
     }
 
     /// Resolves the partitions a fetch covers. `requested` are the partitions listed in the
@@ -93,7 +97,11 @@ impl FetchSessions {
         if epoch != s.next_epoch {
             return Err(ResponseError::InvalidFetchSessionEpoch);
         }
-        s.next_epoch = if s.next_epoch == i32::MAX { 1 } else { s.next_epoch + 1 };
+        s.next_epoch = if s.next_epoch == i32::MAX {
+            1
+        } else {
+            s.next_epoch + 1
+        };
         s.last_used = Instant::now();
         for k in forgotten {
             s.partitions.remove(k);
@@ -106,21 +114,33 @@ impl FetchSessions {
                 }
             }
         }
-        let all = s.partitions.iter().map(|(k, (r, _))| (k.clone(), *r)).collect();
+        let all = s
+            .partitions
+            .iter()
+            .map(|(k, (r, _))| (k.clone(), *r))
+            .collect();
         Ok((SessionMode::Incremental(session_id), all))
     }
 
     /// Records what a response tells the client, and decides which partitions it lists.
     /// `results` are `(key, sent, has_news)` where `has_news` is records or an error.
     /// Returns the session id for the response and, per result, whether to include it.
-    pub fn finish(&self, mode: SessionMode, results: &[(SessionKey, PartitionRequest, PartitionSent, bool)]) -> (i32, Vec<bool>) {
+    pub fn finish(
+        &self,
+        mode: SessionMode,
+        results: &[(SessionKey, PartitionRequest, PartitionSent, bool)],
+    ) -> (i32, Vec<bool>) {
         match mode {
             SessionMode::Sessionless => (0, vec![true; results.len()]),
             SessionMode::New => {
                 let mut sessions = self.sessions.lock().expect("sessions lock");
                 if sessions.len() >= self.capacity {
                     // Evict the least recently used session; its client will start over.
-                    if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id) {
+                    if let Some(oldest) = sessions
+                        .iter()
+                        .min_by_key(|(_, s)| s.last_used)
+                        .map(|(id, _)| *id)
+                    {
                         sessions.remove(&oldest);
                     }
                 }
@@ -134,8 +154,18 @@ impl FetchSessions {
                         }
                     }
                 };
-                let partitions = results.iter().map(|(k, r, sent, _)| (k.clone(), (*r, Some(*sent)))).collect();
-                sessions.insert(id, Session { next_epoch: 1, partitions, last_used: Instant::now() });
+                let partitions = results
+                    .iter()
+                    .map(|(k, r, sent, _)| (k.clone(), (*r, Some(*sent))))
+                    .collect();
+                sessions.insert(
+                    id,
+                    Session {
+                        next_epoch: 1,
+                        partitions,
+                        last_used: Instant::now(),
+                    },
+                );
                 (id, vec![true; results.len()])
             }
             SessionMode::Incremental(id) => {
@@ -165,17 +195,30 @@ mod tests {
     use super::*;
 
     fn key(p: i32) -> SessionKey {
-        SessionKey { topic_id: Uuid::nil(), topic: "t".into(), partition: p }
+        SessionKey {
+            topic_id: Uuid::nil(),
+            topic: "t".into(),
+            partition: p,
+        }
     }
-    const R: PartitionRequest = PartitionRequest { fetch_offset: 0, max_bytes: 100 };
-    const S: PartitionSent = PartitionSent { high_watermark: 5, log_start_offset: 0 };
+    const R: PartitionRequest = PartitionRequest {
+        fetch_offset: 0,
+        max_bytes: 100,
+    };
+    const S: PartitionSent = PartitionSent {
+        high_watermark: 5,
+        log_start_offset: 0,
+    };
 
     #[test]
     fn full_then_incremental_lists_only_news() {
         let s = FetchSessions::new(10);
         let (mode, parts) = s.begin(0, 0, vec![(key(0), R), (key(1), R)], &[]).unwrap();
         assert_eq!(mode, SessionMode::New);
-        let res: Vec<_> = parts.iter().map(|(k, r)| (k.clone(), *r, S, false)).collect();
+        let res: Vec<_> = parts
+            .iter()
+            .map(|(k, r)| (k.clone(), *r, S, false))
+            .collect();
         let (id, inc) = s.finish(mode, &res);
         assert!(id > 0);
         assert_eq!(inc, vec![true, true]);
@@ -183,19 +226,40 @@ mod tests {
         // Epoch 1, nothing listed: both partitions are still fetched.
         let (mode, parts) = s.begin(id, 1, vec![], &[]).unwrap();
         assert_eq!(parts.len(), 2);
-        let moved = PartitionSent { high_watermark: 6, log_start_offset: 0 };
+        let moved = PartitionSent {
+            high_watermark: 6,
+            log_start_offset: 0,
+        };
         let res = vec![(key(0), R, S, false), (key(1), R, moved, true)];
         assert_eq!(s.finish(mode, &res), (id, vec![false, true]));
 
         // Forgetting a partition drops it; wrong and unknown epochs/ids are refused.
         let (_, parts) = s.begin(id, 2, vec![], &[key(0)]).unwrap();
-        assert_eq!(parts.iter().map(|(k, _)| k.partition).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(s.begin(id, 2, vec![], &[]).unwrap_err(), ResponseError::InvalidFetchSessionEpoch);
-        assert_eq!(s.begin(id + 100, 1, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound);
-        assert_eq!(s.begin(0, 5, vec![], &[]).unwrap_err(), ResponseError::InvalidFetchSessionEpoch);
+        assert_eq!(
+            parts.iter().map(|(k, _)| k.partition).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            s.begin(id, 2, vec![], &[]).unwrap_err(),
+            ResponseError::InvalidFetchSessionEpoch
+        );
+        assert_eq!(
+            s.begin(id + 100, 1, vec![], &[]).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
+        assert_eq!(
+            s.begin(0, 5, vec![], &[]).unwrap_err(),
+            ResponseError::InvalidFetchSessionEpoch
+        );
         // Closing a session.
-        assert_eq!(s.begin(id, FINAL_EPOCH, vec![], &[]).unwrap().0, SessionMode::Sessionless);
-        assert_eq!(s.begin(id, 3, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound);
+        assert_eq!(
+            s.begin(id, FINAL_EPOCH, vec![], &[]).unwrap().0,
+            SessionMode::Sessionless
+        );
+        assert_eq!(
+            s.begin(id, 3, vec![], &[]).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
     }
 
     #[test]
@@ -206,7 +270,10 @@ mod tests {
         let (m, _) = s.begin(0, 0, vec![(key(0), R)], &[]).unwrap();
         let (b, _) = s.finish(m, &[(key(0), R, S, false)]);
         assert_ne!(a, b);
-        assert_eq!(s.begin(a, 1, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound);
+        assert_eq!(
+            s.begin(a, 1, vec![], &[]).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
         assert!(s.begin(b, 1, vec![], &[]).is_ok());
     }
 }

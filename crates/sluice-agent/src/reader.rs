@@ -28,16 +28,29 @@ pub const LEADER_EPOCH: i32 = 0;
 impl Agent {
     pub fn watermarks(&self, topic: &str, partition: i32) -> Option<Watermarks> {
         self.read(|s| {
-            s.partition(topic, partition)
-                .map(|p| Watermarks { log_start_offset: p.log_start_offset, high_watermark: p.high_watermark })
+            s.partition(topic, partition).map(|p| Watermarks {
+                log_start_offset: p.log_start_offset,
+                high_watermark: p.high_watermark,
+            })
         })
     }
 
     /// Plans a read of up to `max_bytes` of index entries from `offset`.
-    pub fn plan_read(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<ReadPlan, ResponseError> {
+    pub fn plan_read(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadPlan, ResponseError> {
         self.read(|s| {
-            let p = s.partition(topic, partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
-            let marks = Watermarks { log_start_offset: p.log_start_offset, high_watermark: p.high_watermark };
+            let p = s
+                .partition(topic, partition)
+                .ok_or(ResponseError::UnknownTopicOrPartition)?;
+            let marks = Watermarks {
+                log_start_offset: p.log_start_offset,
+                high_watermark: p.high_watermark,
+            };
             if offset < p.log_start_offset || offset > p.high_watermark {
                 return Err(ResponseError::OffsetOutOfRange);
             }
@@ -57,12 +70,22 @@ impl Agent {
     /// Reads batches holding offsets from `offset` on, patched with their offsets, up to
     /// `max_bytes` — but always at least one batch when `must_return_one` (Kafka's rule that the
     /// first batch of a fetch is returned even when larger than the limit).
-    pub async fn read_batches(&self, plan: &ReadPlan, offset: i64, max_bytes: usize, must_return_one: bool) -> Result<Bytes, ResponseError> {
+    pub async fn read_batches(
+        &self,
+        plan: &ReadPlan,
+        offset: i64,
+        max_bytes: usize,
+        must_return_one: bool,
+    ) -> Result<Bytes, ResponseError> {
         let mut out = BytesMut::new();
         for (base, chunk) in &plan.chunks {
             let data = self
                 .cache
-                .read(&chunk.object, chunk.object_len, chunk.pos..chunk.pos + chunk.len)
+                .read(
+                    &chunk.object,
+                    chunk.object_len,
+                    chunk.pos..chunk.pos + chunk.len,
+                )
                 .await
                 .map_err(|e| {
                     tracing::error!(object = %chunk.object, error = %e, "segment read failed");
@@ -80,7 +103,7 @@ impl Agent {
                     continue;
                 }
                 let fits = out.len() + h.total_len <= max_bytes;
-                if !fits && !(must_return_one && out.is_empty()) {
+                if !fits && (!must_return_one || !out.is_empty()) {
                     return Ok(out.freeze());
                 }
                 let start = out.len();

@@ -27,36 +27,161 @@ pub struct TopicConfigDef {
     pub doc: &'static str,
 }
 
-const fn def(name: &'static str, default: &'static str, ty: ConfigType, doc: &'static str) -> TopicConfigDef {
-    TopicConfigDef { name, default, ty, doc }
+const fn def(
+    name: &'static str,
+    default: &'static str,
+    ty: ConfigType,
+    doc: &'static str,
+) -> TopicConfigDef {
+    TopicConfigDef {
+        name,
+        default,
+        ty,
+        doc,
+    }
 }
 
 /// Kafka's topic configs. Those marked enforced are acted on; the rest are stored and
 /// reported so that tools which set them keep working.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    def("cleanup.policy", "delete", ConfigType::List, "Retention policy: only delete is enforced."),
-    def("compression.type", "producer", ConfigType::String, "Batches are stored as the producer compressed them."),
-    def("delete.retention.ms", "86400000", ConfigType::Long, "Stored; compaction is not implemented."),
-    def("file.delete.delay.ms", "60000", ConfigType::Long, "Stored for compatibility."),
-    def("flush.messages", "9223372036854775807", ConfigType::Long, "Stored for compatibility; writes are durable in object storage."),
-    def("flush.ms", "9223372036854775807", ConfigType::Long, "Stored for compatibility; writes are durable in object storage."),
-    def("index.interval.bytes", "4096", ConfigType::Int, "Stored for compatibility."),
-    def("max.compaction.lag.ms", "9223372036854775807", ConfigType::Long, "Stored; compaction is not implemented."),
-    def("max.message.bytes", "1048588", ConfigType::Int, "Largest record batch accepted (enforced)."),
-    def("message.timestamp.after.max.ms", "3600000", ConfigType::Long, "Stored for compatibility."),
-    def("message.timestamp.before.max.ms", "9223372036854775807", ConfigType::Long, "Stored for compatibility."),
-    def("message.timestamp.type", "CreateTime", ConfigType::String, "CreateTime or LogAppendTime (enforced)."),
-    def("min.cleanable.dirty.ratio", "0.5", ConfigType::Double, "Stored; compaction is not implemented."),
-    def("min.compaction.lag.ms", "0", ConfigType::Long, "Stored; compaction is not implemented."),
-    def("min.insync.replicas", "1", ConfigType::Int, "Stored for compatibility; durability comes from object storage."),
-    def("preallocate", "false", ConfigType::Boolean, "Stored for compatibility."),
-    def("retention.bytes", "-1", ConfigType::Long, "Largest size a partition may grow to before old data is dropped (enforced)."),
-    def("retention.ms", "604800000", ConfigType::Long, "How long data is kept; -1 keeps it forever (enforced)."),
-    def("segment.bytes", "1073741824", ConfigType::Int, "Stored for compatibility; segments are flushed by the agent."),
-    def("segment.index.bytes", "10485760", ConfigType::Int, "Stored for compatibility."),
-    def("segment.jitter.ms", "0", ConfigType::Long, "Stored for compatibility."),
-    def("segment.ms", "604800000", ConfigType::Long, "Stored for compatibility."),
-    def("unclean.leader.election.enable", "false", ConfigType::Boolean, "Stored for compatibility."),
+    def(
+        "cleanup.policy",
+        "delete",
+        ConfigType::List,
+        "Retention policy: only delete is enforced.",
+    ),
+    def(
+        "compression.type",
+        "producer",
+        ConfigType::String,
+        "Batches are stored as the producer compressed them.",
+    ),
+    def(
+        "delete.retention.ms",
+        "86400000",
+        ConfigType::Long,
+        "Stored; compaction is not implemented.",
+    ),
+    def(
+        "file.delete.delay.ms",
+        "60000",
+        ConfigType::Long,
+        "Stored for compatibility.",
+    ),
+    def(
+        "flush.messages",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Stored for compatibility; writes are durable in object storage.",
+    ),
+    def(
+        "flush.ms",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Stored for compatibility; writes are durable in object storage.",
+    ),
+    def(
+        "index.interval.bytes",
+        "4096",
+        ConfigType::Int,
+        "Stored for compatibility.",
+    ),
+    def(
+        "max.compaction.lag.ms",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Stored; compaction is not implemented.",
+    ),
+    def(
+        "max.message.bytes",
+        "1048588",
+        ConfigType::Int,
+        "Largest record batch accepted (enforced).",
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        "3600000",
+        ConfigType::Long,
+        "Stored for compatibility.",
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        "9223372036854775807",
+        ConfigType::Long,
+        "Stored for compatibility.",
+    ),
+    def(
+        "message.timestamp.type",
+        "CreateTime",
+        ConfigType::String,
+        "CreateTime or LogAppendTime (enforced).",
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        "0.5",
+        ConfigType::Double,
+        "Stored; compaction is not implemented.",
+    ),
+    def(
+        "min.compaction.lag.ms",
+        "0",
+        ConfigType::Long,
+        "Stored; compaction is not implemented.",
+    ),
+    def(
+        "min.insync.replicas",
+        "1",
+        ConfigType::Int,
+        "Stored for compatibility; durability comes from object storage.",
+    ),
+    def(
+        "preallocate",
+        "false",
+        ConfigType::Boolean,
+        "Stored for compatibility.",
+    ),
+    def(
+        "retention.bytes",
+        "-1",
+        ConfigType::Long,
+        "Largest size a partition may grow to before old data is dropped (enforced).",
+    ),
+    def(
+        "retention.ms",
+        "604800000",
+        ConfigType::Long,
+        "How long data is kept; -1 keeps it forever (enforced).",
+    ),
+    def(
+        "segment.bytes",
+        "1073741824",
+        ConfigType::Int,
+        "Stored for compatibility; segments are flushed by the agent.",
+    ),
+    def(
+        "segment.index.bytes",
+        "10485760",
+        ConfigType::Int,
+        "Stored for compatibility.",
+    ),
+    def(
+        "segment.jitter.ms",
+        "0",
+        ConfigType::Long,
+        "Stored for compatibility.",
+    ),
+    def(
+        "segment.ms",
+        "604800000",
+        ConfigType::Long,
+        "Stored for compatibility.",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        "false",
+        ConfigType::Boolean,
+        "Stored for compatibility.",
+    ),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
@@ -80,10 +205,15 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     }
     let specific = match name {
         "message.timestamp.type" => matches!(value, "CreateTime" | "LogAppendTime"),
-        "cleanup.policy" => value.split(',').all(|p| matches!(p.trim(), "delete" | "compact")),
+        "cleanup.policy" => value
+            .split(',')
+            .all(|p| matches!(p.trim(), "delete" | "compact")),
         "max.message.bytes" => value.parse::<i32>().is_ok_and(|v| v >= 0),
         "retention.ms" | "retention.bytes" => value.parse::<i64>().is_ok_and(|v| v >= -1),
-        "compression.type" => matches!(value, "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd"),
+        "compression.type" => matches!(
+            value,
+            "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd"
+        ),
         _ => true,
     };
     if !specific {
@@ -94,7 +224,10 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
 
 /// Effective value: the topic's override or Kafka's default.
 pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> &'a str {
-    overrides.get(name).map(String::as_str).unwrap_or_else(|| lookup(name).map_or("", |d| d.default))
+    overrides
+        .get(name)
+        .map(String::as_str)
+        .unwrap_or_else(|| lookup(name).map_or("", |d| d.default))
 }
 
 /// What the produce path needs of a topic, read once per request.
@@ -107,7 +240,9 @@ pub struct ProducePolicy {
 impl ProducePolicy {
     pub fn of(topic: &Topic) -> Self {
         ProducePolicy {
-            max_message_bytes: effective(&topic.configs, "max.message.bytes").parse().unwrap_or(1_048_588),
+            max_message_bytes: effective(&topic.configs, "max.message.bytes")
+                .parse()
+                .unwrap_or(1_048_588),
             log_append_time: effective(&topic.configs, "message.timestamp.type") == "LogAppendTime",
         }
     }
@@ -116,12 +251,19 @@ impl ProducePolicy {
 /// Kafka's legal topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name == "." || name == ".." {
-        return Err(format!("Topic name \"{name}\" is illegal, it cannot be empty, '.' or '..'"));
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it cannot be empty, '.' or '..'"
+        ));
     }
     if name.len() > 249 {
-        return Err(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"));
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
         return Err(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
-use sluice_meta::command::{BatchMeta, BatchOutcome, Command, CommandResponse, PartitionAppend, SegmentCommit};
+use sluice_meta::command::{
+    BatchMeta, BatchOutcome, Command, CommandResponse, PartitionAppend, SegmentCommit,
+};
 use sluice_meta::MetaClient;
 use sluice_protocol::batch::BatchHeader;
 use sluice_storage::{BlockCache, SegmentBuilder};
@@ -43,7 +45,10 @@ pub enum WriteError {
     ShuttingDown,
 }
 
-type Waiter = (Vec<u64>, oneshot::Sender<Result<Vec<BatchOutcome>, WriteError>>);
+type Waiter = (
+    Vec<u64>,
+    oneshot::Sender<Result<Vec<BatchOutcome>, WriteError>>,
+);
 
 struct Pending {
     builder: SegmentBuilder<PartitionKey>,
@@ -82,7 +87,13 @@ pub struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    pub fn start(cfg: &AgentConfig, agent_id: i32, meta: MetaClient, cache: Arc<BlockCache>, stop: CancellationToken) -> Self {
+    pub fn start(
+        cfg: &AgentConfig,
+        agent_id: i32,
+        meta: MetaClient,
+        cache: Arc<BlockCache>,
+        stop: CancellationToken,
+    ) -> Self {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::new(0)),
             wake: Notify::new(),
@@ -92,7 +103,10 @@ impl SegmentWriter {
             linger: cfg.linger,
         });
         let task = tokio::spawn(flush_loop(shared.clone(), agent_id, meta, cache, stop));
-        SegmentWriter { shared, task: std::sync::Mutex::new(Some(task)) }
+        SegmentWriter {
+            shared,
+            task: std::sync::Mutex::new(Some(task)),
+        }
     }
 
     /// Appends one partition's batches (validated headers alongside) and returns a receiver of
@@ -107,7 +121,9 @@ impl SegmentWriter {
             let room = self.shared.room.notified();
             {
                 let mut p = self.shared.pending.lock().await;
-                if p.builder.len_bytes() == 0 || p.builder.len_bytes() + incoming <= self.shared.max_pending_bytes {
+                if p.builder.len_bytes() == 0
+                    || p.builder.len_bytes() + incoming <= self.shared.max_pending_bytes
+                {
                     let (tx, rx) = oneshot::channel();
                     let mut tickets = Vec::with_capacity(batches.len());
                     for (bytes, h) in batches {
@@ -153,7 +169,13 @@ impl SegmentWriter {
     }
 }
 
-async fn flush_loop(shared: Arc<Shared>, agent_id: i32, meta: MetaClient, cache: Arc<BlockCache>, stop: CancellationToken) {
+async fn flush_loop(
+    shared: Arc<Shared>,
+    agent_id: i32,
+    meta: MetaClient,
+    cache: Arc<BlockCache>,
+    stop: CancellationToken,
+) {
     loop {
         // Wait for a segment to be opened, then for it to fill or age.
         let deadline = loop {
@@ -172,7 +194,9 @@ async fn flush_loop(shared: Arc<Shared>, agent_id: i32, meta: MetaClient, cache:
         };
         loop {
             let woken = shared.wake.notified();
-            if shared.pending.lock().await.builder.len_bytes() >= shared.flush_bytes || stop.is_cancelled() {
+            if shared.pending.lock().await.builder.len_bytes() >= shared.flush_bytes
+                || stop.is_cancelled()
+            {
                 break;
             }
             tokio::select! {
@@ -193,14 +217,22 @@ async fn flush_loop(shared: Arc<Shared>, agent_id: i32, meta: MetaClient, cache:
 
 /// Uploads one segment, commits it, and answers every waiter.
 async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache) {
-    let Pending { builder, mut metas, waiters, .. } = p;
+    let Pending {
+        builder,
+        mut metas,
+        waiters,
+        ..
+    } = p;
     if builder.is_empty() {
         return;
     }
     let started = Instant::now();
     let (object, layout) = builder.finish();
     let now = now_ms();
-    let key = format!("segments/{now:013}-{agent_id}-{}.seg", Uuid::new_v4().simple());
+    let key = format!(
+        "segments/{now:013}-{agent_id}-{}.seg",
+        Uuid::new_v4().simple()
+    );
     let span = tracing::debug_span!("flush", object = %key, bytes = object.len());
     let _e = span.enter();
 
@@ -209,7 +241,11 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache)
     let mut attempt = 0;
     let upload = loop {
         attempt += 1;
-        match cache.store().put(&path, PutPayload::from(object.clone())).await {
+        match cache
+            .store()
+            .put(&path, PutPayload::from(object.clone()))
+            .await
+        {
             Ok(_) => break Ok(()),
             Err(e) if attempt < 4 => {
                 tracing::warn!(error = %e, attempt, "segment upload failed; retrying");
@@ -244,7 +280,12 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache)
                     m
                 })
                 .collect();
-            PartitionAppend { topic: k.topic, topic_id: k.topic_id, partition: k.partition, batches }
+            PartitionAppend {
+                topic: k.topic,
+                topic_id: k.topic_id,
+                partition: k.partition,
+                batches,
+            }
         })
         .collect();
     let cmd = Command::CommitSegment(SegmentCommit {
@@ -256,9 +297,10 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache)
     });
     let result = meta.propose_and_wait(cmd).await;
     let outcomes: std::collections::HashMap<u64, BatchOutcome> = match result {
-        Ok((_, CommandResponse::Committed(parts))) => {
-            order.into_iter().zip(parts.into_iter().flat_map(|p| p.outcomes)).collect()
-        }
+        Ok((_, CommandResponse::Committed(parts))) => order
+            .into_iter()
+            .zip(parts.into_iter().flat_map(|p| p.outcomes))
+            .collect(),
         Ok((_, other)) => {
             let e = WriteError::Commit(format!("unexpected response {other:?}"));
             for (_, tx) in waiters {
@@ -284,5 +326,8 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache)
     metrics::counter!("sluice_segment_bytes_total").increment(object.len() as u64);
     metrics::histogram!("sluice_segment_upload_seconds").record(uploaded.as_secs_f64());
     metrics::histogram!("sluice_segment_flush_seconds").record(started.elapsed().as_secs_f64());
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "segment committed");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "segment committed"
+    );
 }

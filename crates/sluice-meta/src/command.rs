@@ -13,24 +13,53 @@ pub enum Command {
     /// A blank command (tests, leadership probes).
     Noop,
     /// Sets the cluster id once; later ones are ignored.
-    InitCluster { cluster_id: String },
+    InitCluster {
+        cluster_id: String,
+    },
     /// Registers or refreshes an agent. `agent_id < 0` asks for a fresh id.
-    AgentHeartbeat { agent: AgentInfo, now_ms: i64 },
+    AgentHeartbeat {
+        agent: AgentInfo,
+        now_ms: i64,
+    },
     /// An agent leaving cleanly.
-    AgentLeave { agent_id: i32 },
-    CreateTopic { name: String, id: Uuid, partitions: i32, configs: Vec<(String, String)>, now_ms: i64 },
-    DeleteTopic { name: String },
-    CreatePartitions { name: String, count: i32 },
+    AgentLeave {
+        agent_id: i32,
+    },
+    CreateTopic {
+        name: String,
+        id: Uuid,
+        partitions: i32,
+        configs: Vec<(String, String)>,
+        now_ms: i64,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
     /// Sets (`Some`) or removes (`None`) topic config overrides.
-    AlterTopicConfigs { name: String, ops: Vec<(String, Option<String>)> },
+    AlterTopicConfigs {
+        name: String,
+        ops: Vec<(String, Option<String>)>,
+    },
     /// One flushed segment object: assigns offsets to every batch it holds.
     CommitSegment(SegmentCommit),
     /// Allocates a producer id, or bumps the epoch of an existing one.
-    InitProducerId { producer_id: i64, producer_epoch: i16, now_ms: i64 },
+    InitProducerId {
+        producer_id: i64,
+        producer_epoch: i16,
+        now_ms: i64,
+    },
     /// Drops data older than each topic's retention, as of `now_ms`.
-    ApplyRetention { now_ms: i64 },
+    ApplyRetention {
+        now_ms: i64,
+    },
     /// The janitor deleted these unreferenced objects.
-    ObjectsDeleted { keys: Vec<String> },
+    ObjectsDeleted {
+        keys: Vec<String>,
+    },
 }
 
 /// One segment object and, per partition, the batches it holds in byte order.
@@ -68,11 +97,17 @@ pub struct BatchMeta {
 /// The fate of one batch in a `CommitSegment`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum BatchOutcome {
-    Appended { base_offset: i64 },
+    Appended {
+        base_offset: i64,
+    },
     /// An idempotent retry of a batch already in the log: answered with its original offset.
-    Duplicate { base_offset: i64 },
+    Duplicate {
+        base_offset: i64,
+    },
     /// Rejected with a Kafka error code; nothing was appended.
-    Rejected { error_code: i16 },
+    Rejected {
+        error_code: i16,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,7 +121,10 @@ pub enum CommandResponse {
     #[default]
     Ok,
     /// A Kafka error code with a message.
-    Error { code: i16, message: String },
+    Error {
+        code: i16,
+        message: String,
+    },
     AgentId(i32),
     /// One result per `PartitionAppend`, in order.
     Committed(Vec<PartitionAppendResult>),

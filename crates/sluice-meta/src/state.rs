@@ -140,9 +140,13 @@ impl MetaState {
                 self.agents.remove(agent_id);
                 CommandResponse::Ok
             }
-            Command::CreateTopic { name, id, partitions, configs, now_ms } => {
-                self.create_topic(name, *id, *partitions, configs, *now_ms)
-            }
+            Command::CreateTopic {
+                name,
+                id,
+                partitions,
+                configs,
+                now_ms,
+            } => self.create_topic(name, *id, *partitions, configs, *now_ms),
             Command::DeleteTopic { name } => self.delete_topic(name),
             Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
             Command::AlterTopicConfigs { name, ops } => {
@@ -158,9 +162,11 @@ impl MetaState {
                 CommandResponse::Ok
             }
             Command::CommitSegment(c) => self.commit_segment(c),
-            Command::InitProducerId { producer_id, producer_epoch, now_ms } => {
-                self.init_producer_id(*producer_id, *producer_epoch, *now_ms)
-            }
+            Command::InitProducerId {
+                producer_id,
+                producer_epoch,
+                now_ms,
+            } => self.init_producer_id(*producer_id, *producer_epoch, *now_ms),
             Command::ApplyRetention { now_ms } => {
                 self.apply_retention(*now_ms);
                 CommandResponse::Ok
@@ -178,7 +184,8 @@ impl MetaState {
         let id = if agent.agent_id >= 0 {
             agent.agent_id
         } else {
-            self.next_agent_id.max(self.agents.keys().next_back().map_or(0, |k| k + 1))
+            self.next_agent_id
+                .max(self.agents.keys().next_back().map_or(0, |k| k + 1))
         };
         self.next_agent_id = self.next_agent_id.max(id + 1);
         let mut info = agent.clone();
@@ -197,10 +204,16 @@ impl MetaState {
         now_ms: i64,
     ) -> CommandResponse {
         if self.topics.contains_key(name) {
-            return err(codes::TOPIC_ALREADY_EXISTS, &format!("Topic '{name}' already exists."));
+            return err(
+                codes::TOPIC_ALREADY_EXISTS,
+                &format!("Topic '{name}' already exists."),
+            );
         }
         if partitions <= 0 {
-            return err(codes::INVALID_PARTITIONS, "Number of partitions must be larger than 0.");
+            return err(
+                codes::INVALID_PARTITIONS,
+                "Number of partitions must be larger than 0.",
+            );
         }
         let topic = Topic {
             name: name.to_string(),
@@ -215,7 +228,10 @@ impl MetaState {
 
     fn delete_topic(&mut self, name: &str) -> CommandResponse {
         let Some(topic) = self.topics.remove(name) else {
-            return err(codes::UNKNOWN_TOPIC_OR_PARTITION, "This server does not host this topic-partition.");
+            return err(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                "This server does not host this topic-partition.",
+            );
         };
         for p in &topic.partitions {
             for c in p.chunks.values() {
@@ -239,7 +255,8 @@ impl MetaState {
                 &format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
             );
         }
-        t.partitions.resize_with(count as usize, PartitionLog::default);
+        t.partitions
+            .resize_with(count as usize, PartitionLog::default);
         CommandResponse::Ok
     }
 
@@ -260,13 +277,18 @@ impl MetaState {
             results.push(self.append_partition(c, pa));
         }
         // A segment none of whose batches landed is garbage from the start.
-        if self.object_refs.get(&c.object).copied().unwrap_or(0) == refs_before && refs_before == 0 {
+        if self.object_refs.get(&c.object).copied().unwrap_or(0) == refs_before && refs_before == 0
+        {
             self.garbage.insert(c.object.clone());
         }
         CommandResponse::Committed(results)
     }
 
-    fn append_partition(&mut self, c: &SegmentCommit, pa: &PartitionAppend) -> PartitionAppendResult {
+    fn append_partition(
+        &mut self,
+        c: &SegmentCommit,
+        pa: &PartitionAppend,
+    ) -> PartitionAppendResult {
         let reject_all = |code: i16| PartitionAppendResult {
             outcomes: vec![BatchOutcome::Rejected { error_code: code }; pa.batches.len()],
             log_start_offset: -1,
@@ -274,7 +296,10 @@ impl MetaState {
         let Some(topic) = self.topics.get_mut(&pa.topic) else {
             return reject_all(codes::UNKNOWN_TOPIC_OR_PARTITION);
         };
-        if topic.id != pa.topic_id || pa.partition < 0 || pa.partition as usize >= topic.partitions.len() {
+        if topic.id != pa.topic_id
+            || pa.partition < 0
+            || pa.partition as usize >= topic.partitions.len()
+        {
             return reject_all(codes::UNKNOWN_TOPIC_OR_PARTITION);
         }
         let log = &mut topic.partitions[pa.partition as usize];
@@ -282,7 +307,14 @@ impl MetaState {
         // Accepted batches that are byte-contiguous coalesce into one chunk.
         let mut run: Option<(i64, Chunk)> = None;
         for b in &pa.batches {
-            let outcome = check_sequence(&mut self.producers, &pa.topic, pa.partition, b, log.high_watermark, c.now_ms);
+            let outcome = check_sequence(
+                &mut self.producers,
+                &pa.topic,
+                pa.partition,
+                b,
+                log.high_watermark,
+                c.now_ms,
+            );
             if let BatchOutcome::Appended { base_offset } = outcome {
                 log.high_watermark += b.records;
                 if b.max_timestamp > log.max_timestamp || log.chunks.is_empty() && run.is_none() {
@@ -318,10 +350,18 @@ impl MetaState {
         if let Some((base, ch)) = run {
             log.append_chunk(base, ch, &mut self.object_refs);
         }
-        PartitionAppendResult { outcomes, log_start_offset: log.log_start_offset }
+        PartitionAppendResult {
+            outcomes,
+            log_start_offset: log.log_start_offset,
+        }
     }
 
-    fn init_producer_id(&mut self, producer_id: i64, producer_epoch: i16, now_ms: i64) -> CommandResponse {
+    fn init_producer_id(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        now_ms: i64,
+    ) -> CommandResponse {
         if producer_id >= 0 {
             // KIP-360: an existing producer bumps its epoch to recover from a fatal error.
             let Some(ps) = self.producers.get_mut(&producer_id) else {
@@ -337,19 +377,40 @@ impl MetaState {
             ps.epoch += 1;
             ps.last_update_ms = now_ms;
             ps.partitions.clear();
-            return CommandResponse::Producer(ProducerInfo { producer_id, producer_epoch: ps.epoch });
+            return CommandResponse::Producer(ProducerInfo {
+                producer_id,
+                producer_epoch: ps.epoch,
+            });
         }
         let id = self.next_producer_id;
         self.next_producer_id += 1;
-        self.producers.insert(id, ProducerState { epoch: 0, last_update_ms: now_ms, partitions: BTreeMap::new() });
-        CommandResponse::Producer(ProducerInfo { producer_id: id, producer_epoch: 0 })
+        self.producers.insert(
+            id,
+            ProducerState {
+                epoch: 0,
+                last_update_ms: now_ms,
+                partitions: BTreeMap::new(),
+            },
+        );
+        CommandResponse::Producer(ProducerInfo {
+            producer_id: id,
+            producer_epoch: 0,
+        })
     }
 
     fn apply_retention(&mut self, now_ms: i64) {
         let mut released = Vec::new();
         for t in self.topics.values_mut() {
-            let retention_ms = t.configs.get("retention.ms").and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
-            let retention_bytes = t.configs.get("retention.bytes").and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+            let retention_ms = t
+                .configs
+                .get("retention.ms")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(-1);
+            let retention_bytes = t
+                .configs
+                .get("retention.bytes")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(-1);
             for p in &mut t.partitions {
                 let mut total: i64 = p.chunks.values().map(|c| c.len as i64).sum();
                 while let Some((&base, ch)) = p.chunks.iter().next() {
@@ -390,7 +451,10 @@ impl MetaState {
 
     /// Agents heard from within `session_ms` of `now_ms` (the reader's clock).
     pub fn live_agents(&self, now_ms: i64, session_ms: i64) -> Vec<&AgentInfo> {
-        self.agents.values().filter(|a| a.last_seen_ms + session_ms >= now_ms).collect()
+        self.agents
+            .values()
+            .filter(|a| a.last_seen_ms + session_ms >= now_ms)
+            .collect()
     }
 }
 
@@ -404,45 +468,75 @@ fn check_sequence(
     now_ms: i64,
 ) -> BatchOutcome {
     if b.producer_id < 0 {
-        return BatchOutcome::Appended { base_offset: next_offset };
+        return BatchOutcome::Appended {
+            base_offset: next_offset,
+        };
     }
-    let ps = producers.entry(b.producer_id).or_insert_with(|| ProducerState {
-        epoch: b.producer_epoch,
-        last_update_ms: now_ms,
-        partitions: BTreeMap::new(),
-    });
+    let ps = producers
+        .entry(b.producer_id)
+        .or_insert_with(|| ProducerState {
+            epoch: b.producer_epoch,
+            last_update_ms: now_ms,
+            partitions: BTreeMap::new(),
+        });
     if b.producer_epoch < ps.epoch {
-        return BatchOutcome::Rejected { error_code: codes::INVALID_PRODUCER_EPOCH };
+        return BatchOutcome::Rejected {
+            error_code: codes::INVALID_PRODUCER_EPOCH,
+        };
     }
     if b.producer_epoch > ps.epoch {
         if b.base_sequence != 0 {
-            return BatchOutcome::Rejected { error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER };
+            return BatchOutcome::Rejected {
+                error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            };
         }
         ps.epoch = b.producer_epoch;
         ps.partitions.clear();
     }
     let last_seq = next_seq(b.base_sequence, b.records - 1);
-    let cache = ps.partitions.entry(topic.to_string()).or_default().entry(partition).or_default();
-    if let Some(dup) = cache.iter().find(|e| e.first_seq == b.base_sequence && e.last_seq == last_seq) {
-        return BatchOutcome::Duplicate { base_offset: dup.base_offset };
+    let cache = ps
+        .partitions
+        .entry(topic.to_string())
+        .or_default()
+        .entry(partition)
+        .or_default();
+    if let Some(dup) = cache
+        .iter()
+        .find(|e| e.first_seq == b.base_sequence && e.last_seq == last_seq)
+    {
+        return BatchOutcome::Duplicate {
+            base_offset: dup.base_offset,
+        };
     }
     let in_order = match cache.back() {
         Some(prev) => b.base_sequence == next_seq(prev.last_seq, 1),
         None => b.base_sequence == 0,
     };
     if !in_order {
-        return BatchOutcome::Rejected { error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER };
+        return BatchOutcome::Rejected {
+            error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        };
     }
-    cache.push_back(SeqEntry { first_seq: b.base_sequence, last_seq, base_offset: next_offset, timestamp: b.max_timestamp });
+    cache.push_back(SeqEntry {
+        first_seq: b.base_sequence,
+        last_seq,
+        base_offset: next_offset,
+        timestamp: b.max_timestamp,
+    });
     if cache.len() > PRODUCER_BATCH_CACHE {
         cache.pop_front();
     }
     ps.last_update_ms = now_ms;
-    BatchOutcome::Appended { base_offset: next_offset }
+    BatchOutcome::Appended {
+        base_offset: next_offset,
+    }
 }
 
 fn err(code: i16, message: &str) -> CommandResponse {
-    CommandResponse::Error { code, message: message.to_string() }
+    CommandResponse::Error {
+        code,
+        message: message.to_string(),
+    }
 }
 
 #[cfg(test)]

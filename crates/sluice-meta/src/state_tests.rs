@@ -31,7 +31,12 @@ fn batch(pos: u64, records: i64, pid: i64, epoch: i16, seq: i32) -> BatchMeta {
     }
 }
 
-fn commit(s: &mut MetaState, id: Uuid, object: &str, parts: Vec<(i32, Vec<BatchMeta>)>) -> Vec<Vec<BatchOutcome>> {
+fn commit(
+    s: &mut MetaState,
+    id: Uuid,
+    object: &str,
+    parts: Vec<(i32, Vec<BatchMeta>)>,
+) -> Vec<Vec<BatchOutcome>> {
     let cmd = Command::CommitSegment(SegmentCommit {
         object: object.into(),
         object_len: 10_000,
@@ -39,7 +44,12 @@ fn commit(s: &mut MetaState, id: Uuid, object: &str, parts: Vec<(i32, Vec<BatchM
         now_ms: 5,
         partitions: parts
             .into_iter()
-            .map(|(p, batches)| PartitionAppend { topic: T.into(), topic_id: id, partition: p, batches })
+            .map(|(p, batches)| PartitionAppend {
+                topic: T.into(),
+                topic_id: id,
+                partition: p,
+                batches,
+            })
             .collect(),
     });
     match s.apply(&cmd) {
@@ -51,8 +61,22 @@ fn commit(s: &mut MetaState, id: Uuid, object: &str, parts: Vec<(i32, Vec<BatchM
 #[test]
 fn offsets_are_dense_per_partition_across_segments() {
     let (mut s, id) = state_with_topic(2);
-    let r = commit(&mut s, id, "a", vec![(0, vec![batch(0, 3, -1, -1, -1), batch(100, 2, -1, -1, -1)]), (1, vec![batch(200, 4, -1, -1, -1)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 0 }, BatchOutcome::Appended { base_offset: 3 }]);
+    let r = commit(
+        &mut s,
+        id,
+        "a",
+        vec![
+            (0, vec![batch(0, 3, -1, -1, -1), batch(100, 2, -1, -1, -1)]),
+            (1, vec![batch(200, 4, -1, -1, -1)]),
+        ],
+    );
+    assert_eq!(
+        r[0],
+        vec![
+            BatchOutcome::Appended { base_offset: 0 },
+            BatchOutcome::Appended { base_offset: 3 }
+        ]
+    );
     assert_eq!(r[1], vec![BatchOutcome::Appended { base_offset: 0 }]);
     let r = commit(&mut s, id, "b", vec![(0, vec![batch(0, 1, -1, -1, -1)])]);
     assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 5 }]);
@@ -60,9 +84,25 @@ fn offsets_are_dense_per_partition_across_segments() {
     assert_eq!(p0.high_watermark, 6);
     // Contiguous batches of one object coalesce into one chunk.
     assert_eq!(p0.chunks.len(), 2);
-    assert_eq!(p0.chunks[&0], Chunk { object: "a".into(), object_len: 10_000, pos: 0, len: 200, records: 5, max_timestamp: 1_100 });
-    assert_eq!(p0.chunks_from(4).map(|(b, _)| b).collect::<Vec<_>>(), vec![0, 5]);
-    assert_eq!(p0.chunks_from(5).map(|(b, _)| b).collect::<Vec<_>>(), vec![5]);
+    assert_eq!(
+        p0.chunks[&0],
+        Chunk {
+            object: "a".into(),
+            object_len: 10_000,
+            pos: 0,
+            len: 200,
+            records: 5,
+            max_timestamp: 1_100
+        }
+    );
+    assert_eq!(
+        p0.chunks_from(4).map(|(b, _)| b).collect::<Vec<_>>(),
+        vec![0, 5]
+    );
+    assert_eq!(
+        p0.chunks_from(5).map(|(b, _)| b).collect::<Vec<_>>(),
+        vec![5]
+    );
     assert_eq!(p0.chunks_from(6).count(), 0);
     assert_eq!(s.object_refs["a"], 2);
 }
@@ -70,20 +110,43 @@ fn offsets_are_dense_per_partition_across_segments() {
 #[test]
 fn idempotent_retry_is_deduplicated_and_gaps_are_rejected() {
     let (mut s, id) = state_with_topic(1);
-    let pid = match s.apply(&Command::InitProducerId { producer_id: -1, producer_epoch: -1, now_ms: 1 }) {
+    let pid = match s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 1,
+    }) {
         CommandResponse::Producer(p) => p.producer_id,
         other => panic!("{other:?}"),
     };
-    let r = commit(&mut s, id, "a", vec![(0, vec![batch(0, 2, pid, 0, 0), batch(100, 3, pid, 0, 2)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 0 }, BatchOutcome::Appended { base_offset: 2 }]);
+    let r = commit(
+        &mut s,
+        id,
+        "a",
+        vec![(0, vec![batch(0, 2, pid, 0, 0), batch(100, 3, pid, 0, 2)])],
+    );
+    assert_eq!(
+        r[0],
+        vec![
+            BatchOutcome::Appended { base_offset: 0 },
+            BatchOutcome::Appended { base_offset: 2 }
+        ]
+    );
     // The same batch again (a retry after a lost response): same offset, nothing appended.
     let r = commit(&mut s, id, "b", vec![(0, vec![batch(0, 3, pid, 0, 2)])]);
     assert_eq!(r[0], vec![BatchOutcome::Duplicate { base_offset: 2 }]);
     assert_eq!(s.partition(T, 0).unwrap().high_watermark, 5);
-    assert!(s.garbage.contains("b"), "an object with nothing committed is garbage");
+    assert!(
+        s.garbage.contains("b"),
+        "an object with nothing committed is garbage"
+    );
     // A gap in sequence numbers.
     let r = commit(&mut s, id, "c", vec![(0, vec![batch(0, 1, pid, 0, 9)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Rejected { error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER }]);
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+        }]
+    );
     // The next in order.
     let r = commit(&mut s, id, "d", vec![(0, vec![batch(0, 1, pid, 0, 5)])]);
     assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 5 }]);
@@ -92,59 +155,165 @@ fn idempotent_retry_is_deduplicated_and_gaps_are_rejected() {
 #[test]
 fn epoch_bump_fences_the_old_epoch() {
     let (mut s, id) = state_with_topic(1);
-    s.apply(&Command::InitProducerId { producer_id: -1, producer_epoch: -1, now_ms: 1 });
+    s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 1,
+    });
     commit(&mut s, id, "a", vec![(0, vec![batch(0, 1, 0, 0, 0)])]);
-    let bumped = s.apply(&Command::InitProducerId { producer_id: 0, producer_epoch: 0, now_ms: 2 });
-    assert_eq!(bumped, CommandResponse::Producer(ProducerInfo { producer_id: 0, producer_epoch: 1 }));
+    let bumped = s.apply(&Command::InitProducerId {
+        producer_id: 0,
+        producer_epoch: 0,
+        now_ms: 2,
+    });
+    assert_eq!(
+        bumped,
+        CommandResponse::Producer(ProducerInfo {
+            producer_id: 0,
+            producer_epoch: 1
+        })
+    );
     let r = commit(&mut s, id, "b", vec![(0, vec![batch(0, 1, 0, 0, 1)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Rejected { error_code: codes::INVALID_PRODUCER_EPOCH }]);
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::INVALID_PRODUCER_EPOCH
+        }]
+    );
     let r = commit(&mut s, id, "c", vec![(0, vec![batch(0, 1, 0, 1, 0)])]);
     assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 1 }]);
-    let stale = s.apply(&Command::InitProducerId { producer_id: 0, producer_epoch: 0, now_ms: 3 });
-    assert!(matches!(stale, CommandResponse::Error { code: codes::PRODUCER_FENCED, .. }));
+    let stale = s.apply(&Command::InitProducerId {
+        producer_id: 0,
+        producer_epoch: 0,
+        now_ms: 3,
+    });
+    assert!(matches!(
+        stale,
+        CommandResponse::Error {
+            code: codes::PRODUCER_FENCED,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn commits_to_deleted_or_recreated_topics_are_rejected() {
     let (mut s, id) = state_with_topic(1);
-    assert_eq!(s.apply(&Command::DeleteTopic { name: T.into() }), CommandResponse::Ok);
-    s.apply(&Command::CreateTopic { name: T.into(), id: Uuid::from_u128(8), partitions: 1, configs: vec![], now_ms: 2 });
+    assert_eq!(
+        s.apply(&Command::DeleteTopic { name: T.into() }),
+        CommandResponse::Ok
+    );
+    s.apply(&Command::CreateTopic {
+        name: T.into(),
+        id: Uuid::from_u128(8),
+        partitions: 1,
+        configs: vec![],
+        now_ms: 2,
+    });
     let r = commit(&mut s, id, "a", vec![(0, vec![batch(0, 1, -1, -1, -1)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Rejected { error_code: codes::UNKNOWN_TOPIC_OR_PARTITION }]);
-    let r = commit(&mut s, Uuid::from_u128(8), "b", vec![(3, vec![batch(0, 1, -1, -1, -1)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Rejected { error_code: codes::UNKNOWN_TOPIC_OR_PARTITION }]);
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::UNKNOWN_TOPIC_OR_PARTITION
+        }]
+    );
+    let r = commit(
+        &mut s,
+        Uuid::from_u128(8),
+        "b",
+        vec![(3, vec![batch(0, 1, -1, -1, -1)])],
+    );
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::UNKNOWN_TOPIC_OR_PARTITION
+        }]
+    );
 }
 
 #[test]
 fn topic_admin_errors() {
     let (mut s, _) = state_with_topic(2);
-    let again = s.apply(&Command::CreateTopic { name: T.into(), id: Uuid::from_u128(9), partitions: 1, configs: vec![], now_ms: 1 });
-    assert!(matches!(again, CommandResponse::Error { code: codes::TOPIC_ALREADY_EXISTS, .. }));
-    let shrink = s.apply(&Command::CreatePartitions { name: T.into(), count: 2 });
-    assert!(matches!(shrink, CommandResponse::Error { code: codes::INVALID_PARTITIONS, .. }));
-    assert_eq!(s.apply(&Command::CreatePartitions { name: T.into(), count: 5 }), CommandResponse::Ok);
+    let again = s.apply(&Command::CreateTopic {
+        name: T.into(),
+        id: Uuid::from_u128(9),
+        partitions: 1,
+        configs: vec![],
+        now_ms: 1,
+    });
+    assert!(matches!(
+        again,
+        CommandResponse::Error {
+            code: codes::TOPIC_ALREADY_EXISTS,
+            ..
+        }
+    ));
+    let shrink = s.apply(&Command::CreatePartitions {
+        name: T.into(),
+        count: 2,
+    });
+    assert!(matches!(
+        shrink,
+        CommandResponse::Error {
+            code: codes::INVALID_PARTITIONS,
+            ..
+        }
+    ));
+    assert_eq!(
+        s.apply(&Command::CreatePartitions {
+            name: T.into(),
+            count: 5
+        }),
+        CommandResponse::Ok
+    );
     assert_eq!(s.topic(T).unwrap().partitions.len(), 5);
-    let unknown = s.apply(&Command::DeleteTopic { name: "nope".into() });
-    assert!(matches!(unknown, CommandResponse::Error { code: codes::UNKNOWN_TOPIC_OR_PARTITION, .. }));
+    let unknown = s.apply(&Command::DeleteTopic {
+        name: "nope".into(),
+    });
+    assert!(matches!(
+        unknown,
+        CommandResponse::Error {
+            code: codes::UNKNOWN_TOPIC_OR_PARTITION,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn deleting_a_topic_turns_its_objects_into_garbage() {
     let (mut s, id) = state_with_topic(2);
-    commit(&mut s, id, "a", vec![(0, vec![batch(0, 1, -1, -1, -1)]), (1, vec![batch(100, 1, -1, -1, -1)])]);
+    commit(
+        &mut s,
+        id,
+        "a",
+        vec![
+            (0, vec![batch(0, 1, -1, -1, -1)]),
+            (1, vec![batch(100, 1, -1, -1, -1)]),
+        ],
+    );
     assert!(s.garbage.is_empty());
     s.apply(&Command::DeleteTopic { name: T.into() });
     assert_eq!(s.garbage.iter().collect::<Vec<_>>(), vec!["a"]);
-    s.apply(&Command::ObjectsDeleted { keys: vec!["a".into()] });
+    s.apply(&Command::ObjectsDeleted {
+        keys: vec!["a".into()],
+    });
     assert!(s.garbage.is_empty() && s.object_refs.is_empty());
 }
 
 #[test]
 fn retention_drops_old_chunks_and_advances_log_start() {
     let (mut s, id) = state_with_topic(1);
-    s.apply(&Command::AlterTopicConfigs { name: T.into(), ops: vec![("retention.ms".into(), Some("500".into()))] });
+    s.apply(&Command::AlterTopicConfigs {
+        name: T.into(),
+        ops: vec![("retention.ms".into(), Some("500".into()))],
+    });
     commit(&mut s, id, "old", vec![(0, vec![batch(0, 2, -1, -1, -1)])]); // max ts 1000
-    commit(&mut s, id, "new", vec![(0, vec![batch(5_000, 3, -1, -1, -1)])]); // max ts 6000
+    commit(
+        &mut s,
+        id,
+        "new",
+        vec![(0, vec![batch(5_000, 3, -1, -1, -1)])],
+    ); // max ts 6000
     s.apply(&Command::ApplyRetention { now_ms: 6_000 });
     let p = s.partition(T, 0).unwrap();
     assert_eq!(p.log_start_offset, 2);
@@ -158,13 +327,29 @@ fn apply_is_deterministic_for_replicas() {
     let (mut a, id) = state_with_topic(3);
     let mut b = a.clone();
     let cmds = vec![
-        Command::InitProducerId { producer_id: -1, producer_epoch: -1, now_ms: 1 },
-        Command::AgentHeartbeat { agent: AgentInfo { agent_id: -1, host: "h".into(), port: 1, rack: None, last_seen_ms: 0 }, now_ms: 3 },
+        Command::InitProducerId {
+            producer_id: -1,
+            producer_epoch: -1,
+            now_ms: 1,
+        },
+        Command::AgentHeartbeat {
+            agent: AgentInfo {
+                agent_id: -1,
+                host: "h".into(),
+                port: 1,
+                rack: None,
+                last_seen_ms: 0,
+            },
+            now_ms: 3,
+        },
     ];
     for c in &cmds {
         assert_eq!(a.apply(c), b.apply(c));
     }
     commit(&mut a, id, "x", vec![(2, vec![batch(0, 4, 0, 0, 0)])]);
     commit(&mut b, id, "x", vec![(2, vec![batch(0, 4, 0, 0, 0)])]);
-    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
 }

@@ -63,7 +63,10 @@ impl BatchHeader {
     /// Parses the header at the start of `buf`. Checks lengths and magic, not the CRC.
     pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
         if buf.len() < LOG_OVERHEAD + 5 {
-            return Err(BatchError::Truncated { need: LOG_OVERHEAD + 5, have: buf.len() });
+            return Err(BatchError::Truncated {
+                need: LOG_OVERHEAD + 5,
+                have: buf.len(),
+            });
         }
         let batch_length = be_i32(buf, 8);
         let magic = buf[16] as i8;
@@ -71,11 +74,16 @@ impl BatchHeader {
             return Err(BatchError::Magic(magic));
         }
         if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-            return Err(BatchError::Invalid("batchLength shorter than the v2 header"));
+            return Err(BatchError::Invalid(
+                "batchLength shorter than the v2 header",
+            ));
         }
         let total_len = LOG_OVERHEAD + batch_length as usize;
         if buf.len() < total_len {
-            return Err(BatchError::Truncated { need: total_len, have: buf.len() });
+            return Err(BatchError::Truncated {
+                need: total_len,
+                have: buf.len(),
+            });
         }
         Ok(BatchHeader {
             base_offset: be_i64(buf, 0),
@@ -100,16 +108,23 @@ impl BatchHeader {
         let h = Self::parse(buf)?;
         let computed = crc32c::crc32c(&buf[CRC_START..h.total_len]);
         if computed != h.crc {
-            return Err(BatchError::Crc { stored: h.crc, computed });
+            return Err(BatchError::Crc {
+                stored: h.crc,
+                computed,
+            });
         }
         if h.records_count <= 0 {
             return Err(BatchError::Invalid("record batch has no records"));
         }
         if h.last_offset_delta != h.records_count - 1 {
-            return Err(BatchError::Invalid("lastOffsetDelta must equal recordsCount - 1"));
+            return Err(BatchError::Invalid(
+                "lastOffsetDelta must equal recordsCount - 1",
+            ));
         }
         if h.is_control() {
-            return Err(BatchError::Invalid("producers may not write control batches"));
+            return Err(BatchError::Invalid(
+                "producers may not write control batches",
+            ));
         }
         Ok(h)
     }
@@ -142,7 +157,11 @@ pub struct BatchIter<'a> {
 
 impl<'a> BatchIter<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        BatchIter { buf, pos: 0, failed: false }
+        BatchIter {
+            buf,
+            pos: 0,
+            failed: false,
+        }
     }
 }
 
@@ -230,7 +249,10 @@ mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions { version: 2, compression };
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
         RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
         buf.freeze()
     }
@@ -254,14 +276,20 @@ mod tests {
         let mut b = BytesMut::from(&encode(3, Compression::None)[..]);
         let last = b.len() - 1;
         b[last] ^= 0xff;
-        assert!(matches!(BatchHeader::parse_validated(&b), Err(BatchError::Crc { .. })));
+        assert!(matches!(
+            BatchHeader::parse_validated(&b),
+            Err(BatchError::Crc { .. })
+        ));
     }
 
     #[test]
     fn truncated_and_bad_magic_are_errors_not_panics() {
         let b = encode(3, Compression::None);
         for cut in 0..b.len() {
-            assert!(BatchHeader::parse_validated(&b[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                BatchHeader::parse_validated(&b[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut m = BytesMut::from(&b[..]);
         m[16] = 1;
@@ -283,8 +311,10 @@ mod tests {
         patch_base_offset(&mut all[second_at..], 102, 4);
         let mut bytes = all.freeze();
         let sets = RecordBatchDecoder::decode_all(&mut bytes).unwrap();
-        let offsets: Vec<i64> =
-            sets.iter().flat_map(|s| s.records.iter().map(|r| r.offset)).collect();
+        let offsets: Vec<i64> = sets
+            .iter()
+            .flat_map(|s| s.records.iter().map(|r| r.offset))
+            .collect();
         assert_eq!(offsets, vec![100, 101, 102, 103, 104]);
     }
 
@@ -298,7 +328,10 @@ mod tests {
         let mut bytes = b.freeze();
         let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
         // Clients read a LogAppendTime batch's maxTimestamp as every record's timestamp.
-        assert!(set.records.iter().all(|r| r.timestamp_type == TimestampType::LogAppend));
+        assert!(set
+            .records
+            .iter()
+            .all(|r| r.timestamp_type == TimestampType::LogAppend));
     }
 
     #[test]

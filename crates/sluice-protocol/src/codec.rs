@@ -17,9 +17,18 @@ pub enum DecodeError {
     #[error("unknown api key {0}")]
     UnknownApi(i16),
     #[error("{api:?} v{version} is not supported")]
-    UnsupportedVersion { api: ApiKey, version: i16, correlation_id: i32 },
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    },
     #[error("malformed {api:?} v{version} request: {reason}")]
-    Malformed { api: ApiKey, version: i16, correlation_id: i32, reason: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        reason: String,
+    },
 }
 
 /// A decoded request with the information needed to answer it.
@@ -48,14 +57,36 @@ pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
         return Err(DecodeError::UnknownApi(key));
     };
     if version < range.min || version > range.max {
-        return Err(DecodeError::UnsupportedVersion { api, version, correlation_id });
+        return Err(DecodeError::UnsupportedVersion {
+            api,
+            version,
+            correlation_id,
+        });
     }
-    let malformed = |reason: String| DecodeError::Malformed { api, version, correlation_id, reason };
+    let malformed = |reason: String| DecodeError::Malformed {
+        api,
+        version,
+        correlation_id,
+        reason,
+    };
     let mut buf = frame;
     let header = RequestHeader::decode(&mut buf, api.request_header_version(version))
         .map_err(|e| malformed(format!("header: {e}")))?;
-    let body = RequestKind::decode(api, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
-    Ok(Request { api, version, header, body })
+    // The decoder trusts wire lengths (e.g. `Vec::with_capacity(n)`); a capacity overflow there
+    // panics. Catch it so hostile input costs the connection, never the agent.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        RequestKind::decode(api, &mut buf, version)
+    }));
+    let body = match decoded {
+        Ok(r) => r.map_err(|e| malformed(e.to_string()))?,
+        Err(_) => return Err(malformed("decoder panicked on hostile lengths".into())),
+    };
+    Ok(Request {
+        api,
+        version,
+        header,
+        body,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +104,9 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseKind,
 ) -> Result<Bytes, EncodeError> {
-    frame(api, version, correlation_id, |buf| body.encode(buf, version))
+    frame(api, version, correlation_id, |buf| {
+        body.encode(buf, version)
+    })
 }
 
 /// Encodes any single message type (used for ApiVersions' v0 fallback and in tests).
@@ -83,7 +116,9 @@ pub fn encode_message<M: Encodable>(
     correlation_id: i32,
     body: &M,
 ) -> Result<Bytes, EncodeError> {
-    frame(api, version, correlation_id, |buf| body.encode(buf, version))
+    frame(api, version, correlation_id, |buf| {
+        body.encode(buf, version)
+    })
 }
 
 fn frame(
@@ -92,11 +127,17 @@ fn frame(
     correlation_id: i32,
     body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
 ) -> Result<Bytes, EncodeError> {
-    let err = |e: anyhow::Error| EncodeError { api, version, reason: e.to_string() };
+    let err = |e: anyhow::Error| EncodeError {
+        api,
+        version,
+        reason: e.to_string(),
+    };
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header.encode(&mut buf, api.response_header_version(version)).map_err(err)?;
+    header
+        .encode(&mut buf, api.response_header_version(version))
+        .map_err(err)?;
     body(&mut buf).map_err(err)?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());

@@ -35,7 +35,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         return Err(FrameError::Negative(size));
     }
     if size as usize > max_bytes {
-        return Err(FrameError::TooLarge { size: size as i64, max: max_bytes });
+        return Err(FrameError::TooLarge {
+            size: size as i64,
+            max: max_bytes,
+        });
     }
     let mut buf = BytesMut::zeroed(size as usize);
     reader.read_exact(&mut buf).await?;
@@ -58,10 +61,16 @@ mod tests {
     #[tokio::test]
     async fn truncated_frame_is_an_error_and_eof_is_clean() {
         let mut input: &[u8] = &[0, 0, 0, 9, 1, 2];
-        assert!(matches!(read_frame(&mut input, 100).await, Err(FrameError::Io(_))));
+        assert!(matches!(
+            read_frame(&mut input, 100).await,
+            Err(FrameError::Io(_))
+        ));
         let mut empty: &[u8] = &[];
         assert!(read_frame(&mut empty, 100).await.unwrap().is_none());
         let mut neg: &[u8] = &[0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(read_frame(&mut neg, 100).await, Err(FrameError::Negative(-1))));
+        assert!(matches!(
+            read_frame(&mut neg, 100).await,
+            Err(FrameError::Negative(-1))
+        ));
     }
 }

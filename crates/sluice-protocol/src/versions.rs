@@ -29,7 +29,10 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
 pub fn supported_range(api: ApiKey) -> Option<VersionRange> {
     let (_, min, max) = SERVED.iter().find(|(k, _, _)| *k == api)?;
     let codec = api.valid_versions();
-    Some(VersionRange { min: (*min).max(codec.min), max: (*max).min(codec.max) })
+    Some(VersionRange {
+        min: (*min).max(codec.min),
+        max: (*max).min(codec.max),
+    })
 }
 
 /// The `api_keys` list of an ApiVersions response.
@@ -38,7 +41,12 @@ pub fn api_versions() -> Vec<ApiVersion> {
         .iter()
         .filter_map(|(k, _, _)| {
             let r = supported_range(*k)?;
-            Some(ApiVersion::default().with_api_key(*k as i16).with_min_version(r.min).with_max_version(r.max))
+            Some(
+                ApiVersion::default()
+                    .with_api_key(*k as i16)
+                    .with_min_version(r.min)
+                    .with_max_version(r.max),
+            )
         })
         .collect()
 }

@@ -2,7 +2,9 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use sluice_protocol::batch::{patch_base_offset, BatchHeader, BatchIter};
 use sluice_storage::SegmentBuilder;
 
@@ -25,7 +27,15 @@ fn batch(records: usize, value_len: usize) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        recs.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
     buf.freeze()
 }
 
@@ -56,7 +66,9 @@ fn benches(c: &mut Criterion) {
         bench.iter(|| {
             let mut m = BytesMut::from(&obj[..]);
             let mut next = 1_000i64;
-            let positions: Vec<(usize, i64)> = BatchIter::new(&m).map(|r| r.map(|(p, h)| (p, h.offset_count())).unwrap()).collect();
+            let positions: Vec<(usize, i64)> = BatchIter::new(&m)
+                .map(|r| r.map(|(p, h)| (p, h.offset_count())).unwrap())
+                .collect();
             for (p, n) in positions {
                 patch_base_offset(&mut m[p..], next, 0);
                 next += n;

@@ -29,7 +29,12 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { dir: None, memory_bytes: 256 << 20, disk_bytes: 1 << 30, block_bytes: 1 << 20 }
+        CacheConfig {
+            dir: None,
+            memory_bytes: 256 << 20,
+            disk_bytes: 1 << 30,
+            block_bytes: 1 << 20,
+        }
     }
 }
 
@@ -40,7 +45,12 @@ pub enum CacheError {
     #[error("cache: {0}")]
     Cache(String),
     #[error("range {start}..{end} is outside object {object} of {len} bytes")]
-    OutOfRange { object: String, start: u64, end: u64, len: u64 },
+    OutOfRange {
+        object: String,
+        start: u64,
+        end: u64,
+        len: u64,
+    },
 }
 
 pub struct BlockCache {
@@ -69,17 +79,29 @@ impl BlockCache {
                     .build()
                     .map_err(|e| CacheError::Cache(e.to_string()))?;
                 let engine_block = (cfg.block_bytes as usize * 4).max(16 << 20);
-                builder.with_engine_config(BlockEngineConfig::new(device).with_block_size(engine_block))
+                builder.with_engine_config(
+                    BlockEngineConfig::new(device).with_block_size(engine_block),
+                )
             }
             None => builder,
         };
-        let cache = builder.build().await.map_err(|e| CacheError::Cache(e.to_string()))?;
-        Ok(BlockCache { cache, store, block: cfg.block_bytes })
+        let cache = builder
+            .build()
+            .await
+            .map_err(|e| CacheError::Cache(e.to_string()))?;
+        Ok(BlockCache {
+            cache,
+            store,
+            block: cfg.block_bytes,
+        })
     }
 
     /// Flushes the disk tier and stops its workers.
     pub async fn close(&self) -> Result<(), CacheError> {
-        self.cache.close().await.map_err(|e| CacheError::Cache(e.to_string()))
+        self.cache
+            .close()
+            .await
+            .map_err(|e| CacheError::Cache(e.to_string()))
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -92,13 +114,21 @@ impl BlockCache {
         let len = data.len() as u64;
         while start < len {
             let end = (start + self.block).min(len);
-            self.cache.insert(block_key(object, start / self.block), data.slice(start as usize..end as usize));
+            self.cache.insert(
+                block_key(object, start / self.block),
+                data.slice(start as usize..end as usize),
+            );
             start = end;
         }
     }
 
     /// Reads `range` of `object` (whose total length is `object_len`).
-    pub async fn read(&self, object: &str, object_len: u64, range: Range<u64>) -> Result<Bytes, CacheError> {
+    pub async fn read(
+        &self,
+        object: &str,
+        object_len: u64,
+        range: Range<u64>,
+    ) -> Result<Bytes, CacheError> {
         if range.start > range.end || range.end > object_len {
             return Err(CacheError::OutOfRange {
                 object: object.into(),
@@ -131,7 +161,12 @@ impl BlockCache {
         Ok(out.freeze())
     }
 
-    async fn block_bytes(&self, object: &str, object_len: u64, block: u64) -> Result<Bytes, CacheError> {
+    async fn block_bytes(
+        &self,
+        object: &str,
+        object_len: u64,
+        block: u64,
+    ) -> Result<Bytes, CacheError> {
         let key = block_key(object, block);
         let start = block * self.block;
         let end = (start + self.block).min(object_len);
@@ -158,16 +193,37 @@ mod tests {
     #[tokio::test]
     async fn reads_any_range_across_blocks_from_store_and_seed() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let data: Bytes = (0..10_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
-        store.put(&ObjectPath::from("seg/a"), PutPayload::from(data.clone())).await.unwrap();
+        let data: Bytes = (0..10_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        store
+            .put(&ObjectPath::from("seg/a"), PutPayload::from(data.clone()))
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let cfg = CacheConfig { dir: Some(dir.path().into()), memory_bytes: 1 << 20, disk_bytes: 64 << 20, block_bytes: 1024 };
+        let cfg = CacheConfig {
+            dir: Some(dir.path().into()),
+            memory_bytes: 1 << 20,
+            disk_bytes: 64 << 20,
+            block_bytes: 1024,
+        };
         let cache = BlockCache::open(store.clone(), &cfg).await.unwrap();
-        for (s, e) in [(0u64, 1u64), (1000, 1030), (1023, 1025), (0, 10_000), (9_999, 10_000), (5, 5)] {
+        for (s, e) in [
+            (0u64, 1u64),
+            (1000, 1030),
+            (1023, 1025),
+            (0, 10_000),
+            (9_999, 10_000),
+            (5, 5),
+        ] {
             let got = cache.read("seg/a", 10_000, s..e).await.unwrap();
             assert_eq!(&got[..], &data[s as usize..e as usize], "{s}..{e}");
         }
-        assert!(matches!(cache.read("seg/a", 10_000, 9_000..10_001).await, Err(CacheError::OutOfRange { .. })));
+        assert!(matches!(
+            cache.read("seg/a", 10_000, 9_000..10_001).await,
+            Err(CacheError::OutOfRange { .. })
+        ));
         // A seeded object is served without the store.
         cache.seed("seg/b", &data);
         let got = cache.read("seg/b", 10_000, 2_000..7_000).await.unwrap();

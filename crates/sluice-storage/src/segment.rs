@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 
+/// Where one appended batch landed: `(ticket, pos, len)`.
+pub type Placement = (u64, u64, u64);
+
 /// Where each appended batch landed in the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentLayout<K> {
-    /// Per partition, in key order: `(ticket, pos, len)` of each batch in append order.
-    pub partitions: Vec<(K, Vec<(u64, u64, u64)>)>,
+    /// Per partition, in key order, its batches in append order.
+    pub partitions: Vec<(K, Vec<Placement>)>,
 }
 
 /// Accumulates batches until a flush. `K` names a partition; tickets name appends.
@@ -27,7 +30,11 @@ pub struct SegmentBuilder<K: Ord> {
 
 impl<K: Ord + Clone> Default for SegmentBuilder<K> {
     fn default() -> Self {
-        SegmentBuilder { buckets: BTreeMap::new(), bytes: 0, batches: 0 }
+        SegmentBuilder {
+            buckets: BTreeMap::new(),
+            bytes: 0,
+            batches: 0,
+        }
     }
 }
 
@@ -35,7 +42,10 @@ impl<K: Ord + Clone> SegmentBuilder<K> {
     pub fn push(&mut self, partition: K, ticket: u64, batch: Bytes) {
         self.bytes += batch.len();
         self.batches += 1;
-        self.buckets.entry(partition).or_default().push((ticket, batch));
+        self.buckets
+            .entry(partition)
+            .or_default()
+            .push((ticket, batch));
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -77,7 +87,10 @@ mod tests {
         assert_eq!(&obj[..], b"BAACCC");
         assert_eq!(
             layout.partitions,
-            vec![(("t", 0), vec![(11, 0, 1)]), (("t", 1), vec![(10, 1, 2), (12, 3, 3)])]
+            vec![
+                (("t", 0), vec![(11, 0, 1)]),
+                (("t", 1), vec![(10, 1, 2), (12, 3, 3)])
+            ]
         );
     }
 }

@@ -32,13 +32,19 @@ pub enum StoreError {
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("cannot create {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let url = cfg.url.as_str();
     if let Some(path) = url.strip_prefix("file://") {
-        std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir { path: path.into(), source })?;
+        std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir {
+            path: path.into(),
+            source,
+        })?;
         return Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?));
     }
     if url.starts_with("memory://") {
@@ -51,7 +57,9 @@ pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>
         };
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(ep) = &cfg.s3_endpoint {
-            b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+            b = b
+                .with_endpoint(ep)
+                .with_allow_http(ep.starts_with("http://"));
         }
         if let Some(r) = &cfg.s3_region {
             b = b.with_region(r);

@@ -7,11 +7,15 @@
 //! Settings come from flags, then `SLUICE_*` environment variables, then the TOML file named by
 //! `--config` (its keys are the flag names), then defaults.
 
+mod alloc;
 mod bench;
 mod cli;
 mod run;
 
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: alloc::Allocator = alloc::Allocator;
 
 fn main() -> anyhow::Result<()> {
     cli::load_config_file_into_env()?;

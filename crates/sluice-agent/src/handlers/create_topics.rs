@@ -36,29 +36,44 @@ struct NewTopic {
 }
 
 pub async fn handle(agent: &Agent, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
-    let dup = duplicates(req.topics.iter().map(|t| t.name.0.as_str()));
+    let dup: HashSet<String> = duplicates(req.topics.iter().map(|t| t.name.0.as_str()))
+        .into_iter()
+        .map(String::from)
+        .collect();
+    // A duplicated name gets one answer, as in Kafka.
+    let mut answered = HashSet::new();
+    let topics: Vec<CreatableTopic> = req
+        .topics
+        .into_iter()
+        .filter(|t| answered.insert(t.name.0.to_string()))
+        .collect();
     let default_partitions = agent.cfg.default_partitions;
     // Kafka refuses the whole request when it would add too many partitions at once.
-    let total: i64 = req.topics.iter().map(|t| requested_partitions(t, default_partitions)).sum();
+    let total: i64 = topics
+        .iter()
+        .map(|t| requested_partitions(t, default_partitions))
+        .sum();
     let request_error = (total > MAX_PARTITIONS_PER_REQUEST).then(too_many_partitions);
 
     let planned: Vec<Result<NewTopic, ApiError>> = agent.read(|s| {
         let registered = |id: i32| s.agents.contains_key(&id);
-        req.topics
+        topics
             .iter()
             .map(|t| match &request_error {
                 Some(e) => Err(e.clone()),
-                None if dup.contains(t.name.0.as_str()) => {
-                    Err(ApiError::new(ResponseError::InvalidRequest, "Duplicate topic name."))
-                }
+                None if dup.contains(t.name.0.as_str()) => Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    "Found multiple entries for this topic.",
+                )),
                 None => plan(s, t, default_partitions, &registered),
             })
             .collect()
     });
 
+    let validate_only = req.validate_only;
     let outcomes = planned.into_iter().map(|p| async move {
         let topic = p?;
-        if !req.validate_only {
+        if !validate_only {
             let cmd = Command::CreateTopic {
                 name: topic.name.clone(),
                 id: topic.id,
@@ -74,7 +89,7 @@ pub async fn handle(agent: &Agent, req: CreateTopicsRequest, version: i16) -> Cr
     let outcomes: Vec<Result<NewTopic, ApiError>> = join_all(outcomes).await;
 
     let mut resp = CreateTopicsResponse::default();
-    for (t, outcome) in req.topics.into_iter().zip(outcomes) {
+    for (t, outcome) in topics.into_iter().zip(outcomes) {
         resp.topics.push(result(t, outcome, version));
     }
     resp
@@ -99,7 +114,8 @@ fn plan(
     registered: &dyn Fn(i32) -> bool,
 ) -> Result<NewTopic, ApiError> {
     let name = t.name.0.as_str();
-    validate_topic_name(name).map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
+    validate_topic_name(name)
+        .map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
     if s.topics.contains_key(name) {
         return Err(ApiError::new(
             ResponseError::TopicAlreadyExists,
@@ -114,7 +130,12 @@ fn plan(
     }
     let configs = topic_configs(t)?;
     let partitions = partition_count(t, default_partitions, registered)?;
-    Ok(NewTopic { name: name.to_string(), id: Uuid::new_v4(), partitions, configs })
+    Ok(NewTopic {
+        name: name.to_string(),
+        id: Uuid::new_v4(),
+        partitions,
+        configs,
+    })
 }
 
 /// Kafka forbids two topics whose names differ only by '.' versus '_' (their metric names
@@ -124,16 +145,26 @@ fn colliding_topic<'a>(s: &'a MetaState, name: &str) -> Option<&'a str> {
         return None;
     }
     let unified = name.replace('.', "_");
-    s.topics.keys().find(|k| k.as_str() != name && k.replace('.', "_") == unified).map(String::as_str)
+    s.topics
+        .keys()
+        .find(|k| k.as_str() != name && k.replace('.', "_") == unified)
+        .map(String::as_str)
 }
 
 fn topic_configs(t: &CreatableTopic) -> Result<BTreeMap<String, String>, ApiError> {
-    let nulls: Vec<&str> =
-        t.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.as_str()).collect();
+    let nulls: Vec<&str> = t
+        .configs
+        .iter()
+        .filter(|c| c.value.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
     if !nulls.is_empty() {
         return Err(ApiError::new(
             ResponseError::InvalidRequest,
-            format!("Null value not supported for topic configs: {}", nulls.join(",")),
+            format!(
+                "Null value not supported for topic configs: {}",
+                nulls.join(",")
+            ),
         ));
     }
     let mut out = BTreeMap::new();
@@ -202,7 +233,11 @@ fn partition_count(
             "Number of partitions was set to an invalid non-positive value.",
         ));
     }
-    Ok(if t.num_partitions == -1 { default_partitions } else { t.num_partitions })
+    Ok(if t.num_partitions == -1 {
+        default_partitions
+    } else {
+        t.num_partitions
+    })
 }
 
 fn result(
@@ -211,6 +246,8 @@ fn result(
     version: i16,
 ) -> CreatableTopicResult {
     let mut r = CreatableTopicResult::default();
+    // Kafka sends a null message on success (the codec's default is "").
+    r.error_message = None;
     r.name = t.name;
     let topic = match outcome {
         Ok(topic) => topic,
@@ -296,8 +333,14 @@ mod tests {
         let s = state_with(&[]);
         assert_eq!(check(&s, &topic("a", -1, -1)).unwrap().partitions, 3);
         assert_eq!(check(&s, &topic("a", 5, 3)).unwrap().partitions, 5);
-        assert_eq!(code(check(&s, &topic("a", 0, 1))), ResponseError::InvalidPartitions.code());
-        assert_eq!(code(check(&s, &topic("a", -2, 1))), ResponseError::InvalidPartitions.code());
+        assert_eq!(
+            code(check(&s, &topic("a", 0, 1))),
+            ResponseError::InvalidPartitions.code()
+        );
+        assert_eq!(
+            code(check(&s, &topic("a", -2, 1))),
+            ResponseError::InvalidPartitions.code()
+        );
         assert_eq!(
             code(check(&s, &topic("a", 1, 0))),
             ResponseError::InvalidReplicationFactor.code()
@@ -312,10 +355,19 @@ mod tests {
     fn names_existence_and_collisions() {
         let s = state_with(&["a.b", "x"]);
         let e = check(&s, &topic("x", 1, 1)).unwrap_err();
-        assert_eq!(e, ApiError::new(ResponseError::TopicAlreadyExists, "Topic 'x' already exists."));
+        assert_eq!(
+            e,
+            ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                "Topic 'x' already exists."
+            )
+        );
         let e = check(&s, &topic("a_b", 1, 1)).unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidTopicException.code());
-        assert_eq!(e.message.as_deref(), Some("Topic 'a_b' collides with existing topic: a.b"));
+        assert_eq!(
+            e.message.as_deref(),
+            Some("Topic 'a_b' collides with existing topic: a.b")
+        );
         assert_eq!(
             code(check(&s, &topic("bad/name", 1, 1))),
             ResponseError::InvalidTopicException.code()
@@ -334,7 +386,10 @@ mod tests {
         };
         t.configs = vec![cfg("retention.ms", Some("1000"))];
         let ok = check(&s, &t).unwrap();
-        assert_eq!(ok.configs.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(
+            ok.configs.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
         t.configs = vec![cfg("retention.ms", Some("soon"))];
         assert_eq!(code(check(&s, &t)), ResponseError::InvalidConfig.code());
         t.configs = vec![cfg("no.such", Some("1"))];
@@ -356,9 +411,15 @@ mod tests {
         t.assignments = vec![assign(1, &[1]), assign(0, &[1])];
         assert_eq!(check(&s, &t).unwrap().partitions, 2);
         t.assignments = vec![assign(0, &[1]), assign(2, &[1])];
-        assert_eq!(code(check(&s, &t)), ResponseError::InvalidReplicaAssignment.code());
+        assert_eq!(
+            code(check(&s, &t)),
+            ResponseError::InvalidReplicaAssignment.code()
+        );
         t.assignments = vec![assign(0, &[7])];
-        assert_eq!(code(check(&s, &t)), ResponseError::InvalidReplicaAssignment.code());
+        assert_eq!(
+            code(check(&s, &t)),
+            ResponseError::InvalidReplicaAssignment.code()
+        );
         t.assignments = vec![assign(0, &[1])];
         t.num_partitions = 1;
         assert_eq!(code(check(&s, &t)), ResponseError::InvalidRequest.code());
@@ -368,16 +429,28 @@ mod tests {
     fn v5_results_carry_partitions_and_every_config() {
         let mut configs = BTreeMap::new();
         configs.insert("retention.ms".to_string(), "5".to_string());
-        let nt = NewTopic { name: "a".into(), id: Uuid::new_v4(), partitions: 4, configs };
+        let nt = NewTopic {
+            name: "a".into(),
+            id: Uuid::new_v4(),
+            partitions: 4,
+            configs,
+        };
         let r = result(topic("a", 4, 1), Ok(nt.clone()), 7);
-        assert_eq!((r.num_partitions, r.replication_factor, r.topic_id), (4, 1, nt.id));
+        assert_eq!(
+            (r.num_partitions, r.replication_factor, r.topic_id),
+            (4, 1, nt.id)
+        );
+        assert_eq!((r.error_code, r.error_message.clone()), (0, None));
         let cfgs = r.configs.unwrap();
         assert_eq!(cfgs.len(), crate::topic_config::TOPIC_CONFIGS.len());
-        let ret = cfgs.iter().find(|c| c.name.as_str() == "retention.ms").unwrap();
+        let ret = cfgs
+            .iter()
+            .find(|c| c.name.as_str() == "retention.ms")
+            .unwrap();
         assert_eq!((ret.value.as_deref(), ret.config_source), (Some("5"), 1));
         // v4 carries none of it.
         let r = result(topic("a", 4, 1), Ok(nt), 4);
-        assert!(r.configs.is_none());
+        assert!(r.configs.as_ref().is_none_or(|c| c.is_empty()));
         assert_eq!(r.num_partitions, -1);
     }
 }

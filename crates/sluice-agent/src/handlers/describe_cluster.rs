@@ -1,6 +1,115 @@
-//! STUB (being written by another engineer).
-use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
+//! DescribeCluster: the live agents as brokers, the cluster id, and a controller id.
+//!
+//! Sluice has no controller clients could talk to (the metadata quorum is not a Kafka
+//! endpoint), so, like a KRaft broker, it names a live broker as controller: the lowest live
+//! agent id, the same choice Metadata makes. Agents answer only the BROKER endpoint type
+//! (KIP-919); a request for controllers gets Kafka's MISMATCHED_ENDPOINT_TYPE.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
 use crate::agent::Agent;
-pub async fn handle(_agent: &Agent, _req: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
-    DescribeClusterResponse::default()
+
+/// KIP-919 endpoint types.
+const ENDPOINT_BROKER: i8 = 1;
+const ENDPOINT_CONTROLLER: i8 = 2;
+
+/// Kafka's `AclOperation` codes of the operations that apply to the cluster resource.
+const CLUSTER_OPERATIONS: [u8; 7] = [
+    5,  // CREATE
+    7,  // ALTER
+    8,  // DESCRIBE
+    9,  // CLUSTER_ACTION
+    10, // DESCRIBE_CONFIGS
+    11, // ALTER_CONFIGS
+    12, // IDEMPOTENT_WRITE
+];
+
+/// The authorized-operations bit field when every cluster operation is allowed, which is what
+/// Kafka reports without an authorizer. Sluice has no ACLs yet.
+fn all_cluster_operations() -> i32 {
+    CLUSTER_OPERATIONS.iter().fold(0, |acc, op| acc | (1 << op))
+}
+
+pub async fn handle(
+    agent: &Agent,
+    req: DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    let mut resp = DescribeClusterResponse::default();
+    if let Some((code, message)) = endpoint_error(req.endpoint_type, version) {
+        resp.error_code = code;
+        resp.error_message = Some(str_bytes(message));
+        return resp;
+    }
+    let agents = agent.live_agents();
+    resp.brokers = agents
+        .iter()
+        .map(|a| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(a.agent_id);
+            b.host = str_bytes(a.host.clone());
+            b.port = a.port;
+            b.rack = a.rack.clone().map(str_bytes);
+            b
+        })
+        .collect();
+    resp.cluster_id = str_bytes(agent.cluster_id());
+    resp.controller_id = BrokerId(agents.first().map_or(agent.id(), |a| a.agent_id));
+    if version >= 1 {
+        resp.endpoint_type = req.endpoint_type;
+    }
+    if req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = all_cluster_operations();
+    }
+    resp
+}
+
+/// Kafka's endpoint-type checks: an unknown type first, then a type this endpoint is not.
+/// Version 0 cannot name a type, so its errors become INVALID_REQUEST.
+fn endpoint_error(endpoint_type: i8, version: i16) -> Option<(i16, String)> {
+    let (error, message) = match endpoint_type {
+        ENDPOINT_BROKER => return None,
+        ENDPOINT_CONTROLLER => (
+            ResponseError::MismatchedEndpointType,
+            "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+                .to_string(),
+        ),
+        other => (ResponseError::UnsupportedEndpointType, format!("Unsupported endpoint type {other}")),
+    };
+    let error = if version == 0 {
+        ResponseError::InvalidRequest
+    } else {
+        error
+    };
+    Some((error.code(), message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_types_as_kafka_answers_them() {
+        assert_eq!(endpoint_error(1, 1), None);
+        assert_eq!(
+            endpoint_error(2, 1).unwrap().0,
+            ResponseError::MismatchedEndpointType.code()
+        );
+        assert_eq!(
+            endpoint_error(7, 2),
+            Some((
+                ResponseError::UnsupportedEndpointType.code(),
+                "Unsupported endpoint type 7".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn cluster_operations_bit_field() {
+        // CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE
+        assert_eq!(all_cluster_operations(), 0b1_1111_1010_0000);
+    }
 }

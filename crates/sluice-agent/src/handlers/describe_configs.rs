@@ -1,6 +1,312 @@
-//! STUB (being written by another engineer).
+//! DescribeConfigs for topics and for this agent as a broker.
+//!
+//! Topic configs: every config Sluice knows (or only the requested keys), overrides reported as
+//! DYNAMIC_TOPIC_CONFIG and the rest as DEFAULT_CONFIG, with synonyms (the override, then the
+//! broker-level default under its broker name, as Kafka lists them) when asked, and type and
+//! documentation on v3+.
+//!
+//! Broker configs: a small set of real broker configs taken from the agent's configuration, all
+//! read-only, since Sluice has no dynamic broker configs. As in Kafka, an empty broker name
+//! means the cluster-wide dynamic defaults, of which there are none.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+
+use super::{config_source, resource_type, str_bytes, topic_config_entries, ApiError};
 use crate::agent::Agent;
-pub async fn handle(_agent: &Agent, _req: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
-    DescribeConfigsResponse::default()
+use crate::topic_config::{lookup, validate_topic_name, ConfigType};
+
+/// The broker config each topic config defaults from (Kafka's topic-config synonyms).
+const BROKER_SYNONYMS: &[(&str, &str)] = &[
+    ("cleanup.policy", "log.cleanup.policy"),
+    ("compression.type", "compression.type"),
+    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
+    ("file.delete.delay.ms", "log.segment.delete.delay.ms"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("index.interval.bytes", "log.index.interval.bytes"),
+    ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
+    ("max.message.bytes", "message.max.bytes"),
+    (
+        "message.timestamp.after.max.ms",
+        "log.message.timestamp.after.max.ms",
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        "log.message.timestamp.before.max.ms",
+    ),
+    ("message.timestamp.type", "log.message.timestamp.type"),
+    (
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+    ),
+    ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
+    ("min.insync.replicas", "min.insync.replicas"),
+    ("preallocate", "log.preallocate"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("retention.ms", "log.retention.ms"),
+    ("segment.bytes", "log.segment.bytes"),
+    ("segment.index.bytes", "log.index.size.max.bytes"),
+    ("segment.jitter.ms", "log.roll.jitter.ms"),
+    ("segment.ms", "log.roll.ms"),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+    ),
+];
+
+fn broker_synonym(topic_config: &str) -> Option<&'static str> {
+    BROKER_SYNONYMS
+        .iter()
+        .find(|(t, _)| *t == topic_config)
+        .map(|(_, b)| *b)
+}
+
+/// One config as reported, before the version- and flag-dependent trimming.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    name: String,
+    value: String,
+    source: i8,
+    read_only: bool,
+    ty: ConfigType,
+    doc: &'static str,
+    /// (name, value, source), most specific first; the entry itself leads.
+    synonyms: Vec<(String, String, i8)>,
+}
+
+pub async fn handle(
+    agent: &Agent,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let include_docs = version >= 3 && req.include_documentation;
+    let mut resp = DescribeConfigsResponse::default();
+    for resource in req.resources {
+        let entries = match resource.resource_type {
+            resource_type::TOPIC => topic_entries(agent, &resource),
+            resource_type::BROKER => broker_entries(agent, &resource),
+            resource_type::BROKER_LOGGER => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "Sluice has no broker loggers to describe.",
+            )),
+            other => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("Unsupported resource type: {other}"),
+            )),
+        };
+        let mut r = DescribeConfigsResult::default();
+        // Kafka sends a null message on success (the codec's default is "").
+        r.error_message = None;
+        match entries {
+            Ok(entries) => {
+                r.configs = filter(entries, resource.configuration_keys.as_deref())
+                    .into_iter()
+                    .map(|e| to_wire(e, req.include_synonyms, include_docs))
+                    .collect();
+            }
+            Err(e) => {
+                r.error_code = e.code;
+                r.error_message = e.message.map(str_bytes);
+            }
+        }
+        r.resource_type = resource.resource_type;
+        r.resource_name = resource.resource_name;
+        resp.results.push(r);
+    }
+    resp
+}
+
+fn topic_entries(
+    agent: &Agent,
+    resource: &DescribeConfigsResource,
+) -> Result<Vec<Entry>, ApiError> {
+    let name = resource.resource_name.as_str();
+    validate_topic_name(name)
+        .map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
+    let overrides = agent
+        .read(|s| s.topic(name).map(|t| t.configs.clone()))
+        .ok_or(ApiError::bare(ResponseError::UnknownTopicOrPartition))?;
+    Ok(topic_config_entries(&overrides)
+        .into_iter()
+        .map(|e| {
+            let mut synonyms = Vec::new();
+            if e.is_override {
+                synonyms.push((e.def.name.to_string(), e.value.clone(), e.source()));
+            }
+            let broker_name = broker_synonym(e.def.name).unwrap_or(e.def.name);
+            synonyms.push((
+                broker_name.to_string(),
+                e.def.default.to_string(),
+                config_source::DEFAULT_CONFIG,
+            ));
+            Entry {
+                name: e.def.name.to_string(),
+                source: e.source(),
+                value: e.value,
+                read_only: false,
+                ty: e.def.ty,
+                doc: e.def.doc,
+                synonyms,
+            }
+        })
+        .collect())
+}
+
+fn broker_entries(
+    agent: &Agent,
+    resource: &DescribeConfigsResource,
+) -> Result<Vec<Entry>, ApiError> {
+    let name = resource.resource_name.as_str();
+    if name.is_empty() {
+        // Cluster-wide dynamic broker defaults: Sluice has none.
+        return Ok(Vec::new());
+    }
+    let id: i32 = name.parse().map_err(|_| {
+        ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("Broker id must be an integer, but it is: {name}"),
+        )
+    })?;
+    if id != agent.id() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                agent.id()
+            ),
+        ));
+    }
+    let topic_default = |n: &str| lookup(n).map_or("", |d| d.default).to_string();
+    let cfg = &agent.cfg;
+    let list: [(&str, String, &str, ConfigType, &'static str); 7] = [
+        ("auto.create.topics.enable", cfg.auto_create_topics.to_string(), "true", ConfigType::Boolean,
+            "Create a topic with default settings when a client asks for metadata of a topic that does not exist."),
+        ("broker.id", agent.id().to_string(), "-1", ConfigType::Int,
+            "This agent's id."),
+        ("default.replication.factor", "1".into(), "1", ConfigType::Int,
+            "Reported replication factor; data is durable in object storage, not by replication between agents."),
+        ("log.retention.ms", topic_default("retention.ms"), "", ConfigType::Long,
+            "Default retention.ms of topics that do not override it."),
+        ("message.max.bytes", topic_default("max.message.bytes"), "", ConfigType::Int,
+            "Default max.message.bytes of topics that do not override it: the largest record batch accepted."),
+        ("num.partitions", cfg.default_partitions.to_string(), "1", ConfigType::Int,
+            "Partitions of auto-created topics and of CreateTopics requests that ask for the default (-1)."),
+        ("socket.request.max.bytes", cfg.max_request_bytes.to_string(), "104857600", ConfigType::Int,
+            "The largest request the agent accepts."),
+    ];
+    Ok(list
+        .into_iter()
+        .map(|(name, value, kafka_default, ty, doc)| {
+            // Values that differ from Kafka's default were configured: STATIC_BROKER_CONFIG.
+            let source = if kafka_default.is_empty() || value == kafka_default {
+                config_source::DEFAULT_CONFIG
+            } else {
+                config_source::STATIC_BROKER_CONFIG
+            };
+            Entry {
+                synonyms: vec![(name.to_string(), value.clone(), source)],
+                name: name.to_string(),
+                value,
+                source,
+                read_only: true,
+                ty,
+                doc,
+            }
+        })
+        .collect())
+}
+
+/// Only the requested keys when some are given (unknown keys are silently absent, as in Kafka).
+fn filter(entries: Vec<Entry>, keys: Option<&[kafka_protocol::protocol::StrBytes]>) -> Vec<Entry> {
+    match keys {
+        Some(keys) if !keys.is_empty() => entries
+            .into_iter()
+            .filter(|e| keys.iter().any(|k| k.as_str() == e.name))
+            .collect(),
+        _ => entries,
+    }
+}
+
+fn to_wire(e: Entry, include_synonyms: bool, include_docs: bool) -> DescribeConfigsResourceResult {
+    let mut c = DescribeConfigsResourceResult::default();
+    c.name = str_bytes(e.name);
+    c.value = Some(str_bytes(e.value));
+    c.read_only = e.read_only;
+    c.config_source = e.source;
+    c.is_sensitive = false;
+    if include_synonyms {
+        c.synonyms = e
+            .synonyms
+            .into_iter()
+            .map(|(name, value, source)| {
+                let mut s = DescribeConfigsSynonym::default();
+                s.name = str_bytes(name);
+                s.value = Some(str_bytes(value));
+                s.source = source;
+                s
+            })
+            .collect();
+    }
+    // Only encoded from v3 on; harmless below.
+    c.config_type = e.ty as i8;
+    // Kafka sends null unless documentation was asked for (the codec's default is "").
+    c.documentation = include_docs.then(|| str_bytes(e.doc));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn entry(name: &str) -> Entry {
+        Entry {
+            name: name.into(),
+            value: "v".into(),
+            source: config_source::DEFAULT_CONFIG,
+            read_only: false,
+            ty: ConfigType::Long,
+            doc: "d",
+            synonyms: vec![],
+        }
+    }
+
+    #[test]
+    fn keys_filter_the_configs() {
+        let all = vec![entry("a"), entry("b"), entry("c")];
+        let names = |v: Vec<Entry>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+        assert_eq!(names(filter(all.clone(), None)), ["a", "b", "c"]);
+        assert_eq!(names(filter(all.clone(), Some(&[]))), ["a", "b", "c"]);
+        let keys = [
+            StrBytes::from_static_str("c"),
+            StrBytes::from_static_str("zz"),
+        ];
+        assert_eq!(names(filter(all, Some(&keys))), ["c"]);
+    }
+
+    #[test]
+    fn synonyms_and_docs_only_when_asked() {
+        let mut e = entry("retention.ms");
+        e.synonyms = vec![("log.retention.ms".into(), "1".into(), 5)];
+        let bare = to_wire(e.clone(), false, false);
+        assert!(bare.synonyms.is_empty());
+        assert!(bare.documentation.is_none());
+        assert_eq!(bare.config_type, ConfigType::Long as i8);
+        let full = to_wire(e, true, true);
+        assert_eq!(full.synonyms.len(), 1);
+        assert_eq!(full.synonyms[0].name.as_str(), "log.retention.ms");
+        assert_eq!(full.documentation.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn every_topic_config_has_a_broker_synonym() {
+        for d in crate::topic_config::TOPIC_CONFIGS {
+            assert!(broker_synonym(d.name).is_some(), "{}", d.name);
+        }
+    }
 }

@@ -29,10 +29,21 @@ struct PartitionResult {
 pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResponse {
     let by_id = version >= 13;
     let key_of = |name: &str, id: Uuid, partition: i32| {
-        let resolved = agent.resolve_topic((!by_id).then_some(name), if by_id { id } else { Uuid::nil() });
+        let resolved = agent.resolve_topic(
+            (!by_id).then_some(name),
+            if by_id { id } else { Uuid::nil() },
+        );
         match resolved {
-            Some(t) => SessionKey { topic_id: t.id, topic: t.name, partition },
-            None => SessionKey { topic_id: id, topic: name.to_string(), partition },
+            Some(t) => SessionKey {
+                topic_id: t.id,
+                topic: t.name,
+                partition,
+            },
+            None => SessionKey {
+                topic_id: id,
+                topic: name.to_string(),
+                partition,
+            },
         }
     };
     let requested: Vec<(SessionKey, PartitionRequest)> = req
@@ -42,7 +53,10 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
             t.partitions.iter().map(|p| {
                 (
                     key_of(&t.topic.0, t.topic_id, p.partition),
-                    PartitionRequest { fetch_offset: p.fetch_offset, max_bytes: p.partition_max_bytes },
+                    PartitionRequest {
+                        fetch_offset: p.fetch_offset,
+                        max_bytes: p.partition_max_bytes,
+                    },
                 )
             })
         })
@@ -50,10 +64,19 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
     let forgotten: Vec<SessionKey> = req
         .forgotten_topics_data
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| key_of(&t.topic.0, t.topic_id, *p)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| key_of(&t.topic.0, t.topic_id, *p))
+        })
         .collect();
     let mut resp = FetchResponse::default();
-    let (mode, parts) = match agent.sessions.begin(req.session_id, req.session_epoch, requested, &forgotten) {
+    let (mode, parts) = match agent.sessions.begin(
+        req.session_id,
+        req.session_epoch,
+        requested,
+        &forgotten,
+    ) {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(session_id = req.session_id, epoch = req.session_epoch, error = ?e, "fetch session refused");
@@ -66,14 +89,22 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let min_bytes = req.min_bytes.max(0) as usize;
-    let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    let max_bytes = if req.max_bytes <= 0 {
+        usize::MAX
+    } else {
+        req.max_bytes as usize
+    };
     let mut applied = agent.meta.replica().applied();
     let results = loop {
         applied.borrow_and_update();
         let results = read_all(agent, &parts, max_bytes, by_id).await;
         let bytes: usize = results.iter().map(|r| r.records.len()).sum();
         let errors = results.iter().any(|r| r.error.is_some());
-        if bytes >= min_bytes.max(1) || errors || Instant::now() >= deadline || agent.shutdown.is_cancelled() {
+        if bytes >= min_bytes.max(1)
+            || errors
+            || Instant::now() >= deadline
+            || agent.shutdown.is_cancelled()
+        {
             break results;
         }
         // Wake on the next metadata commit (new data lands as commits), or give up at the deadline.
@@ -87,8 +118,16 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
     let session_view: Vec<_> = results
         .iter()
         .map(|r| {
-            let sent = PartitionSent { high_watermark: r.marks.high_watermark, log_start_offset: r.marks.log_start_offset };
-            (r.key.clone(), r.request, sent, r.error.is_some() || !r.records.is_empty())
+            let sent = PartitionSent {
+                high_watermark: r.marks.high_watermark,
+                log_start_offset: r.marks.log_start_offset,
+            };
+            (
+                r.key.clone(),
+                r.request,
+                sent,
+                r.error.is_some() || !r.records.is_empty(),
+            )
         })
         .collect();
     let (session_id, include) = agent.sessions.finish(mode, &session_view);
@@ -106,20 +145,32 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
         pd.last_stable_offset = r.marks.high_watermark;
         pd.log_start_offset = r.marks.log_start_offset;
         pd.records = Some(r.records);
-        let same_topic = resp.responses.last().is_some_and(|t| t.topic_id == r.key.topic_id && t.topic.0.as_str() == r.key.topic);
+        let same_topic = resp
+            .responses
+            .last()
+            .is_some_and(|t| t.topic_id == r.key.topic_id && t.topic.0.as_str() == r.key.topic);
         if !same_topic {
             let mut t = FetchableTopicResponse::default();
             t.topic = topic_name(r.key.topic.clone());
             t.topic_id = r.key.topic_id;
             resp.responses.push(t);
         }
-        resp.responses.last_mut().expect("pushed above").partitions.push(pd);
+        resp.responses
+            .last_mut()
+            .expect("pushed above")
+            .partitions
+            .push(pd);
     }
     metrics::counter!("sluice_fetched_bytes_total").increment(served);
     resp
 }
 
-async fn read_all(agent: &Agent, parts: &[(SessionKey, PartitionRequest)], max_bytes: usize, by_id: bool) -> Vec<PartitionResult> {
+async fn read_all(
+    agent: &Agent,
+    parts: &[(SessionKey, PartitionRequest)],
+    max_bytes: usize,
+    by_id: bool,
+) -> Vec<PartitionResult> {
     let mut out = Vec::with_capacity(parts.len());
     let mut total = 0usize;
     for (key, request) in parts {
@@ -127,17 +178,27 @@ async fn read_all(agent: &Agent, parts: &[(SessionKey, PartitionRequest)], max_b
             key: key.clone(),
             request: *request,
             error: None,
-            marks: Watermarks { log_start_offset: -1, high_watermark: -1 },
+            marks: Watermarks {
+                log_start_offset: -1,
+                high_watermark: -1,
+            },
             records: Bytes::new(),
         };
-        let known = agent.resolve_topic(Some(&key.topic), if by_id { key.topic_id } else { Uuid::nil() });
+        let known = agent.resolve_topic(
+            Some(&key.topic),
+            if by_id { key.topic_id } else { Uuid::nil() },
+        );
         match known {
             Some(t) if key.partition >= 0 && key.partition < t.partitions => {
-                let budget = (request.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+                let budget =
+                    (request.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
                 match agent.plan_read(&t.name, key.partition, request.fetch_offset, budget.max(1)) {
                     Ok(plan) => {
                         r.marks = plan.marks;
-                        match agent.read_batches(&plan, request.fetch_offset, budget, total == 0).await {
+                        match agent
+                            .read_batches(&plan, request.fetch_offset, budget, total == 0)
+                            .await
+                        {
                             Ok(b) => r.records = b,
                             Err(e) => r.error = Some(e),
                         }
@@ -150,7 +211,9 @@ async fn read_all(agent: &Agent, parts: &[(SessionKey, PartitionRequest)], max_b
                     }
                 }
             }
-            _ if by_id && agent.resolve_topic(None, key.topic_id).is_none() => r.error = Some(ResponseError::UnknownTopicId),
+            _ if by_id && agent.resolve_topic(None, key.topic_id).is_none() => {
+                r.error = Some(ResponseError::UnknownTopicId)
+            }
             _ => r.error = Some(ResponseError::UnknownTopicOrPartition),
         }
         total += r.records.len();

@@ -1,6 +1,94 @@
-//! STUB (being written by another engineer).
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
-use crate::agent::Agent;
-pub async fn handle(_agent: &Agent, _req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
-    InitProducerIdResponse::default()
+//! InitProducerId for idempotent producers: a fresh producer id from the quorum, or (v3+,
+//! KIP-360) an epoch bump of the producer's current id.
+//!
+//! Kafka hands a non-transactional producer a new id whatever it sends; Sluice first tries the
+//! bump, which keeps the id, and falls back to a new id when the quorum no longer knows the
+//! producer or its epoch moved on, so an idempotent producer never gets an error Kafka would
+//! not send. Transactions are not implemented yet: a transactional id is refused with
+//! INVALID_REQUEST, which clients treat as fatal rather than retrying forever.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use sluice_meta::codes;
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::state::ProducerInfo;
+
+use super::ApiError;
+use crate::agent::{now_ms, Agent};
+
+pub async fn handle(
+    agent: &Agent,
+    req: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
+    let mut resp = InitProducerIdResponse::default();
+    match init(agent, &req, version).await {
+        Ok(p) => {
+            resp.producer_id = ProducerId(p.producer_id);
+            resp.producer_epoch = p.producer_epoch;
+        }
+        Err(code) => {
+            resp.error_code = code;
+            resp.producer_id = ProducerId(-1);
+            resp.producer_epoch = -1;
+        }
+    }
+    resp
+}
+
+async fn init(
+    agent: &Agent,
+    req: &InitProducerIdRequest,
+    version: i16,
+) -> Result<ProducerInfo, i16> {
+    if let Some(tid) = &req.transactional_id {
+        tracing::warn!(
+            transactional_id = %tid.0.as_str(),
+            "InitProducerId for a transactional producer refused: transactions are not supported yet"
+        );
+        return Err(ResponseError::InvalidRequest.code());
+    }
+    let (id, epoch) = if version >= 3 {
+        (req.producer_id.0, req.producer_epoch)
+    } else {
+        (-1, -1)
+    };
+    // Kafka: both or neither of id and epoch.
+    if (id == -1) != (epoch == -1) {
+        return Err(ResponseError::InvalidRequest.code());
+    }
+    if id >= 0 {
+        match propose(agent, id, epoch).await {
+            Err(code) if code == codes::UNKNOWN_PRODUCER_ID || code == codes::PRODUCER_FENCED => {
+                tracing::debug!(
+                    producer_id = id,
+                    epoch,
+                    code,
+                    "epoch bump refused; allocating a new producer id"
+                );
+            }
+            other => return other,
+        }
+    }
+    propose(agent, -1, -1).await
+}
+
+async fn propose(
+    agent: &Agent,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<ProducerInfo, i16> {
+    let cmd = Command::InitProducerId {
+        producer_id,
+        producer_epoch,
+        now_ms: now_ms(),
+    };
+    match agent.propose_admin(cmd).await {
+        Ok(CommandResponse::Producer(p)) => Ok(p),
+        Ok(other) => {
+            tracing::error!(?other, "unexpected answer to InitProducerId");
+            Err(ResponseError::UnknownServerError.code())
+        }
+        Err(ApiError { code, .. }) => Err(code),
+    }
 }

@@ -44,22 +44,34 @@ struct Found {
 
 impl Found {
     /// "No such offset": not an error, just -1 everywhere.
-    const NONE: Found = Found { timestamp: -1, offset: -1, leader_epoch: -1 };
+    const NONE: Found = Found {
+        timestamp: -1,
+        offset: -1,
+        leader_epoch: -1,
+    };
 
     fn at(offset: i64) -> Found {
-        Found { timestamp: -1, offset, leader_epoch: LEADER_EPOCH }
+        Found {
+            timestamp: -1,
+            offset,
+            leader_epoch: LEADER_EPOCH,
+        }
     }
 }
 
 pub async fn handle(agent: &Agent, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     // v10 bounds the time spent reading storage; earlier versions have no timeout field.
-    let timeout = (version >= 10 && req.timeout_ms > 0)
-        .then(|| Duration::from_millis(req.timeout_ms as u64));
+    let timeout =
+        (version >= 10 && req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms as u64));
     let mut seen = HashSet::new();
     let duplicated: HashSet<(String, i32)> = req
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.0.to_string(), p.partition_index))
+        })
         .filter(|k| !seen.insert(k.clone()))
         .collect();
 
@@ -90,10 +102,8 @@ async fn answer_partition(
     r.partition_index = p.partition_index;
     let result = if duplicate {
         Err(ResponseError::InvalidRequest)
-    } else if p.current_leader_epoch >= 0 && p.current_leader_epoch < LEADER_EPOCH {
-        Err(ResponseError::FencedLeaderEpoch)
-    } else if p.current_leader_epoch > LEADER_EPOCH {
-        Err(ResponseError::UnknownLeaderEpoch)
+    } else if let Err(e) = check_leader_epoch(p.current_leader_epoch) {
+        Err(e)
     } else {
         let lookup = offset_for(agent, topic, p.partition_index, p.timestamp);
         match timeout {
@@ -115,6 +125,17 @@ async fn answer_partition(
         Err(e) => r.error_code = e.code(),
     }
     r
+}
+
+/// Kafka's fencing of a client's view of the leader (v4+; -1 means "not sent"). Sluice has one
+/// leader epoch forever, so only a client confused about it is refused.
+fn check_leader_epoch(current: i32) -> Result<(), ResponseError> {
+    match current.cmp(&LEADER_EPOCH) {
+        _ if current < 0 => Ok(()),
+        std::cmp::Ordering::Less => Err(ResponseError::FencedLeaderEpoch),
+        std::cmp::Ordering::Greater => Err(ResponseError::UnknownLeaderEpoch),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
 }
 
 /// Kafka's `fetchOffsetByTimestamp` for one partition. Sluice has no transactions yet, so the
@@ -179,10 +200,10 @@ async fn search(
     loop {
         let next = agent.read(|s| {
             let p = s.partition(topic, partition)?;
-            p.chunks
-                .range(after.max(p.log_start_offset)..)
+            // `chunks_from` also yields a chunk the log start falls inside.
+            p.chunks_from(after.max(p.log_start_offset))
                 .find(|(_, c)| c.max_timestamp >= target)
-                .map(|(b, c)| (*b, c.clone(), marks_of(p)))
+                .map(|(b, c)| (b, c.clone(), marks_of(p)))
         });
         let Some((base, chunk, marks)) = next else {
             return Ok(Found::NONE);
@@ -220,11 +241,22 @@ async fn max_timestamp(agent: &Agent, topic: &str, partition: i32) -> Result<Fou
     let Some(((base, chunk, batch_offset, max_ts), marks)) = located else {
         return Ok(Found::NONE);
     };
-    let plan = ReadPlan { marks, chunks: vec![(base, chunk)] };
-    let batches = agent.read_batches(&plan, batch_offset, usize::MAX, true).await?;
-    Ok(find_record(&batches, batch_offset, Target::Exactly(max_ts))?
-        // A batch header claiming a max its records lack: answer the batch itself.
-        .unwrap_or(Found { timestamp: max_ts, offset: batch_offset, leader_epoch: LEADER_EPOCH }))
+    let plan = ReadPlan {
+        marks,
+        chunks: vec![(base, chunk)],
+    };
+    let batches = agent
+        .read_batches(&plan, batch_offset, usize::MAX, true)
+        .await?;
+    Ok(
+        find_record(&batches, batch_offset, Target::Exactly(max_ts))?
+            // A batch header claiming a max its records lack: answer the batch itself.
+            .unwrap_or(Found {
+                timestamp: max_ts,
+                offset: batch_offset,
+                leader_epoch: LEADER_EPOCH,
+            }),
+    )
 }
 
 /// The chunk with the largest max timestamp (the earliest on ties, as Kafka keeps the first).
@@ -239,7 +271,10 @@ fn largest_chunk(p: &PartitionLog) -> Option<(i64, Chunk, i64, i64)> {
 }
 
 fn marks_of(p: &PartitionLog) -> Watermarks {
-    Watermarks { log_start_offset: p.log_start_offset, high_watermark: p.high_watermark }
+    Watermarks {
+        log_start_offset: p.log_start_offset,
+        high_watermark: p.high_watermark,
+    }
 }
 
 async fn search_chunk(
@@ -250,7 +285,10 @@ async fn search_chunk(
     target: Target,
 ) -> Result<Option<Found>, ResponseError> {
     let from = base.max(marks.log_start_offset);
-    let plan = ReadPlan { marks, chunks: vec![(base, chunk)] };
+    let plan = ReadPlan {
+        marks,
+        chunks: vec![(base, chunk)],
+    };
     let batches = agent.read_batches(&plan, from, usize::MAX, true).await?;
     find_record(&batches, from, target)
 }
@@ -275,7 +313,11 @@ fn find_record(batches: &Bytes, from: i64, target: Target) -> Result<Option<Foun
         })?;
         let log_append_time = h.attributes & ATTR_LOG_APPEND_TIME != 0;
         for rec in set.records {
-            let ts = if log_append_time { h.max_timestamp } else { rec.timestamp };
+            let ts = if log_append_time {
+                h.max_timestamp
+            } else {
+                rec.timestamp
+            };
             if rec.offset >= from && target.matches(ts) {
                 return Ok(Some(Found {
                     timestamp: ts,
@@ -311,7 +353,8 @@ mod tests {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // Consecutive, or the encoder starts a new batch per record.
+                sequence: i as i32,
                 timestamp: *ts,
                 key: None,
                 value: Some(Bytes::from_static(b"v")),
@@ -319,7 +362,10 @@ mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions { version: 2, compression };
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
         RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
         patch_base_offset(&mut buf, base, 0);
         buf
@@ -342,11 +388,39 @@ mod tests {
         ]);
         let at = |t, from| find_record(&l, from, Target::AtLeast(t)).unwrap();
         // then the first record whose timestamp reaches the target, in offset order
-        assert_eq!(at(150, 10), Some(Found { timestamp: 300, offset: 11, leader_epoch: 0 }));
-        assert_eq!(at(0, 10), Some(Found { timestamp: 100, offset: 10, leader_epoch: 0 }));
-        assert_eq!(at(350, 10), Some(Found { timestamp: 400, offset: 13, leader_epoch: 0 }));
+        assert_eq!(
+            at(150, 10),
+            Some(Found {
+                timestamp: 300,
+                offset: 11,
+                leader_epoch: 0
+            })
+        );
+        assert_eq!(
+            at(0, 10),
+            Some(Found {
+                timestamp: 100,
+                offset: 10,
+                leader_epoch: 0
+            })
+        );
+        assert_eq!(
+            at(350, 10),
+            Some(Found {
+                timestamp: 400,
+                offset: 13,
+                leader_epoch: 0
+            })
+        );
         // records before the log start do not count
-        assert_eq!(at(0, 12), Some(Found { timestamp: 200, offset: 12, leader_epoch: 0 }));
+        assert_eq!(
+            at(0, 12),
+            Some(Found {
+                timestamp: 200,
+                offset: 12,
+                leader_epoch: 0
+            })
+        );
         // and nothing past the newest timestamp
         assert_eq!(at(501, 10), None);
     }
@@ -355,7 +429,14 @@ mod tests {
     fn max_timestamp_is_the_first_record_holding_it() {
         let l = log(&[batch(0, &[5, 9, 7, 9], Compression::Snappy)]);
         let found = find_record(&l, 0, Target::Exactly(9)).unwrap();
-        assert_eq!(found, Some(Found { timestamp: 9, offset: 1, leader_epoch: 0 }));
+        assert_eq!(
+            found,
+            Some(Found {
+                timestamp: 9,
+                offset: 1,
+                leader_epoch: 0
+            })
+        );
     }
 
     #[test]
@@ -366,9 +447,23 @@ mod tests {
         let l = log(&[b]);
         // then every record reads as 1000: the first one matches any target up to it
         let found = find_record(&l, 20, Target::AtLeast(500)).unwrap();
-        assert_eq!(found, Some(Found { timestamp: 1_000, offset: 20, leader_epoch: 0 }));
+        assert_eq!(
+            found,
+            Some(Found {
+                timestamp: 1_000,
+                offset: 20,
+                leader_epoch: 0
+            })
+        );
         let max = find_record(&l, 20, Target::Exactly(1_000)).unwrap();
-        assert_eq!(max, Some(Found { timestamp: 1_000, offset: 20, leader_epoch: 0 }));
+        assert_eq!(
+            max,
+            Some(Found {
+                timestamp: 1_000,
+                offset: 20,
+                leader_epoch: 0
+            })
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
-use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::codes;
+use sluice_meta::command::{Command, CommandResponse};
 use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
@@ -34,18 +34,27 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
 
     // v0 has no null: an empty list means every topic there.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
-        Some(ts) if !(version == 0 && ts.is_empty()) => {
-            Some(ts.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect())
-        }
+        Some(ts) if !(version == 0 && ts.is_empty()) => Some(
+            ts.into_iter()
+                .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+                .collect(),
+        ),
         _ => None,
     };
     let names: Vec<(Option<String>, Uuid)> = match requested {
-        None => agent.read(|s| s.topics.values().map(|t| (Some(t.name.clone()), t.id)).collect()),
+        None => agent.read(|s| {
+            s.topics
+                .values()
+                .map(|t| (Some(t.name.clone()), t.id))
+                .collect()
+        }),
         Some(r) => r,
     };
-    let auto_create = agent.cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let auto_create =
+        agent.cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     for (name, id) in names {
-        resp.topics.push(describe_topic(agent, &agents, name, id, auto_create).await);
+        resp.topics
+            .push(describe_topic(agent, &agents, name, id, auto_create).await);
     }
     resp
 }
@@ -108,9 +117,14 @@ async fn auto_create_topic(agent: &Agent, name: &str) -> Option<super::ResolvedT
         now_ms: now_ms(),
     };
     match agent.propose(cmd).await {
-        Ok(CommandResponse::Ok) => tracing::info!(topic = %name, partitions = agent.cfg.default_partitions, "auto-created topic"),
+        Ok(CommandResponse::Ok) => {
+            tracing::info!(topic = %name, partitions = agent.cfg.default_partitions, "auto-created topic")
+        }
         // Another agent or request created it first: fine.
-        Ok(CommandResponse::Error { code: codes::TOPIC_ALREADY_EXISTS, .. }) => {}
+        Ok(CommandResponse::Error {
+            code: codes::TOPIC_ALREADY_EXISTS,
+            ..
+        }) => {}
         Ok(other) => tracing::warn!(topic = %name, ?other, "auto-create refused"),
         Err(e) => tracing::warn!(topic = %name, error = ?e, "auto-create failed"),
     }

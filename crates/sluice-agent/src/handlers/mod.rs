@@ -40,8 +40,16 @@ impl Agent {
     /// Resolves a topic by id when one is given (non-nil), else by name.
     pub fn resolve_topic(&self, name: Option<&str>, id: Uuid) -> Option<ResolvedTopic> {
         self.read(|s| {
-            let t = if !id.is_nil() { s.topic_by_id(id) } else { name.and_then(|n| s.topic(n)) }?;
-            Some(ResolvedTopic { name: t.name.clone(), id: t.id, partitions: t.partitions.len() as i32 })
+            let t = if !id.is_nil() {
+                s.topic_by_id(id)
+            } else {
+                name.and_then(|n| s.topic(n))
+            }?;
+            Some(ResolvedTopic {
+                name: t.name.clone(),
+                id: t.id,
+                partitions: t.partitions.len() as i32,
+            })
         })
     }
 }
@@ -97,16 +105,25 @@ mod admin {
         )
     }
 
-    /// The names that occur more than once (Kafka rejects every copy of a duplicated resource).
-    pub fn duplicates<'a>(names: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
+    /// The items that occur more than once (Kafka rejects a duplicated resource).
+    pub fn duplicates<T: Eq + std::hash::Hash + Copy>(
+        items: impl IntoIterator<Item = T>,
+    ) -> HashSet<T> {
         let mut seen = HashSet::new();
         let mut dup = HashSet::new();
-        for n in names {
+        for n in items {
             if !seen.insert(n) {
                 dup.insert(n);
             }
         }
         dup
+    }
+
+    /// `resource_type` of the config APIs (Kafka's `ConfigResource.Type` ids).
+    pub mod resource_type {
+        pub const TOPIC: i8 = 2;
+        pub const BROKER: i8 = 4;
+        pub const BROKER_LOGGER: i8 = 8;
     }
 
     /// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).

@@ -31,16 +31,25 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
     for td in req.topic_data {
         let name = td.name.0.to_string();
         let resolved = agent.resolve_topic(Some(&name), td.topic_id);
-        let policy = resolved.as_ref().and_then(|t| agent.read(|s| s.topic(&t.name).map(ProducePolicy::of)));
+        let policy = resolved
+            .as_ref()
+            .and_then(|t| agent.read(|s| s.topic(&t.name).map(ProducePolicy::of)));
         let mut parts = Vec::with_capacity(td.partition_data.len());
         for pd in td.partition_data {
             let pending = match (&resolved, policy) {
-                _ if req.transactional_id.is_some() => {
-                    Pending::Failed(ResponseError::TransactionalIdAuthorizationFailed, Some("transactions are not supported yet".into()))
+                _ if req.transactional_id.is_some() => Pending::Failed(
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    Some("transactions are not supported yet".into()),
+                ),
+                _ if !matches!(acks, -1..=1) => {
+                    Pending::Failed(ResponseError::InvalidRequiredAcks, None)
                 }
-                _ if !matches!(acks, -1..=1) => Pending::Failed(ResponseError::InvalidRequiredAcks, None),
                 (Some(t), Some(policy)) if pd.index >= 0 && pd.index < t.partitions => {
-                    let key = PartitionKey { topic: t.name.clone(), topic_id: t.id, partition: pd.index };
+                    let key = PartitionKey {
+                        topic: t.name.clone(),
+                        topic_id: t.id,
+                        partition: pd.index,
+                    };
                     append(&agent, key, pd.records, policy).await
                 }
                 _ => Pending::Failed(ResponseError::UnknownTopicOrPartition, None),
@@ -64,7 +73,10 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
                         pr.error_code = e.code();
                         pr.error_message = msg.map(str_bytes);
                     }
-                    Pending::Appended { rx, log_append_time } => {
+                    Pending::Appended {
+                        rx,
+                        log_append_time,
+                    } => {
                         let result = rx.await.unwrap_or(Err(WriteError::ShuttingDown));
                         fill(&mut pr, result, log_append_time);
                         if pr.error_code == 0 {
@@ -81,12 +93,17 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
         if acks == 0 {
             Reply::NoResponse
         } else {
-            Reply::Response(ResponseKind::Produce(resp))
+            Reply::Response(Box::new(ResponseKind::Produce(resp)))
         }
     })
 }
 
-async fn append(agent: &Agent, key: PartitionKey, records: Option<bytes::Bytes>, policy: ProducePolicy) -> Pending {
+async fn append(
+    agent: &Agent,
+    key: PartitionKey,
+    records: Option<bytes::Bytes>,
+    policy: ProducePolicy,
+) -> Pending {
     let Some(records) = records else {
         return Pending::Failed(ResponseError::InvalidRecord, Some("no records".into()));
     };
@@ -96,19 +113,31 @@ async fn append(agent: &Agent, key: PartitionKey, records: Option<bytes::Bytes>,
             tracing::info!(topic = %key.topic, partition = key.partition, error = %e, "rejecting produced batch");
             metrics::counter!("sluice_produce_rejected_batches_total").increment(1);
             let code = match e {
-                BatchError::Crc { .. } | BatchError::Truncated { .. } => ResponseError::CorruptMessage,
+                BatchError::Crc { .. } | BatchError::Truncated { .. } => {
+                    ResponseError::CorruptMessage
+                }
                 BatchError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
                 BatchError::Invalid(_) => ResponseError::InvalidRecord,
             };
             return Pending::Failed(code, Some(e.to_string()));
         }
     };
-    if let Some((b, _)) = batches.iter().find(|(b, _)| b.len() > policy.max_message_bytes) {
-        let msg = format!("batch of {} bytes exceeds max.message.bytes {}", b.len(), policy.max_message_bytes);
+    if let Some((b, _)) = batches
+        .iter()
+        .find(|(b, _)| b.len() > policy.max_message_bytes)
+    {
+        let msg = format!(
+            "batch of {} bytes exceeds max.message.bytes {}",
+            b.len(),
+            policy.max_message_bytes
+        );
         return Pending::Failed(ResponseError::MessageTooLarge, Some(msg));
     }
     if batches.iter().any(|(_, h)| h.is_transactional()) {
-        return Pending::Failed(ResponseError::TransactionalIdAuthorizationFailed, Some("transactions are not supported yet".into()));
+        return Pending::Failed(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            Some("transactions are not supported yet".into()),
+        );
     }
     let mut log_append_time = -1;
     let batches = if policy.log_append_time {
@@ -127,19 +156,29 @@ async fn append(agent: &Agent, key: PartitionKey, records: Option<bytes::Bytes>,
     };
     let records: usize = batches.iter().map(|(_, h)| h.records_count as usize).sum();
     metrics::counter!("sluice_produced_records_total").increment(records as u64);
-    metrics::counter!("sluice_produced_bytes_total").increment(batches.iter().map(|(b, _)| b.len() as u64).sum::<u64>());
+    metrics::counter!("sluice_produced_bytes_total")
+        .increment(batches.iter().map(|(b, _)| b.len() as u64).sum::<u64>());
     let rx = agent.writer.append(key, batches).await;
-    Pending::Appended { rx, log_append_time }
+    Pending::Appended {
+        rx,
+        log_append_time,
+    }
 }
 
 /// Maps a partition's batch outcomes to its response: the first batch's offset, or the first
 /// error.
-fn fill(pr: &mut PartitionProduceResponse, result: Result<Vec<BatchOutcome>, WriteError>, log_append_time: i64) {
+fn fill(
+    pr: &mut PartitionProduceResponse,
+    result: Result<Vec<BatchOutcome>, WriteError>,
+    log_append_time: i64,
+) {
     match result {
         Err(e) => {
             pr.error_code = match e {
                 WriteError::Upload(_) => ResponseError::KafkaStorageError.code(),
-                WriteError::Commit(_) | WriteError::ShuttingDown => ResponseError::RequestTimedOut.code(),
+                WriteError::Commit(_) | WriteError::ShuttingDown => {
+                    ResponseError::RequestTimedOut.code()
+                }
             };
             pr.error_message = Some(str_bytes(e.to_string()));
         }
@@ -152,7 +191,10 @@ fn fill(pr: &mut PartitionProduceResponse, result: Result<Vec<BatchOutcome>, Wri
                 return;
             }
             pr.base_offset = match outcomes.first() {
-                Some(BatchOutcome::Appended { base_offset } | BatchOutcome::Duplicate { base_offset }) => *base_offset,
+                Some(
+                    BatchOutcome::Appended { base_offset }
+                    | BatchOutcome::Duplicate { base_offset },
+                ) => *base_offset,
                 _ => -1,
             };
             pr.log_append_time_ms = log_append_time;
