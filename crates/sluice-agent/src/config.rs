@@ -30,6 +30,8 @@ pub struct AgentConfig {
     pub orphan_grace: Duration,
     pub retention_check_interval: Duration,
     pub cache: CacheConfig,
+    /// Directory of a `file://` object store: segment writes are fsynced there.
+    pub local_object_root: Option<std::path::PathBuf>,
     /// Requests processed concurrently per connection (responses still go out in order).
     pub max_in_flight_per_connection: usize,
 }
@@ -52,6 +54,7 @@ impl Default for AgentConfig {
             orphan_grace: Duration::from_secs(600),
             retention_check_interval: Duration::from_secs(60),
             cache: CacheConfig::default(),
+            local_object_root: None,
             max_in_flight_per_connection: 16,
         }
     }

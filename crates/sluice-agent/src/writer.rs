@@ -102,7 +102,8 @@ impl SegmentWriter {
             max_pending_bytes: cfg.flush_bytes.saturating_mul(4).max(64 << 20),
             linger: cfg.linger,
         });
-        let task = tokio::spawn(flush_loop(shared.clone(), agent_id, meta, cache, stop));
+        let sync_root = cfg.local_object_root.clone();
+        let task = tokio::spawn(flush_loop(shared.clone(), agent_id, meta, cache, sync_root, stop));
         SegmentWriter {
             shared,
             task: std::sync::Mutex::new(Some(task)),
@@ -174,6 +175,7 @@ async fn flush_loop(
     agent_id: i32,
     meta: MetaClient,
     cache: Arc<BlockCache>,
+    sync_root: Option<std::path::PathBuf>,
     stop: CancellationToken,
 ) {
     loop {
@@ -211,12 +213,12 @@ async fn flush_loop(
             std::mem::replace(&mut *p, Pending::new(next))
         };
         shared.room.notify_waiters();
-        flush(taken, agent_id, &meta, &cache).await;
+        flush(taken, agent_id, &meta, &cache, sync_root.as_deref()).await;
     }
 }
 
 /// Uploads one segment, commits it, and answers every waiter.
-async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache) {
+async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache, sync_root: Option<&std::path::Path>) {
     let Pending {
         builder,
         mut metas,
@@ -241,12 +243,16 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache)
     let mut attempt = 0;
     let upload = loop {
         attempt += 1;
-        match cache
-            .store()
-            .put(&path, PutPayload::from(object.clone()))
-            .await
-        {
-            Ok(_) => break Ok(()),
+        let put = cache.store().put(&path, PutPayload::from(object.clone())).await;
+        let durable = match (put, sync_root) {
+            (Ok(_), Some(root)) => sluice_storage::sync_local_object(root, &key)
+                .await
+                .map_err(|e| object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) }),
+            (Ok(_), None) => Ok(()),
+            (Err(e), _) => Err(e),
+        };
+        match durable {
+            Ok(()) => break Ok(()),
             Err(e) if attempt < 4 => {
                 tracing::warn!(error = %e, attempt, "segment upload failed; retrying");
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;

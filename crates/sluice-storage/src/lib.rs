@@ -13,4 +13,4 @@ pub mod store;
 
 pub use cache::{BlockCache, CacheConfig};
 pub use segment::{SegmentBuilder, SegmentLayout};
-pub use store::{open_object_store, ObjectStoreConfig, StoreError};
+pub use store::{local_root, open_object_store, sync_local_object, ObjectStoreConfig, StoreError};

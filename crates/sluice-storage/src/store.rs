@@ -75,3 +75,24 @@ pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>
     }
     Err(StoreError::UnsupportedUrl(url.to_string()))
 }
+
+/// The directory behind a `file://` store, whose writes need an explicit fsync to be durable.
+pub fn local_root(cfg: &ObjectStoreConfig) -> Option<std::path::PathBuf> {
+    cfg.url.strip_prefix("file://").map(std::path::PathBuf::from)
+}
+
+/// Makes a freshly written object of a `file://` store durable: `object_store`'s local backend
+/// writes and renames but never fsyncs, and an acknowledged record must survive a power loss,
+/// not only a process crash. Syncs the file, then its directory (which holds the rename).
+pub async fn sync_local_object(root: &std::path::Path, key: &str) -> std::io::Result<()> {
+    let path = root.join(key);
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&path)?.sync_all()?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}

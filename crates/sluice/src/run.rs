@@ -129,6 +129,7 @@ async fn run_agent(
         default_partitions: t.num_partitions,
         orphan_grace: Duration::from_secs(t.orphan_grace_secs),
         cache: cache_cfg,
+        local_object_root: sluice_storage::local_root(&store_cfg),
         ..AgentConfig::default()
     };
     let agent = Agent::start(cfg, meta, cache.clone()).await.context("registering the agent")?;
