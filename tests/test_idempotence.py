@@ -50,9 +50,15 @@ def test_idempotent_producer_survives_drops_and_lost_responses(cluster):
             if c % 4 == 1:
                 # the broker commits, the client never hears: it must retry and be deduplicated
                 proxy.swallow_produce_responses(2)
+            swallowed_before = proxy.swallowed
             for r in rs:
                 p.produce(topic, key=r[3], value=r[4], partition=r[2], headers=r[5], on_delivery=log.cb(r[0]))
                 p.poll(0)
+            if c % 4 == 1:
+                # make the fault certain, not a matter of timing: wait until a response was eaten
+                deadline = time.monotonic() + 30
+                while proxy.swallowed == swallowed_before and time.monotonic() < deadline:
+                    p.poll(0.01)
             if c % 4 == 3:
                 time.sleep(0.003)  # let some requests get in flight, then cut every connection
                 proxy.drop_all()
