@@ -40,3 +40,24 @@ def test_dev_from_environment(cluster, tmp_path):
     assert [(b.host, b.port) for b in md.brokers.values()] == [("127.0.0.1", port)]
     assert (data / "meta").is_dir()
     assert p.stop() == 0
+
+
+def test_config_file_with_env_and_flag_precedence(cluster, tmp_path):
+    """--config FILE fills what neither flags nor SLUICE_* set; flags beat env beats file."""
+    port = free_port()
+    data = tmp_path / "cfg-data"
+    data.mkdir()
+    cfg = tmp_path / "sluice.toml"
+    # the file asks for 5 partitions and a listener that must lose to the flag
+    cfg.write_text(f'data-dir = "{data}"\nnum-partitions = 5\nlisten = "127.0.0.1:1"\nlinger-ms = 2\n')
+    p = SluiceProcess("cfg-dev", ["--config", str(cfg), "dev", "--listen", f"127.0.0.1:{port}"], tmp_path,
+                      "Sluice ready", port, env={"SLUICE_NUM_PARTITIONS": "4"})
+    cluster.procs.append(p)
+    p.start()
+    log = DeliveryLog()
+    produce_all(producer(p.bootstrap), [(0, "cfg-auto", 0, None, b"v", None, None)], log)
+    assert log.errors() == {}
+    # env (4) beat the file (5); the flag's port beat the file's; the file's data dir was used
+    assert len(admin(p.bootstrap).list_topics(topic="cfg-auto", timeout=30).topics["cfg-auto"].partitions) == 4
+    assert (data / "meta").is_dir()
+    assert p.stop() == 0
