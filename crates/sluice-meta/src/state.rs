@@ -19,6 +19,9 @@ use crate::command::{
 /// matching `max.in.flight.requests.per.connection`).
 pub const PRODUCER_BATCH_CACHE: usize = 5;
 
+/// Kafka's default `producer.id.expiration.ms`.
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetaState {
     pub cluster_id: String,
@@ -399,6 +402,10 @@ impl MetaState {
     }
 
     fn apply_retention(&mut self, now_ms: i64) {
+        // Producer state expires like Kafka's `producer.id.expiration.ms` (1 day): a producer
+        // silent that long is forgotten, and its late retries are refused rather than deduplicated.
+        self.producers
+            .retain(|_, p| p.last_update_ms >= now_ms - PRODUCER_ID_EXPIRATION_MS);
         let mut released = Vec::new();
         for t in self.topics.values_mut() {
             let retention_ms = t

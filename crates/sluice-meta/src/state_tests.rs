@@ -353,3 +353,22 @@ fn apply_is_deterministic_for_replicas() {
         serde_json::to_string(&b).unwrap()
     );
 }
+
+#[test]
+fn retention_forgets_producers_silent_for_a_day() {
+    let (mut s, _) = state_with_topic(1);
+    s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 1_000,
+    });
+    s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 50_000_000,
+    });
+    s.apply(&Command::ApplyRetention {
+        now_ms: PRODUCER_ID_EXPIRATION_MS + 2_000,
+    });
+    assert_eq!(s.producers.keys().copied().collect::<Vec<_>>(), vec![1]);
+}
