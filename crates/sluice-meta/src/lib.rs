@@ -13,6 +13,7 @@
 
 pub mod codes;
 pub mod command;
+pub mod share;
 pub mod state;
 
 pub mod api;
