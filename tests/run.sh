@@ -17,6 +17,14 @@ if ! command -v kcat >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat
 fi
 
+if ! command -v javac >/dev/null 2>&1; then
+    log "installing a JDK (apt-get) for the Java client tests"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jdk-headless
+fi
+
 PYTHON="${PYTHON:-python3}"
 log "installing Python test clients (tests/requirements.txt)"
 # Debian's system Python is "externally managed" (PEP 668); this is a throwaway test machine.
