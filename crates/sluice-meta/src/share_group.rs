@@ -1,0 +1,613 @@
+//! KIP-932 share groups in the quorum: membership, the server-side assignment, group configs,
+//! and the [`SharePartition`] state of every partition the group consumes.
+//!
+//! Share groups assign partitions to members without exclusivity: with fewer members than
+//! partitions each partition goes to one member; with more, members spread over partitions so
+//! that several consume one partition cooperatively. Records, not partitions, are the unit of
+//! ownership, handed out by [`SharePartition::acquire`].
+//!
+//! Heartbeats that change nothing never reach this module; only joins, leaves, subscription
+//! changes, acquisitions and acknowledgement batches do, each as one command.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codes;
+use crate::share::{AckType, Acquired, ShareError, ShareLimits, SharePartition};
+use crate::state::MetaState;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShareGroup {
+    /// Bumped whenever membership or subscriptions change (and so the assignment).
+    pub group_epoch: i32,
+    pub members: BTreeMap<String, ShareMember>,
+    /// Topic -> partition -> share-partition state.
+    pub partitions: BTreeMap<String, BTreeMap<i32, SharePartition>>,
+    /// Dynamic group configs (`share.auto.offset.reset`, `share.record.lock.duration.ms`, ...).
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShareMember {
+    pub member_epoch: i32,
+    pub rack: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub subscribed: Vec<String>,
+    /// Topic -> partitions assigned to this member.
+    pub assignment: BTreeMap<String, Vec<i32>>,
+}
+
+/// One partition a ShareFetch wants records from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AcquireRequest {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// One acknowledgement range.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AckRequest {
+    pub topic: String,
+    pub partition: i32,
+    pub first: i64,
+    pub last: i64,
+    pub ack: AckType,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum ShareCommand {
+    /// A member joins or changes its subscription (epoch 0 heartbeat, or new topics).
+    Join {
+        group: String,
+        member_id: String,
+        rack: Option<String>,
+        client_id: String,
+        client_host: String,
+        subscribed: Vec<String>,
+    },
+    /// A member leaves (epoch -1) or its session expired: its acquired records are released.
+    Leave {
+        group: String,
+        member_id: String,
+    },
+    /// The topics' partition counts changed: recompute the assignment.
+    Rebalance {
+        group: String,
+    },
+    /// One ShareFetch's acquisition, over all its partitions, at most `max_records` in all.
+    Acquire {
+        group: String,
+        member_id: String,
+        now_ms: i64,
+        limits: ShareLimits,
+        max_records: i64,
+        partitions: Vec<AcquireRequest>,
+    },
+    /// One batch of acknowledgements (piggy-backed on ShareFetch, or ShareAcknowledge).
+    Acknowledge {
+        group: String,
+        member_id: String,
+        limits: ShareLimits,
+        acks: Vec<AckRequest>,
+    },
+    /// A share session closed: everything the member holds goes back.
+    ReleaseAll {
+        group: String,
+        member_id: String,
+        limits: ShareLimits,
+    },
+    /// AlterShareGroupOffsets: reset start offsets (the group must have no members).
+    AlterOffsets {
+        group: String,
+        offsets: Vec<(String, i32, i64)>,
+    },
+    /// DeleteShareGroupOffsets: forget the state of whole topics (no members either).
+    DeleteOffsets {
+        group: String,
+        topics: Vec<String>,
+    },
+    SetConfigs {
+        group: String,
+        ops: Vec<(String, Option<String>)>,
+    },
+    DeleteGroup {
+        group: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum ShareResponse {
+    Member {
+        member_epoch: i32,
+        assignment: BTreeMap<String, Vec<i32>>,
+    },
+    /// Per requested partition, the ranges acquired (maybe none).
+    Acquired(Vec<Vec<Acquired>>),
+    /// Per acknowledgement, 0 or a Kafka error code.
+    Acknowledged(Vec<i16>),
+    Ok,
+    Error {
+        code: i16,
+        message: String,
+    },
+}
+
+fn err(code: i16, message: impl Into<String>) -> ShareResponse {
+    ShareResponse::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// `share.auto.offset.reset`: where a share-partition starts when first consumed.
+fn initial_offset(configs: &BTreeMap<String, String>, log_start: i64, high_watermark: i64) -> i64 {
+    match configs.get("share.auto.offset.reset").map(String::as_str) {
+        Some("earliest") => log_start,
+        _ => high_watermark,
+    }
+}
+
+/// Deterministic assignment: partitions of every subscribed topic spread over its subscribers;
+/// when a topic has more subscribers than partitions, every subscriber still gets one.
+pub fn assign(
+    members: &BTreeMap<String, ShareMember>,
+    partition_counts: &BTreeMap<String, i32>,
+) -> BTreeMap<String, BTreeMap<String, Vec<i32>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<i32>>> = members
+        .keys()
+        .map(|m| (m.clone(), BTreeMap::new()))
+        .collect();
+    for (topic, &count) in partition_counts {
+        let subs: Vec<&String> = members
+            .iter()
+            .filter(|(_, m)| m.subscribed.contains(topic))
+            .map(|(id, _)| id)
+            .collect();
+        if subs.is_empty() || count <= 0 {
+            continue;
+        }
+        let n = subs.len() as i32;
+        if n <= count {
+            for p in 0..count {
+                out.get_mut(subs[(p % n) as usize])
+                    .expect("member")
+                    .entry(topic.clone())
+                    .or_default()
+                    .push(p);
+            }
+        } else {
+            for (i, m) in subs.iter().enumerate() {
+                out.get_mut(*m)
+                    .expect("member")
+                    .entry(topic.clone())
+                    .or_default()
+                    .push(i as i32 % count);
+            }
+        }
+    }
+    for a in out.values_mut() {
+        a.retain(|_, ps| !ps.is_empty());
+    }
+    out
+}
+
+impl ShareGroup {
+    fn reassign(&mut self, state_topics: &BTreeMap<String, i32>) {
+        self.group_epoch += 1;
+        let wanted: BTreeMap<String, i32> = self
+            .members
+            .values()
+            .flat_map(|m| m.subscribed.iter())
+            .filter_map(|t| state_topics.get(t).map(|c| (t.clone(), *c)))
+            .collect();
+        let plan = assign(&self.members, &wanted);
+        for (id, m) in &mut self.members {
+            m.assignment = plan.get(id).cloned().unwrap_or_default();
+            m.member_epoch = self.group_epoch;
+        }
+    }
+}
+
+/// Applies a share-group command to the whole state (it reads topics' watermarks).
+pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
+    let counts: BTreeMap<String, i32> = state
+        .topics
+        .iter()
+        .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
+        .collect();
+    match cmd {
+        ShareCommand::Join {
+            group,
+            member_id,
+            rack,
+            client_id,
+            client_host,
+            subscribed,
+        } => {
+            let g = state.share_groups.entry(group.clone()).or_default();
+            let m = g.members.entry(member_id.clone()).or_default();
+            m.rack = rack.clone();
+            m.client_id = client_id.clone();
+            m.client_host = client_host.clone();
+            let mut subs = subscribed.clone();
+            subs.sort();
+            subs.dedup();
+            m.subscribed = subs;
+            g.reassign(&counts);
+            let m = &g.members[member_id];
+            ShareResponse::Member {
+                member_epoch: m.member_epoch,
+                assignment: m.assignment.clone(),
+            }
+        }
+        ShareCommand::Leave { group, member_id } => {
+            let Some(g) = state.share_groups.get_mut(group) else {
+                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            };
+            if g.members.remove(member_id).is_none() {
+                return err(codes::UNKNOWN_MEMBER_ID, "unknown member");
+            }
+            let limits = limits_of(&g.configs, &ShareLimits::default());
+            for parts in g.partitions.values_mut() {
+                for sp in parts.values_mut() {
+                    sp.release_member(member_id, &limits);
+                }
+            }
+            g.reassign(&counts);
+            ShareResponse::Ok
+        }
+        ShareCommand::Rebalance { group } => {
+            if let Some(g) = state.share_groups.get_mut(group) {
+                g.reassign(&counts);
+            }
+            ShareResponse::Ok
+        }
+        ShareCommand::Acquire {
+            group,
+            member_id,
+            now_ms,
+            limits,
+            max_records,
+            partitions,
+        } => {
+            let topics = &state.topics;
+            let Some(g) = state.share_groups.get_mut(group) else {
+                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            };
+            if !g.members.contains_key(member_id) {
+                return err(codes::UNKNOWN_MEMBER_ID, "unknown member");
+            }
+            let limits = limits_of(&g.configs, limits);
+            let mut out = Vec::with_capacity(partitions.len());
+            let mut budget = *max_records;
+            for req in partitions {
+                let Some(log) = topics
+                    .get(&req.topic)
+                    .and_then(|t| t.partitions.get(req.partition.max(0) as usize))
+                else {
+                    out.push(Vec::new());
+                    continue;
+                };
+                let sp = g
+                    .partitions
+                    .entry(req.topic.clone())
+                    .or_default()
+                    .entry(req.partition)
+                    .or_insert_with(|| {
+                        SharePartition::new(initial_offset(
+                            &g.configs,
+                            log.log_start_offset,
+                            log.high_watermark,
+                        ))
+                    });
+                let got = sp.acquire(
+                    member_id,
+                    budget,
+                    log.high_watermark,
+                    log.log_start_offset,
+                    *now_ms,
+                    &limits,
+                );
+                budget -= got.iter().map(|a| a.last - a.first + 1).sum::<i64>();
+                out.push(got);
+            }
+            ShareResponse::Acquired(out)
+        }
+        ShareCommand::Acknowledge {
+            group,
+            member_id,
+            limits,
+            acks,
+        } => {
+            let Some(g) = state.share_groups.get_mut(group) else {
+                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            };
+            let limits = limits_of(&g.configs, limits);
+            let codes = acks
+                .iter()
+                .map(|a| {
+                    let Some(sp) = g
+                        .partitions
+                        .get_mut(&a.topic)
+                        .and_then(|p| p.get_mut(&a.partition))
+                    else {
+                        return codes::INVALID_RECORD_STATE;
+                    };
+                    match sp.acknowledge(member_id, a.first, a.last, a.ack, &limits) {
+                        Ok(()) => codes::NONE,
+                        Err(ShareError::InvalidRecordState { .. })
+                        | Err(ShareError::InvalidRange { .. }) => codes::INVALID_RECORD_STATE,
+                    }
+                })
+                .collect();
+            ShareResponse::Acknowledged(codes)
+        }
+        ShareCommand::ReleaseAll {
+            group,
+            member_id,
+            limits,
+        } => {
+            if let Some(g) = state.share_groups.get_mut(group) {
+                let limits = limits_of(&g.configs, limits);
+                for parts in g.partitions.values_mut() {
+                    for sp in parts.values_mut() {
+                        sp.release_member(member_id, &limits);
+                    }
+                }
+            }
+            ShareResponse::Ok
+        }
+        ShareCommand::AlterOffsets { group, offsets } => {
+            let g = state.share_groups.entry(group.clone()).or_default();
+            if !g.members.is_empty() {
+                return err(codes::NON_EMPTY_GROUP, "The group is not empty.");
+            }
+            for (t, p, o) in offsets {
+                g.partitions
+                    .entry(t.clone())
+                    .or_default()
+                    .entry(*p)
+                    .or_insert_with(|| SharePartition::new(*o))
+                    .reset_to(*o);
+            }
+            ShareResponse::Ok
+        }
+        ShareCommand::DeleteOffsets { group, topics } => {
+            let Some(g) = state.share_groups.get_mut(group) else {
+                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            };
+            if !g.members.is_empty() {
+                return err(codes::NON_EMPTY_GROUP, "The group is not empty.");
+            }
+            for t in topics {
+                g.partitions.remove(t);
+            }
+            ShareResponse::Ok
+        }
+        ShareCommand::SetConfigs { group, ops } => {
+            let g = state.share_groups.entry(group.clone()).or_default();
+            for (k, v) in ops {
+                match v {
+                    Some(v) => g.configs.insert(k.clone(), v.clone()),
+                    None => g.configs.remove(k),
+                };
+            }
+            ShareResponse::Ok
+        }
+        ShareCommand::DeleteGroup { group } => match state.share_groups.get(group) {
+            None => err(codes::GROUP_ID_NOT_FOUND, "The group id does not exist."),
+            Some(g) if !g.members.is_empty() => {
+                err(codes::NON_EMPTY_GROUP, "The group is not empty.")
+            }
+            Some(_) => {
+                state.share_groups.remove(group);
+                ShareResponse::Ok
+            }
+        },
+    }
+}
+
+/// Group configs override the agent's defaults for lock duration and delivery limit.
+pub fn limits_of(configs: &BTreeMap<String, String>, defaults: &ShareLimits) -> ShareLimits {
+    let num = |k: &str| configs.get(k).and_then(|v| v.parse::<i64>().ok());
+    ShareLimits {
+        lock_ms: num("share.record.lock.duration.ms").unwrap_or(defaults.lock_ms),
+        delivery_limit: num("share.delivery.count.limit")
+            .map_or(defaults.delivery_limit, |v| v as i16),
+        max_in_flight: defaults.max_in_flight,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+    use uuid::Uuid;
+
+    fn member(topics: &[&str]) -> ShareMember {
+        ShareMember {
+            subscribed: topics.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn more_members_than_partitions_share_partitions() {
+        let members: BTreeMap<String, ShareMember> =
+            (0..6).map(|i| (format!("m{i}"), member(&["t"]))).collect();
+        let plan = assign(&members, &BTreeMap::from([("t".to_string(), 2)]));
+        let per: Vec<Vec<i32>> = plan.values().map(|a| a["t"].clone()).collect();
+        assert_eq!(
+            per,
+            vec![vec![0], vec![1], vec![0], vec![1], vec![0], vec![1]]
+        );
+        let few: BTreeMap<String, ShareMember> =
+            (0..2).map(|i| (format!("m{i}"), member(&["t"]))).collect();
+        let plan = assign(&few, &BTreeMap::from([("t".to_string(), 5)]));
+        assert_eq!(plan["m0"]["t"], vec![0, 2, 4]);
+        assert_eq!(plan["m1"]["t"], vec![1, 3]);
+    }
+
+    fn state_with(records: i64) -> MetaState {
+        let mut s = MetaState::default();
+        s.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: Uuid::from_u128(1),
+            partitions: 1,
+            configs: vec![],
+            now_ms: 0,
+        });
+        s.topics.get_mut("t").unwrap().partitions[0].high_watermark = records;
+        s
+    }
+
+    #[test]
+    fn join_acquire_ack_leave_through_commands() {
+        let mut s = state_with(10);
+        let join = |id: &str| ShareCommand::Join {
+            group: "g".into(),
+            member_id: id.into(),
+            rack: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            subscribed: vec!["t".into()],
+        };
+        let r = apply(&mut s, &join("a"));
+        assert_eq!(
+            r,
+            ShareResponse::Member {
+                member_epoch: 1,
+                assignment: BTreeMap::from([("t".into(), vec![0])])
+            }
+        );
+        apply(
+            &mut s,
+            &ShareCommand::SetConfigs {
+                group: "g".into(),
+                ops: vec![("share.auto.offset.reset".into(), Some("earliest".into()))],
+            },
+        );
+        let limits = ShareLimits::default();
+        let acquire = |m: &str| ShareCommand::Acquire {
+            group: "g".into(),
+            member_id: m.into(),
+            now_ms: 0,
+            limits,
+            max_records: 4,
+            partitions: vec![AcquireRequest {
+                topic: "t".into(),
+                partition: 0,
+            }],
+        };
+        assert_eq!(
+            apply(&mut s, &acquire("a")),
+            ShareResponse::Acquired(vec![vec![Acquired {
+                first: 0,
+                last: 3,
+                delivery_count: 1
+            }]])
+        );
+        assert!(matches!(
+            apply(&mut s, &acquire("nobody")),
+            ShareResponse::Error {
+                code: codes::UNKNOWN_MEMBER_ID,
+                ..
+            }
+        ));
+        let ack = ShareCommand::Acknowledge {
+            group: "g".into(),
+            member_id: "a".into(),
+            limits,
+            acks: vec![
+                AckRequest {
+                    topic: "t".into(),
+                    partition: 0,
+                    first: 0,
+                    last: 1,
+                    ack: AckType::Accept,
+                },
+                AckRequest {
+                    topic: "t".into(),
+                    partition: 0,
+                    first: 7,
+                    last: 7,
+                    ack: AckType::Accept,
+                },
+            ],
+        };
+        assert_eq!(
+            apply(&mut s, &ack),
+            ShareResponse::Acknowledged(vec![codes::NONE, codes::INVALID_RECORD_STATE])
+        );
+        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 2);
+        apply(&mut s, &join("b"));
+        assert_eq!(s.share_groups["g"].group_epoch, 2);
+        // a leaves: its records 2..=3 become available to b, with a higher delivery count.
+        assert_eq!(
+            apply(
+                &mut s,
+                &ShareCommand::Leave {
+                    group: "g".into(),
+                    member_id: "a".into()
+                }
+            ),
+            ShareResponse::Ok
+        );
+        assert_eq!(
+            apply(&mut s, &acquire("b")),
+            ShareResponse::Acquired(vec![vec![
+                Acquired {
+                    first: 2,
+                    last: 3,
+                    delivery_count: 2
+                },
+                Acquired {
+                    first: 4,
+                    last: 5,
+                    delivery_count: 1
+                }
+            ]])
+        );
+        assert!(matches!(
+            apply(&mut s, &ShareCommand::DeleteGroup { group: "g".into() }),
+            ShareResponse::Error {
+                code: codes::NON_EMPTY_GROUP,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn latest_is_the_default_start() {
+        let mut s = state_with(10);
+        apply(
+            &mut s,
+            &ShareCommand::Join {
+                group: "g".into(),
+                member_id: "a".into(),
+                rack: None,
+                client_id: String::new(),
+                client_host: String::new(),
+                subscribed: vec!["t".into()],
+            },
+        );
+        let r = apply(
+            &mut s,
+            &ShareCommand::Acquire {
+                group: "g".into(),
+                member_id: "a".into(),
+                now_ms: 0,
+                limits: ShareLimits::default(),
+                max_records: 4,
+                partitions: vec![AcquireRequest {
+                    topic: "t".into(),
+                    partition: 0,
+                }],
+            },
+        );
+        assert_eq!(r, ShareResponse::Acquired(vec![vec![]]));
+        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 10);
+    }
+}
