@@ -185,13 +185,35 @@ class Cluster:
         self.procs.append(p)
         return p.start()
 
-    def agent(self, meta_url: str, object_dir: Path, agent_id: int, name: str) -> SluiceProcess:
+    def meta_quorum(self, n: int = 3, prefix: str = "meta") -> list[SluiceProcess]:
+        """n `sluice meta` nodes (ids 1..n) bootstrapped together with --peers; each has .url,
+        .node_id and .data_dir. Node 1 initializes the cluster; the others wait to hear from it."""
+        ports = {i: free_port() for i in range(1, n + 1)}
+        peers = ",".join(f"{i}=127.0.0.1:{p}" for i, p in ports.items())
+        nodes = []
+        for i, port in ports.items():
+            data = self.tmp / f"{prefix}{i}-data"
+            data.mkdir(exist_ok=True)
+            args = ["meta", "--id", str(i), "--data-dir", str(data), "--listen", f"127.0.0.1:{port}",
+                    "--peers", peers, "--bootstrap"]
+            p = SluiceProcess(f"{prefix}{i}", args, self.tmp, f"meta node {i} ready", port)
+            p.url = f"http://127.0.0.1:{port}"
+            p.node_id = i
+            p.data_dir = data
+            self.procs.append(p)
+            nodes.append(p.start())
+        return nodes
+
+    def agent(self, meta_url: str, object_dir: Path, agent_id: int, name: str, *extra: str,
+              store_url: str | None = None, env: dict | None = None) -> SluiceProcess:
+        """extra: more flags; store_url replaces the file:// store under object_dir."""
         port = free_port()
         cache = self.tmp / f"{name}-cache"
         cache.mkdir(exist_ok=True)
-        args = ["agent", "--meta", meta_url, "--object-store", object_dir.resolve().as_uri(),
-                "--cache-dir", str(cache), "--listen", f"127.0.0.1:{port}", "--agent-id", str(agent_id)]
-        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port)
+        args = ["agent", "--meta", meta_url, "--object-store", store_url or object_dir.resolve().as_uri(),
+                "--cache-dir", str(cache), "--listen", f"127.0.0.1:{port}", "--agent-id", str(agent_id),
+                *extra]
+        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port, env)
         self.procs.append(p)
         return p.start()
 

@@ -89,6 +89,37 @@ pub struct ChangeMembershipRequest {
     pub retain: bool,
 }
 
+/// Body of `POST /api/add-node`: a node to add as a learner, then promote to voter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddNodeRequest {
+    /// Node id of the new node.
+    pub id: NodeId,
+    /// `host:port` of its HTTP listener.
+    pub addr: String,
+}
+
+/// Body of `POST /api/remove-node`: a voter or learner to drop from the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveNodeRequest {
+    /// Node id to remove.
+    pub id: NodeId,
+}
+
+/// Answer to `GET /api/membership` (and to add-node / remove-node, after the change).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MembershipResponse {
+    /// The id of the node answering.
+    pub node_id: NodeId,
+    /// The leader as this node knows it.
+    pub leader: Option<LeaderInfo>,
+    /// Voters: id → `host:port` (empty while the node is not initialized).
+    pub voters: BTreeMap<NodeId, String>,
+    /// Learners: id → `host:port`.
+    pub learners: BTreeMap<NodeId, String>,
+    /// Log index of the membership config (0 when none).
+    pub index: u64,
+}
+
 /// Body of `POST /api/init`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitRequest {

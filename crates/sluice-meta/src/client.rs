@@ -125,7 +125,7 @@ pub struct RemoteClient {
     feed_task: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn parse_endpoints(endpoints: &str) -> Result<Vec<String>, MetaError> {
+pub(crate) fn parse_endpoints(endpoints: &str) -> Result<Vec<String>, MetaError> {
     let list: Vec<String> = endpoints
         .split(',')
         .map(str::trim)

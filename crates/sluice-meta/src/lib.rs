@@ -8,14 +8,16 @@
 //!   the state machine, its snapshots, and the [`feed`] of applied entries.
 //! - [`network`] (raft RPC client) and `server` (HTTP listener) speak the wire
 //!   types in [`api`].
-//! - [`node`]: a running meta node; [`client`]: what agents use, in-process or
-//!   remote, each with a [`Replica`] of the state.
+//! - [`node`]: a running meta node; [`admin`]: membership changes over HTTP;
+//!   [`client`]: what agents use, in-process or remote, each with a [`Replica`]
+//!   of the state.
 
 pub mod codes;
 pub mod command;
 pub mod share;
 pub mod state;
 
+pub mod admin;
 pub mod api;
 pub mod client;
 pub mod config;

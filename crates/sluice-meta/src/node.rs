@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, ChangeMembers, ServerState, SnapshotPolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ErrorBody, ProposeResponse, FORWARDED_HEADER};
+use crate::api::{ErrorBody, MembershipResponse, ProposeResponse, FORWARDED_HEADER};
 use crate::command::{Command, CommandResponse};
 use crate::config::MetaNodeConfig;
 use crate::error::{LeaderInfo, MetaError};
@@ -154,6 +154,17 @@ impl MetaNode {
             );
             return Ok(());
         }
+        // A bootstrap node whose data directory was lost must not found a second
+        // cluster next to the running one: if any peer already has a membership,
+        // this node waits to be (re-)added instead.
+        if let Some(peer) = self.core.initialized_peer(peers).await {
+            tracing::warn!(
+                id = self.core.id,
+                peer,
+                "a peer already belongs to an initialized cluster; not bootstrapping (add this node with `sluice meta add-node`)"
+            );
+            return Ok(());
+        }
         self.initialize(members).await
     }
 
@@ -218,6 +229,23 @@ impl MetaNode {
         retain: bool,
     ) -> Result<u64, MetaError> {
         self.core.change_membership(voters, retain).await
+    }
+
+    /// Adds node `id` as a learner, waits for it to catch up, then promotes it
+    /// to voter; returns the membership log index.
+    pub async fn add_voter(&self, id: NodeId, addr: String) -> Result<u64, MetaError> {
+        self.core.add_voter(id, addr).await
+    }
+
+    /// Removes node `id` (voter or learner) from the cluster; returns the
+    /// membership log index.
+    pub async fn remove_node(&self, id: NodeId) -> Result<u64, MetaError> {
+        self.core.remove_node(id).await
+    }
+
+    /// The membership as this node knows it.
+    pub fn membership(&self) -> MembershipResponse {
+        self.core.membership()
     }
 
     /// Builds a snapshot now (it happens automatically per the snapshot policy).
@@ -432,6 +460,94 @@ impl NodeCore {
         tracing::info!(?voters, retain, "changing membership");
         let res = self.raft.change_membership(voters, retain).await;
         self.membership_result(res)
+    }
+
+    pub(crate) async fn add_voter(&self, id: NodeId, addr: String) -> Result<u64, MetaError> {
+        if self.membership().voters.contains_key(&id) {
+            tracing::info!(id, "already a voter");
+            return self.raft_index();
+        }
+        self.add_learner(id, addr).await?;
+        tracing::info!(voter = id, "promoting learner to voter");
+        let res = self
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await;
+        self.membership_result(res)
+    }
+
+    pub(crate) async fn remove_node(&self, id: NodeId) -> Result<u64, MetaError> {
+        let m = self.membership();
+        let change = if m.voters.contains_key(&id) {
+            if m.voters.len() == 1 {
+                return Err(MetaError::Invalid(format!(
+                    "node {id} is the last voter; it cannot be removed"
+                )));
+            }
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else if m.learners.contains_key(&id) {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        } else {
+            return Err(MetaError::Invalid(format!("node {id} is not a member")));
+        };
+        tracing::info!(node = id, "removing node");
+        let res = self.raft.change_membership(change, false).await;
+        self.membership_result(res)
+    }
+
+    fn raft_index(&self) -> Result<u64, MetaError> {
+        Ok(self.membership().index)
+    }
+
+    pub(crate) fn membership(&self) -> MembershipResponse {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let stored = &m.membership_config;
+        let membership = stored.membership();
+        let addr = |id: NodeId| {
+            membership
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default()
+        };
+        let voters = membership.voter_ids().map(|id| (id, addr(id))).collect();
+        let learners = membership.learner_ids().map(|id| (id, addr(id))).collect();
+        let leader = m.current_leader.and_then(|id| {
+            membership.get_node(&id).map(|n| LeaderInfo {
+                id,
+                addr: n.addr.clone(),
+            })
+        });
+        MembershipResponse {
+            node_id: self.id,
+            leader,
+            voters,
+            learners,
+            index: stored.log_id().map(|l| l.index).unwrap_or(0),
+        }
+    }
+
+    /// The id of a peer that already has a membership, if any answers.
+    async fn initialized_peer(&self, peers: &BTreeMap<NodeId, String>) -> Option<NodeId> {
+        for (&id, addr) in peers {
+            if id == self.id {
+                continue;
+            }
+            let url = format!("http://{addr}/api/membership");
+            let resp = self
+                .http
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            let Ok(resp) = resp else { continue };
+            if let Ok(m) = decode_response::<MembershipResponse>(resp).await {
+                if !m.voters.is_empty() {
+                    return Some(id);
+                }
+            }
+        }
+        None
     }
 
     fn membership_result(

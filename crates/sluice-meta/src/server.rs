@@ -10,8 +10,10 @@
 //!   follower forwards to the leader unless the request was itself forwarded.
 //! - `GET /api/changes?after=N&wait_ms=M`: long-poll of the change feed
 //!   ([`ChangesResponse`]).
-//! - `GET /api/leader`, `POST /api/add-learner`, `POST /api/change-membership`,
-//!   `POST /api/init`.
+//! - `GET /api/leader`, `GET /api/membership`, `POST /api/add-learner`,
+//!   `POST /api/change-membership`, `POST /api/init`.
+//! - `POST /api/add-node` (learner, catch up, then voter) and `POST /api/remove-node`:
+//!   what `sluice meta add-node|remove-node` call on the leader.
 //!
 //! Errors are an [`ErrorBody`] with a status derived from the [`MetaError`].
 //! Request bodies are bounded per route group.
@@ -32,9 +34,9 @@ use openraft::raft::{
 use openraft::Snapshot;
 
 use crate::api::{
-    AddLearnerRequest, ChangeMembershipRequest, ChangesQuery, ChangesResponse, ErrorBody,
-    IndexResponse, InitRequest, InstallSnapshotBody, LeaderResponse, ProposeResponse,
-    FORWARDED_HEADER, MAX_CHANGES_PER_RESPONSE,
+    AddLearnerRequest, AddNodeRequest, ChangeMembershipRequest, ChangesQuery, ChangesResponse,
+    ErrorBody, IndexResponse, InitRequest, InstallSnapshotBody, LeaderResponse, MembershipResponse,
+    ProposeResponse, RemoveNodeRequest, FORWARDED_HEADER, MAX_CHANGES_PER_RESPONSE,
 };
 use crate::command::Command;
 use crate::error::MetaError;
@@ -87,6 +89,9 @@ pub(crate) fn router(core: Arc<NodeCore>) -> Router {
         .route("/api/add-learner", post(add_learner))
         .route("/api/change-membership", post(change_membership))
         .route("/api/init", post(init))
+        .route("/api/membership", get(membership))
+        .route("/api/add-node", post(add_node))
+        .route("/api/remove-node", post(remove_node))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     raft.merge(snapshot).merge(api).with_state(core)
 }
@@ -186,4 +191,24 @@ async fn change_membership(
 async fn init(State(core): Core, Json(req): Json<InitRequest>) -> ApiResult<()> {
     core.initialize(req.members).await?;
     Ok(Json(()))
+}
+
+async fn membership(State(core): Core) -> Json<MembershipResponse> {
+    Json(core.membership())
+}
+
+async fn add_node(
+    State(core): Core,
+    Json(req): Json<AddNodeRequest>,
+) -> ApiResult<MembershipResponse> {
+    core.add_voter(req.id, req.addr).await?;
+    Ok(Json(core.membership()))
+}
+
+async fn remove_node(
+    State(core): Core,
+    Json(req): Json<RemoveNodeRequest>,
+) -> ApiResult<MembershipResponse> {
+    core.remove_node(req.id).await?;
+    Ok(Json(core.membership()))
 }

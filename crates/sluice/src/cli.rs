@@ -97,6 +97,41 @@ pub struct MetaArgs {
     /// Initialize a new cluster on first start (never re-initializes).
     #[arg(long, env = "SLUICE_BOOTSTRAP", default_value_t = false)]
     pub bootstrap: bool,
+    /// Cluster administration instead of running a node.
+    #[command(subcommand)]
+    pub admin: Option<MetaAdmin>,
+}
+
+/// `sluice meta <admin command>`: membership changes, made through the leader over HTTP.
+#[derive(Debug, Subcommand)]
+pub enum MetaAdmin {
+    /// Add a node (started without --bootstrap) as a learner, let it catch up, promote it to voter.
+    AddNode {
+        /// Any members of the cluster: `http://host:port,...`.
+        #[arg(long)]
+        meta: String,
+        /// Raft id of the new node.
+        #[arg(long)]
+        id: u64,
+        /// host:port of the new node's listener, as the other nodes reach it.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Remove a node (voter or learner) from the cluster.
+    RemoveNode {
+        /// Any members of the cluster: `http://host:port,...`.
+        #[arg(long)]
+        meta: String,
+        /// Raft id of the node to remove.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Print the voters, learners and leader as JSON.
+    Members {
+        /// Any members of the cluster: `http://host:port,...`.
+        #[arg(long)]
+        meta: String,
+    },
 }
 
 #[derive(Debug, Args)]

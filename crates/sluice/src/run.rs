@@ -11,7 +11,7 @@ use sluice_storage::{open_object_store, BlockCache, CacheConfig, ObjectStoreConf
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::cli::{AgentTuning, Cli, Command};
+use crate::cli::{AgentTuning, Cli, Command, MetaAdmin, MetaArgs};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             node.shutdown().await;
             result
         }
+        Command::Meta(MetaArgs { admin: Some(cmd), .. }) => meta_admin(cmd).await,
         Command::Meta(a) => {
             let mut cfg = MetaNodeConfig::new(a.id, a.data_dir.clone(), a.listen);
             cfg.advertised = a.advertised.clone();
@@ -57,6 +58,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(b) => crate::bench::run(b).await,
     }
+}
+
+async fn meta_admin(cmd: MetaAdmin) -> anyhow::Result<()> {
+    let membership = match cmd {
+        MetaAdmin::AddNode { meta, id, addr } => {
+            let admin = sluice_meta::admin::MetaAdmin::new(&meta)?;
+            admin.add_node(id, &addr).await.with_context(|| format!("adding meta node {id} ({addr})"))?
+        }
+        MetaAdmin::RemoveNode { meta, id } => {
+            let admin = sluice_meta::admin::MetaAdmin::new(&meta)?;
+            admin.remove_node(id).await.with_context(|| format!("removing meta node {id}"))?
+        }
+        MetaAdmin::Members { meta } => sluice_meta::admin::MetaAdmin::new(&meta)?.membership().await?,
+    };
+    println!("{}", serde_json::to_string(&membership)?);
+    Ok(())
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
