@@ -7,7 +7,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-QUIET = {"log_level": 3}  # errors only from librdkafka (coordinator chatter is expected: no groups yet)
+QUIET = {"log_level": 2}  # librdkafka: critical only (connection chatter from clients of stopped servers is noise)
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -18,7 +18,7 @@ def create_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     a = admin(bootstrap)
     fs = a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
                                    config=config or {})], operation_timeout=30, request_timeout=30)
-    fs[name].result(timeout=60)
+    fs[name].result(timeout=30)
     # wait until the topic with all partitions shows up in Metadata
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

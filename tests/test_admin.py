@@ -27,14 +27,14 @@ def dev(cluster):
 
 def topic_configs(a, topic):
     res = ConfigResource(ResourceType.TOPIC, topic)
-    return a.describe_configs([res], request_timeout=30)[res].result(timeout=60)
+    return a.describe_configs([res], request_timeout=30)[res].result(timeout=30)
 
 
 def alter(a, topic, **settings):
     res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
         ConfigEntry(k.replace("_", "."), v, incremental_operation=AlterConfigOpType.SET)
         for k, v in settings.items()])
-    a.incremental_alter_configs([res], request_timeout=30)[res].result(timeout=60)
+    a.incremental_alter_configs([res], request_timeout=30)[res].result(timeout=30)
 
 
 def partition_count(a, topic):
@@ -46,13 +46,13 @@ def test_create_topics_and_already_exists(dev):
     a = admin(dev.bootstrap)
     fs = a.create_topics([NewTopic("adm-a", 3), NewTopic("adm-b", 1, config={"retention.ms": "1000000"})])
     for f in fs.values():
-        assert f.result(timeout=60) is None
+        assert f.result(timeout=30) is None
     assert partition_count(a, "adm-a") == 3
     assert partition_count(a, "adm-b") == 1
     assert topic_configs(a, "adm-b")["retention.ms"].value == "1000000"
 
     with pytest.raises(KafkaException) as ei:
-        a.create_topics([NewTopic("adm-a", 3)])["adm-a"].result(timeout=60)
+        a.create_topics([NewTopic("adm-a", 3)])["adm-a"].result(timeout=30)
     assert err_code(ei.value) == KafkaError.TOPIC_ALREADY_EXISTS  # 36
     assert partition_count(a, "adm-a") == 3
 
@@ -66,7 +66,7 @@ def test_create_partitions(dev):
     produce_all(producer(bs), recs, log)
     assert log.errors() == {}
 
-    assert a.create_partitions([NewPartitions("adm-parts", 5)])["adm-parts"].result(timeout=60) is None
+    assert a.create_partitions([NewPartitions("adm-parts", 5)])["adm-parts"].result(timeout=30) is None
     deadline = time.monotonic() + 30
     while partition_count(a, "adm-parts") != 5 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -85,7 +85,7 @@ def test_create_partitions(dev):
 
     # shrinking is refused
     with pytest.raises(KafkaException) as ei:
-        a.create_partitions([NewPartitions("adm-parts", 3)])["adm-parts"].result(timeout=60)
+        a.create_partitions([NewPartitions("adm-parts", 3)])["adm-parts"].result(timeout=30)
     assert err_code(ei.value) == KafkaError.INVALID_PARTITIONS  # 37
     assert partition_count(a, "adm-parts") == 5
 
@@ -98,7 +98,7 @@ def test_delete_topics(dev):
     produce_all(producer(bs), [(i, "adm-del", 0, None, b"x", None, None) for i in range(5)], log)
     assert log.errors() == {}
 
-    assert a.delete_topics(["adm-del"], operation_timeout=30)["adm-del"].result(timeout=60) is None
+    assert a.delete_topics(["adm-del"], operation_timeout=30)["adm-del"].result(timeout=30) is None
     deadline = time.monotonic() + 30
     while "adm-del" in a.list_topics(timeout=30).topics and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -115,7 +115,7 @@ def test_delete_topics(dev):
         assert kw.produce_v3(c, "adm-del", 0, batch)[0] == kw.UNKNOWN_TOPIC_OR_PARTITION
 
     with pytest.raises(KafkaException) as ei:
-        a.delete_topics(["adm-del"], operation_timeout=30)["adm-del"].result(timeout=60)
+        a.delete_topics(["adm-del"], operation_timeout=30)["adm-del"].result(timeout=30)
     assert err_code(ei.value) == KafkaError.UNKNOWN_TOPIC_OR_PART
 
     # re-creating the name gives an empty topic: the old records never come back
@@ -146,7 +146,7 @@ def test_describe_and_alter_configs(dev):
 
     res = ConfigResource(ResourceType.TOPIC, "no-such-topic")
     with pytest.raises(KafkaException) as ei:
-        a.describe_configs([res], request_timeout=30)[res].result(timeout=60)
+        a.describe_configs([res], request_timeout=30)[res].result(timeout=30)
     assert err_code(ei.value) == KafkaError.UNKNOWN_TOPIC_OR_PART
 
 
@@ -198,7 +198,7 @@ def test_max_message_bytes(dev):
 
 def test_describe_cluster(dev):
     a = admin(dev.bootstrap)
-    d = a.describe_cluster(request_timeout=30).result(timeout=60)
+    d = a.describe_cluster(request_timeout=30).result(timeout=30)
     assert [(n.host, n.port) for n in d.nodes] == [("127.0.0.1", dev.port)]
     assert isinstance(d.cluster_id, str) and d.cluster_id
     assert d.cluster_id == a.list_topics(timeout=30).cluster_id
@@ -236,7 +236,7 @@ def test_list_offsets_and_offsets_for_times(dev):
     tp = TopicPartition(topic, 0)
 
     def lo(spec):
-        return a.list_offsets({tp: spec}, request_timeout=30)[tp].result(timeout=60)
+        return a.list_offsets({tp: spec}, request_timeout=30)[tp].result(timeout=30)
     assert lo(OffsetSpec.earliest()).offset == 0
     assert lo(OffsetSpec.latest()).offset == 12
     mx = lo(OffsetSpec.max_timestamp())

@@ -62,7 +62,7 @@ def test_restart_keeps_topics_and_configs(sluice_dev):
     a = admin(bs)
     res = ConfigResource(ResourceType.TOPIC, "cfg-restart", incremental_configs=[
         ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET)])
-    a.incremental_alter_configs([res])[res].result(timeout=60)
+    a.incremental_alter_configs([res])[res].result(timeout=30)
     recs = [(i, "auto-restart", 0, None, f"v{i}".encode(), None, None) for i in range(10)]
     log = DeliveryLog()
     produce_all(producer(bs), recs, log)
@@ -72,7 +72,7 @@ def test_restart_keeps_topics_and_configs(sluice_dev):
     a = admin(bs)
     assert len(a.list_topics(topic="cfg-restart", timeout=30).topics["cfg-restart"].partitions) == 5
     res = ConfigResource(ResourceType.TOPIC, "cfg-restart")
-    cfg = a.describe_configs([res])[res].result(timeout=60)
+    cfg = a.describe_configs([res])[res].result(timeout=30)
     assert cfg["retention.ms"].value == "123456"
     assert cfg["message.timestamp.type"].value == "LogAppendTime"
     assert watermarks(bs, "auto-restart", 0) == (0, 10)
