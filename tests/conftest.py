@@ -185,9 +185,9 @@ class Cluster:
         self.procs.append(p)
         return p.start()
 
-    def meta_quorum(self, n: int = 3, prefix: str = "meta") -> list[SluiceProcess]:
-        """n `sluice meta` nodes (ids 1..n) bootstrapped together with --peers; each has .url,
-        .node_id and .data_dir. Node 1 initializes the cluster; the others wait to hear from it."""
+    def meta_quorum(self, n: int = 3, *extra: str, prefix: str = "meta") -> list[SluiceProcess]:
+        """n `sluice meta` nodes (ids 1..n) bootstrapped together with --peers (plus `extra` flags);
+        each has .url, .node_id and .data_dir. Node 1 initializes the cluster; the others wait for it."""
         ports = {i: free_port() for i in range(1, n + 1)}
         peers = ",".join(f"{i}=127.0.0.1:{p}" for i, p in ports.items())
         nodes = []
@@ -195,7 +195,7 @@ class Cluster:
             data = self.tmp / f"{prefix}{i}-data"
             data.mkdir(exist_ok=True)
             args = ["meta", "--id", str(i), "--data-dir", str(data), "--listen", f"127.0.0.1:{port}",
-                    "--peers", peers, "--bootstrap"]
+                    "--peers", peers, "--bootstrap", *extra]
             p = SluiceProcess(f"{prefix}{i}", args, self.tmp, f"meta node {i} ready", port)
             p.url = f"http://127.0.0.1:{port}"
             p.node_id = i

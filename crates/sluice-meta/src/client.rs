@@ -8,10 +8,14 @@
 //!   applies the commands, in order, to a local [`Replica`] (resetting from a
 //!   full state when it has fallen behind the node's feed).
 //!
+//! A feed node that is cut off from the quorum (partitioned, or lagging) still answers polls,
+//! just with nothing new: when the replica stays behind an index a proposal already returned,
+//! the feed moves to the next node.
+//!
 //! Either way, after `propose` returns index `i`, [`MetaClient::wait_applied`]`(i)`
 //! makes the write visible in [`MetaClient::replica`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,6 +124,8 @@ pub struct RemoteClient {
     replica: Replica,
     /// Index into `endpoints` of the node that last accepted a proposal.
     preferred: AtomicUsize,
+    /// Highest log index a proposal returned: the replica must reach it.
+    committed: Arc<AtomicU64>,
     opts: RemoteOptions,
     cancel: CancellationToken,
     feed_task: Mutex<Option<JoinHandle<()>>>,
@@ -157,6 +163,7 @@ impl RemoteClient {
             http,
             replica: Replica::new(MetaState::default(), 0),
             preferred: AtomicUsize::new(0),
+            committed: Arc::new(AtomicU64::new(0)),
             opts,
             cancel: CancellationToken::new(),
             feed_task: Mutex::new(None),
@@ -165,6 +172,7 @@ impl RemoteClient {
             client.endpoints.clone(),
             client.http.clone(),
             client.replica.clone(),
+            client.committed.clone(),
             client.opts.clone(),
             client.cancel.clone(),
         ));
@@ -203,6 +211,7 @@ impl RemoteClient {
             let err = match res {
                 Ok(r) => {
                     self.preferred.store(i % n, Ordering::Relaxed);
+                    self.committed.fetch_max(r.index, Ordering::Relaxed);
                     return Ok((r.index, r.response));
                 }
                 Err(MetaError::NotLeader { leader: Some(l) }) => {
@@ -243,23 +252,37 @@ impl RemoteClient {
     }
 }
 
+/// Long-poll wait while the replica is behind a known commit.
+const STALE_POLL_WAIT: Duration = Duration::from_millis(300);
+/// Polls in a row that bring nothing while behind before the feed moves to another node.
+const STALE_POLLS_BEFORE_SWITCH: u32 = 3;
+
 /// Keeps `replica` current by long-polling the nodes' change feeds, moving to
 /// the next node on failure.
 async fn follow_feed(
     endpoints: Vec<String>,
     http: reqwest::Client,
     replica: Replica,
+    committed: Arc<AtomicU64>,
     opts: RemoteOptions,
     cancel: CancellationToken,
 ) {
     let mut current = 0usize;
     let mut failures = 0u32;
+    let mut stale_polls = 0u32;
     loop {
         let base = &endpoints[current % endpoints.len()];
         let after = replica.applied_index();
+        // Behind a known commit: poll briefly, so a node that has nothing new is noticed soon.
+        let behind = after < committed.load(Ordering::Relaxed);
+        let wait = if behind {
+            STALE_POLL_WAIT.min(opts.poll_wait)
+        } else {
+            opts.poll_wait
+        };
         let url = format!(
             "{base}/api/changes?after={after}&wait_ms={}",
-            opts.poll_wait.as_millis()
+            wait.as_millis()
         );
         let request = http
             .get(&url)
@@ -276,6 +299,17 @@ async fn follow_feed(
             Ok(changes) => {
                 failures = 0;
                 apply_changes(&replica, after, changes);
+                let applied = replica.applied_index();
+                if applied == after && applied < committed.load(Ordering::Relaxed) {
+                    stale_polls += 1;
+                    if stale_polls >= STALE_POLLS_BEFORE_SWITCH {
+                        tracing::warn!(%base, applied, "meta feed node serves nothing past a known commit; switching node");
+                        stale_polls = 0;
+                        current += 1;
+                    }
+                } else {
+                    stale_polls = 0;
+                }
             }
             Err(e) => {
                 failures += 1;

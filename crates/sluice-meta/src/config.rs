@@ -25,6 +25,8 @@ pub struct MetaNodeConfig {
     pub peers: BTreeMap<NodeId, String>,
     /// Initialize the cluster on first start (from the lowest id of `peers` ∪ {self}).
     pub bootstrap: bool,
+    /// Serve `/admin/net-faults` (cut or delay raft traffic; tests and drills only).
+    pub fault_injection: bool,
     /// Timeouts, snapshot policy and buffer sizes.
     pub tuning: MetaTuning,
 }
@@ -39,6 +41,7 @@ impl MetaNodeConfig {
             advertised: None,
             peers: BTreeMap::new(),
             bootstrap: true,
+            fault_injection: false,
             tuning: MetaTuning::default(),
         }
     }

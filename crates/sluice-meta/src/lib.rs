@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod feed;
 pub mod log_store;
+pub mod netfault;
 pub mod network;
 pub mod node;
 pub mod replica;

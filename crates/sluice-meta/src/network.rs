@@ -7,6 +7,7 @@
 //! the remote raft returned to `RemoteError`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::InstallSnapshotBody;
+use crate::netfault::NetFaults;
 use crate::types::{NodeId, TypeConfig};
 
 /// Creates one [`HttpNetwork`] per replication target.
@@ -30,12 +32,23 @@ use crate::types::{NodeId, TypeConfig};
 pub struct HttpNetworkFactory {
     id: NodeId,
     http: reqwest::Client,
+    faults: Arc<NetFaults>,
 }
 
 impl HttpNetworkFactory {
     /// A factory for node `id`, sharing the HTTP connection pool `http`.
     pub fn new(id: NodeId, http: reqwest::Client) -> Self {
-        HttpNetworkFactory { id, http }
+        HttpNetworkFactory {
+            id,
+            http,
+            faults: Arc::default(),
+        }
+    }
+
+    /// Routes every RPC through `faults` (cut links, added delay).
+    pub fn with_faults(mut self, faults: Arc<NetFaults>) -> Self {
+        self.faults = faults;
+        self
     }
 }
 
@@ -48,6 +61,7 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetworkFactory {
             target,
             addr: node.addr.clone(),
             http: self.http.clone(),
+            faults: self.faults.clone(),
         }
     }
 }
@@ -58,6 +72,7 @@ pub struct HttpNetwork {
     target: NodeId,
     addr: String,
     http: reqwest::Client,
+    faults: Arc<NetFaults>,
 }
 
 /// Why an HTTP round trip failed, before mapping to openraft's error types.
@@ -65,6 +80,8 @@ enum PostError {
     Unreachable(reqwest::Error),
     Timeout,
     Network(std::io::Error),
+    /// Refused by fault injection (a cut link).
+    Cut,
 }
 
 impl HttpNetwork {
@@ -75,6 +92,13 @@ impl HttpNetwork {
     {
         let url = format!("http://{}{}", self.addr, path);
         tracing::debug!(target_node = self.target, %url, "raft rpc");
+        let delay = self.faults.delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if self.faults.is_cut(Some(self.target)) {
+            return Err(PostError::Cut);
+        }
         let resp = self
             .http
             .post(&url)
@@ -84,6 +108,10 @@ impl HttpNetwork {
             .await
             .map_err(classify)?;
         let status = resp.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            // The peer refuses raft traffic (a cut link): unreachable, so openraft backs off.
+            return Err(PostError::Cut);
+        }
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
             return Err(PostError::Network(std::io::Error::other(format!(
@@ -103,6 +131,7 @@ impl HttpNetwork {
             PostError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
             PostError::Timeout => RPCError::Timeout(self.timeout(action, ttl)),
             PostError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+            PostError::Cut => RPCError::Unreachable(Unreachable::new(&cut_error())),
         }
     }
 
@@ -118,6 +147,10 @@ impl HttpNetwork {
     fn remote<E: std::error::Error>(&self, e: E) -> RemoteError<NodeId, BasicNode, E> {
         RemoteError::new_with_node(self.target, BasicNode::new(self.addr.clone()), e)
     }
+}
+
+fn cut_error() -> std::io::Error {
+    std::io::Error::other("link cut by fault injection")
 }
 
 fn classify(e: reqwest::Error) -> PostError {
@@ -201,6 +234,7 @@ impl RaftNetwork<TypeConfig> for HttpNetwork {
                 StreamingError::Timeout(self.timeout(RPCTypes::InstallSnapshot, ttl))
             }
             PostError::Network(e) => StreamingError::Network(NetworkError::new(&e)),
+            PostError::Cut => StreamingError::Unreachable(Unreachable::new(&cut_error())),
         })?;
         res.map_err(|e| StreamingError::RemoteError(self.remote(e)))
     }

@@ -25,6 +25,7 @@ use crate::config::MetaNodeConfig;
 use crate::error::{LeaderInfo, MetaError};
 use crate::feed::ChangeFeed;
 use crate::log_store::{LogStore, LOG_FILE_NAME};
+use crate::netfault::NetFaults;
 use crate::network::HttpNetworkFactory;
 use crate::replica::Replica;
 use crate::state_machine::StateMachineStore;
@@ -49,6 +50,10 @@ pub(crate) struct NodeCore {
     pub(crate) feed: Arc<ChangeFeed>,
     pub(crate) http: reqwest::Client,
     pub(crate) cancel: CancellationToken,
+    /// Raft traffic faults (shared with the raft network); switchable over HTTP only
+    /// when `fault_injection` is on.
+    pub(crate) net_faults: Arc<NetFaults>,
+    pub(crate) fault_injection: bool,
     propose_timeout: Duration,
 }
 
@@ -91,7 +96,8 @@ impl MetaNode {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| MetaError::Invalid(format!("http client: {e}")))?;
-        let network = HttpNetworkFactory::new(cfg.id, http.clone());
+        let net_faults = Arc::new(NetFaults::default());
+        let network = HttpNetworkFactory::new(cfg.id, http.clone()).with_faults(net_faults.clone());
         let raft = MetaRaft::new(cfg.id, Arc::new(raft_config), network, log_store, sm)
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
@@ -104,6 +110,8 @@ impl MetaNode {
             feed,
             http,
             cancel: CancellationToken::new(),
+            net_faults,
+            fault_injection: cfg.fault_injection,
             propose_timeout: t.propose_timeout,
         });
 
@@ -401,6 +409,11 @@ impl NodeCore {
         Resp: DeserializeOwned,
     {
         let url = format!("http://{}{}", leader.addr, path);
+        if self.net_faults.is_isolated() {
+            return Err(ForwardError::NotSent(MetaError::Unavailable(format!(
+                "{url}: isolated by fault injection"
+            ))));
+        }
         tracing::debug!(%url, leader = leader.id, "forwarding to leader");
         let resp = self
             .http

@@ -15,6 +15,10 @@
 //! - `POST /api/add-node` (learner, catch up, then voter) and `POST /api/remove-node`:
 //!   what `sluice meta add-node|remove-node` call on the leader.
 //!
+//! Fault injection (only with `MetaNodeConfig::fault_injection`):
+//! - `GET|POST /admin/net-faults` ([`NetFaultConfig`]): cut or delay raft traffic; a cut
+//!   link answers `/raft/*` with `503`.
+//!
 //! Errors are an [`ErrorBody`] with a status derived from the [`MetaError`].
 //! Request bodies are bounded per route group.
 
@@ -23,14 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use openraft::error::{Fatal, RaftError};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
-};
+use openraft::error::Fatal;
+use openraft::raft::{AppendEntriesRequest, SnapshotResponse, VoteRequest};
 use openraft::Snapshot;
 
 use crate::api::{
@@ -41,6 +43,7 @@ use crate::api::{
 use crate::command::Command;
 use crate::error::MetaError;
 use crate::feed::FeedRead;
+use crate::netfault::{NetFaultConfig, NetFaultStatus};
 use crate::node::NodeCore;
 use crate::types::{NodeId, TypeConfig};
 
@@ -93,33 +96,62 @@ pub(crate) fn router(core: Arc<NodeCore>) -> Router {
         .route("/api/add-node", post(add_node))
         .route("/api/remove-node", post(remove_node))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    raft.merge(snapshot).merge(api).with_state(core)
+    let mut router = raft.merge(snapshot).merge(api);
+    if core.fault_injection {
+        router = router.route("/admin/net-faults", get(net_faults).post(set_net_faults));
+    }
+    router.with_state(core)
 }
 
-async fn append(
-    State(core): Core,
-    Json(req): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
-    Json(core.raft.append_entries(req).await)
+/// `503` for raft traffic from a peer whose link is cut by fault injection.
+fn refuse_cut(core: &NodeCore, from: NodeId) -> Option<Response> {
+    core.net_faults.is_cut(Some(from)).then(|| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "link cut by fault injection",
+        )
+            .into_response()
+    })
 }
 
-async fn vote(
-    State(core): Core,
-    Json(req): Json<VoteRequest<NodeId>>,
-) -> Json<Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
-    Json(core.raft.vote(req).await)
+async fn net_faults(State(core): Core) -> Json<NetFaultStatus> {
+    Json(core.net_faults.status())
 }
 
-async fn snapshot(
+async fn set_net_faults(
     State(core): Core,
-    Json(body): Json<InstallSnapshotBody>,
-) -> Json<Result<SnapshotResponse<NodeId>, Fatal<NodeId>>> {
+    Json(cfg): Json<NetFaultConfig>,
+) -> Json<NetFaultStatus> {
+    core.net_faults.set(cfg);
+    Json(core.net_faults.status())
+}
+
+async fn append(State(core): Core, Json(req): Json<AppendEntriesRequest<TypeConfig>>) -> Response {
+    if let Some(refused) = refuse_cut(&core, req.vote.leader_id().node_id) {
+        return refused;
+    }
+    Json(core.raft.append_entries(req).await).into_response()
+}
+
+async fn vote(State(core): Core, Json(req): Json<VoteRequest<NodeId>>) -> Response {
+    if let Some(refused) = refuse_cut(&core, req.vote.leader_id().node_id) {
+        return refused;
+    }
+    Json(core.raft.vote(req).await).into_response()
+}
+
+async fn snapshot(State(core): Core, Json(body): Json<InstallSnapshotBody>) -> Response {
+    if let Some(refused) = refuse_cut(&core, body.vote.leader_id().node_id) {
+        return refused;
+    }
     tracing::info!(meta = %body.meta, "receiving snapshot");
     let snapshot = Snapshot {
         meta: body.meta,
         snapshot: Box::new(Cursor::new(body.data.into_bytes())),
     };
-    Json(core.raft.install_full_snapshot(body.vote, snapshot).await)
+    let res: Result<SnapshotResponse<NodeId>, Fatal<NodeId>> =
+        core.raft.install_full_snapshot(body.vote, snapshot).await;
+    Json(res).into_response()
 }
 
 async fn propose(

@@ -2,12 +2,14 @@
 //!
 //! - [`store`] opens the configured object store (local directory, S3/MinIO, memory).
 //! - [`segment`] lays out one flush's batches from many partitions as one object.
+//! - [`fault`] wraps any store to inject errors, latency and timeouts (tests, chaos drills).
 //! - [`cache`] reads object ranges through a foyer memory+disk cache keyed by aligned blocks.
 //!
 //! Offsets are not known here: the metadata quorum assigns them at commit, and readers patch
 //! them into batches on the way out (see `sluice_protocol::batch`).
 
 pub mod cache;
+pub mod fault;
 pub mod segment;
 pub mod store;
 

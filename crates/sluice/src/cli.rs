@@ -67,6 +67,10 @@ pub struct AgentTuning {
     /// Prometheus metrics listener (host:port); off when unset.
     #[arg(long, env = "SLUICE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Tests and drills only: wrap the object store in a fault injector switched by
+    /// `POST http://ADDR/faults` (error rates, latency, timeouts); off when unset.
+    #[arg(long, env = "SLUICE_FAULT_INJECTION_LISTEN")]
+    pub fault_injection_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +101,9 @@ pub struct MetaArgs {
     /// Initialize a new cluster on first start (never re-initializes).
     #[arg(long, env = "SLUICE_BOOTSTRAP", default_value_t = false)]
     pub bootstrap: bool,
+    /// Tests and drills only: serve `/admin/net-faults` to cut or delay this node's raft traffic.
+    #[arg(long, env = "SLUICE_FAULT_INJECTION", default_value_t = false)]
+    pub fault_injection: bool,
     /// Cluster administration instead of running a node.
     #[command(subcommand)]
     pub admin: Option<MetaAdmin>,

@@ -10,6 +10,7 @@
 mod alloc;
 mod bench;
 mod cli;
+mod faults;
 mod run;
 
 use clap::Parser;

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             cfg.advertised = a.advertised.clone();
             cfg.peers = parse_peers(&a.peers)?;
             cfg.bootstrap = a.bootstrap;
+            cfg.fault_injection = a.fault_injection;
             let node = MetaNode::start(cfg).await.context("starting the metadata node")?;
             println!("meta node {} ready on {} ({})", a.id, node.local_addr(), a.data_dir.display());
             shutdown_signal().await;
@@ -116,6 +117,7 @@ async fn run_agent(
         println!("metrics on http://{addr}/metrics");
     }
     let store = open_object_store(&store_cfg).context("opening the object store")?;
+    let (store, _faults) = crate::faults::install(store, t.fault_injection_listen).await?;
     let cache_cfg = CacheConfig {
         dir: cache_dir.filter(|_| t.cache_disk_mb > 0),
         memory_bytes: t.cache_memory_mb << 20,
