@@ -1,0 +1,71 @@
+"""The janitor deletes orphan objects (uploaded, never committed) once they are older than
+`--orphan-grace-secs`, and nothing that is committed.
+
+Two kinds of orphans: one planted in the store directory by hand, and real ones made by the
+agent itself, whose PUTs are stored but reported as failed (injected lost acknowledgements),
+so it never commits them and its producer retries under new object keys."""
+
+import time
+
+from clusterops import http_json
+from conftest import free_port
+from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer
+
+GRACE = 3
+
+
+def segment_files(objects):
+    return {p.name for p in (objects / "segments").glob("*.seg")}
+
+
+def test_orphans_are_deleted_after_the_grace_period(cluster, tmp_path):
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    meta = cluster.meta(1)
+    fport = free_port()
+    agent = cluster.agent(meta.url, objects, 1, "agent", "--orphan-grace-secs", str(GRACE),
+                          "--fault-injection-listen", f"127.0.0.1:{fport}")
+    faults = f"http://127.0.0.1:{fport}/faults"
+    topic = "janitor"
+    create_topic(agent.bootstrap, topic, 2)
+
+    # given: committed segments
+    log = DeliveryLog()
+    produce_all(producer(agent.bootstrap), [(i, topic, i % 2, None, f"v{i}".encode(), None, None)
+                                            for i in range(200)], log)
+    assert log.errors() == {}
+    committed = segment_files(objects)
+    assert committed
+
+    # given: an orphan planted by hand ...
+    planted = "0000000000000-99-00000000000000000000000000000000.seg"
+    (objects / "segments" / planted).write_bytes(b"never committed")
+    # ... and orphans the agent uploads itself but is told failed (lost acknowledgements)
+    http_json(faults, {"put_lost_ack_rate": 1.0})
+    p = producer(agent.bootstrap, **{"enable.idempotence": True})
+    for i in range(200, 300):
+        p.produce(topic, value=f"v{i}".encode(), partition=i % 2, on_delivery=log.cb(i))
+    p.poll(0)
+    deadline = time.monotonic() + 30
+    while http_json(faults)["stats"]["lost_acks"] < 4:
+        assert time.monotonic() < deadline, "no lost acknowledgement injected"
+        time.sleep(0.05)
+    lost = segment_files(objects) - committed - {planted}
+    http_json(faults, {})
+    assert p.flush(60) == 0
+    assert log.errors() == {}
+    assert lost, "the lost-ack uploads left no object"
+    print(f"orphans: 1 planted, {len(lost)} uploaded with a lost acknowledgement; {len(committed)} committed")
+
+    # then: young orphans survive ...
+    time.sleep(0.5)
+    assert planted in segment_files(objects), "an orphan younger than the grace period was deleted"
+    # ... and after the grace period (+ a janitor period) every orphan is gone, every commit stays
+    deadline = time.monotonic() + GRACE + 15
+    while (planted in segment_files(objects)) or (lost & segment_files(objects)):
+        assert time.monotonic() < deadline, f"orphans left: {({planted} | lost) & segment_files(objects)}"
+        time.sleep(0.2)
+    assert committed <= segment_files(objects), "the janitor deleted a committed segment"
+    got = consume_exact(agent.bootstrap, topic, {0: 150, 1: 150})
+    assert sorted(int(m.value()[1:]) for part in got.values() for m in part) == list(range(300))
+    print(f"janitor deleted {1 + len(lost)} orphans after {GRACE}s grace; all 300 records still readable")
