@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
 use crate::fetch_session::FetchSessions;
+use crate::share::ShareCoordinator;
 use crate::writer::SegmentWriter;
 
 pub struct Agent {
@@ -21,6 +22,8 @@ pub struct Agent {
     pub cache: Arc<BlockCache>,
     pub writer: SegmentWriter,
     pub sessions: FetchSessions,
+    /// Share sessions and share-group member liveness (KIP-932).
+    pub share: ShareCoordinator,
     agent_id: AtomicI32,
     pub shutdown: CancellationToken,
 }
@@ -80,6 +83,11 @@ impl Agent {
         );
         Ok(Arc::new(Agent {
             sessions: FetchSessions::new(1_000),
+            share: ShareCoordinator::new(
+                cfg.share_limits,
+                cfg.share_session_timeout,
+                cfg.share_heartbeat_interval,
+            ),
             cfg,
             meta,
             cache,
@@ -133,6 +141,12 @@ impl Agent {
         }
         let idx = (h as usize).wrapping_add(partition as usize) % agents.len().max(1);
         agents.get(idx).map_or(-1, |a| a.agent_id)
+    }
+
+    /// The agent coordinating a group (FindCoordinator's answer): a stable hash of the group id
+    /// over live agents, so every agent names the same one.
+    pub fn coordinator_for(&self, group: &str) -> i32 {
+        Self::leader_for(&self.live_agents(), group, 0)
     }
 
     /// Proposes a command and waits until the local replica shows it. Quorum trouble becomes a

@@ -34,6 +34,12 @@ pub struct AgentConfig {
     pub local_object_root: Option<std::path::PathBuf>,
     /// Requests processed concurrently per connection (responses still go out in order).
     pub max_in_flight_per_connection: usize,
+    /// Share groups: lock duration, delivery limit, in-flight bound per share-partition.
+    pub share_limits: sluice_meta::share::ShareLimits,
+    /// `group.share.session.timeout.ms`
+    pub share_session_timeout: Duration,
+    /// `group.share.heartbeat.interval.ms`
+    pub share_heartbeat_interval: Duration,
 }
 
 impl Default for AgentConfig {
@@ -56,6 +62,9 @@ impl Default for AgentConfig {
             cache: CacheConfig::default(),
             local_object_root: None,
             max_in_flight_per_connection: 16,
+            share_limits: sluice_meta::share::ShareLimits::default(),
+            share_session_timeout: Duration::from_secs(45),
+            share_heartbeat_interval: Duration::from_secs(5),
         }
     }
 }

@@ -74,6 +74,28 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
                 handlers::describe_producers::handle(&agent, r, v).await,
             )
         }),
+        RequestKind::FindCoordinator(r) => resp(async move {
+            ResponseKind::FindCoordinator(handlers::find_coordinator::handle(&agent, r, v).await)
+        }),
+        RequestKind::ShareGroupHeartbeat(r) => resp(async move {
+            ResponseKind::ShareGroupHeartbeat(handlers::share_group_heartbeat::handle(&agent, r, v).await)
+        }),
+        RequestKind::ShareGroupDescribe(r) => resp(async move {
+            ResponseKind::ShareGroupDescribe(handlers::share_group_describe::handle(&agent, r, v).await)
+        }),
+        RequestKind::ShareFetch(r) => resp(async move { ResponseKind::ShareFetch(handlers::share_fetch::handle(&agent, r, v).await) }),
+        RequestKind::ShareAcknowledge(r) => resp(async move {
+            ResponseKind::ShareAcknowledge(handlers::share_acknowledge::handle(&agent, r, v).await)
+        }),
+        RequestKind::DescribeShareGroupOffsets(r) => resp(async move {
+            ResponseKind::DescribeShareGroupOffsets(handlers::describe_share_group_offsets::handle(&agent, r, v).await)
+        }),
+        RequestKind::AlterShareGroupOffsets(r) => resp(async move {
+            ResponseKind::AlterShareGroupOffsets(handlers::alter_share_group_offsets::handle(&agent, r, v).await)
+        }),
+        RequestKind::DeleteShareGroupOffsets(r) => resp(async move {
+            ResponseKind::DeleteShareGroupOffsets(handlers::delete_share_group_offsets::handle(&agent, r, v).await)
+        }),
         other => {
             // The codec only decodes APIs in the versions table, so this is a table/dispatch
             // mismatch: answer nothing and let the connection close.

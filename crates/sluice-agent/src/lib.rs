@@ -15,6 +15,7 @@ pub mod fetch_session;
 pub mod handlers;
 pub mod reader;
 pub mod server;
+pub mod share;
 pub mod topic_config;
 pub mod writer;
 

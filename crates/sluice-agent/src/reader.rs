@@ -114,3 +114,38 @@ impl Agent {
         Ok(out.freeze())
     }
 }
+
+impl Agent {
+    /// Reads every batch holding offsets `first..=last` (whole batches, patched), however many
+    /// bytes that is: used where records were already handed out, as share acquisitions are.
+    pub async fn read_offsets(&self, topic: &str, partition: i32, first: i64, last: i64) -> Result<Bytes, ResponseError> {
+        let chunks: Vec<(i64, Chunk)> = self.read(|s| {
+            let p = s.partition(topic, partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
+            Ok::<_, ResponseError>(p.chunks_from(first).take_while(|(b, _)| *b <= last).map(|(b, c)| (b, c.clone())).collect())
+        })?;
+        let mut out = BytesMut::new();
+        for (base, chunk) in &chunks {
+            let data = self
+                .cache
+                .read(&chunk.object, chunk.object_len, chunk.pos..chunk.pos + chunk.len)
+                .await
+                .map_err(|_| ResponseError::KafkaStorageError)?;
+            let mut next = *base;
+            for item in BatchIter::new(&data) {
+                let (pos, h) = item.map_err(|_| ResponseError::CorruptMessage)?;
+                let batch_base = next;
+                next += h.offset_count();
+                if next <= first {
+                    continue;
+                }
+                if batch_base > last {
+                    break;
+                }
+                let start = out.len();
+                out.extend_from_slice(&data[pos..pos + h.total_len]);
+                patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
+            }
+        }
+        Ok(out.freeze())
+    }
+}

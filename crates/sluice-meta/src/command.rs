@@ -46,6 +46,8 @@ pub enum Command {
     },
     /// One flushed segment object: assigns offsets to every batch it holds.
     CommitSegment(SegmentCommit),
+    /// KIP-932 share groups (membership, acquisitions, acknowledgements, admin).
+    Share(crate::share_group::ShareCommand),
     /// Allocates a producer id, or bumps the epoch of an existing one.
     InitProducerId {
         producer_id: i64,
@@ -129,4 +131,5 @@ pub enum CommandResponse {
     /// One result per `PartitionAppend`, in order.
     Committed(Vec<PartitionAppendResult>),
     Producer(ProducerInfo),
+    Share(crate::share_group::ShareResponse),
 }

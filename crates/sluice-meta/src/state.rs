@@ -34,6 +34,9 @@ pub struct MetaState {
     pub object_refs: BTreeMap<String, u64>,
     /// Objects no index entry points at any more, for the janitor to delete.
     pub garbage: BTreeSet<String>,
+    /// KIP-932 share groups: members, assignment, share-partition states.
+    #[serde(default)]
+    pub share_groups: BTreeMap<String, crate::share_group::ShareGroup>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -165,6 +168,7 @@ impl MetaState {
                 CommandResponse::Ok
             }
             Command::CommitSegment(c) => self.commit_segment(c),
+            Command::Share(c) => CommandResponse::Share(crate::share_group::apply(self, c)),
             Command::InitProducerId {
                 producer_id,
                 producer_epoch,

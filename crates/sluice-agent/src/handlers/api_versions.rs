@@ -1,10 +1,38 @@
-//! ApiVersions: the versions table from `sluice_protocol::versions`.
+//! ApiVersions: the versions table from `sluice_protocol::versions`, and the features clients
+//! look for before using newer protocols (KIP-932 share groups need `share.version` >= 1).
 
+use kafka_protocol::messages::api_versions_response::{FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use sluice_protocol::versions::api_versions;
+
+use super::str_bytes;
+
+/// `(feature, finalized level)`, advertised as supported `0..=level` and finalized at `level`.
+const FEATURES: &[(&str, i16)] = &[("share.version", 1)];
 
 pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();
     r.api_keys = api_versions();
+    r.supported_features = FEATURES
+        .iter()
+        .map(|(name, level)| {
+            let mut f = SupportedFeatureKey::default();
+            f.name = str_bytes(*name);
+            f.min_version = 0;
+            f.max_version = *level;
+            f
+        })
+        .collect();
+    r.finalized_features = FEATURES
+        .iter()
+        .map(|(name, level)| {
+            let mut f = FinalizedFeatureKey::default();
+            f.name = str_bytes(*name);
+            f.min_version_level = *level;
+            f.max_version_level = *level;
+            f
+        })
+        .collect();
+    r.finalized_features_epoch = 1;
     r
 }

@@ -8,11 +8,19 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_producers;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
+pub mod alter_share_group_offsets;
+pub mod delete_share_group_offsets;
+pub mod describe_share_group_offsets;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
@@ -123,6 +131,7 @@ mod admin {
     pub mod resource_type {
         pub const TOPIC: i8 = 2;
         pub const BROKER: i8 = 4;
+        pub const GROUP: i8 = 32;
         pub const BROKER_LOGGER: i8 = 8;
     }
 

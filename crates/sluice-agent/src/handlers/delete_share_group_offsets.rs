@@ -1,0 +1,36 @@
+//! DeleteShareGroupOffsets (KIP-932): forget an empty group's state for whole topics.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
+use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse};
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::share_group::{ShareCommand, ShareResponse};
+
+use super::str_bytes;
+use crate::agent::Agent;
+
+pub async fn handle(agent: &Agent, req: DeleteShareGroupOffsetsRequest, _version: i16) -> DeleteShareGroupOffsetsResponse {
+    let mut resp = DeleteShareGroupOffsetsResponse::default();
+    let group = req.group_id.0.to_string();
+    let topics: Vec<String> = req.topics.iter().map(|t| t.topic_name.0.to_string()).collect();
+    for t in &req.topics {
+        let mut rt = DeleteShareGroupOffsetsResponseTopic::default();
+        rt.topic_name = t.topic_name.clone();
+        rt.error_message = None;
+        match agent.read(|s| s.topic(&t.topic_name.0).map(|t| t.id)) {
+            Some(id) => rt.topic_id = id,
+            None => rt.error_code = ResponseError::UnknownTopicOrPartition.code(),
+        }
+        resp.responses.push(rt);
+    }
+    match agent.propose(Command::Share(ShareCommand::DeleteOffsets { group, topics })).await {
+        Ok(CommandResponse::Share(ShareResponse::Ok)) => {}
+        Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
+            resp.error_code = code;
+            resp.error_message = Some(str_bytes(message));
+        }
+        Ok(_) => resp.error_code = ResponseError::UnknownServerError.code(),
+        Err(e) => resp.error_code = e.code(),
+    }
+    resp
+}

@@ -1,0 +1,66 @@
+//! FindCoordinator: every group (and share group) has a coordinator agent, chosen by a stable
+//! hash of its id over live agents, so every agent gives the same answer. Coordinator state is
+//! quorum state; the coordinator only keeps liveness timers in memory.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+
+use super::str_bytes;
+use crate::agent::Agent;
+
+const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
+
+pub async fn handle(agent: &Agent, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let mut resp = FindCoordinatorResponse::default();
+    let keys: Vec<String> = if version >= 4 {
+        req.coordinator_keys.iter().map(|k| k.to_string()).collect()
+    } else {
+        vec![req.key.to_string()]
+    };
+    let agents = agent.live_agents();
+    let answers: Vec<Coordinator> = keys
+        .into_iter()
+        .map(|key| {
+            let mut c = Coordinator::default();
+            c.key = str_bytes(key.clone());
+            c.node_id = BrokerId(-1);
+            c.port = -1;
+            match req.key_type {
+                KEY_GROUP if !key.is_empty() => {
+                    let id = Agent::leader_for(&agents, &key, 0);
+                    if let Some(a) = agents.iter().find(|a| a.agent_id == id) {
+                        c.node_id = BrokerId(a.agent_id);
+                        c.host = str_bytes(a.host.clone());
+                        c.port = a.port;
+                        c.error_message = None;
+                    }
+                }
+                KEY_GROUP => {
+                    c.error_code = ResponseError::InvalidRequest.code();
+                    c.error_message = Some(str_bytes("Group id can't be empty."));
+                }
+                KEY_TRANSACTION => {
+                    c.error_code = ResponseError::CoordinatorNotAvailable.code();
+                    c.error_message = Some(str_bytes("Transactions are not supported yet."));
+                }
+                _ => {
+                    c.error_code = ResponseError::InvalidRequest.code();
+                    c.error_message = Some(str_bytes(format!("Unsupported key type {}", req.key_type)));
+                }
+            }
+            c
+        })
+        .collect();
+    if version >= 4 {
+        resp.coordinators = answers;
+    } else if let Some(c) = answers.into_iter().next() {
+        resp.error_code = c.error_code;
+        resp.error_message = c.error_message;
+        resp.node_id = c.node_id;
+        resp.host = c.host;
+        resp.port = c.port;
+    }
+    resp
+}

@@ -1,0 +1,261 @@
+//! ShareFetch (KIP-932): apply piggy-backed acknowledgements, acquire records for the member
+//! (one quorum command for all partitions of the request), and return the batches holding them
+//! with their `AcquiredRecords` ranges. Long polls on metadata commits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::share_fetch_response::{AcquiredRecords, PartitionData, ShareFetchableTopicResponse};
+use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::share::{Acquired, RecordState};
+use sluice_meta::share_group::{limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::agent::{now_ms, Agent};
+use crate::share::{expand_acks, SessionStep, SharePartitionKey};
+
+/// Longest long poll honoured.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct PartitionOut {
+    error: Option<ResponseError>,
+    ack_error: Option<i16>,
+    acquired: Vec<Acquired>,
+    records: Bytes,
+    listed: bool,
+}
+
+pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> ShareFetchResponse {
+    let mut resp = ShareFetchResponse::default();
+    resp.acquisition_lock_timeout_ms = agent.share.limits.lock_ms as i32;
+    let group = req.group_id.as_ref().map(|g| g.0.to_string()).unwrap_or_default();
+    let member = req.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    let fail = |mut resp: ShareFetchResponse, e: ResponseError| {
+        resp.error_code = e.code();
+        resp
+    };
+    if group.is_empty() || member.is_empty() {
+        return fail(resp, ResponseError::InvalidRequest);
+    }
+    let is_member = agent.read(|s| s.share_groups.get(&group).is_some_and(|g| g.members.contains_key(&member)));
+    if !is_member {
+        return fail(resp, ResponseError::UnknownMemberId);
+    }
+    let limits = agent.read(|s| s.share_groups.get(&group).map(|g| limits_of(&g.configs, &agent.share.limits)));
+    resp.acquisition_lock_timeout_ms = limits.unwrap_or(agent.share.limits).lock_ms as i32;
+
+    // Partitions named by this request, and acknowledgements carried with them.
+    let mut parts: BTreeMap<SharePartitionKey, PartitionOut> = BTreeMap::new();
+    let mut acks: Vec<(SharePartitionKey, AckRequest)> = Vec::new();
+    let mut add = Vec::new();
+    for t in &req.topics {
+        let name = agent.resolve_topic(None, t.topic_id).map(|r| r.name);
+        for p in &t.partitions {
+            let key = (t.topic_id, p.partition_index);
+            add.push(key);
+            let out = parts.entry(key).or_default();
+            out.listed = true;
+            let Some(name) = &name else {
+                out.error = Some(ResponseError::UnknownTopicId);
+                continue;
+            };
+            for b in &p.acknowledgement_batches {
+                match expand_acks(name, p.partition_index, b.first_offset, b.last_offset, &b.acknowledge_types) {
+                    Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
+                    Err(e) => out.ack_error = Some(e.code()),
+                }
+            }
+        }
+    }
+    let forget: Vec<SharePartitionKey> =
+        req.forgotten_topics_data.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p))).collect();
+    let (step, session) = match agent.share.session(&group, &member, req.share_session_epoch, &add, &forget) {
+        Ok(x) => x,
+        Err(e) => return fail(resp, e),
+    };
+    if step == SessionStep::Open && !acks.is_empty() {
+        return fail(resp, ResponseError::InvalidRequest);
+    }
+    apply_acks(agent, &group, &member, acks, &mut parts).await;
+    if step == SessionStep::Close {
+        let limits = agent.share.limits;
+        let _ = agent.propose(Command::Share(ShareCommand::ReleaseAll { group, member_id: member, limits })).await;
+        return finish(resp, parts);
+    }
+
+    // Acquire, long polling until something is acquired or the wait is over.
+    let names: BTreeMap<SharePartitionKey, String> =
+        session.iter().filter_map(|k| agent.resolve_topic(None, k.0).map(|t| (*k, t.name))).collect();
+    let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    let deadline = Instant::now() + wait;
+    let max_records = if req.max_records > 0 { req.max_records as i64 } else { 500 };
+    let mut applied = agent.meta.replica().applied();
+    loop {
+        applied.borrow_and_update();
+        let now = now_ms();
+        let candidates: Vec<SharePartitionKey> =
+            names.iter().filter(|(k, t)| may_acquire(agent, &group, t, k.1, now)).map(|(k, _)| *k).collect();
+        let mut got_any = false;
+        if !candidates.is_empty() {
+            let reqs: Vec<AcquireRequest> =
+                candidates.iter().map(|k| AcquireRequest { topic: names[k].clone(), partition: k.1 }).collect();
+            let cmd = ShareCommand::Acquire {
+                group: group.clone(),
+                member_id: member.clone(),
+                now_ms: now,
+                limits: agent.share.limits,
+                max_records,
+                partitions: reqs,
+            };
+            match agent.propose(Command::Share(cmd)).await {
+                Ok(CommandResponse::Share(ShareResponse::Acquired(per))) => {
+                    for (k, ranges) in candidates.iter().zip(per) {
+                        if !ranges.is_empty() {
+                            got_any = true;
+                            parts.entry(*k).or_default().acquired = ranges;
+                        }
+                    }
+                }
+                Ok(CommandResponse::Share(ShareResponse::Error { code, .. })) => {
+                    resp.error_code = code;
+                    return resp;
+                }
+                Ok(other) => tracing::warn!(?other, "unexpected acquire answer"),
+                Err(e) => return fail(resp, e),
+            }
+        }
+        if got_any || Instant::now() >= deadline || agent.shutdown.is_cancelled() {
+            break;
+        }
+        // New records arrive as commits; expired locks need the clock: wake for either.
+        let tick = deadline.min(Instant::now() + Duration::from_millis(250));
+        tokio::select! {
+            _ = applied.changed() => {}
+            _ = tokio::time::sleep_until(tick) => {}
+            _ = agent.shutdown.cancelled() => {}
+        }
+    }
+
+    // Read the batches holding what was acquired.
+    for (k, out) in parts.iter_mut() {
+        let (Some(first), Some(last)) = (out.acquired.first().map(|a| a.first), out.acquired.last().map(|a| a.last)) else {
+            continue;
+        };
+        let Some(topic) = names.get(k) else { continue };
+        match agent.read_offsets(topic, k.1, first, last).await {
+            Ok(b) => out.records = b,
+            Err(e) => out.error = Some(e),
+        }
+    }
+    finish(resp, parts)
+}
+
+/// One quorum command for all acknowledgements of the request; errors land per partition.
+pub async fn apply_acks<P: Default>(
+    agent: &Agent,
+    group: &str,
+    member: &str,
+    acks: Vec<(SharePartitionKey, AckRequest)>,
+    parts: &mut BTreeMap<SharePartitionKey, P>,
+) where
+    P: AckSink,
+{
+    if acks.is_empty() {
+        return;
+    }
+    let (keys, reqs): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
+    let cmd = ShareCommand::Acknowledge {
+        group: group.to_string(),
+        member_id: member.to_string(),
+        limits: agent.share.limits,
+        acks: reqs,
+    };
+    let codes: Vec<i16> = match agent.propose(Command::Share(cmd)).await {
+        Ok(CommandResponse::Share(ShareResponse::Acknowledged(c))) => c,
+        Ok(CommandResponse::Share(ShareResponse::Error { code, .. })) => vec![code; keys.len()],
+        Ok(_) => vec![ResponseError::UnknownServerError.code(); keys.len()],
+        Err(e) => vec![e.code(); keys.len()],
+    };
+    for (k, c) in keys.into_iter().zip(codes) {
+        parts.entry(k).or_default().ack_result(c);
+    }
+}
+
+/// Where an acknowledgement result goes (ShareFetch and ShareAcknowledge partitions).
+pub trait AckSink {
+    fn ack_result(&mut self, code: i16);
+}
+
+impl AckSink for PartitionOut {
+    fn ack_result(&mut self, code: i16) {
+        self.listed = true;
+        if code != 0 || self.ack_error.is_none() {
+            self.ack_error = Some(self.ack_error.filter(|c| *c != 0).unwrap_or(code));
+        }
+    }
+}
+
+/// Whether an acquisition for this partition could hand out anything (checked on the replica,
+/// so an idle long poll costs no quorum write).
+fn may_acquire(agent: &Agent, group: &str, topic: &str, partition: i32, now: i64) -> bool {
+    agent.read(|s| {
+        let Some(log) = s.partition(topic, partition) else { return false };
+        let sp = s.share_groups.get(group).and_then(|g| g.partitions.get(topic)).and_then(|ps| ps.get(&partition));
+        match sp {
+            // Not consumed yet: the first acquisition sets its start offset.
+            None => true,
+            Some(sp) => {
+                (log.high_watermark > sp.end_offset() && sp.in_flight_records() < agent.share.limits.max_in_flight)
+                    || sp.start_offset < log.log_start_offset
+                    || sp.in_flight.iter().any(|r| {
+                        r.state == RecordState::Available || (r.state == RecordState::Acquired && r.lock_until_ms <= now)
+                    })
+            }
+        }
+    })
+}
+
+fn finish(mut resp: ShareFetchResponse, parts: BTreeMap<SharePartitionKey, PartitionOut>) -> ShareFetchResponse {
+    let mut by_topic: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
+    for ((topic_id, partition), out) in parts {
+        if !out.listed && out.acquired.is_empty() && out.error.is_none() {
+            continue;
+        }
+        let mut pd = PartitionData::default();
+        pd.partition_index = partition;
+        pd.error_code = out.error.map_or(0, |e| e.code());
+        pd.error_message = None;
+        pd.acknowledge_error_code = out.ack_error.unwrap_or(0);
+        pd.acknowledge_error_message = None;
+        pd.current_leader.leader_id = -1;
+        pd.current_leader.leader_epoch = -1;
+        pd.acquired_records = out
+            .acquired
+            .iter()
+            .map(|a| {
+                let mut r = AcquiredRecords::default();
+                r.first_offset = a.first;
+                r.last_offset = a.last;
+                r.delivery_count = a.delivery_count;
+                r
+            })
+            .collect();
+        pd.records = Some(out.records);
+        by_topic.entry(topic_id).or_default().push(pd);
+    }
+    resp.responses = by_topic
+        .into_iter()
+        .map(|(id, partitions)| {
+            let mut t = ShareFetchableTopicResponse::default();
+            t.topic_id = id;
+            t.partitions = partitions;
+            t
+        })
+        .collect();
+    resp
+}
