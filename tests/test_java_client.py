@@ -28,8 +28,8 @@ def compiled(tmp_path_factory):
     assert shutil.which("javac") and shutil.which("java"), "a JDK (javac, java) is required"
     out = tmp_path_factory.mktemp("java-classes")
     cp = java_classpath()
-    subprocess.run(["javac", "-cp", cp, "-d", str(out), os.path.join(HERE, "java", "SmokeProduceConsume.java")],
-                   check=True)
+    sources = [os.path.join(HERE, "java", f) for f in ("SmokeProduceConsume.java", "ShareConsume.java")]
+    subprocess.run(["javac", "-cp", cp, "-d", str(out), *sources], check=True)
     return f"{out}:{cp}"
 
 
@@ -38,3 +38,28 @@ def test_java_idempotent_producer_and_consumer(sluice_dev, compiled):
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, f"java client failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
     assert "OK 4000 records" in r.stdout
+
+
+def test_java_share_consumers(sluice_dev, compiled):
+    """Three KafkaShareConsumers (KIP-932) on a 2-partition topic: every record exactly once."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    from helpers import DeliveryLog, admin, create_topic, produce_all, producer
+
+    bs, topic, group = sluice_dev.bootstrap, "java-queue", "java-share"
+    create_topic(bs, topic, 2)
+    a = admin(bs)
+    entry = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
+    for f in a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=[entry])]).values():
+        f.result(timeout=30)
+    log = DeliveryLog()
+    produce_all(producer(bs), [(i, topic, i % 2, None, f"j{i}".encode(), None, None) for i in range(300)], log)
+    assert log.errors() == {}
+    r = subprocess.run(["java", "-cp", compiled, "ShareConsume", bs, group, topic, "3", "300"],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, f"java share consumers failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    rows = [line.split() for line in r.stdout.splitlines() if not line.startswith("TOTAL")]
+    assert "TOTAL 300" in r.stdout
+    assert sorted(int(v[1:]) for _, _, _, v, _ in rows) == list(range(300))
+    assert all(dc == "1" for *_, dc in rows), "no record should need a second delivery"
+    for p in ("0", "1"):
+        assert sorted(int(o) for _, q, o, _, _ in rows if q == p) == list(range(150))
