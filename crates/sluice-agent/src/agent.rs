@@ -58,6 +58,7 @@ impl Agent {
             port: cfg.advertised_port,
             rack: cfg.rack.clone(),
             last_seen_ms: 0,
+            listeners: cfg.listeners.clone(),
         };
         let (_, resp) = meta
             .propose_and_wait(Command::AgentHeartbeat {
@@ -108,6 +109,7 @@ impl Agent {
             port: self.cfg.advertised_port,
             rack: self.cfg.rack.clone(),
             last_seen_ms: now_ms(),
+            listeners: self.cfg.listeners.clone(),
         }
     }
 

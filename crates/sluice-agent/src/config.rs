@@ -34,6 +34,13 @@ pub struct AgentConfig {
     pub local_object_root: Option<std::path::PathBuf>,
     /// Requests processed concurrently per connection (responses still go out in order).
     pub max_in_flight_per_connection: usize,
+    /// Every advertised listener as (name, host, port); empty means just the one above, as
+    /// PLAINTEXT.
+    pub listeners: Vec<(String, String, i32)>,
+    /// SASL mechanisms offered on SASL listeners (`sasl.enabled.mechanisms`).
+    pub sasl_mechanisms: Vec<String>,
+    /// `connections.max.reauth.ms` (KIP-368): SASL sessions last this long unless renewed.
+    pub max_reauth: Option<Duration>,
     /// Share groups: lock duration, delivery limit, in-flight bound per share-partition.
     pub share_limits: sluice_meta::share::ShareLimits,
     /// `group.share.session.timeout.ms`
@@ -62,6 +69,13 @@ impl Default for AgentConfig {
             cache: CacheConfig::default(),
             local_object_root: None,
             max_in_flight_per_connection: 16,
+            listeners: Vec::new(),
+            sasl_mechanisms: vec![
+                "PLAIN".into(),
+                "SCRAM-SHA-256".into(),
+                "SCRAM-SHA-512".into(),
+            ],
+            max_reauth: None,
             share_limits: sluice_meta::share::ShareLimits::default(),
             share_session_timeout: Duration::from_secs(45),
             share_heartbeat_interval: Duration::from_secs(5),

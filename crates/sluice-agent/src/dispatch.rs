@@ -96,6 +96,18 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
         RequestKind::DeleteShareGroupOffsets(r) => resp(async move {
             ResponseKind::DeleteShareGroupOffsets(handlers::delete_share_group_offsets::handle(&agent, r, v).await)
         }),
+        RequestKind::AlterUserScramCredentials(r) => resp(async move {
+            ResponseKind::AlterUserScramCredentials(
+                handlers::alter_user_scram_credentials::handle(&agent, r, v).await,
+            )
+        }),
+        RequestKind::DescribeUserScramCredentials(r) => resp(async move {
+            ResponseKind::DescribeUserScramCredentials(
+                handlers::describe_user_scram_credentials::handle(&agent, r, v).await,
+            )
+        }),
+        // SaslHandshake and SaslAuthenticate change the connection's state, so the connection
+        // answers them itself (server.rs, via sasl.rs) and they never reach this table.
         other => {
             // The codec only decodes APIs in the versions table, so this is a table/dispatch
             // mismatch: answer nothing and let the connection close.

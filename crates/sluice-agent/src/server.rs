@@ -4,26 +4,63 @@
 //! behind); the connection loop decodes each and dispatches it. Up to
 //! `max_in_flight_per_connection` requests run at once, as pipelining clients expect, and their
 //! responses are written strictly in request order, as the protocol requires.
+//!
+//! Each listener ([`ListenerCtx`]) has a security protocol: TLS listeners finish the rustls
+//! handshake before the first frame; SASL listeners run [`SaslConn`] in the loop, serving only
+//! ApiVersions / SaslHandshake / SaslAuthenticate until the client has authenticated, with
+//! frames bounded by [`MAX_SASL_FRAME_BYTES`] until then. Every request runs inside
+//! [`CONN`], so handlers know the listener and principal.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::api_versions_response::ApiVersionsResponse;
 use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{RequestKind, ResponseKind, SaslHandshakeResponse};
 use sluice_protocol::codec::{decode_request, encode_message, encode_response, DecodeError};
-use sluice_protocol::frame::{read_frame, FrameError};
+use sluice_protocol::frame::{read_frame_limited, FrameError};
 use sluice_protocol::versions::api_versions;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::agent::Agent;
 use crate::dispatch::{dispatch, Reply};
+use crate::listener::{ConnInfo, SecurityProtocol, CONN};
+use crate::sasl::{SaslConn, SaslReply, MAX_SASL_FRAME_BYTES};
 
-/// Accepts connections until the agent shuts down.
+/// How long a client may take over the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a listener's connections share.
+pub struct ListenerCtx {
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    /// Present exactly for SSL and SASL_SSL.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl ListenerCtx {
+    pub fn plaintext() -> Self {
+        ListenerCtx {
+            name: SecurityProtocol::Plaintext.name().into(),
+            protocol: SecurityProtocol::Plaintext,
+            tls: None,
+        }
+    }
+}
+
+/// Accepts PLAINTEXT connections until the agent shuts down.
 pub async fn serve(agent: Arc<Agent>, listener: TcpListener) {
+    serve_listener(agent, listener, Arc::new(ListenerCtx::plaintext())).await
+}
+
+/// Accepts connections of one listener until the agent shuts down.
+pub async fn serve_listener(agent: Arc<Agent>, listener: TcpListener, ctx: Arc<ListenerCtx>) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -31,8 +68,20 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) {
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
                     metrics::counter!("sluice_connections_total").increment(1);
-                    let span = tracing::debug_span!("conn", %peer);
-                    conns.spawn(handle_connection(agent.clone(), sock).instrument(span));
+                    let span = tracing::debug_span!("conn", %peer, listener = %ctx.name);
+                    let (agent, ctx) = (agent.clone(), ctx.clone());
+                    conns.spawn(async move {
+                        match ctx.tls.clone() {
+                            None => handle_connection(agent, sock, ctx).await,
+                            Some(acceptor) => {
+                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                                    Ok(Ok(tls)) => handle_connection(agent, tls, ctx).await,
+                                    Ok(Err(e)) => tracing::warn!(error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::warn!("TLS handshake timed out"),
+                                }
+                            }
+                        }
+                    }.instrument(span));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -46,19 +95,66 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) {
     conns.shutdown().await;
 }
 
+/// A request being served: its API, version, correlation id, reply, and whether the connection
+/// closes once the reply is written.
+type InFlight = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (ApiKey, i16, i32, Reply, Option<String>)> + Send>,
+>;
+
+/// SaslHandshake / SaslAuthenticate: connection state, so the connection answers them itself.
+/// On a listener without SASL, Kafka answers ILLEGAL_SASL_STATE.
+fn sasl_request(
+    agent: &Agent,
+    sasl: Option<&mut SaslConn>,
+    req: sluice_protocol::codec::Request,
+) -> SaslReply {
+    match (sasl, req.body) {
+        (Some(s), RequestKind::SaslHandshake(r)) => s.handshake(agent, r),
+        (Some(s), RequestKind::SaslAuthenticate(r)) => s.authenticate(agent, r, req.version),
+        (None, RequestKind::SaslHandshake(_)) => {
+            tracing::warn!("SaslHandshake on a listener without SASL");
+            let mut resp = SaslHandshakeResponse::default();
+            resp.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+            SaslReply {
+                response: ResponseKind::SaslHandshake(resp),
+                close_after: Some("SaslHandshake on a listener without SASL".into()),
+            }
+        }
+        (_, _) => {
+            tracing::warn!("SaslAuthenticate on a listener without SASL");
+            let mut resp = kafka_protocol::messages::SaslAuthenticateResponse::default();
+            resp.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+            SaslReply {
+                response: ResponseKind::SaslAuthenticate(resp),
+                close_after: Some("SaslAuthenticate on a listener without SASL".into()),
+            }
+        }
+    }
+}
+
 enum Ended {
     Clean,
     Closed(String),
 }
 
-async fn handle_connection(agent: Arc<Agent>, sock: TcpStream) {
-    let (mut rd, mut wr) = sock.into_split();
-    let max = agent.cfg.max_request_bytes;
+async fn handle_connection<S>(agent: Arc<Agent>, sock: S, ctx: Arc<ListenerCtx>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(sock);
+    let mut sasl = ctx.protocol.sasl().then(SaslConn::new);
+    // Until a SASL client authenticates, frames are bounded by Kafka's SASL receive size.
+    let limit = Arc::new(AtomicUsize::new(if sasl.is_some() {
+        MAX_SASL_FRAME_BYTES.min(agent.cfg.max_request_bytes)
+    } else {
+        agent.cfg.max_request_bytes
+    }));
+    let reader_limit = limit.clone();
     let depth = agent.cfg.max_in_flight_per_connection.max(1);
     let (tx, mut frames) = mpsc::channel::<Result<Bytes, FrameError>>(depth);
     let reader = tokio::spawn(async move {
         loop {
-            let r = read_frame(&mut rd, max).await;
+            let r = read_frame_limited(&mut rd, || reader_limit.load(Ordering::Relaxed)).await;
             let stop = !matches!(r, Ok(Some(_)));
             let item = match r {
                 Ok(Some(f)) => Ok(f),
@@ -70,7 +166,7 @@ async fn handle_connection(agent: Arc<Agent>, sock: TcpStream) {
             }
         }
     });
-    let mut inflight = FuturesOrdered::new();
+    let mut inflight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     let ended = loop {
         tokio::select! {
             frame = frames.recv(), if inflight.len() < depth => {
@@ -80,18 +176,42 @@ async fn handle_connection(agent: Arc<Agent>, sock: TcpStream) {
                     Some(Ok(f)) => f,
                 };
                 match decode_request(frame) {
+                    Ok(req) if matches!(req.api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
+                        let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
+                        let SaslReply { response, close_after } = sasl_request(&agent, sasl.as_mut(), req);
+                        if sasl.as_ref().is_some_and(|s| s.principal().is_some()) {
+                            limit.store(agent.cfg.max_request_bytes, Ordering::Relaxed);
+                        }
+                        inflight.push_back(Box::pin(std::future::ready(
+                            (api, version, corr, Reply::Response(Box::new(response)), close_after),
+                        )) as InFlight);
+                    }
                     Ok(req) => {
                         let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
+                        if let Some(s) = &sasl {
+                            if let Err(why) = s.may_serve(api, Instant::now()) {
+                                break Ended::Closed(why);
+                            }
+                        }
+                        let conn = Arc::new(ConnInfo {
+                            listener: ctx.name.clone(),
+                            protocol: ctx.protocol,
+                            principal: sasl
+                                .as_ref()
+                                .and_then(|s| s.principal())
+                                .unwrap_or("User:ANONYMOUS")
+                                .to_string(),
+                        });
                         let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
                         let span = tracing::debug_span!("request", ?api, version, correlation_id = corr, client_id = %client);
                         metrics::counter!("sluice_requests_total", "api" => format!("{api:?}")).increment(1);
                         let started = std::time::Instant::now();
-                        let fut = dispatch(agent.clone(), req).instrument(span.clone()).await;
-                        inflight.push_back(async move {
+                        let fut = CONN.scope(conn.clone(), dispatch(agent.clone(), req).instrument(span.clone())).await;
+                        inflight.push_back(Box::pin(CONN.scope(conn, async move {
                             let reply = fut.instrument(span).await;
                             metrics::histogram!("sluice_request_seconds", "api" => format!("{api:?}")).record(started.elapsed().as_secs_f64());
-                            (api, version, corr, reply)
-                        });
+                            (api, version, corr, reply, None)
+                        })) as InFlight);
                     }
                     Err(DecodeError::UnsupportedVersion { api: ApiKey::ApiVersions, version, correlation_id }) => {
                         // Kafka answers an ApiVersions it cannot parse in v0 with the full table, so
@@ -112,7 +232,7 @@ async fn handle_connection(agent: Arc<Agent>, sock: TcpStream) {
                     Err(e) => break Ended::Closed(e.to_string()),
                 }
             }
-            Some((api, version, corr, reply)) = inflight.next(), if !inflight.is_empty() => {
+            Some((api, version, corr, reply, close_after)) = inflight.next(), if !inflight.is_empty() => {
                 let body = match reply {
                     Reply::Response(body) => body,
                     Reply::NoResponse => continue,
@@ -122,6 +242,10 @@ async fn handle_connection(agent: Arc<Agent>, sock: TcpStream) {
                     Ok(bytes) => {
                         if let Err(e) = wr.write_all(&bytes).await {
                             break Ended::Closed(format!("write failed: {e}"));
+                        }
+                        if let Some(why) = close_after {
+                            let _ = wr.flush().await;
+                            break Ended::Closed(why);
                         }
                     }
                     Err(e) => {

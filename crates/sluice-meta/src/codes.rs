@@ -13,6 +13,7 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
 pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const PRODUCER_FENCED: i16 = 90;
+pub const RESOURCE_NOT_FOUND: i16 = 91;
 pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const NON_EMPTY_GROUP: i16 = 68;
 pub const GROUP_ID_NOT_FOUND: i16 = 69;

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::state::{AgentInfo, ProducerInfo};
+use crate::state::{AgentInfo, ProducerInfo, ScramCredential};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Command {
@@ -61,6 +61,17 @@ pub enum Command {
     /// The janitor deleted these unreferenced objects.
     ObjectsDeleted {
         keys: Vec<String>,
+    },
+    /// AlterUserScramCredentials upsertion (keys derived by the agent from the salted password).
+    UpsertScramCredential {
+        user: String,
+        mechanism: i8,
+        credential: ScramCredential,
+    },
+    /// AlterUserScramCredentials deletion; RESOURCE_NOT_FOUND when there is no such credential.
+    DeleteScramCredential {
+        user: String,
+        mechanism: i8,
     },
 }
 

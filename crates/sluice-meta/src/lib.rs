@@ -15,6 +15,7 @@
 pub mod codes;
 pub mod command;
 pub mod share;
+pub mod share_group;
 pub mod state;
 
 pub mod admin;

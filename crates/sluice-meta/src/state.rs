@@ -34,19 +34,38 @@ pub struct MetaState {
     pub object_refs: BTreeMap<String, u64>,
     /// Objects no index entry points at any more, for the janitor to delete.
     pub garbage: BTreeSet<String>,
+    /// SASL/SCRAM users: name -> mechanism (Kafka's id: 1 = SHA-256, 2 = SHA-512) -> credential.
+    #[serde(default)]
+    pub scram_users: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
     /// KIP-932 share groups: members, assignment, share-partition states.
     #[serde(default)]
     pub share_groups: BTreeMap<String, crate::share_group::ShareGroup>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
+/// password, only the keys derived from it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AgentInfo {
     pub agent_id: i32,
+    /// The endpoint of the agent's first listener (clients of any other listener name use
+    /// `listeners`).
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
     /// Proposer's clock at the last heartbeat; liveness is judged by readers against theirs.
     pub last_seen_ms: i64,
+    /// Every advertised listener: (listener name, host, port). Metadata answers a client with
+    /// the endpoints of the listener it connected on.
+    #[serde(default)]
+    pub listeners: Vec<(String, String, i32)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,6 +195,35 @@ impl MetaState {
             } => self.init_producer_id(*producer_id, *producer_epoch, *now_ms),
             Command::ApplyRetention { now_ms } => {
                 self.apply_retention(*now_ms);
+                CommandResponse::Ok
+            }
+            Command::UpsertScramCredential {
+                user,
+                mechanism,
+                credential,
+            } => {
+                self.scram_users
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(*mechanism, credential.clone());
+                CommandResponse::Ok
+            }
+            Command::DeleteScramCredential { user, mechanism } => {
+                let Some(creds) = self.scram_users.get_mut(user) else {
+                    return err(
+                        codes::RESOURCE_NOT_FOUND,
+                        "Attempt to delete a user credential that does not exist",
+                    );
+                };
+                if creds.remove(mechanism).is_none() {
+                    return err(
+                        codes::RESOURCE_NOT_FOUND,
+                        "Attempt to delete a user credential that does not exist",
+                    );
+                }
+                if creds.is_empty() {
+                    self.scram_users.remove(user);
+                }
                 CommandResponse::Ok
             }
             Command::ObjectsDeleted { keys } => {

@@ -339,6 +339,7 @@ fn apply_is_deterministic_for_replicas() {
                 port: 1,
                 rack: None,
                 last_seen_ms: 0,
+                listeners: vec![],
             },
             now_ms: 3,
         },

@@ -24,6 +24,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
 ) -> Result<Option<Bytes>, FrameError> {
+    read_frame_limited(reader, || max_bytes).await
+}
+
+/// [`read_frame`] with the limit asked for once the size is known, so a connection can change
+/// it while the reader waits (a smaller limit before SASL authentication).
+pub async fn read_frame_limited<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limit: impl Fn() -> usize,
+) -> Result<Option<Bytes>, FrameError> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(_) => {}
@@ -34,6 +43,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if size < 0 {
         return Err(FrameError::Negative(size));
     }
+    let max_bytes = limit();
     if size as usize > max_bytes {
         return Err(FrameError::TooLarge {
             size: size as i64,

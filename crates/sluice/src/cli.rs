@@ -34,9 +34,27 @@ pub struct AgentTuning {
     /// Kafka listener.
     #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:9092")]
     pub listen: SocketAddr,
-    /// host:port clients are told to connect to (defaults to the listener).
-    #[arg(long, env = "SLUICE_ADVERTISED_LISTENER")]
-    pub advertised_listener: Option<String>,
+    /// host:port clients of --listen are told to connect to (defaults to the listener);
+    /// `NAME://host:port` sets what a --listener of that name advertises. Repeatable.
+    #[arg(long, env = "SLUICE_ADVERTISED_LISTENER", value_delimiter = ',')]
+    pub advertised_listener: Vec<String>,
+    /// More listeners, `NAME://host:port` with NAME one of SSL, SASL_PLAINTEXT, SASL_SSL
+    /// (or PLAINTEXT). Repeatable; --listen stays the PLAINTEXT listener.
+    #[arg(long, env = "SLUICE_LISTENERS", value_delimiter = ',')]
+    pub listener: Vec<String>,
+    /// PEM certificate chain for SSL and SASL_SSL listeners.
+    #[arg(long, env = "SLUICE_SSL_CERT")]
+    pub ssl_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for SSL and SASL_SSL listeners.
+    #[arg(long, env = "SLUICE_SSL_KEY")]
+    pub ssl_key: Option<PathBuf>,
+    /// SASL mechanisms offered on SASL listeners (sasl.enabled.mechanisms).
+    #[arg(long, env = "SLUICE_SASL_ENABLED_MECHANISMS", value_delimiter = ',', default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512")]
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// SASL sessions end after this long unless the client re-authenticates (KIP-368's
+    /// connections.max.reauth.ms); 0 = never.
+    #[arg(long, env = "SLUICE_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
+    pub connections_max_reauth_ms: u64,
     /// Flush a segment after this many milliseconds (default: 5 for file://, 250 otherwise).
     #[arg(long, env = "SLUICE_LINGER_MS")]
     pub linger_ms: Option<u64>,

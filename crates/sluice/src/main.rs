@@ -11,6 +11,7 @@ mod alloc;
 mod bench;
 mod cli;
 mod faults;
+mod listeners;
 mod run;
 
 use clap::Parser;

@@ -8,7 +8,6 @@ use anyhow::Context;
 use sluice_agent::{Agent, AgentConfig};
 use sluice_meta::{MetaClient, MetaNode, MetaNodeConfig};
 use sluice_storage::{open_object_store, BlockCache, CacheConfig, ObjectStoreConfig};
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::cli::{AgentTuning, Cli, Command, MetaAdmin, MetaArgs};
@@ -125,15 +124,9 @@ async fn run_agent(
         ..CacheConfig::default()
     };
     let cache = Arc::new(BlockCache::open(store, &cache_cfg).await.context("opening the block cache")?);
-    let listener = TcpListener::bind(t.listen).await.with_context(|| format!("binding {}", t.listen))?;
-    let bound = listener.local_addr()?;
-    let (host, port) = match &t.advertised_listener {
-        Some(a) => {
-            let (h, p) = a.rsplit_once(':').with_context(|| format!("advertised listener '{a}' is not host:port"))?;
-            (h.to_string(), p.parse().with_context(|| format!("port of '{a}'"))?)
-        }
-        None => (bound.ip().to_string(), bound.port() as i32),
-    };
+    let listeners = crate::listeners::Listeners::bind(&t).await?;
+    let bound = listeners.bound;
+    let (host, port) = (listeners.host.clone(), listeners.port);
     let local = store_cfg.url.starts_with("file://") || store_cfg.url.starts_with("memory://");
     let cfg = AgentConfig {
         agent_id,
@@ -149,12 +142,15 @@ async fn run_agent(
         orphan_grace: Duration::from_secs(t.orphan_grace_secs),
         cache: cache_cfg,
         local_object_root: sluice_storage::local_root(&store_cfg),
+        listeners: listeners.adverts(),
+        sasl_mechanisms: t.sasl_enabled_mechanisms.clone(),
+        max_reauth: sluice_agent::sasl::lifetime(t.connections_max_reauth_ms),
         ..AgentConfig::default()
     };
     let agent = Agent::start(cfg, meta, cache.clone()).await.context("registering the agent")?;
     let mut tasks = JoinSet::new();
     sluice_agent::background::spawn_all(&agent, &mut tasks);
-    tasks.spawn(sluice_agent::server::serve(agent.clone(), listener));
+    listeners.serve_all(&agent, &mut tasks);
     println!("Sluice ready: agent {} serving Kafka on {bound}, bootstrap {host}:{port}", agent.id());
     shutdown_signal().await;
     println!("shutting down: flushing buffered records");

@@ -315,6 +315,7 @@ mod tests {
                 port: 1,
                 rack: None,
                 last_seen_ms: 0,
+                listeners: vec![],
             },
         );
         s

@@ -50,8 +50,9 @@ pub async fn handle(
         .map(|a| {
             let mut b = DescribeClusterBroker::default();
             b.broker_id = BrokerId(a.agent_id);
-            b.host = str_bytes(a.host.clone());
-            b.port = a.port;
+            let (host, port) = crate::listener::endpoint_for(a);
+            b.host = str_bytes(host);
+            b.port = port;
             b.rack = a.rack.clone().map(str_bytes);
             b
         })

@@ -22,8 +22,9 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
         .map(|a| {
             let mut b = MetadataResponseBroker::default();
             b.node_id = BrokerId(a.agent_id);
-            b.host = str_bytes(a.host.clone());
-            b.port = a.port;
+            let (host, port) = crate::listener::endpoint_for(a);
+            b.host = str_bytes(host);
+            b.port = port;
             b.rack = a.rack.clone().map(str_bytes);
             b
         })

@@ -1,5 +1,6 @@
 //! One module per Kafka API. Shared patterns (topic lookup, string conversions) live here once.
 
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -7,6 +8,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_producers;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod incremental_alter_configs;

@@ -1,0 +1,320 @@
+//! The SASL side of a connection on a `SASL_PLAINTEXT` / `SASL_SSL` listener (SaslHandshake = 17,
+//! SaslAuthenticate = 36), as a state machine the connection loop feeds.
+//!
+//! Kafka's rules, which the connection enforces with [`SaslConn::may_serve`]: before
+//! authentication only ApiVersions, SaslHandshake and SaslAuthenticate are served; anything else
+//! closes the connection. A handshake comes first and names one enabled mechanism; then
+//! SaslAuthenticate frames carry the mechanism's messages. Any failure is answered with Kafka's
+//! error code and the connection closes after the answer. With `connections.max.reauth.ms`
+//! (KIP-368) the session has a lifetime, told to the client in `session_lifetime_ms`; a client
+//! re-authenticates (same mechanism, same principal) by sending a new handshake, and a request
+//! arriving after the session expired closes the connection.
+//!
+//! The mechanisms live in `sluice-auth`; credentials come from the local metadata replica.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use sluice_auth::scram::{ScramMechanism, ScramServer, ScramStep};
+use sluice_auth::AuthError;
+
+use crate::agent::Agent;
+use crate::handlers::str_bytes;
+
+/// Kafka's `sasl.server.max.receive.size`: the largest frame accepted before authentication.
+pub const MAX_SASL_FRAME_BYTES: usize = 524_288;
+
+/// A mechanism this agent can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    Plain,
+    Scram(ScramMechanism),
+}
+
+impl Mechanism {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "PLAIN" => Some(Self::Plain),
+            other => ScramMechanism::from_sasl_name(other).map(Self::Scram),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::Scram(m) => m.sasl_name(),
+        }
+    }
+}
+
+enum State {
+    /// Waiting for a handshake (first, or to start a re-authentication).
+    AwaitingHandshake,
+    /// Handshake done; the next SaslAuthenticate starts the mechanism.
+    AwaitingToken(Mechanism),
+    /// Mid-way through a SCRAM exchange.
+    Scram(ScramMechanism, ScramServer),
+}
+
+/// The answer to one SASL request, and whether the connection closes after sending it.
+pub struct SaslReply {
+    pub response: ResponseKind,
+    pub close_after: Option<String>,
+}
+
+pub struct SaslConn {
+    state: State,
+    mechanism: Option<Mechanism>,
+    /// `User:<name>` once authenticated.
+    principal: Option<String>,
+    expires: Option<Instant>,
+}
+
+impl Default for SaslConn {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SaslConn {
+    pub fn new() -> Self {
+        SaslConn {
+            state: State::AwaitingHandshake,
+            mechanism: None,
+            principal: None,
+            expires: None,
+        }
+    }
+
+    pub fn principal(&self) -> Option<&str> {
+        self.principal.as_deref()
+    }
+
+    /// Whether a request of `api` may be served now; `Err` says why the connection must close.
+    pub fn may_serve(&self, api: ApiKey, now: Instant) -> Result<(), String> {
+        if matches!(
+            api,
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate | ApiKey::ApiVersions
+        ) {
+            return Ok(());
+        }
+        match (&self.principal, self.expires) {
+            (None, _) => Err(format!(
+                "unexpected {api:?} request before SASL authentication"
+            )),
+            (Some(p), Some(t)) if now >= t => Err(format!(
+                "SASL session of {p} expired without re-authentication ({api:?} request)"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// SaslHandshake: picks the mechanism.
+    pub fn handshake(&mut self, agent: &Agent, req: SaslHandshakeRequest) -> SaslReply {
+        let enabled = &agent.cfg.sasl_mechanisms;
+        let mut resp = SaslHandshakeResponse::default();
+        resp.mechanisms = enabled.iter().map(|m| str_bytes(m.clone())).collect();
+        let wanted = req.mechanism.to_string();
+        if !matches!(self.state, State::AwaitingHandshake) {
+            tracing::warn!(mechanism = %wanted, "SaslHandshake out of order");
+            resp.error_code = ResponseError::IllegalSaslState.code();
+            return close(
+                ResponseKind::SaslHandshake(resp),
+                "SaslHandshake out of order",
+            );
+        }
+        let mech = Mechanism::parse(&wanted).filter(|m| enabled.iter().any(|e| e == m.name()));
+        let Some(mech) = mech else {
+            tracing::warn!(mechanism = %wanted, "SASL mechanism not enabled");
+            resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
+            return close(
+                ResponseKind::SaslHandshake(resp),
+                &format!("unsupported SASL mechanism {wanted}"),
+            );
+        };
+        if let Some(prev) = self.mechanism.filter(|p| *p != mech) {
+            tracing::warn!(
+                previous = prev.name(),
+                mechanism = mech.name(),
+                "re-authentication changed mechanism"
+            );
+            resp.error_code = ResponseError::IllegalSaslState.code();
+            return close(
+                ResponseKind::SaslHandshake(resp),
+                "re-authentication must use the same SASL mechanism",
+            );
+        }
+        self.state = State::AwaitingToken(mech);
+        reply(ResponseKind::SaslHandshake(resp))
+    }
+
+    /// SaslAuthenticate: one message of the mechanism.
+    pub fn authenticate(
+        &mut self,
+        agent: &Agent,
+        req: SaslAuthenticateRequest,
+        version: i16,
+    ) -> SaslReply {
+        let fail = |code: ResponseError, message: String, why: String| {
+            let mut resp = SaslAuthenticateResponse::default();
+            resp.error_code = code.code();
+            resp.error_message = Some(str_bytes(message));
+            close(ResponseKind::SaslAuthenticate(resp), &why)
+        };
+        let token = req.auth_bytes;
+        let result = match std::mem::replace(&mut self.state, State::AwaitingHandshake) {
+            State::AwaitingHandshake => {
+                tracing::warn!("SaslAuthenticate without a preceding SaslHandshake");
+                return fail(
+                    ResponseError::IllegalSaslState,
+                    "Unexpected SaslAuthenticate request: no SaslHandshake before it".into(),
+                    "SaslAuthenticate out of order".into(),
+                );
+            }
+            State::AwaitingToken(Mechanism::Plain) => {
+                sluice_auth::plain::authenticate(&token, |user| lookup_all(agent, user)).map(
+                    |user| Step::Done {
+                        mech: Mechanism::Plain,
+                        user,
+                        reply: Bytes::new(),
+                    },
+                )
+            }
+            State::AwaitingToken(Mechanism::Scram(m)) => {
+                self.scram_step(agent, m, ScramServer::new(m), &token)
+            }
+            State::Scram(m, server) => self.scram_step(agent, m, server, &token),
+        };
+        match result {
+            Ok(Step::Continue(bytes)) => {
+                let mut resp = SaslAuthenticateResponse::default();
+                resp.auth_bytes = bytes;
+                reply(ResponseKind::SaslAuthenticate(resp))
+            }
+            Ok(Step::Done {
+                mech,
+                user,
+                reply: bytes,
+            }) => {
+                let principal = format!("User:{user}");
+                if let Some(prev) = self.principal.as_ref().filter(|p| **p != principal) {
+                    tracing::warn!(previous = %prev, principal = %principal, "re-authentication changed principal");
+                    return fail(
+                        ResponseError::SaslAuthenticationFailed,
+                        "Cannot change principals during re-authentication".into(),
+                        "re-authentication changed principal".into(),
+                    );
+                }
+                let mut resp = SaslAuthenticateResponse::default();
+                resp.auth_bytes = bytes;
+                if let Some(l) = agent.cfg.max_reauth {
+                    self.expires = Some(Instant::now() + l);
+                    if version >= 1 {
+                        resp.session_lifetime_ms = l.as_millis() as i64;
+                    }
+                }
+                let reauth = self.principal.is_some();
+                self.principal = Some(principal);
+                self.mechanism = Some(mech);
+                tracing::info!(mechanism = mech.name(), user = %user, reauth, "SASL authentication succeeded");
+                reply(ResponseKind::SaslAuthenticate(resp))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SASL authentication failed");
+                let (code, message) = match &e {
+                    AuthError::InvalidCredentials { .. } => (
+                        ResponseError::SaslAuthenticationFailed,
+                        "Authentication failed during authentication due to invalid credentials with SASL mechanism".to_string(),
+                    ),
+                    AuthError::Malformed(m) => (
+                        ResponseError::SaslAuthenticationFailed,
+                        format!("Authentication failed: {m}"),
+                    ),
+                    AuthError::IllegalState(m) => (ResponseError::IllegalSaslState, m.clone()),
+                };
+                fail(code, message, format!("SASL authentication failed: {e}"))
+            }
+        }
+    }
+
+    fn scram_step(
+        &mut self,
+        agent: &Agent,
+        m: ScramMechanism,
+        mut server: ScramServer,
+        token: &[u8],
+    ) -> Result<Step, AuthError> {
+        let lookup = |user: &str| {
+            agent.read(|s| {
+                s.scram_users
+                    .get(user)
+                    .and_then(|c| c.get(&m.id()))
+                    .cloned()
+            })
+        };
+        match server.step(token, lookup)? {
+            ScramStep::Continue(bytes) => {
+                self.state = State::Scram(m, server);
+                Ok(Step::Continue(Bytes::from(bytes)))
+            }
+            ScramStep::Success { user, reply } => Ok(Step::Done {
+                mech: Mechanism::Scram(m),
+                user,
+                reply: Bytes::from(reply),
+            }),
+        }
+    }
+}
+
+/// Where one SaslAuthenticate left the exchange.
+enum Step {
+    Continue(Bytes),
+    Done {
+        mech: Mechanism,
+        user: String,
+        reply: Bytes,
+    },
+}
+
+/// Every SCRAM credential of `user`, SHA-512 first.
+fn lookup_all(
+    agent: &Agent,
+    user: &str,
+) -> Vec<(ScramMechanism, sluice_meta::state::ScramCredential)> {
+    agent.read(|s| {
+        s.scram_users
+            .get(user)
+            .map(|creds| {
+                creds
+                    .iter()
+                    .rev()
+                    .filter_map(|(id, c)| Some((ScramMechanism::from_id(*id)?, c.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn reply(response: ResponseKind) -> SaslReply {
+    SaslReply {
+        response,
+        close_after: None,
+    }
+}
+
+fn close(response: ResponseKind, why: &str) -> SaslReply {
+    SaslReply {
+        response,
+        close_after: Some(why.to_string()),
+    }
+}
+
+/// How long a session lasts when `connections.max.reauth.ms` is set.
+pub fn lifetime(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
