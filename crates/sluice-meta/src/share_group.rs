@@ -67,7 +67,8 @@ pub enum ShareCommand {
         client_host: String,
         subscribed: Vec<String>,
     },
-    /// A member leaves (epoch -1) or its session expired: its acquired records are released.
+    /// A member leaves (epoch -1) or its session expired. What it holds stays acquired until
+    /// its share session closes (`ReleaseAll`) or the locks time out.
     Leave {
         group: String,
         member_id: String,
@@ -249,12 +250,10 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             if g.members.remove(member_id).is_none() {
                 return err(codes::UNKNOWN_MEMBER_ID, "unknown member");
             }
-            let limits = limits_of(&g.configs, &ShareLimits::default());
-            for parts in g.partitions.values_mut() {
-                for sp in parts.values_mut() {
-                    sp.release_member(member_id, &limits);
-                }
-            }
+            // Records it still holds are not released here: as in Kafka, they go back when its
+            // share session closes (after its last acknowledgements) or their locks time out.
+            // Releasing on leave would race the final acknowledgements and redeliver accepted
+            // records.
             g.reassign(&counts);
             ShareResponse::Ok
         }
@@ -544,7 +543,7 @@ mod tests {
         assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 2);
         apply(&mut s, &join("b"));
         assert_eq!(s.share_groups["g"].group_epoch, 2);
-        // a leaves: its records 2..=3 become available to b, with a higher delivery count.
+        // a leaves: what it holds stays locked (its last acknowledgements may still come)...
         assert_eq!(
             apply(
                 &mut s,
@@ -557,6 +556,23 @@ mod tests {
         );
         assert_eq!(
             apply(&mut s, &acquire("b")),
+            ShareResponse::Acquired(vec![vec![Acquired {
+                first: 4,
+                last: 7,
+                delivery_count: 1
+            }]])
+        );
+        // ...until its share session closes: then records 2..=3 go to b, delivery count 2.
+        apply(
+            &mut s,
+            &ShareCommand::ReleaseAll {
+                group: "g".into(),
+                member_id: "a".into(),
+                limits,
+            },
+        );
+        assert_eq!(
+            apply(&mut s, &acquire("b")),
             ShareResponse::Acquired(vec![vec![
                 Acquired {
                     first: 2,
@@ -564,8 +580,8 @@ mod tests {
                     delivery_count: 2
                 },
                 Acquired {
-                    first: 4,
-                    last: 5,
+                    first: 8,
+                    last: 9,
                     delivery_count: 1
                 }
             ]])
