@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AgentConfig;
 use crate::fetch_session::FetchSessions;
 use crate::share::ShareCoordinator;
+use crate::group_coordinator::GroupCoordinator;
 use crate::writer::SegmentWriter;
 
 pub struct Agent {
@@ -24,6 +25,8 @@ pub struct Agent {
     pub sessions: FetchSessions,
     /// Share sessions and share-group member liveness (KIP-932).
     pub share: ShareCoordinator,
+    /// Group coordinator memory: member liveness, pending member ids (state lives in meta).
+    pub groups: GroupCoordinator,
     agent_id: AtomicI32,
     pub shutdown: CancellationToken,
 }
@@ -89,6 +92,7 @@ impl Agent {
                 cfg.share_session_timeout,
                 cfg.share_heartbeat_interval,
             ),
+            groups: GroupCoordinator::default(),
             cfg,
             meta,
             cache,

@@ -21,6 +21,7 @@ pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
     tasks.spawn(retention(agent.clone()));
     tasks.spawn(janitor(agent.clone()));
     tasks.spawn(crate::share::expiry_loop(agent.clone()));
+    tasks.spawn(crate::group_coordinator::sweep(agent.clone()));
 }
 
 async fn every(agent: &Agent, period: std::time::Duration) -> bool {

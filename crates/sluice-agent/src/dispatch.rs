@@ -108,6 +108,45 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
         }),
         // SaslHandshake and SaslAuthenticate change the connection's state, so the connection
         // answers them itself (server.rs, via sasl.rs) and they never reach this table.
+        RequestKind::JoinGroup(r) => {
+            let client_id = req
+                .header
+                .client_id
+                .as_ref()
+                .map_or(String::new(), |c| c.to_string());
+            resp(async move {
+                ResponseKind::JoinGroup(
+                    handlers::join_group::handle(&agent, r, v, &client_id).await,
+                )
+            })
+        }
+        RequestKind::SyncGroup(r) => resp(async move {
+            ResponseKind::SyncGroup(handlers::sync_group::handle(&agent, r, v).await)
+        }),
+        RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(handlers::heartbeat::handle(
+            &agent, r, v,
+        ))),
+        RequestKind::LeaveGroup(r) => resp(async move {
+            ResponseKind::LeaveGroup(handlers::leave_group::handle(&agent, r, v).await)
+        }),
+        RequestKind::OffsetCommit(r) => resp(async move {
+            ResponseKind::OffsetCommit(handlers::offset_commit::handle(&agent, r, v).await)
+        }),
+        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(
+            handlers::offset_fetch::handle(&agent, r, v),
+        )),
+        RequestKind::OffsetDelete(r) => resp(async move {
+            ResponseKind::OffsetDelete(handlers::offset_delete::handle(&agent, r, v).await)
+        }),
+        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(
+            handlers::list_groups::handle(&agent, r, v),
+        )),
+        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(
+            handlers::describe_groups::handle(&agent, r, v),
+        )),
+        RequestKind::DeleteGroups(r) => resp(async move {
+            ResponseKind::DeleteGroups(handlers::delete_groups::handle(&agent, r, v).await)
+        }),
         other => {
             // The codec only decodes APIs in the versions table, so this is a table/dispatch
             // mismatch: answer nothing and let the connection close.

@@ -12,6 +12,7 @@ pub mod background;
 pub mod config;
 pub mod dispatch;
 pub mod fetch_session;
+pub mod group_coordinator;
 pub mod handlers;
 pub mod listener;
 pub mod reader;

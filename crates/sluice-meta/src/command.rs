@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::groups::{GroupCommand, GroupResponse};
 use crate::state::{AgentInfo, ProducerInfo, ScramCredential};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +74,8 @@ pub enum Command {
         user: String,
         mechanism: i8,
     },
+    /// Consumer group membership and committed offsets (see [`crate::groups`]).
+    Group(GroupCommand),
 }
 
 /// One segment object and, per partition, the batches it holds in byte order.
@@ -143,4 +146,5 @@ pub enum CommandResponse {
     Committed(Vec<PartitionAppendResult>),
     Producer(ProducerInfo),
     Share(crate::share_group::ShareResponse),
+    Group(GroupResponse),
 }

@@ -14,6 +14,7 @@
 
 pub mod codes;
 pub mod command;
+pub mod groups;
 pub mod share;
 pub mod share_group;
 pub mod state;

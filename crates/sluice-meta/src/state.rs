@@ -14,6 +14,7 @@ use crate::command::{
     BatchMeta, BatchOutcome, Command, CommandResponse, PartitionAppend, PartitionAppendResult,
     SegmentCommit,
 };
+use crate::groups::Groups;
 
 /// How many recent batches per producer and partition are remembered for dedupe (Kafka: 5,
 /// matching `max.in.flight.requests.per.connection`).
@@ -40,6 +41,9 @@ pub struct MetaState {
     /// KIP-932 share groups: members, assignment, share-partition states.
     #[serde(default)]
     pub share_groups: BTreeMap<String, crate::share_group::ShareGroup>,
+    /// Consumer groups: members, generations, assignments, committed offsets.
+    #[serde(default)]
+    pub groups: Groups,
 }
 
 /// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
@@ -226,6 +230,7 @@ impl MetaState {
                 }
                 CommandResponse::Ok
             }
+            Command::Group(c) => self.groups.apply(c),
             Command::ObjectsDeleted { keys } => {
                 for k in keys {
                     self.garbage.remove(k);

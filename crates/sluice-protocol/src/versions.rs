@@ -35,6 +35,16 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeShareGroupOffsets, 0, 0),
     (ApiKey::AlterShareGroupOffsets, 0, 0),
     (ApiKey::DeleteShareGroupOffsets, 0, 0),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The served range of `api`, or `None` if the API is not served at all.
@@ -74,7 +84,7 @@ mod tests {
             let c = k.valid_versions();
             assert!(r.min >= c.min && r.max <= c.max && r.min <= r.max, "{k:?}");
         }
-        assert!(supported_range(ApiKey::JoinGroup).is_none());
+        assert!(supported_range(ApiKey::ConsumerGroupHeartbeat).is_none());
         assert_eq!(api_versions().len(), SERVED.len());
     }
 }

@@ -4,17 +4,26 @@ pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_producers;
 pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
 pub mod share_acknowledge;
 pub mod share_fetch;
@@ -23,6 +32,7 @@ pub mod share_group_heartbeat;
 pub mod alter_share_group_offsets;
 pub mod delete_share_group_offsets;
 pub mod describe_share_group_offsets;
+pub mod sync_group;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
@@ -62,6 +72,24 @@ impl Agent {
             })
         })
     }
+}
+
+/// Kafka's checks of a classic group member (SyncGroup, Heartbeat): a static member fenced by
+/// a newer instance, an unknown member, a stale generation.
+pub fn group_member_error(
+    g: &sluice_meta::groups::Group,
+    member_id: &str,
+    instance_id: Option<&str>,
+    generation: i32,
+) -> Option<i16> {
+    if let Some(inst) = instance_id {
+        if g.member_by_instance(inst)
+            .is_some_and(|m| m.member_id != member_id)
+        {
+            return Some(kafka_protocol::error::ResponseError::FencedInstanceId.code());
+        }
+    }
+    sluice_meta::groups::check_member(g, member_id, generation)
 }
 
 // ---- Shared by the admin handlers ----

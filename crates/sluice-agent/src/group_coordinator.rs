@@ -1,0 +1,268 @@
+//! The coordinator side of consumer groups: who coordinates which group, member liveness, and
+//! waiting for a group to reach a generation.
+//!
+//! Group state is quorum state ([`sluice_meta::groups`]); this module holds only what need not
+//! survive the coordinator: when each member was last heard from, member ids handed out by the
+//! MEMBER_ID_REQUIRED dance and not yet used, and which members have a JoinGroup or SyncGroup
+//! outstanding (Kafka does not expire those). A heartbeat touches memory only; the `sweep` loop
+//! proposes a change when a session or rebalance timeout actually runs out. So a steady group
+//! costs no raft writes at all, however many members it has. An agent that takes a group over
+//! (its predecessor died, or the set of live agents changed) starts every timer fresh.
+//!
+//! Every agent sees every group, so any agent *could* answer; Kafka clients expect exactly one
+//! coordinator per group, though, and the liveness timers need one owner. The coordinator is the
+//! live agent the group id hashes to, the same answer on every agent; a request reaching another
+//! agent gets NOT_COORDINATOR and the client looks the coordinator up again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_meta::command::Command;
+use sluice_meta::groups::{GroupCommand, GroupState};
+use sluice_meta::state::{AgentInfo, MetaState};
+
+use crate::agent::{now_ms, Agent};
+
+/// How often the coordinator looks for expired sessions and overdue rebalances.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Default)]
+pub struct GroupCoordinator {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Group → member → last time heard from (this agent's clock).
+    last_seen: HashMap<String, HashMap<String, i64>>,
+    /// Group → when this agent first coordinated it: rebalance timers never start earlier.
+    since: HashMap<String, i64>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
+    pending: HashSet<(String, String)>,
+    /// Members with a JoinGroup or SyncGroup outstanding, with how many.
+    awaiting: HashMap<(String, String), usize>,
+}
+
+/// Keeps a member exempt from expiry while its JoinGroup or SyncGroup waits.
+pub struct AwaitingGuard<'a> {
+    coordinator: &'a GroupCoordinator,
+    key: (String, String),
+}
+
+impl Drop for AwaitingGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.coordinator.lock();
+        if let Some(n) = g.awaiting.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                g.awaiting.remove(&self.key);
+            }
+        }
+        // The wait counts as contact: the session restarts when the request ends.
+        g.last_seen
+            .entry(self.key.0.clone())
+            .or_default()
+            .insert(self.key.1.clone(), now_ms());
+    }
+}
+
+impl GroupCoordinator {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A member was heard from (heartbeat, join, sync, commit).
+    pub fn touch(&self, group: &str, member: &str) {
+        self.lock()
+            .last_seen
+            .entry(group.to_string())
+            .or_default()
+            .insert(member.to_string(), now_ms());
+    }
+
+    pub fn forget(&self, group: &str, member: &str) {
+        if let Some(m) = self.lock().last_seen.get_mut(group) {
+            m.remove(member);
+        }
+    }
+
+    pub fn add_pending(&self, group: &str, member: &str) {
+        let mut g = self.lock();
+        // Bounded: a client that never comes back must not grow this forever.
+        if g.pending.len() > 100_000 {
+            g.pending.clear();
+        }
+        g.pending.insert((group.to_string(), member.to_string()));
+    }
+
+    /// Consumes a pending member id; true if it was one.
+    pub fn take_pending(&self, group: &str, member: &str) -> bool {
+        self.lock()
+            .pending
+            .remove(&(group.to_string(), member.to_string()))
+    }
+
+    pub fn awaiting(&self, group: &str, member: &str) -> AwaitingGuard<'_> {
+        let key = (group.to_string(), member.to_string());
+        *self.lock().awaiting.entry(key.clone()).or_default() += 1;
+        AwaitingGuard {
+            coordinator: self,
+            key,
+        }
+    }
+
+    /// The changes due for one group at `now`: members whose session ran out, and whether the
+    /// rebalance timeout of the current rebalance has passed.
+    fn due(&self, id: &str, group: &sluice_meta::groups::Group, now: i64) -> Due {
+        let mut inner = self.lock();
+        let since = *inner.since.entry(id.to_string()).or_insert(now);
+        let Inner {
+            last_seen,
+            awaiting,
+            ..
+        } = &mut *inner;
+        let seen = last_seen.entry(id.to_string()).or_default();
+        seen.retain(|m, _| group.members.contains_key(m));
+        let mut expired = Vec::new();
+        for (mid, m) in &group.members {
+            // A member first seen by this coordinator starts a fresh session.
+            let last = *seen.entry(mid.clone()).or_insert(now);
+            let waiting = awaiting.contains_key(&(id.to_string(), mid.clone()));
+            if !waiting && now - last > m.session_timeout_ms as i64 {
+                expired.push(mid.clone());
+            }
+        }
+        let rebalance_overdue = group.state == GroupState::PreparingRebalance
+            && now - group.state_since_ms.max(since) > group.rebalance_timeout_ms();
+        Due {
+            expired,
+            rebalance_overdue,
+        }
+    }
+
+    fn drop_group(&self, id: &str) {
+        let mut g = self.lock();
+        g.last_seen.remove(id);
+        g.since.remove(id);
+    }
+}
+
+struct Due {
+    expired: Vec<String>,
+    rebalance_overdue: bool,
+}
+
+/// The coordinator of `key` among `agents` (ordered by id): the same hash that spreads partition
+/// leaders (FindCoordinator answers with it too), so every agent names the same one.
+pub fn coordinator_among<'a>(agents: &'a [AgentInfo], key: &str) -> Option<&'a AgentInfo> {
+    let id = Agent::leader_for(agents, key, 0);
+    agents.iter().find(|a| a.agent_id == id)
+}
+
+impl Agent {
+    /// The live agent coordinating `group`.
+    pub fn group_coordinator(&self, group: &str) -> AgentInfo {
+        let agents = self.live_agents();
+        coordinator_among(&agents, group)
+            .cloned()
+            .unwrap_or_else(|| self.self_info())
+    }
+
+    pub fn is_group_coordinator(&self, group: &str) -> bool {
+        self.group_coordinator(group).agent_id == self.id()
+    }
+
+    /// Waits until `f` finds what it looks for in the replica, for at most `timeout`; then one
+    /// last look.
+    pub async fn wait_for_state<R>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&MetaState) -> Option<R>,
+    ) -> Option<R> {
+        let mut rx = self.meta.replica().applied();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.read(&mut f) {
+                return Some(r);
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return self.read(&mut f),
+                _ = self.shutdown.cancelled() => return None,
+            }
+        }
+    }
+}
+
+/// The coordinator's timer loop: proposes expiries and rebalance completions for the groups
+/// this agent coordinates, and nothing when nothing changed.
+pub async fn sweep(agent: Arc<Agent>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = agent.shutdown.cancelled() => return,
+        }
+        let groups: Vec<(String, sluice_meta::groups::Group)> = agent.read(|s| {
+            s.groups
+                .groups
+                .iter()
+                .filter(|(_, g)| !g.members.is_empty())
+                .map(|(id, g)| (id.clone(), g.clone()))
+                .collect()
+        });
+        let agents = agent.live_agents();
+        let me = agent.id();
+        let now = now_ms();
+        for (id, g) in groups {
+            if coordinator_among(&agents, &id).map(|a| a.agent_id) != Some(me) {
+                agent.groups.drop_group(&id);
+                continue;
+            }
+            let due = agent.groups.due(&id, &g, now);
+            let cmd = if !due.expired.is_empty() {
+                tracing::info!(group = %id, members = ?due.expired, "group members' sessions expired");
+                GroupCommand::Expire {
+                    group: id.clone(),
+                    member_ids: due.expired,
+                    now_ms: now,
+                }
+            } else if due.rebalance_overdue {
+                tracing::info!(group = %id, generation = g.generation, "rebalance timed out; completing without laggards");
+                GroupCommand::CompleteRebalance {
+                    group: id.clone(),
+                    generation: g.generation,
+                    now_ms: now,
+                }
+            } else {
+                continue;
+            };
+            if let Err(e) = agent.propose(Command::Group(cmd)).await {
+                tracing::warn!(group = %id, error = ?e, "group timer proposal failed");
+            }
+        }
+    }
+}
+
+/// Kafka's COORDINATOR_NOT_AVAILABLE: what a group request gets when the quorum does not answer
+/// (clients retry and look the coordinator up again).
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+impl Agent {
+    /// Proposes a group command; a refusal by the state machine or quorum trouble becomes the
+    /// Kafka error code the client gets.
+    pub async fn propose_group(
+        &self,
+        cmd: GroupCommand,
+    ) -> Result<sluice_meta::command::CommandResponse, i16> {
+        match self.propose(Command::Group(cmd)).await {
+            Ok(sluice_meta::command::CommandResponse::Error { code, .. }) => Err(code),
+            Ok(r) => Ok(r),
+            Err(_) => Err(COORDINATOR_NOT_AVAILABLE),
+        }
+    }
+}

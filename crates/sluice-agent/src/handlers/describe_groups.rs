@@ -1,0 +1,58 @@
+//! DescribeGroups (v0-v5): state, protocol and members of classic groups; a group nobody knows
+//! is reported Dead, as Kafka does.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use sluice_meta::groups::GroupState;
+
+use super::str_bytes;
+use crate::agent::Agent;
+
+pub fn handle(agent: &Agent, req: DescribeGroupsRequest, _version: i16) -> DescribeGroupsResponse {
+    let mut resp = DescribeGroupsResponse::default();
+    resp.groups = req
+        .groups
+        .iter()
+        .map(|id| {
+            let mut d = DescribedGroup::default()
+                .with_group_id(id.clone())
+                .with_authorized_operations(i32::MIN);
+            if !agent.is_group_coordinator(id.0.as_str()) {
+                d.error_code = ResponseError::NotCoordinator.code();
+                return d;
+            }
+            let Some(g) = agent.read(|s| s.groups.get(id.0.as_str()).cloned()) else {
+                d.group_state = str_bytes(GroupState::Dead.as_str());
+                return d;
+            };
+            let protocol = g.protocol.clone().unwrap_or_default();
+            let settled = matches!(
+                g.state,
+                GroupState::Stable | GroupState::CompletingRebalance
+            );
+            d.group_state = str_bytes(g.state.as_str());
+            d.protocol_type = str_bytes(g.protocol_type.clone());
+            d.protocol_data = str_bytes(if settled {
+                protocol.clone()
+            } else {
+                String::new()
+            });
+            d.members = g
+                .members
+                .values()
+                .map(|m| {
+                    DescribedGroupMember::default()
+                        .with_member_id(str_bytes(m.member_id.clone()))
+                        .with_group_instance_id(m.instance_id.clone().map(str_bytes))
+                        .with_client_id(str_bytes(m.client_id.clone()))
+                        .with_client_host(str_bytes(m.client_host.clone()))
+                        .with_member_metadata(m.metadata(&protocol).to_vec().into())
+                        .with_member_assignment(m.assignment.clone().into())
+                })
+                .collect();
+            d
+        })
+        .collect();
+    resp
+}

@@ -1,0 +1,38 @@
+//! Heartbeat (classic protocol): memory only on the coordinator; no raft write.
+//!
+//! The answer tells a member whether to rejoin (REBALANCE_IN_PROGRESS) or that it is gone
+//! (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+use sluice_meta::groups::GroupState;
+
+use super::group_member_error;
+use crate::agent::Agent;
+
+pub fn handle(agent: &Agent, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+    let group = req.group_id.0.as_str();
+    let member = req.member_id.as_str();
+    let mut resp = HeartbeatResponse::default();
+    if !agent.is_group_coordinator(group) {
+        resp.error_code = ResponseError::NotCoordinator.code();
+        return resp;
+    }
+    let instance = req.group_instance_id.as_ref().map(|s| s.as_str());
+    resp.error_code = agent.read(|s| {
+        let Some(g) = s.groups.get(group) else {
+            return ResponseError::UnknownMemberId.code();
+        };
+        if let Some(code) = group_member_error(g, member, instance, req.generation_id) {
+            return code;
+        }
+        match g.state {
+            GroupState::PreparingRebalance => ResponseError::RebalanceInProgress.code(),
+            _ => 0,
+        }
+    });
+    if resp.error_code == 0 || resp.error_code == ResponseError::RebalanceInProgress.code() {
+        agent.groups.touch(group, member);
+    }
+    resp
+}

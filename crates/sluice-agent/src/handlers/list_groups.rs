@@ -1,0 +1,34 @@
+//! ListGroups (v0-v5, with state and type filters): the groups this agent coordinates, as a
+//! Kafka broker lists its own; admin clients ask every agent and merge.
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+
+use super::str_bytes;
+use crate::agent::Agent;
+use crate::group_coordinator::coordinator_among;
+
+pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroupsResponse {
+    let agents = agent.live_agents();
+    let me = agent.id();
+    let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
+    let mut resp = ListGroupsResponse::default();
+    resp.groups = agent.read(|s| {
+        s.groups
+            .groups
+            .iter()
+            .filter(|(id, _)| coordinator_among(&agents, id).is_some_and(|a| a.agent_id == me))
+            .filter(|(_, g)| states.is_empty() || states.contains(&g.state.as_str().to_lowercase()))
+            .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+            .map(|(id, g)| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(str_bytes(id.clone())))
+                    .with_protocol_type(str_bytes(g.protocol_type.clone()))
+                    .with_group_state(str_bytes(g.state.as_str()))
+                    .with_group_type(str_bytes("classic"))
+            })
+            .collect()
+    });
+    resp
+}

@@ -1,0 +1,115 @@
+//! OffsetDelete (v0): drops committed offsets of partitions the group no longer consumes.
+//! Partitions of a topic some member of a live group subscribes to are refused
+//! (GROUP_SUBSCRIBED_TO_TOPIC), as in Kafka.
+
+use std::collections::BTreeSet;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+use kafka_protocol::protocol::Decodable;
+use sluice_meta::groups::{Group, GroupCommand};
+
+use crate::agent::Agent;
+
+pub async fn handle(
+    agent: &Agent,
+    req: OffsetDeleteRequest,
+    _version: i16,
+) -> OffsetDeleteResponse {
+    let group = req.group_id.0.to_string();
+    let mut resp = OffsetDeleteResponse::default();
+    if !agent.is_group_coordinator(&group) {
+        resp.error_code = ResponseError::NotCoordinator.code();
+        return resp;
+    }
+    let Some(g) = agent.read(|s| s.groups.get(&group).cloned()) else {
+        resp.error_code = ResponseError::GroupIdNotFound.code();
+        return resp;
+    };
+    let subscribed = subscribed_topics(&g);
+    let mut verdicts = Vec::new();
+    let mut delete = Vec::new();
+    for t in &req.topics {
+        let name = t.name.0.to_string();
+        let partitions = agent.read(|s| s.topic(&name).map(|t| t.partitions.len() as i32));
+        let v: Vec<i16> = t
+            .partitions
+            .iter()
+            .map(|p| {
+                if !partitions.is_some_and(|n| (0..n).contains(&p.partition_index)) {
+                    ResponseError::UnknownTopicOrPartition.code()
+                } else if subscribed.contains(&name) {
+                    ResponseError::GroupSubscribedToTopic.code()
+                } else {
+                    delete.push((name.clone(), p.partition_index));
+                    0
+                }
+            })
+            .collect();
+        verdicts.push(v);
+    }
+    let mut outcome = 0;
+    if !delete.is_empty() {
+        let cmd = GroupCommand::DeleteOffsets {
+            group,
+            partitions: delete,
+        };
+        if let Err(code) = agent.propose_group(cmd).await {
+            resp.error_code = code;
+            return resp;
+        }
+        outcome = 0;
+    }
+    resp.topics = req
+        .topics
+        .iter()
+        .zip(verdicts)
+        .map(|(t, v)| {
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .zip(v)
+                        .map(|(p, code)| {
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(if code == 0 { outcome } else { code })
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    resp
+}
+
+/// Topics the members of a consumer group subscribe to, from their protocol metadata.
+fn subscribed_topics(g: &Group) -> BTreeSet<String> {
+    if g.protocol_type != "consumer" {
+        return BTreeSet::new();
+    }
+    let Some(protocol) = &g.protocol else {
+        return BTreeSet::new();
+    };
+    let mut out = BTreeSet::new();
+    for m in g.members.values() {
+        let mut buf = bytes::Bytes::copy_from_slice(m.metadata(protocol));
+        if buf.len() < 2 {
+            continue;
+        }
+        let version = i16::from_be_bytes([buf[0], buf[1]]);
+        let _ = bytes::Buf::get_i16(&mut buf);
+        // Untrusted client bytes: a decoder panic must not take the agent down.
+        let decoded = std::panic::catch_unwind(move || {
+            ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3))
+        });
+        if let Ok(Ok(sub)) = decoded {
+            out.extend(sub.topics.iter().map(|t| t.to_string()));
+        }
+    }
+    out
+}

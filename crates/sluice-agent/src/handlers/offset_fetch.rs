@@ -1,0 +1,148 @@
+//! OffsetFetch (v1-v9; several groups per request from v8): read from the local replica, which
+//! on the coordinator already holds every commit it acknowledged.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+use sluice_meta::state::MetaState;
+
+use super::{str_bytes, topic_name};
+use crate::agent::Agent;
+
+/// One partition's answer: (partition, offset, leader epoch, metadata, error).
+type PartitionOffset = (i32, i64, i32, String, i16);
+
+pub fn handle(agent: &Agent, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    let mut resp = OffsetFetchResponse::default();
+    if version >= 8 {
+        resp.groups = req
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect::<Vec<_>>()
+                });
+                let (code, topics) = fetch(agent, g.group_id.0.as_str(), wanted);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_error_code(code)
+                    .with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(name, parts)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(topic_name(name))
+                                    .with_partitions(
+                                        parts
+                                            .into_iter()
+                                            .map(|(p, o, e, m, c)| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(o)
+                                                    .with_committed_leader_epoch(e)
+                                                    .with_metadata(Some(str_bytes(m)))
+                                                    .with_error_code(c)
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return resp;
+    }
+    let wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect::<Vec<_>>()
+    });
+    let GroupId(group) = &req.group_id;
+    let (code, topics) = fetch(agent, group.as_str(), wanted);
+    resp.error_code = code;
+    resp.topics = topics
+        .into_iter()
+        .map(|(name, parts)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(
+                    parts
+                        .into_iter()
+                        .map(|(p, o, e, m, c)| {
+                            // Before v2 there is no group-level error: every partition carries it.
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(o)
+                                .with_committed_leader_epoch(e)
+                                .with_metadata(Some(str_bytes(m)))
+                                .with_error_code(if version < 2 && c == 0 { code } else { c })
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    resp
+}
+
+/// The group-level error and, per topic, the committed offsets asked for (all when `wanted` is
+/// None); -1 where nothing is committed.
+fn fetch(
+    agent: &Agent,
+    group: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> (i16, Vec<(String, Vec<PartitionOffset>)>) {
+    if !agent.is_group_coordinator(group) {
+        let code = ResponseError::NotCoordinator.code();
+        let topics = wanted
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, ps)| {
+                (
+                    t,
+                    ps.into_iter()
+                        .map(|p| (p, -1, -1, String::new(), code))
+                        .collect(),
+                )
+            })
+            .collect();
+        return (code, topics);
+    }
+    agent.read(|s: &MetaState| {
+        let g = s.groups.get(group);
+        let committed = |t: &str, p: i32| -> PartitionOffset {
+            match g.and_then(|g| g.offsets.get(t)).and_then(|ps| ps.get(&p)) {
+                Some(o) => (
+                    p,
+                    o.offset,
+                    o.leader_epoch,
+                    o.metadata.clone().unwrap_or_default(),
+                    0,
+                ),
+                None => (p, -1, -1, String::new(), 0),
+            }
+        };
+        let topics = match wanted {
+            Some(ts) => ts
+                .into_iter()
+                .map(|(t, ps)| {
+                    let parts = ps.into_iter().map(|p| committed(&t, p)).collect();
+                    (t, parts)
+                })
+                .collect(),
+            None => g
+                .map(|g| {
+                    g.offsets
+                        .iter()
+                        .map(|(t, ps)| (t.clone(), ps.keys().map(|p| committed(t, *p)).collect()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        (0, topics)
+    })
+}

@@ -1,0 +1,850 @@
+//! Consumer groups (classic protocol): membership, generations, assignments and committed
+//! offsets, as quorum state.
+//!
+//! Kafka's classic group state machine, made pure: a group moves Empty → PreparingRebalance →
+//! CompletingRebalance → Stable and back, and `apply` decides every transition from the command
+//! alone (time arrives as `now_ms` from the proposer). What is *not* here is liveness: the agent
+//! coordinating a group keeps each member's last heartbeat in memory and proposes only changes
+//! (a join, a leave, an expiry, the leader's assignment), so a steady group costs no raft writes
+//! however often its members heartbeat. Waiting (a JoinGroup held until the rebalance completes,
+//! a SyncGroup held until the leader's assignment arrives) is the agent's business too: it
+//! watches this state for the generation it was promised.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codes;
+use crate::command::CommandResponse;
+
+/// Kafka's `offset.metadata.max.bytes`.
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    /// The name Kafka uses on the wire (ListGroups, DescribeGroups).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// Every group, by id: one hop from `MetaState::groups`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Groups {
+    pub groups: BTreeMap<String, Group>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Group {
+    /// "consumer" for Kafka consumers, "" for groups that only store offsets.
+    pub protocol_type: String,
+    pub state: GroupState,
+    pub generation: i32,
+    /// The protocol (assignor) chosen at the last completed rebalance.
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// When the group entered its current state (proposer's clock): rebalance timeouts count
+    /// from here.
+    pub state_since_ms: i64,
+    /// Committed offsets: topic → partition → offset.
+    pub offsets: BTreeMap<String, BTreeMap<i32, CommittedOffset>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Member {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    /// (protocol name, protocol metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Vec<u8>)>,
+    /// What the leader assigned this member in the current generation.
+    pub assignment: Vec<u8>,
+    /// Has (re)joined during the current rebalance.
+    pub joined: bool,
+}
+
+impl Member {
+    /// This member's metadata for `protocol`.
+    pub fn metadata(&self, protocol: &str) -> &[u8] {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map_or(&[][..], |(_, m)| m)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub commit_ms: i64,
+}
+
+/// A JoinGroup as the coordinator proposes it. The member id is always set: the coordinator
+/// generates one for a new member (`new_member`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JoinMember {
+    pub member_id: String,
+    pub new_member: bool,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OffsetCommitEntry {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum GroupCommand {
+    Join {
+        group: String,
+        join: JoinMember,
+        now_ms: i64,
+    },
+    /// The leader's SyncGroup: assignments per member id.
+    Sync {
+        group: String,
+        member_id: String,
+        generation: i32,
+        assignments: Vec<(String, Vec<u8>)>,
+        now_ms: i64,
+    },
+    /// LeaveGroup: (member id, group instance id) per departing member.
+    Leave {
+        group: String,
+        members: Vec<(String, Option<String>)>,
+        now_ms: i64,
+    },
+    /// Members whose session ran out on the coordinator's clock.
+    Expire {
+        group: String,
+        member_ids: Vec<String>,
+        now_ms: i64,
+    },
+    /// The rebalance timeout of `generation`'s successor ran out: members that did not rejoin
+    /// are dropped and the rebalance completes without them.
+    CompleteRebalance {
+        group: String,
+        generation: i32,
+        now_ms: i64,
+    },
+    CommitOffsets {
+        group: String,
+        /// -1 for a commit outside group management.
+        generation: i32,
+        member_id: String,
+        instance_id: Option<String>,
+        offsets: Vec<OffsetCommitEntry>,
+        now_ms: i64,
+    },
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+    },
+    DeleteGroups {
+        groups: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum GroupResponse {
+    /// The joiner's response is ready once the group reaches this generation.
+    Joined { target_generation: i32 },
+    /// One Kafka error code per item of the command (DeleteGroups).
+    Codes(Vec<i16>),
+}
+
+fn err(code: i16, message: &str) -> CommandResponse {
+    CommandResponse::Error {
+        code,
+        message: message.to_string(),
+    }
+}
+
+impl Group {
+    pub fn new(protocol_type: &str, now_ms: i64) -> Self {
+        Group {
+            protocol_type: protocol_type.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            state_since_ms: now_ms,
+            offsets: BTreeMap::new(),
+        }
+    }
+
+    pub fn member_by_instance(&self, instance: &str) -> Option<&Member> {
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance))
+    }
+
+    /// The longest rebalance timeout of the members: how long a rebalance may wait.
+    pub fn rebalance_timeout_ms(&self) -> i64 {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms as i64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn set_state(&mut self, state: GroupState, now_ms: i64) {
+        self.state = state;
+        self.state_since_ms = now_ms;
+    }
+
+    /// Protocols every member supports, as Kafka checks a joiner against the group.
+    fn supports(&self, protocols: &[(String, Vec<u8>)]) -> bool {
+        self.members.is_empty()
+            || protocols.iter().any(|(p, _)| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(q, _)| q == p))
+            })
+    }
+
+    fn prepare_rebalance(&mut self, now_ms: i64) {
+        if self.state != GroupState::PreparingRebalance {
+            self.set_state(GroupState::PreparingRebalance, now_ms);
+            for m in self.members.values_mut() {
+                m.joined = false;
+            }
+        }
+    }
+
+    fn maybe_complete(&mut self, now_ms: i64) {
+        if self.state == GroupState::PreparingRebalance && self.members.values().all(|m| m.joined) {
+            self.complete_rebalance(now_ms);
+        }
+    }
+
+    /// Ends a rebalance: members that did not rejoin are dropped, the generation advances, a
+    /// protocol and a leader are chosen.
+    fn complete_rebalance(&mut self, now_ms: i64) {
+        self.members.retain(|_, m| m.joined);
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.protocol = None;
+            self.leader = None;
+            self.set_state(GroupState::Empty, now_ms);
+            return;
+        }
+        self.protocol = self.choose_protocol();
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        for m in self.members.values_mut() {
+            m.joined = false;
+            m.assignment.clear();
+        }
+        self.set_state(GroupState::CompletingRebalance, now_ms);
+    }
+
+    /// Kafka's vote: among protocols all members support, each member votes for its most
+    /// preferred; most votes wins (ties: the first candidate in the first member's order).
+    fn choose_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        let candidates: Vec<&str> = first
+            .protocols
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .filter(|p| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(q, _)| q == p))
+            })
+            .collect();
+        let mut votes: Vec<(usize, &str)> = candidates.iter().map(|c| (0, *c)).collect();
+        for m in self.members.values() {
+            if let Some((p, _)) = m
+                .protocols
+                .iter()
+                .find(|(p, _)| candidates.contains(&p.as_str()))
+            {
+                if let Some(v) = votes.iter_mut().find(|(_, c)| *c == p.as_str()) {
+                    v.0 += 1;
+                }
+            }
+        }
+        let best = votes.iter().map(|(n, _)| *n).max()?;
+        votes
+            .iter()
+            .find(|(n, _)| *n == best)
+            .map(|(_, p)| p.to_string())
+    }
+
+    /// Removes members; the rest rebalance (or the group empties).
+    fn remove_members(&mut self, ids: &[String], now_ms: i64) {
+        let before = self.members.len();
+        for id in ids {
+            self.members.remove(id);
+        }
+        if self.members.len() == before {
+            return;
+        }
+        if self.members.is_empty() {
+            self.generation += 1;
+            self.protocol = None;
+            self.leader = None;
+            self.set_state(GroupState::Empty, now_ms);
+        } else {
+            self.prepare_rebalance(now_ms);
+            self.maybe_complete(now_ms);
+        }
+    }
+}
+
+impl Groups {
+    pub fn get(&self, group: &str) -> Option<&Group> {
+        self.groups.get(group)
+    }
+
+    pub fn apply(&mut self, cmd: &GroupCommand) -> CommandResponse {
+        match cmd {
+            GroupCommand::Join {
+                group,
+                join,
+                now_ms,
+            } => self.join(group, join, *now_ms),
+            GroupCommand::Sync {
+                group,
+                member_id,
+                generation,
+                assignments,
+                now_ms,
+            } => self.sync(group, member_id, *generation, assignments, *now_ms),
+            GroupCommand::Leave {
+                group,
+                members,
+                now_ms,
+            } => self.leave(group, members, *now_ms),
+            GroupCommand::Expire {
+                group,
+                member_ids,
+                now_ms,
+            } => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.remove_members(member_ids, *now_ms);
+                }
+                CommandResponse::Ok
+            }
+            GroupCommand::CompleteRebalance {
+                group,
+                generation,
+                now_ms,
+            } => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    if g.state == GroupState::PreparingRebalance && g.generation == *generation {
+                        g.complete_rebalance(*now_ms);
+                    }
+                }
+                CommandResponse::Ok
+            }
+            GroupCommand::CommitOffsets {
+                group,
+                generation,
+                member_id,
+                instance_id,
+                offsets,
+                now_ms,
+            } => self.commit(
+                group,
+                *generation,
+                member_id,
+                instance_id.as_deref(),
+                offsets,
+                *now_ms,
+            ),
+            GroupCommand::DeleteOffsets { group, partitions } => {
+                let Some(g) = self.groups.get_mut(group) else {
+                    return err(codes::GROUP_ID_NOT_FOUND, "The group id does not exist.");
+                };
+                for (t, p) in partitions {
+                    if let Some(parts) = g.offsets.get_mut(t) {
+                        parts.remove(p);
+                        if parts.is_empty() {
+                            g.offsets.remove(t);
+                        }
+                    }
+                }
+                CommandResponse::Ok
+            }
+            GroupCommand::DeleteGroups { groups } => {
+                let codes = groups
+                    .iter()
+                    .map(|id| match self.groups.get(id) {
+                        None => codes::GROUP_ID_NOT_FOUND,
+                        Some(g) if !g.members.is_empty() => codes::NON_EMPTY_GROUP,
+                        Some(_) => {
+                            self.groups.remove(id);
+                            codes::NONE
+                        }
+                    })
+                    .collect();
+                CommandResponse::Group(GroupResponse::Codes(codes))
+            }
+        }
+    }
+
+    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64) -> CommandResponse {
+        let g = self
+            .groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group::new(&j.protocol_type, now_ms));
+        if g.members.is_empty() {
+            g.protocol_type = j.protocol_type.clone();
+        } else if g.protocol_type != j.protocol_type || !g.supports(&j.protocols) {
+            return err(
+                codes::INCONSISTENT_GROUP_PROTOCOL,
+                "The group member's supported protocols are incompatible with those of existing members.",
+            );
+        }
+        // A static member rejoining under a new member id takes over its old identity.
+        if let Some(inst) = &j.instance_id {
+            if let Some(old) = g.member_by_instance(inst).cloned() {
+                if old.member_id != j.member_id {
+                    if !j.new_member {
+                        return err(
+                            codes::FENCED_INSTANCE_ID,
+                            "The member was fenced by a newer instance with the same group.instance.id.",
+                        );
+                    }
+                    g.members.remove(&old.member_id);
+                    let mut m = new_member(j);
+                    m.assignment = old.assignment.clone();
+                    m.joined = old.joined;
+                    g.members.insert(j.member_id.clone(), m);
+                    if g.leader.as_deref() == Some(old.member_id.as_str()) {
+                        g.leader = Some(j.member_id.clone());
+                    }
+                    if g.state == GroupState::Stable && old.protocols == j.protocols {
+                        // Static membership's point: a restart causes no rebalance.
+                        return joined(g.generation);
+                    }
+                    let target = join_target(g);
+                    g.prepare_rebalance(now_ms);
+                    g.members.get_mut(&j.member_id).expect("inserted").joined = true;
+                    g.maybe_complete(now_ms);
+                    return joined(target);
+                }
+            }
+        }
+        let is_leader = g.leader.as_deref() == Some(j.member_id.as_str());
+        let state = g.state;
+        match g.members.get_mut(&j.member_id) {
+            None => {
+                if !j.new_member {
+                    return err(codes::UNKNOWN_MEMBER_ID, "The member id is not known.");
+                }
+                let target = join_target(g);
+                g.prepare_rebalance(now_ms);
+                let mut m = new_member(j);
+                m.joined = true;
+                g.members.insert(j.member_id.clone(), m);
+                g.maybe_complete(now_ms);
+                joined(target)
+            }
+            Some(m) => {
+                let unchanged = m.protocols == j.protocols;
+                m.protocols = j.protocols.clone();
+                m.session_timeout_ms = j.session_timeout_ms;
+                m.rebalance_timeout_ms = j.rebalance_timeout_ms;
+                m.client_id = j.client_id.clone();
+                m.client_host = j.client_host.clone();
+                let settled = match state {
+                    GroupState::CompletingRebalance => unchanged,
+                    GroupState::Stable => unchanged && !is_leader,
+                    _ => false,
+                };
+                if settled {
+                    // Kafka answers a follower's redundant rejoin with the current generation.
+                    return joined(g.generation);
+                }
+                let target = join_target(g);
+                g.prepare_rebalance(now_ms);
+                g.members.get_mut(&j.member_id).expect("present").joined = true;
+                g.maybe_complete(now_ms);
+                joined(target)
+            }
+        }
+    }
+
+    fn sync(
+        &mut self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+        assignments: &[(String, Vec<u8>)],
+        now_ms: i64,
+    ) -> CommandResponse {
+        let Some(g) = self.groups.get_mut(group) else {
+            return err(codes::UNKNOWN_MEMBER_ID, "The group is not known.");
+        };
+        if let Some(code) = check_member(g, member_id, generation) {
+            return err(code, "SyncGroup refused");
+        }
+        match g.state {
+            GroupState::PreparingRebalance => {
+                err(codes::REBALANCE_IN_PROGRESS, "The group is rebalancing.")
+            }
+            GroupState::CompletingRebalance if g.leader.as_deref() == Some(member_id) => {
+                for m in g.members.values_mut() {
+                    m.assignment = assignments
+                        .iter()
+                        .find(|(id, _)| *id == m.member_id)
+                        .map(|(_, a)| a.clone())
+                        .unwrap_or_default();
+                }
+                g.set_state(GroupState::Stable, now_ms);
+                CommandResponse::Ok
+            }
+            _ => CommandResponse::Ok,
+        }
+    }
+
+    fn leave(
+        &mut self,
+        group: &str,
+        members: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> CommandResponse {
+        let Some(g) = self.groups.get_mut(group) else {
+            return CommandResponse::Group(GroupResponse::Codes(vec![
+                codes::UNKNOWN_MEMBER_ID;
+                members.len()
+            ]));
+        };
+        let mut out = Vec::with_capacity(members.len());
+        let mut gone = Vec::new();
+        for (id, inst) in members {
+            let by_instance = inst
+                .as_deref()
+                .and_then(|i| g.member_by_instance(i))
+                .map(|m| m.member_id.clone());
+            let code = match (by_instance, inst) {
+                (Some(found), _) if id.is_empty() || *id == found => {
+                    gone.push(found);
+                    codes::NONE
+                }
+                (Some(_), _) => codes::FENCED_INSTANCE_ID,
+                (None, Some(_)) => codes::UNKNOWN_MEMBER_ID,
+                (None, None) if g.members.contains_key(id) => {
+                    gone.push(id.clone());
+                    codes::NONE
+                }
+                (None, None) => codes::UNKNOWN_MEMBER_ID,
+            };
+            out.push(code);
+        }
+        g.remove_members(&gone, now_ms);
+        CommandResponse::Group(GroupResponse::Codes(out))
+    }
+
+    fn commit(
+        &mut self,
+        group: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: &[OffsetCommitEntry],
+        now_ms: i64,
+    ) -> CommandResponse {
+        if !self.groups.contains_key(group) {
+            if generation >= 0 {
+                return err(codes::ILLEGAL_GENERATION, "The group has no generation.");
+            }
+            self.groups
+                .insert(group.to_string(), Group::new("", now_ms));
+        }
+        let g = self.groups.get_mut(group).expect("present");
+        if generation < 0 && g.members.is_empty() {
+            // A commit outside group management (admin tools, manual assignment).
+        } else {
+            if let Some(inst) = instance_id {
+                if g.member_by_instance(inst)
+                    .is_some_and(|m| m.member_id != member_id)
+                {
+                    return err(codes::FENCED_INSTANCE_ID, "fenced static member");
+                }
+            }
+            if let Some(code) = check_member(g, member_id, generation) {
+                return err(code, "OffsetCommit refused");
+            }
+            if g.state == GroupState::CompletingRebalance {
+                return err(codes::REBALANCE_IN_PROGRESS, "The group is rebalancing.");
+            }
+        }
+        for o in offsets {
+            g.offsets.entry(o.topic.clone()).or_default().insert(
+                o.partition,
+                CommittedOffset {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata.clone(),
+                    commit_ms: now_ms,
+                },
+            );
+        }
+        CommandResponse::Ok
+    }
+}
+
+/// The generation a joiner will be answered with: the next one when a rebalance is (or is about
+/// to be) under way.
+fn join_target(g: &Group) -> i32 {
+    g.generation + 1
+}
+
+fn joined(target_generation: i32) -> CommandResponse {
+    CommandResponse::Group(GroupResponse::Joined { target_generation })
+}
+
+fn new_member(j: &JoinMember) -> Member {
+    Member {
+        member_id: j.member_id.clone(),
+        instance_id: j.instance_id.clone(),
+        client_id: j.client_id.clone(),
+        client_host: j.client_host.clone(),
+        session_timeout_ms: j.session_timeout_ms,
+        rebalance_timeout_ms: j.rebalance_timeout_ms,
+        protocols: j.protocols.clone(),
+        assignment: Vec::new(),
+        joined: false,
+    }
+}
+
+/// Kafka's member and generation checks for SyncGroup, Heartbeat and OffsetCommit.
+pub fn check_member(g: &Group, member_id: &str, generation: i32) -> Option<i16> {
+    if !g.members.contains_key(member_id) {
+        return Some(codes::UNKNOWN_MEMBER_ID);
+    }
+    if g.generation != generation {
+        return Some(codes::ILLEGAL_GENERATION);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(id: &str, new: bool, inst: Option<&str>, proto: &[&str]) -> GroupCommand {
+        GroupCommand::Join {
+            group: "g".into(),
+            join: JoinMember {
+                member_id: id.into(),
+                new_member: new,
+                instance_id: inst.map(String::from),
+                client_id: "c".into(),
+                client_host: String::new(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 30_000,
+                protocol_type: "consumer".into(),
+                protocols: proto.iter().map(|p| (p.to_string(), vec![1])).collect(),
+            },
+            now_ms: 1,
+        }
+    }
+
+    fn target(r: CommandResponse) -> i32 {
+        match r {
+            CommandResponse::Group(GroupResponse::Joined { target_generation }) => {
+                target_generation
+            }
+            other => panic!("not joined: {other:?}"),
+        }
+    }
+
+    fn code(r: CommandResponse) -> i16 {
+        match r {
+            CommandResponse::Error { code, .. } => code,
+            _ => 0,
+        }
+    }
+
+    fn sync(id: &str, generation: i32) -> GroupCommand {
+        GroupCommand::Sync {
+            group: "g".into(),
+            member_id: id.into(),
+            generation,
+            assignments: vec![("a".into(), vec![7]), ("b".into(), vec![8])],
+            now_ms: 2,
+        }
+    }
+
+    fn commit(id: &str, generation: i32) -> GroupCommand {
+        GroupCommand::CommitOffsets {
+            group: "g".into(),
+            generation,
+            member_id: id.into(),
+            instance_id: None,
+            offsets: vec![OffsetCommitEntry {
+                topic: "t".into(),
+                partition: 0,
+                offset: 5,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+            now_ms: 3,
+        }
+    }
+
+    #[test]
+    fn a_lone_member_completes_at_once_and_a_second_waits_for_the_first_to_rejoin() {
+        let mut gs = Groups::default();
+        assert_eq!(target(gs.apply(&join("a", true, None, &["range"]))), 1);
+        let g = gs.get("g").unwrap();
+        assert_eq!(
+            (g.state, g.generation, g.leader.as_deref()),
+            (GroupState::CompletingRebalance, 1, Some("a"))
+        );
+        assert_eq!(code(gs.apply(&sync("a", 1))), 0);
+        assert_eq!(gs.get("g").unwrap().state, GroupState::Stable);
+
+        // b joins: a rebalance starts and waits for a
+        assert_eq!(target(gs.apply(&join("b", true, None, &["range"]))), 2);
+        assert_eq!(gs.get("g").unwrap().state, GroupState::PreparingRebalance);
+        // a's commit of generation 1 is still accepted while preparing (revocation commits)
+        assert_eq!(code(gs.apply(&commit("a", 1))), 0);
+        assert_eq!(target(gs.apply(&join("a", false, None, &["range"]))), 2);
+        let g = gs.get("g").unwrap();
+        assert_eq!(
+            (g.state, g.generation),
+            (GroupState::CompletingRebalance, 2)
+        );
+        // no commit while the leader's assignment is awaited
+        assert_eq!(
+            code(gs.apply(&commit("a", 2))),
+            codes::REBALANCE_IN_PROGRESS
+        );
+        // only the leader's sync assigns
+        assert_eq!(code(gs.apply(&sync("b", 2))), 0);
+        assert_eq!(gs.get("g").unwrap().state, GroupState::CompletingRebalance);
+        assert_eq!(code(gs.apply(&sync("a", 1))), codes::ILLEGAL_GENERATION);
+        assert_eq!(code(gs.apply(&sync("a", 2))), 0);
+        let g = gs.get("g").unwrap();
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(g.members["b"].assignment, vec![8]);
+        assert_eq!(code(gs.apply(&commit("b", 2))), 0);
+        assert_eq!(code(gs.apply(&commit("c", 2))), codes::UNKNOWN_MEMBER_ID);
+    }
+
+    #[test]
+    fn rebalance_timeout_drops_laggards_and_the_last_leaver_empties_the_group() {
+        let mut gs = Groups::default();
+        gs.apply(&join("a", true, None, &["range"]));
+        gs.apply(&sync("a", 1));
+        gs.apply(&join("b", true, None, &["range"]));
+        gs.apply(&GroupCommand::CompleteRebalance {
+            group: "g".into(),
+            generation: 1,
+            now_ms: 40_000,
+        });
+        let g = gs.get("g").unwrap();
+        assert_eq!(g.members.keys().collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!((g.generation, g.leader.as_deref()), (2, Some("b")));
+        let r = gs.apply(&GroupCommand::Leave {
+            group: "g".into(),
+            members: vec![("b".into(), None), ("zz".into(), None)],
+            now_ms: 50_000,
+        });
+        assert_eq!(
+            r,
+            CommandResponse::Group(GroupResponse::Codes(vec![0, codes::UNKNOWN_MEMBER_ID]))
+        );
+        let g = gs.get("g").unwrap();
+        assert_eq!((g.state, g.generation), (GroupState::Empty, 3));
+        // an empty group takes commits from outside group management
+        assert_eq!(code(gs.apply(&commit("", -1))), 0);
+        assert_eq!(gs.get("g").unwrap().offsets["t"][&0].offset, 5);
+    }
+
+    #[test]
+    fn a_static_member_restarting_takes_its_place_without_a_rebalance() {
+        let mut gs = Groups::default();
+        gs.apply(&join("a1", true, Some("i-a"), &["range"]));
+        gs.apply(&sync("a1", 1));
+        assert_eq!(
+            target(gs.apply(&join("a2", true, Some("i-a"), &["range"]))),
+            1
+        );
+        let g = gs.get("g").unwrap();
+        assert_eq!((g.state, g.generation), (GroupState::Stable, 1));
+        assert_eq!(g.leader.as_deref(), Some("a2"));
+        assert!(!g.members.contains_key("a1"));
+        // the old incarnation is fenced
+        assert_eq!(
+            code(gs.apply(&join("a1", false, Some("i-a"), &["range"]))),
+            codes::FENCED_INSTANCE_ID
+        );
+    }
+
+    #[test]
+    fn incompatible_protocols_are_refused_and_the_vote_picks_a_common_one() {
+        let mut gs = Groups::default();
+        gs.apply(&join("a", true, None, &["cooperative-sticky", "range"]));
+        assert_eq!(
+            code(gs.apply(&join("b", true, None, &["roundrobin"]))),
+            codes::INCONSISTENT_GROUP_PROTOCOL
+        );
+        gs.apply(&join("b", true, None, &["range", "cooperative-sticky"]));
+        gs.apply(&join("a", false, None, &["cooperative-sticky", "range"]));
+        let g = gs.get("g").unwrap();
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        assert!(g.protocol.is_some());
+    }
+
+    #[test]
+    fn only_empty_groups_are_deleted() {
+        let mut gs = Groups::default();
+        gs.apply(&join("a", true, None, &["range"]));
+        gs.groups.insert("e".into(), Group::new("", 0));
+        let r = gs.apply(&GroupCommand::DeleteGroups {
+            groups: vec!["g".into(), "e".into(), "x".into()],
+        });
+        assert_eq!(
+            r,
+            CommandResponse::Group(GroupResponse::Codes(vec![
+                codes::NON_EMPTY_GROUP,
+                0,
+                codes::GROUP_ID_NOT_FOUND
+            ]))
+        );
+        assert!(gs.get("e").is_none() && gs.get("g").is_some());
+    }
+}

@@ -1,0 +1,318 @@
+"""Consumer groups, classic protocol, with real confluent-kafka consumers: partitions spread over
+the members, a member leaving (clean close or hard kill) hands its partitions to the others with
+no record skipped, committed offsets are honoured after every rebalance and across a restart,
+and offsets committed through one agent are read through another."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from confluent_kafka import KafkaException, TopicPartition
+
+import kafkawire as kw
+from helpers import DeliveryLog, admin, consumer, create_topic, produce_all, producer
+
+PARTS = 12
+FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}
+
+
+def produce_n(bs, topic, start, n):
+    recs = [(i, topic, i % PARTS, None, f"v{i}".encode(), None, None) for i in range(start, start + n)]
+    log = DeliveryLog()
+    produce_all(producer(bs), recs, log)
+    assert log.errors() == {}
+
+
+def group_consumer(bs, group, assignor, **conf):
+    return consumer(bs, **{"group.id": group, "partition.assignment.strategy": assignor, **FAST, **conf})
+
+
+class Member:
+    """A consumer that records what it read and commits after each poll batch."""
+
+    def __init__(self, c, commit=True):
+        self.c = c
+        self.commit = commit
+        self.seen = []  # (partition, offset)
+        self.unsure = set()  # read, but the commit covering them was refused
+
+    def poll(self, timeout=0.2):
+        msgs = self.c.consume(num_messages=500, timeout=timeout)
+        last = {}
+        batch = []
+        for m in msgs:
+            if m.error():
+                raise AssertionError(f"consumer error: {m.error()}")
+            batch.append((m.partition(), m.offset()))
+            last[m.partition()] = m.offset()
+        self.seen.extend(batch)
+        if self.commit and last:
+            try:
+                self.c.commit(offsets=[TopicPartition(m.topic(), p, o + 1) for p, o in last.items()],
+                              asynchronous=False)
+            except KafkaException:
+                # a commit racing a rebalance is refused; those records may come again
+                self.unsure.update(batch)
+        return len(msgs)
+
+    def parts(self):
+        return {tp.partition for tp in self.c.assignment()}
+
+
+def wait_spread(members, want, timeout=60):
+    """Poll all members until their assignments are disjoint and cover `want` partitions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in members:
+            m.poll(0.1)
+        sets = [m.parts() for m in members]
+        if all(sets) and sum(len(s) for s in sets) == want and len(set().union(*sets)) == want:
+            return sets
+    raise AssertionError(f"assignments never settled: {[sorted(m.parts()) for m in members]}")
+
+
+def consume_until(members, wanted, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in members:
+            m.poll(0.1)
+        got = set()
+        for m in members:
+            got.update(m.seen)
+        if wanted <= got:
+            return got
+    got = set()
+    for m in members:
+        got.update(m.seen)
+    missing = sorted(wanted - got)
+    raise AssertionError(f"{len(missing)} records never consumed, first {missing[:10]}")
+
+
+def offsets_of(counts):
+    return {(p, o) for p in range(PARTS) for o in range(counts)}
+
+
+@pytest.mark.parametrize("assignor", ["range", "roundrobin", "cooperative-sticky"])
+def test_three_consumers_one_closes_the_others_take_over(sluice_dev, assignor):
+    bs = sluice_dev.bootstrap
+    topic = f"grp-{assignor}"
+    group = f"g-{assignor}"
+    create_topic(bs, topic, PARTS)
+    produce_n(bs, topic, 0, PARTS * 20)
+
+    members = [Member(group_consumer(bs, group, assignor)) for _ in range(3)]
+    for m in members:
+        m.c.subscribe([topic])
+    sets = wait_spread(members, PARTS)
+    assert all(len(s) == 4 for s in sets), sets
+    consume_until(members, offsets_of(20))
+
+    # the victim reads more but never commits, then closes (LeaveGroup)
+    victim, rest = members[0], members[1:]
+    victim.commit = False
+    produce_n(bs, topic, PARTS * 20, PARTS * 10)
+    deadline = time.monotonic() + 30
+    while not any(o >= 20 for _, o in victim.seen) and time.monotonic() < deadline:
+        victim.poll(0.2)
+    victim_uncommitted = {(p, o) for p, o in victim.seen if o >= 20}
+    victim.c.close()
+
+    sets = wait_spread(rest, PARTS)
+    # the survivors read everything the victim did not commit, its uncommitted reads included
+    victim_committed = set(victim.seen) - victim_uncommitted
+    got = consume_until(rest, offsets_of(30) - victim_committed)
+    assert got | victim_committed == offsets_of(30)
+    # duplicates only among records the victim read without committing
+    reads = [r for m in members for r in m.seen]
+    dups = {r for r in reads if reads.count(r) > 1}
+    allowed = victim_uncommitted.union(*(m.unsure for m in rest))
+    assert dups <= allowed, sorted(dups - allowed)[:10]
+    for m in rest:
+        m.c.close()
+
+    ad = admin(bs)  # kept referenced: a collected AdminClient never completes its futures
+    d = ad.describe_consumer_groups([group])[group].result(timeout=30)
+    assert d.state.name == "EMPTY", d.state
+
+
+VICTIM = r"""
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "enable.auto.commit": False,
+              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest",
+              "log_level": 3})
+c.subscribe([sys.argv[3]])
+while True:
+    for m in c.consume(num_messages=100, timeout=0.2):
+        if not m.error():
+            print(m.partition(), m.offset(), flush=True)
+    if c.assignment():
+        print("assigned", len(c.assignment()), flush=True)
+"""
+
+
+def test_hard_killed_member_expires_and_its_partitions_move(sluice_dev, tmp_path):
+    bs = sluice_dev.bootstrap
+    topic, group = "grp-kill", "g-kill"
+    create_topic(bs, topic, PARTS)
+    produce_n(bs, topic, 0, PARTS * 10)
+    out = open(tmp_path / "victim.out", "w+")
+    victim = subprocess.Popen([sys.executable, "-c", VICTIM, bs, group, topic], stdout=out,
+                              stderr=subprocess.DEVNULL)
+    try:
+        members = [Member(group_consumer(bs, group, "range")) for _ in range(2)]
+        for m in members:
+            m.c.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for m in members:
+                m.poll(0.1)
+            out.seek(0)
+            victim_assigned = "assigned 4" in out.read()
+            if victim_assigned and all(len(m.parts()) == 4 for m in members):
+                break
+        else:
+            raise AssertionError(f"never spread: {[sorted(m.parts()) for m in members]}")
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        # the session timeout (6 s) expires the victim; the survivors get all 12 partitions
+        sets = wait_spread(members, PARTS, timeout=60)
+        assert sorted(set().union(*sets)) == list(range(PARTS))
+        got = consume_until(members, offsets_of(10))
+        assert got == offsets_of(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+    for m in members:
+        m.c.close()
+
+
+def committed(bs, group, topic):
+    c = consumer(bs, **{"group.id": group})
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in range(PARTS)], timeout=30)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        c.close()
+
+
+def test_committed_offsets_survive_restart_and_resume_consumption(sluice_dev):
+    bs = sluice_dev.bootstrap
+    topic, group = "grp-restart", "g-restart"
+    create_topic(bs, topic, PARTS)
+    produce_n(bs, topic, 0, PARTS * 10)
+    m = Member(group_consumer(bs, group, "range"))
+    m.c.subscribe([topic])
+    consume_until([m], offsets_of(10))
+    m.c.close()
+    assert committed(bs, group, topic) == {p: 10 for p in range(PARTS)}
+
+    sluice_dev.restart()
+    assert committed(bs, group, topic) == {p: 10 for p in range(PARTS)}
+    produce_n(bs, topic, PARTS * 10, PARTS * 5)
+    m = Member(group_consumer(bs, group, "roundrobin"))
+    m.c.subscribe([topic])
+    got = consume_until([m], offsets_of(15) - offsets_of(10))
+    # a restarted group resumes at its committed offsets: nothing before them comes again
+    assert got == offsets_of(15) - offsets_of(10)
+    m.c.close()
+
+
+def test_offsets_committed_via_one_agent_read_via_another(meta_and_two_agents):
+    a, b = meta_and_two_agents.a, meta_and_two_agents.b
+    topic = "grp-two"
+    create_topic(a.bootstrap, topic, PARTS)
+    for i in range(8):
+        group = f"g-two-{i}"  # several groups, so both agents coordinate some
+        c = consumer(a.bootstrap, **{"group.id": group})
+        c.commit(offsets=[TopicPartition(topic, p, 100 + p + i) for p in range(PARTS)], asynchronous=False)
+        c.close()
+        deadline = time.monotonic() + 30
+        while True:
+            got = committed(b.bootstrap, group, topic)
+            if got == {p: 100 + p + i for p in range(PARTS)} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert got == {p: 100 + p + i for p in range(PARTS)}
+
+
+def test_admin_list_describe_delete_groups_and_offsets(sluice_dev):
+    bs = sluice_dev.bootstrap
+    topic = "grp-admin"
+    create_topic(bs, topic, PARTS)
+    produce_n(bs, topic, 0, PARTS * 2)
+    live = Member(group_consumer(bs, "g-live", "range"))
+    live.c.subscribe([topic])
+    wait_spread([live], PARTS)
+    c = consumer(bs, **{"group.id": "g-idle"})
+    c.commit(offsets=[TopicPartition(topic, p, 1) for p in range(PARTS)], asynchronous=False)
+    c.close()
+
+    ad = admin(bs)
+    listed = {g.group_id: g for g in ad.list_consumer_groups(request_timeout=30).result(timeout=30).valid}
+    assert {"g-live", "g-idle"} <= set(listed)
+    assert listed["g-live"].state.name == "STABLE"
+    assert listed["g-idle"].state.name == "EMPTY"
+    from confluent_kafka import ConsumerGroupState
+    only_stable = ad.list_consumer_groups(states={ConsumerGroupState.STABLE}).result(timeout=30).valid
+    assert [g.group_id for g in only_stable] == ["g-live"]
+
+    d = ad.describe_consumer_groups(["g-live"])["g-live"].result(timeout=30)
+    assert d.state.name == "STABLE" and d.partition_assignor == "range" and len(d.members) == 1
+    assert sorted(tp.partition for tp in d.members[0].assignment.topic_partitions) == list(range(PARTS))
+
+    # OffsetDelete: refused for a topic the live group subscribes to, done for the idle group
+    # (confluent-kafka has no OffsetDelete call: raw v0 on the wire; one agent coordinates all)
+    assert offset_delete(sluice_dev.port, "g-live", topic, [0]) == (0, [(0, 86)])  # SUBSCRIBED
+    assert offset_delete(sluice_dev.port, "g-idle", topic, [0]) == (0, [(0, 0)])
+    assert offset_delete(sluice_dev.port, "g-none", topic, [0])[0] == 69  # GROUP_ID_NOT_FOUND
+    left = committed(bs, "g-idle", topic)
+    assert left[0] < 0 and left[1] == 1
+
+    # DeleteGroups: a group with members is refused, an empty one goes
+    res = ad.delete_consumer_groups(["g-live", "g-idle"], request_timeout=30)
+    res["g-idle"].result(timeout=30)
+    with pytest.raises(KafkaException):
+        res["g-live"].result(timeout=30)
+    assert all(v < 0 for v in committed(bs, "g-idle", topic).values())
+    live.c.close()
+
+
+def offset_delete(port, group, topic, partitions):
+    """OffsetDelete v0 on the wire: (error_code, [(partition, error_code)])."""
+    body = kw.string(group) + kw.array([topic], lambda t: kw.string(t) + kw.array(partitions, kw.i32))
+    with kw.KafkaConn("127.0.0.1", port) as c:
+        r = c.request(47, 0, body, flexible=False)
+    err = r.i16()
+    r.i32()
+    topics = r.array(lambda x: (x.string(), x.array(lambda y: (y.i32(), y.i16()))))
+    return err, [p for _, ps in topics for p in ps]
+
+
+def test_find_coordinator_batched_names_the_same_live_agent_everywhere(meta_and_two_agents):
+    a, b = meta_and_two_agents.a, meta_and_two_agents.b
+    keys = [f"group-{i}" for i in range(16)]
+
+    def lookup(port):
+        body = kw.i8(0) + kw.compact_array(keys, kw.compact_string) + kw.EMPTY_TAGS
+        with kw.KafkaConn("127.0.0.1", port) as c:
+            r = c.request(10, 4, body, flexible=True)
+        r.i32()
+        out = r.compact_array(lambda x: (x.compact_string(), x.i32(), x.compact_string(), x.i32(), x.i16(),
+                                         x.compact_string(), x.tags()))
+        return {k: (node, port_, err) for k, node, _, port_, err, _, _ in out}
+
+    deadline = time.monotonic() + 30
+    while True:  # each agent must first see the other as live
+        via_a, via_b = lookup(a.port), lookup(b.port)
+        if via_a == via_b and {n for n, _, _ in via_a.values()} == {1, 2} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert via_a == via_b
+    assert set(via_a) == set(keys)
+    assert {(n, p) for n, p, _ in via_a.values()} == {(1, a.port), (2, b.port)}
+    assert all(err == 0 for _, _, err in via_a.values())
