@@ -316,3 +316,52 @@ def test_find_coordinator_batched_names_the_same_live_agent_everywhere(meta_and_
     assert set(via_a) == set(keys)
     assert {(n, p) for n, p, _ in via_a.values()} == {(1, a.port), (2, b.port)}
     assert all(err == 0 for _, _, err in via_a.values())
+
+
+def raft_entries(meta_url, after, wait_ms=0):
+    """The metadata change feed after `after`: [(index, command)]."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{meta_url}/api/changes?after={after}&wait_ms={wait_ms}", timeout=30) as r:
+        body = json.loads(r.read())
+    if "entries" not in body:
+        return None
+    return [(e["index"], e["command"]) for e in body["entries"]]
+
+
+def test_a_steady_group_costs_no_raft_writes(meta_and_two_agents):
+    """Heartbeats touch the coordinator's memory only: over a steady window of many heartbeat
+    rounds the quorum sees no group command at all (only the agents' own liveness beats)."""
+    meta, a, b = meta_and_two_agents.meta, meta_and_two_agents.a, meta_and_two_agents.b
+    topic, group = "grp-steady", "g-steady"
+    create_topic(a.bootstrap, topic, PARTS)
+    members = [Member(group_consumer(bs, group, "range", **{"heartbeat.interval.ms": 200}))
+               for bs in (a.bootstrap, b.bootstrap, a.bootstrap)]
+    for m in members:
+        m.c.subscribe([topic])
+    wait_spread(members, PARTS)
+    for _ in range(10):  # let the last SyncGroup answers and commits settle
+        for m in members:
+            m.poll(0.1)
+    last = 0
+    while True:  # catch up with the feed
+        es = raft_entries(meta.url, last)
+        if not es:
+            break
+        last = es[-1][0]
+    window = 3.0  # 15 heartbeat rounds of 3 members at 200 ms
+    deadline = time.monotonic() + window
+    seen = []
+    while time.monotonic() < deadline:
+        for m in members:
+            m.poll(0.05)
+        es = raft_entries(meta.url, last) or []
+        if es:
+            last = es[-1][0]
+            seen.extend(es)
+    group_cmds = [c for _, c in seen if isinstance(c, dict) and "Group" in c]
+    print(f"steady window {window}s: {len(seen)} raft entries, {len(group_cmds)} group commands")
+    assert group_cmds == []
+    assert all(len(m.parts()) == 4 for m in members)
+    for m in members:
+        m.c.close()
