@@ -365,3 +365,30 @@ def test_a_steady_group_costs_no_raft_writes(meta_and_two_agents):
     assert all(len(m.parts()) == 4 for m in members)
     for m in members:
         m.c.close()
+
+
+def test_static_member_restart_keeps_its_partitions_without_a_rebalance(sluice_dev):
+    bs = sluice_dev.bootstrap
+    topic, group = "grp-static", "g-static"
+    create_topic(bs, topic, PARTS)
+    revoked = []
+
+    def static(inst):
+        m = Member(group_consumer(bs, group, "range", **{"group.instance.id": inst}))
+        m.c.subscribe([topic], on_revoke=lambda c, ps: revoked.append((inst, len(ps))))
+        return m
+
+    a, b = static("inst-a"), static("inst-b")
+    sets = wait_spread([a, b], PARTS)
+    before = {"a": sets[0], "b": sets[1]}
+    revoked.clear()
+    # a static member's close sends no LeaveGroup; its successor (same instance id) takes its place
+    a.c.close()
+    a2 = static("inst-a")
+    sets = wait_spread([a2, b], PARTS, timeout=30)
+    assert sets == [before["a"], before["b"]]
+    for _ in range(20):  # b keeps heartbeating: no rebalance reaches it
+        b.poll(0.1)
+    assert [r for r in revoked if r[0] == "inst-b" and r[1] > 0] == []
+    a2.c.close()
+    b.c.close()
