@@ -392,3 +392,39 @@ def test_static_member_restart_keeps_its_partitions_without_a_rebalance(sluice_d
     assert [r for r in revoked if r[0] == "inst-b" and r[1] > 0] == []
     a2.c.close()
     b.c.close()
+
+
+def test_group_survives_the_loss_of_its_coordinator_agent(meta_and_two_agents):
+    """SIGKILL the agent coordinating a group: the other agent takes the group over (fresh
+    liveness timers, same quorum state), the consumers find it, and consumption continues from
+    the committed offsets with no record skipped."""
+    a, b = meta_and_two_agents.a, meta_and_two_agents.b
+    topic = "grp-failover"
+    create_topic(a.bootstrap, topic, PARTS)
+    produce_n(a.bootstrap, topic, 0, PARTS * 5)
+    both = f"{a.bootstrap},{b.bootstrap}"
+    # pick a group id that agent b coordinates, so killing b is killing the coordinator
+    group = None
+    for i in range(64):
+        body = kw.i8(0) + kw.compact_array([f"g-fo-{i}"], kw.compact_string) + kw.EMPTY_TAGS
+        with kw.KafkaConn("127.0.0.1", a.port) as c:
+            r = c.request(10, 4, body, flexible=True)
+        r.i32()
+        _, node, _, _, err, _, _ = r.compact_array(
+            lambda x: (x.compact_string(), x.i32(), x.compact_string(), x.i32(), x.i16(),
+                       x.compact_string(), x.tags()))[0]
+        if err == 0 and node == 2:
+            group = f"g-fo-{i}"
+            break
+    assert group, "no group id hashed to agent b"
+    members = [Member(group_consumer(both, group, "range")) for _ in range(2)]
+    for m in members:
+        m.c.subscribe([topic])
+    wait_spread(members, PARTS)
+    consume_until(members, offsets_of(5))
+    b.kill()
+    produce_n(a.bootstrap, topic, PARTS * 5, PARTS * 5)
+    got = consume_until(members, offsets_of(10), timeout=120)
+    assert got == offsets_of(10)
+    for m in members:
+        m.c.close()
