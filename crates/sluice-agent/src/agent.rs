@@ -149,12 +149,6 @@ impl Agent {
         agents.get(idx).map_or(-1, |a| a.agent_id)
     }
 
-    /// The agent coordinating a group (FindCoordinator's answer): a stable hash of the group id
-    /// over live agents, so every agent names the same one.
-    pub fn coordinator_for(&self, group: &str) -> i32 {
-        Self::leader_for(&self.live_agents(), group, 0)
-    }
-
     /// Proposes a command and waits until the local replica shows it. Quorum trouble becomes a
     /// retriable Kafka error for the client.
     pub async fn propose(&self, cmd: Command) -> Result<CommandResponse, ResponseError> {

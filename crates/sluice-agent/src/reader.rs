@@ -118,16 +118,33 @@ impl Agent {
 impl Agent {
     /// Reads every batch holding offsets `first..=last` (whole batches, patched), however many
     /// bytes that is: used where records were already handed out, as share acquisitions are.
-    pub async fn read_offsets(&self, topic: &str, partition: i32, first: i64, last: i64) -> Result<Bytes, ResponseError> {
+    pub async fn read_offsets(
+        &self,
+        topic: &str,
+        partition: i32,
+        first: i64,
+        last: i64,
+    ) -> Result<Bytes, ResponseError> {
         let chunks: Vec<(i64, Chunk)> = self.read(|s| {
-            let p = s.partition(topic, partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
-            Ok::<_, ResponseError>(p.chunks_from(first).take_while(|(b, _)| *b <= last).map(|(b, c)| (b, c.clone())).collect())
+            let p = s
+                .partition(topic, partition)
+                .ok_or(ResponseError::UnknownTopicOrPartition)?;
+            Ok::<_, ResponseError>(
+                p.chunks_from(first)
+                    .take_while(|(b, _)| *b <= last)
+                    .map(|(b, c)| (b, c.clone()))
+                    .collect(),
+            )
         })?;
         let mut out = BytesMut::new();
         for (base, chunk) in &chunks {
             let data = self
                 .cache
-                .read(&chunk.object, chunk.object_len, chunk.pos..chunk.pos + chunk.len)
+                .read(
+                    &chunk.object,
+                    chunk.object_len,
+                    chunk.pos..chunk.pos + chunk.len,
+                )
                 .await
                 .map_err(|_| ResponseError::KafkaStorageError)?;
             let mut next = *base;

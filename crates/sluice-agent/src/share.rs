@@ -43,7 +43,11 @@ pub enum SessionStep {
 }
 
 impl ShareCoordinator {
-    pub fn new(limits: ShareLimits, session_timeout: Duration, heartbeat_interval: Duration) -> Self {
+    pub fn new(
+        limits: ShareLimits,
+        session_timeout: Duration,
+        heartbeat_interval: Duration,
+    ) -> Self {
         ShareCoordinator {
             sessions: Mutex::new(HashMap::new()),
             last_seen: Mutex::new(HashMap::new()),
@@ -69,16 +73,27 @@ impl ShareCoordinator {
             0 => {
                 let partitions: BTreeSet<_> = add.iter().copied().collect();
                 let list = partitions.iter().copied().collect();
-                sessions.insert(key, ShareSession { next_epoch: 1, partitions });
+                sessions.insert(
+                    key,
+                    ShareSession {
+                        next_epoch: 1,
+                        partitions,
+                    },
+                );
                 Ok((SessionStep::Open, list))
             }
             -1 => {
-                let mut list: BTreeSet<_> = sessions.remove(&key).map(|s| s.partitions).unwrap_or_default();
+                let mut list: BTreeSet<_> = sessions
+                    .remove(&key)
+                    .map(|s| s.partitions)
+                    .unwrap_or_default();
                 list.extend(add.iter().copied());
                 Ok((SessionStep::Close, list.into_iter().collect()))
             }
             n if n > 0 => {
-                let s = sessions.get_mut(&key).ok_or(ResponseError::ShareSessionNotFound)?;
+                let s = sessions
+                    .get_mut(&key)
+                    .ok_or(ResponseError::ShareSessionNotFound)?;
                 if s.next_epoch != n {
                     return Err(ResponseError::InvalidShareSessionEpoch);
                 }
@@ -87,20 +102,29 @@ impl ShareCoordinator {
                     s.partitions.remove(k);
                 }
                 s.partitions.extend(add.iter().copied());
-                Ok((SessionStep::Continue, s.partitions.iter().copied().collect()))
+                Ok((
+                    SessionStep::Continue,
+                    s.partitions.iter().copied().collect(),
+                ))
             }
             _ => Err(ResponseError::InvalidShareSessionEpoch),
         }
     }
 
     pub fn touch(&self, group: &str, member: &str) {
-        self.last_seen.lock().expect("liveness lock").insert((group.to_string(), member.to_string()), Instant::now());
+        self.last_seen
+            .lock()
+            .expect("liveness lock")
+            .insert((group.to_string(), member.to_string()), Instant::now());
     }
 
     pub fn forget(&self, group: &str, member: &str) {
         let key = (group.to_string(), member.to_string());
         self.last_seen.lock().expect("liveness lock").remove(&key);
-        self.sessions.lock().expect("share sessions lock").remove(&key);
+        self.sessions
+            .lock()
+            .expect("share sessions lock")
+            .remove(&key);
     }
 
     /// Members of `known` (from quorum state) this coordinator has not heard from within the
@@ -124,54 +148,34 @@ impl ShareCoordinator {
 
 /// Expires share-group members this agent coordinates; runs until shutdown.
 pub async fn expiry_loop(agent: std::sync::Arc<Agent>) {
-    let period = (agent.share.session_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    let period =
+        (agent.share.session_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = agent.shutdown.cancelled() => return,
         }
-        let me = agent.id();
         let known: Vec<(String, String)> = agent.read(|s| {
             s.share_groups
                 .iter()
                 .flat_map(|(g, grp)| grp.members.keys().map(move |m| (g.clone(), m.clone())))
                 .collect()
         });
-        let mine: Vec<(String, String)> = known.into_iter().filter(|(g, _)| agent.coordinator_for(g) == me).collect();
+        let mine: Vec<(String, String)> = known
+            .into_iter()
+            .filter(|(g, _)| agent.is_group_coordinator(g))
+            .collect();
         for (group, member) in agent.share.expired(&mine) {
             tracing::info!(%group, %member, "share group member session expired");
             agent.share.forget(&group, &member);
-            let cmd = Command::Share(ShareCommand::Leave { group, member_id: member });
+            let cmd = Command::Share(ShareCommand::Leave {
+                group,
+                member_id: member,
+            });
             if let Err(e) = agent.propose(cmd).await {
                 tracing::warn!(error = ?e, "expiring a share member failed");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn share_session_epochs() {
-        let c = ShareCoordinator::new(ShareLimits::default(), Duration::from_secs(45), Duration::from_secs(5));
-        let p = |n| (Uuid::nil(), n);
-        assert_eq!(c.session("g", "m", 1, &[], &[]).unwrap_err(), ResponseError::ShareSessionNotFound);
-        assert_eq!(c.session("g", "m", 0, &[p(0), p(1)], &[]).unwrap(), (SessionStep::Open, vec![p(0), p(1)]));
-        assert_eq!(c.session("g", "m", 2, &[], &[]).unwrap_err(), ResponseError::InvalidShareSessionEpoch);
-        assert_eq!(c.session("g", "m", 1, &[p(2)], &[p(0)]).unwrap(), (SessionStep::Continue, vec![p(1), p(2)]));
-        assert_eq!(c.session("g", "m", -1, &[], &[]).unwrap(), (SessionStep::Close, vec![p(1), p(2)]));
-        assert_eq!(c.session("g", "m", 2, &[], &[]).unwrap_err(), ResponseError::ShareSessionNotFound);
-    }
-
-    #[test]
-    fn liveness_starts_fresh_and_expires() {
-        let c = ShareCoordinator::new(ShareLimits::default(), Duration::from_millis(0), Duration::from_secs(5));
-        let known = vec![("g".to_string(), "m".to_string())];
-        assert!(c.expired(&known).is_empty(), "first sight starts the timer");
-        std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(c.expired(&known), known);
     }
 }
 
@@ -190,7 +194,13 @@ pub fn expand_acks(
         return Err(ResponseError::InvalidRequest);
     }
     let ack_of = |c: i8| AckType::from_code(c).ok_or(ResponseError::InvalidRequest);
-    let mk = |first, last, ack| AckRequest { topic: topic.to_string(), partition, first, last, ack };
+    let mk = |first, last, ack| AckRequest {
+        topic: topic.to_string(),
+        partition,
+        first,
+        last,
+        ack,
+    };
     match types {
         [one] => Ok(vec![mk(first, last, ack_of(*one)?)]),
         many if many.len() as i64 == last - first + 1 => {
@@ -206,5 +216,57 @@ pub fn expand_acks(
             Ok(out)
         }
         _ => Err(ResponseError::InvalidRequest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_session_epochs() {
+        let c = ShareCoordinator::new(
+            ShareLimits::default(),
+            Duration::from_secs(45),
+            Duration::from_secs(5),
+        );
+        let p = |n| (Uuid::nil(), n);
+        assert_eq!(
+            c.session("g", "m", 1, &[], &[]).unwrap_err(),
+            ResponseError::ShareSessionNotFound
+        );
+        assert_eq!(
+            c.session("g", "m", 0, &[p(0), p(1)], &[]).unwrap(),
+            (SessionStep::Open, vec![p(0), p(1)])
+        );
+        assert_eq!(
+            c.session("g", "m", 2, &[], &[]).unwrap_err(),
+            ResponseError::InvalidShareSessionEpoch
+        );
+        assert_eq!(
+            c.session("g", "m", 1, &[p(2)], &[p(0)]).unwrap(),
+            (SessionStep::Continue, vec![p(1), p(2)])
+        );
+        assert_eq!(
+            c.session("g", "m", -1, &[], &[]).unwrap(),
+            (SessionStep::Close, vec![p(1), p(2)])
+        );
+        assert_eq!(
+            c.session("g", "m", 2, &[], &[]).unwrap_err(),
+            ResponseError::ShareSessionNotFound
+        );
+    }
+
+    #[test]
+    fn liveness_starts_fresh_and_expires() {
+        let c = ShareCoordinator::new(
+            ShareLimits::default(),
+            Duration::from_millis(0),
+            Duration::from_secs(5),
+        );
+        let known = vec![("g".to_string(), "m".to_string())];
+        assert!(c.expired(&known).is_empty(), "first sight starts the timer");
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(c.expired(&known), known);
     }
 }

@@ -47,7 +47,7 @@ pub enum ChangesResponse {
         /// Index the state reflects.
         index: u64,
         /// The full state.
-        state: MetaState,
+        state: Box<MetaState>,
     },
 }
 

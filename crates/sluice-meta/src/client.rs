@@ -331,7 +331,7 @@ fn apply_changes(replica: &Replica, after: u64, changes: ChangesResponse) {
     match changes {
         ChangesResponse::Snapshot { index, state } => {
             tracing::info!(index, "meta replica reset from a full state");
-            replica.reset(state, index);
+            replica.reset(*state, index);
             replica.publish(index);
         }
         ChangesResponse::Entries(entries) => {

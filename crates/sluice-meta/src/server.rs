@@ -178,7 +178,10 @@ async fn changes(State(core): Core, Query(q): Query<ChangesQuery>) -> ApiResult<
                     index,
                     "change feed reader is behind; sending state"
                 );
-                return Ok(Json(ChangesResponse::Snapshot { index, state }));
+                return Ok(Json(ChangesResponse::Snapshot {
+                    index,
+                    state: Box::new(state),
+                }));
             }
             FeedRead::Entries(entries) if !entries.is_empty() => {
                 return Ok(Json(ChangesResponse::Entries(entries)));

@@ -11,7 +11,11 @@ use sluice_meta::share_group::{ShareCommand, ShareResponse};
 use super::str_bytes;
 use crate::agent::Agent;
 
-pub async fn handle(agent: &Agent, req: AlterShareGroupOffsetsRequest, _version: i16) -> AlterShareGroupOffsetsResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: AlterShareGroupOffsetsRequest,
+    _version: i16,
+) -> AlterShareGroupOffsetsResponse {
     let mut resp = AlterShareGroupOffsetsResponse::default();
     let group = req.group_id.0.to_string();
     let mut offsets = Vec::new();
@@ -19,14 +23,18 @@ pub async fn handle(agent: &Agent, req: AlterShareGroupOffsetsRequest, _version:
         let name = t.topic_name.0.to_string();
         let mut rt = AlterShareGroupOffsetsResponseTopic::default();
         rt.topic_name = t.topic_name.clone();
-        rt.topic_id = agent.read(|s| s.topic(&name).map(|t| t.id)).unwrap_or_default();
+        rt.topic_id = agent
+            .read(|s| s.topic(&name).map(|t| t.id))
+            .unwrap_or_default();
         for p in &t.partitions {
             let mut rp = AlterShareGroupOffsetsResponsePartition::default();
             rp.partition_index = p.partition_index;
             rp.error_message = None;
             match agent.watermarks(&name, p.partition_index) {
                 None => rp.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(w) if p.start_offset < w.log_start_offset || p.start_offset > w.high_watermark => {
+                Some(w)
+                    if p.start_offset < w.log_start_offset || p.start_offset > w.high_watermark =>
+                {
                     rp.error_code = ResponseError::OffsetOutOfRange.code()
                 }
                 Some(_) => offsets.push((name.clone(), p.partition_index, p.start_offset)),
@@ -36,7 +44,13 @@ pub async fn handle(agent: &Agent, req: AlterShareGroupOffsetsRequest, _version:
         resp.responses.push(rt);
     }
     if !offsets.is_empty() {
-        match agent.propose(Command::Share(ShareCommand::AlterOffsets { group, offsets })).await {
+        match agent
+            .propose(Command::Share(ShareCommand::AlterOffsets {
+                group,
+                offsets,
+            }))
+            .await
+        {
             Ok(CommandResponse::Share(ShareResponse::Ok)) => {}
             Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
                 resp.error_code = code;

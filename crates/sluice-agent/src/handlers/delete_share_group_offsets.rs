@@ -9,10 +9,18 @@ use sluice_meta::share_group::{ShareCommand, ShareResponse};
 use super::str_bytes;
 use crate::agent::Agent;
 
-pub async fn handle(agent: &Agent, req: DeleteShareGroupOffsetsRequest, _version: i16) -> DeleteShareGroupOffsetsResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: DeleteShareGroupOffsetsRequest,
+    _version: i16,
+) -> DeleteShareGroupOffsetsResponse {
     let mut resp = DeleteShareGroupOffsetsResponse::default();
     let group = req.group_id.0.to_string();
-    let topics: Vec<String> = req.topics.iter().map(|t| t.topic_name.0.to_string()).collect();
+    let topics: Vec<String> = req
+        .topics
+        .iter()
+        .map(|t| t.topic_name.0.to_string())
+        .collect();
     for t in &req.topics {
         let mut rt = DeleteShareGroupOffsetsResponseTopic::default();
         rt.topic_name = t.topic_name.clone();
@@ -23,7 +31,13 @@ pub async fn handle(agent: &Agent, req: DeleteShareGroupOffsetsRequest, _version
         }
         resp.responses.push(rt);
     }
-    match agent.propose(Command::Share(ShareCommand::DeleteOffsets { group, topics })).await {
+    match agent
+        .propose(Command::Share(ShareCommand::DeleteOffsets {
+            group,
+            topics,
+        }))
+        .await
+    {
         Ok(CommandResponse::Share(ShareResponse::Ok)) => {}
         Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
             resp.error_code = code;

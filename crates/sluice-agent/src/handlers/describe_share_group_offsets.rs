@@ -2,14 +2,21 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_share_group_offsets_response::{
-    DescribeShareGroupOffsetsResponseGroup, DescribeShareGroupOffsetsResponsePartition, DescribeShareGroupOffsetsResponseTopic,
+    DescribeShareGroupOffsetsResponseGroup, DescribeShareGroupOffsetsResponsePartition,
+    DescribeShareGroupOffsetsResponseTopic,
 };
-use kafka_protocol::messages::{DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse};
+use kafka_protocol::messages::{
+    DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse,
+};
 
 use super::topic_name;
 use crate::agent::Agent;
 
-pub async fn handle(agent: &Agent, req: DescribeShareGroupOffsetsRequest, _version: i16) -> DescribeShareGroupOffsetsResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: DescribeShareGroupOffsetsRequest,
+    _version: i16,
+) -> DescribeShareGroupOffsetsResponse {
     let mut resp = DescribeShareGroupOffsetsResponse::default();
     for g in req.groups {
         let mut out = DescribeShareGroupOffsetsResponseGroup::default();
@@ -17,9 +24,15 @@ pub async fn handle(agent: &Agent, req: DescribeShareGroupOffsetsRequest, _versi
         let group = g.group_id.0.to_string();
         // Null topics: every topic the group has state for.
         let wanted: Vec<(String, Option<Vec<i32>>)> = match g.topics {
-            Some(ts) => ts.into_iter().map(|t| (t.topic_name.0.to_string(), Some(t.partitions))).collect(),
+            Some(ts) => ts
+                .into_iter()
+                .map(|t| (t.topic_name.0.to_string(), Some(t.partitions)))
+                .collect(),
             None => agent.read(|s| {
-                s.share_groups.get(&group).map(|sg| sg.partitions.keys().map(|t| (t.clone(), None)).collect()).unwrap_or_default()
+                s.share_groups
+                    .get(&group)
+                    .map(|sg| sg.partitions.keys().map(|t| (t.clone(), None)).collect())
+                    .unwrap_or_default()
             }),
         };
         out.topics = wanted
@@ -29,8 +42,15 @@ pub async fn handle(agent: &Agent, req: DescribeShareGroupOffsetsRequest, _versi
                     let mut t = DescribeShareGroupOffsetsResponseTopic::default();
                     t.topic_name = topic_name(topic.clone());
                     t.topic_id = s.topic(&topic).map(|t| t.id).unwrap_or_default();
-                    let state = s.share_groups.get(&group).and_then(|sg| sg.partitions.get(&topic));
-                    let parts = parts.unwrap_or_else(|| state.map(|m| m.keys().copied().collect()).unwrap_or_default());
+                    let state = s
+                        .share_groups
+                        .get(&group)
+                        .and_then(|sg| sg.partitions.get(&topic));
+                    let parts = parts.unwrap_or_else(|| {
+                        state
+                            .map(|m| m.keys().copied().collect())
+                            .unwrap_or_default()
+                    });
                     t.partitions = parts
                         .into_iter()
                         .map(|p| {
@@ -41,7 +61,9 @@ pub async fn handle(agent: &Agent, req: DescribeShareGroupOffsetsRequest, _versi
                                 wp.error_code = ResponseError::UnknownTopicOrPartition.code();
                                 wp.start_offset = -1;
                             } else {
-                                wp.start_offset = state.and_then(|m| m.get(&p)).map_or(-1, |sp| sp.start_offset);
+                                wp.start_offset = state
+                                    .and_then(|m| m.get(&p))
+                                    .map_or(-1, |sp| sp.start_offset);
                                 wp.leader_epoch = 0;
                             }
                             wp

@@ -8,11 +8,16 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::group_coordinator::coordinator_among;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
 
-pub async fn handle(agent: &Agent, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
     let keys: Vec<String> = if version >= 4 {
         req.coordinator_keys.iter().map(|k| k.to_string()).collect()
@@ -29,8 +34,7 @@ pub async fn handle(agent: &Agent, req: FindCoordinatorRequest, version: i16) ->
             c.port = -1;
             match req.key_type {
                 KEY_GROUP if !key.is_empty() => {
-                    let id = Agent::leader_for(&agents, &key, 0);
-                    if let Some(a) = agents.iter().find(|a| a.agent_id == id) {
+                    if let Some(a) = coordinator_among(&agents, &key) {
                         c.node_id = BrokerId(a.agent_id);
                         c.host = str_bytes(a.host.clone());
                         c.port = a.port;
@@ -47,7 +51,8 @@ pub async fn handle(agent: &Agent, req: FindCoordinatorRequest, version: i16) ->
                 }
                 _ => {
                     c.error_code = ResponseError::InvalidRequest.code();
-                    c.error_message = Some(str_bytes(format!("Unsupported key type {}", req.key_type)));
+                    c.error_message =
+                        Some(str_bytes(format!("Unsupported key type {}", req.key_type)));
                 }
             }
             c

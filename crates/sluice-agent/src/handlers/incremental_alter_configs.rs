@@ -210,6 +210,71 @@ fn edit_list(current: &str, items: &str, append: bool) -> String {
     list.join(",")
 }
 
+/// Group configs (KIP-932 share groups): `share.*` keys, SET and DELETE only.
+async fn alter_group(
+    agent: &Agent,
+    r: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    let group = r.resource_name.to_string();
+    if group.is_empty() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "Group id can't be empty.",
+        ));
+    }
+    let mut ops = Vec::with_capacity(r.configs.len());
+    for c in &r.configs {
+        let name = c.name.to_string();
+        let value = c.value.as_ref().map(|v| v.to_string());
+        let valid = |v: &str| match name.as_str() {
+            "share.auto.offset.reset" => matches!(v, "earliest" | "latest"),
+            "share.isolation.level" => matches!(v, "read_uncommitted" | "read_committed"),
+            "share.record.lock.duration.ms"
+            | "share.session.timeout.ms"
+            | "share.heartbeat.interval.ms" => v.parse::<i64>().is_ok_and(|n| n >= 1),
+            "share.delivery.count.limit" => v.parse::<i16>().is_ok_and(|n| (2..=10).contains(&n)),
+            _ => false,
+        };
+        let known = matches!(
+            name.as_str(),
+            "share.auto.offset.reset"
+                | "share.isolation.level"
+                | "share.record.lock.duration.ms"
+                | "share.session.timeout.ms"
+                | "share.heartbeat.interval.ms"
+                | "share.delivery.count.limit"
+        );
+        if !known {
+            return Err(ApiError::new(
+                ResponseError::InvalidConfig,
+                format!("Unknown group config name: {name}"),
+            ));
+        }
+        match (c.config_operation, value) {
+            (0, Some(v)) if valid(&v) => ops.push((name, Some(v))),
+            (0, Some(v)) => {
+                return Err(ApiError::new(
+                    ResponseError::InvalidConfig,
+                    format!("Invalid value {v} for configuration {name}"),
+                ))
+            }
+            (1, _) => ops.push((name, None)),
+            _ => {
+                return Err(ApiError::new(
+                    ResponseError::InvalidConfig,
+                    format!("Only SET and DELETE apply to {name}"),
+                ))
+            }
+        }
+    }
+    if validate_only || ops.is_empty() {
+        return Ok(());
+    }
+    let cmd = Command::Share(sluice_meta::share_group::ShareCommand::SetConfigs { group, ops });
+    agent.propose_admin(cmd).await.map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,53 +373,4 @@ mod tests {
         assert_eq!(edit_list("delete,compact", "delete", false), "compact");
         assert_eq!(edit_list("", "a", true), "a");
     }
-}
-
-/// Group configs (KIP-932 share groups): `share.*` keys, SET and DELETE only.
-async fn alter_group(agent: &Agent, r: &AlterConfigsResource, validate_only: bool) -> Result<(), ApiError> {
-    let group = r.resource_name.to_string();
-    if group.is_empty() {
-        return Err(ApiError::new(ResponseError::InvalidRequest, "Group id can't be empty."));
-    }
-    let mut ops = Vec::with_capacity(r.configs.len());
-    for c in &r.configs {
-        let name = c.name.to_string();
-        let value = c.value.as_ref().map(|v| v.to_string());
-        let valid = |v: &str| match name.as_str() {
-            "share.auto.offset.reset" => matches!(v, "earliest" | "latest"),
-            "share.isolation.level" => matches!(v, "read_uncommitted" | "read_committed"),
-            "share.record.lock.duration.ms" | "share.session.timeout.ms" | "share.heartbeat.interval.ms" => {
-                v.parse::<i64>().is_ok_and(|n| n >= 1)
-            }
-            "share.delivery.count.limit" => v.parse::<i16>().is_ok_and(|n| (2..=10).contains(&n)),
-            _ => false,
-        };
-        let known = matches!(
-            name.as_str(),
-            "share.auto.offset.reset"
-                | "share.isolation.level"
-                | "share.record.lock.duration.ms"
-                | "share.session.timeout.ms"
-                | "share.heartbeat.interval.ms"
-                | "share.delivery.count.limit"
-        );
-        if !known {
-            return Err(ApiError::new(ResponseError::InvalidConfig, format!("Unknown group config name: {name}")));
-        }
-        match (c.config_operation, value) {
-            (0, Some(v)) if valid(&v) => ops.push((name, Some(v))),
-            (0, Some(v)) => {
-                return Err(ApiError::new(ResponseError::InvalidConfig, format!("Invalid value {v} for configuration {name}")))
-            }
-            (1, _) => ops.push((name, None)),
-            _ => {
-                return Err(ApiError::new(ResponseError::InvalidConfig, format!("Only SET and DELETE apply to {name}")))
-            }
-        }
-    }
-    if validate_only || ops.is_empty() {
-        return Ok(());
-    }
-    let cmd = Command::Share(sluice_meta::share_group::ShareCommand::SetConfigs { group, ops });
-    agent.propose_admin(cmd).await.map(|_| ())
 }

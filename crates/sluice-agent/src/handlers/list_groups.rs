@@ -28,6 +28,29 @@ pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroup
                     .with_group_state(str_bytes(g.state.as_str()))
                     .with_group_type(str_bytes("classic"))
             })
+            .chain(
+                s.share_groups
+                    .iter()
+                    .filter(|(id, _)| {
+                        coordinator_among(&agents, id).is_some_and(|a| a.agent_id == me)
+                    })
+                    .filter_map(|(id, g)| {
+                        let state = if g.members.is_empty() {
+                            "Empty"
+                        } else {
+                            "Stable"
+                        };
+                        let wanted = (states.is_empty() || states.contains(&state.to_lowercase()))
+                            && (types.is_empty() || types.iter().any(|t| t == "share"));
+                        wanted.then(|| {
+                            ListedGroup::default()
+                                .with_group_id(GroupId(str_bytes(id.clone())))
+                                .with_protocol_type(str_bytes("share"))
+                                .with_group_state(str_bytes(state))
+                                .with_group_type(str_bytes("share"))
+                        })
+                    }),
+            )
             .collect()
     });
     resp

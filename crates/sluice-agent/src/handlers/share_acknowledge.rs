@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::share_acknowledge_response::{PartitionData, ShareAcknowledgeTopicResponse};
+use kafka_protocol::messages::share_acknowledge_response::{
+    PartitionData, ShareAcknowledgeTopicResponse,
+};
 use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse};
 use sluice_meta::command::Command;
 use sluice_meta::share_group::ShareCommand;
@@ -24,15 +26,31 @@ impl AckSink for AckOut {
     }
 }
 
-pub async fn handle(agent: &Agent, req: ShareAcknowledgeRequest, _version: i16) -> ShareAcknowledgeResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: ShareAcknowledgeRequest,
+    _version: i16,
+) -> ShareAcknowledgeResponse {
     let mut resp = ShareAcknowledgeResponse::default();
-    let group = req.group_id.as_ref().map(|g| g.0.to_string()).unwrap_or_default();
-    let member = req.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    let group = req
+        .group_id
+        .as_ref()
+        .map(|g| g.0.to_string())
+        .unwrap_or_default();
+    let member = req
+        .member_id
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
     if group.is_empty() || member.is_empty() {
         resp.error_code = ResponseError::InvalidRequest.code();
         return resp;
     }
-    if !agent.read(|s| s.share_groups.get(&group).is_some_and(|g| g.members.contains_key(&member))) {
+    if !agent.read(|s| {
+        s.share_groups
+            .get(&group)
+            .is_some_and(|g| g.members.contains_key(&member))
+    }) {
         resp.error_code = ResponseError::UnknownMemberId.code();
         return resp;
     }
@@ -41,7 +59,10 @@ pub async fn handle(agent: &Agent, req: ShareAcknowledgeRequest, _version: i16) 
         resp.error_code = ResponseError::InvalidShareSessionEpoch.code();
         return resp;
     }
-    let step = match agent.share.session(&group, &member, req.share_session_epoch, &[], &[]) {
+    let step = match agent
+        .share
+        .session(&group, &member, req.share_session_epoch, &[], &[])
+    {
         Ok((step, _)) => step,
         Err(e) => {
             resp.error_code = e.code();
@@ -59,7 +80,13 @@ pub async fn handle(agent: &Agent, req: ShareAcknowledgeRequest, _version: i16) 
                 continue;
             };
             for b in &p.acknowledgement_batches {
-                match expand_acks(name, p.partition_index, b.first_offset, b.last_offset, &b.acknowledge_types) {
+                match expand_acks(
+                    name,
+                    p.partition_index,
+                    b.first_offset,
+                    b.last_offset,
+                    &b.acknowledge_types,
+                ) {
                     Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
                     Err(e) => parts.entry(key).or_default().ack_result(e.code()),
                 }
@@ -70,7 +97,13 @@ pub async fn handle(agent: &Agent, req: ShareAcknowledgeRequest, _version: i16) 
     apply_acks(agent, &group, &member, acks, &mut parts).await;
     if step == SessionStep::Close {
         let limits = agent.share.limits;
-        let _ = agent.propose(Command::Share(ShareCommand::ReleaseAll { group, member_id: member, limits })).await;
+        let _ = agent
+            .propose(Command::Share(ShareCommand::ReleaseAll {
+                group,
+                member_id: member,
+                limits,
+            }))
+            .await;
     }
     let mut by_topic: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
     for ((topic_id, partition), out) in parts {

@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::share_fetch_response::{AcquiredRecords, PartitionData, ShareFetchableTopicResponse};
+use kafka_protocol::messages::share_fetch_response::{
+    AcquiredRecords, PartitionData, ShareFetchableTopicResponse,
+};
 use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::share::{Acquired, RecordState};
-use sluice_meta::share_group::{limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse};
+use sluice_meta::share_group::{
+    limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
+};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -33,8 +37,16 @@ struct PartitionOut {
 pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> ShareFetchResponse {
     let mut resp = ShareFetchResponse::default();
     resp.acquisition_lock_timeout_ms = agent.share.limits.lock_ms as i32;
-    let group = req.group_id.as_ref().map(|g| g.0.to_string()).unwrap_or_default();
-    let member = req.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    let group = req
+        .group_id
+        .as_ref()
+        .map(|g| g.0.to_string())
+        .unwrap_or_default();
+    let member = req
+        .member_id
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
     let fail = |mut resp: ShareFetchResponse, e: ResponseError| {
         resp.error_code = e.code();
         resp
@@ -42,11 +54,19 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
     if group.is_empty() || member.is_empty() {
         return fail(resp, ResponseError::InvalidRequest);
     }
-    let is_member = agent.read(|s| s.share_groups.get(&group).is_some_and(|g| g.members.contains_key(&member)));
+    let is_member = agent.read(|s| {
+        s.share_groups
+            .get(&group)
+            .is_some_and(|g| g.members.contains_key(&member))
+    });
     if !is_member {
         return fail(resp, ResponseError::UnknownMemberId);
     }
-    let limits = agent.read(|s| s.share_groups.get(&group).map(|g| limits_of(&g.configs, &agent.share.limits)));
+    let limits = agent.read(|s| {
+        s.share_groups
+            .get(&group)
+            .map(|g| limits_of(&g.configs, &agent.share.limits))
+    });
     resp.acquisition_lock_timeout_ms = limits.unwrap_or(agent.share.limits).lock_ms as i32;
 
     // Partitions named by this request, and acknowledgements carried with them.
@@ -65,45 +85,78 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
                 continue;
             };
             for b in &p.acknowledgement_batches {
-                match expand_acks(name, p.partition_index, b.first_offset, b.last_offset, &b.acknowledge_types) {
+                match expand_acks(
+                    name,
+                    p.partition_index,
+                    b.first_offset,
+                    b.last_offset,
+                    &b.acknowledge_types,
+                ) {
                     Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
                     Err(e) => out.ack_error = Some(e.code()),
                 }
             }
         }
     }
-    let forget: Vec<SharePartitionKey> =
-        req.forgotten_topics_data.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p))).collect();
-    let (step, session) = match agent.share.session(&group, &member, req.share_session_epoch, &add, &forget) {
-        Ok(x) => x,
-        Err(e) => return fail(resp, e),
-    };
+    let forget: Vec<SharePartitionKey> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p)))
+        .collect();
+    let (step, session) =
+        match agent
+            .share
+            .session(&group, &member, req.share_session_epoch, &add, &forget)
+        {
+            Ok(x) => x,
+            Err(e) => return fail(resp, e),
+        };
     if step == SessionStep::Open && !acks.is_empty() {
         return fail(resp, ResponseError::InvalidRequest);
     }
     apply_acks(agent, &group, &member, acks, &mut parts).await;
     if step == SessionStep::Close {
         let limits = agent.share.limits;
-        let _ = agent.propose(Command::Share(ShareCommand::ReleaseAll { group, member_id: member, limits })).await;
+        let _ = agent
+            .propose(Command::Share(ShareCommand::ReleaseAll {
+                group,
+                member_id: member,
+                limits,
+            }))
+            .await;
         return finish(resp, parts);
     }
 
     // Acquire, long polling until something is acquired or the wait is over.
-    let names: BTreeMap<SharePartitionKey, String> =
-        session.iter().filter_map(|k| agent.resolve_topic(None, k.0).map(|t| (*k, t.name))).collect();
+    let names: BTreeMap<SharePartitionKey, String> = session
+        .iter()
+        .filter_map(|k| agent.resolve_topic(None, k.0).map(|t| (*k, t.name)))
+        .collect();
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
-    let max_records = if req.max_records > 0 { req.max_records as i64 } else { 500 };
+    let max_records = if req.max_records > 0 {
+        req.max_records as i64
+    } else {
+        500
+    };
     let mut applied = agent.meta.replica().applied();
     loop {
         applied.borrow_and_update();
         let now = now_ms();
-        let candidates: Vec<SharePartitionKey> =
-            names.iter().filter(|(k, t)| may_acquire(agent, &group, t, k.1, now)).map(|(k, _)| *k).collect();
+        let candidates: Vec<SharePartitionKey> = names
+            .iter()
+            .filter(|(k, t)| may_acquire(agent, &group, t, k.1, now))
+            .map(|(k, _)| *k)
+            .collect();
         let mut got_any = false;
         if !candidates.is_empty() {
-            let reqs: Vec<AcquireRequest> =
-                candidates.iter().map(|k| AcquireRequest { topic: names[k].clone(), partition: k.1 }).collect();
+            let reqs: Vec<AcquireRequest> = candidates
+                .iter()
+                .map(|k| AcquireRequest {
+                    topic: names[k].clone(),
+                    partition: k.1,
+                })
+                .collect();
             let cmd = ShareCommand::Acquire {
                 group: group.clone(),
                 member_id: member.clone(),
@@ -143,7 +196,10 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
 
     // Read the batches holding what was acquired.
     for (k, out) in parts.iter_mut() {
-        let (Some(first), Some(last)) = (out.acquired.first().map(|a| a.first), out.acquired.last().map(|a| a.last)) else {
+        let (Some(first), Some(last)) = (
+            out.acquired.first().map(|a| a.first),
+            out.acquired.last().map(|a| a.last),
+        ) else {
             continue;
         };
         let Some(topic) = names.get(k) else { continue };
@@ -156,15 +212,13 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
 }
 
 /// One quorum command for all acknowledgements of the request; errors land per partition.
-pub async fn apply_acks<P: Default>(
+pub async fn apply_acks<P: Default + AckSink>(
     agent: &Agent,
     group: &str,
     member: &str,
     acks: Vec<(SharePartitionKey, AckRequest)>,
     parts: &mut BTreeMap<SharePartitionKey, P>,
-) where
-    P: AckSink,
-{
+) {
     if acks.is_empty() {
         return;
     }
@@ -204,23 +258,34 @@ impl AckSink for PartitionOut {
 /// so an idle long poll costs no quorum write).
 fn may_acquire(agent: &Agent, group: &str, topic: &str, partition: i32, now: i64) -> bool {
     agent.read(|s| {
-        let Some(log) = s.partition(topic, partition) else { return false };
-        let sp = s.share_groups.get(group).and_then(|g| g.partitions.get(topic)).and_then(|ps| ps.get(&partition));
+        let Some(log) = s.partition(topic, partition) else {
+            return false;
+        };
+        let sp = s
+            .share_groups
+            .get(group)
+            .and_then(|g| g.partitions.get(topic))
+            .and_then(|ps| ps.get(&partition));
         match sp {
             // Not consumed yet: the first acquisition sets its start offset.
             None => true,
             Some(sp) => {
-                (log.high_watermark > sp.end_offset() && sp.in_flight_records() < agent.share.limits.max_in_flight)
+                (log.high_watermark > sp.end_offset()
+                    && sp.in_flight_records() < agent.share.limits.max_in_flight)
                     || sp.start_offset < log.log_start_offset
                     || sp.in_flight.iter().any(|r| {
-                        r.state == RecordState::Available || (r.state == RecordState::Acquired && r.lock_until_ms <= now)
+                        r.state == RecordState::Available
+                            || (r.state == RecordState::Acquired && r.lock_until_ms <= now)
                     })
             }
         }
     })
 }
 
-fn finish(mut resp: ShareFetchResponse, parts: BTreeMap<SharePartitionKey, PartitionOut>) -> ShareFetchResponse {
+fn finish(
+    mut resp: ShareFetchResponse,
+    parts: BTreeMap<SharePartitionKey, PartitionOut>,
+) -> ShareFetchResponse {
     let mut by_topic: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
     for ((topic_id, partition), out) in parts {
         if !out.listed && out.acquired.is_empty() && out.error.is_none() {

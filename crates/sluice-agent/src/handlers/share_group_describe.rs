@@ -1,20 +1,26 @@
 //! ShareGroupDescribe (KIP-932): members, their subscriptions and assignments, from the replica.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::share_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
+use kafka_protocol::messages::share_group_describe_response::{
+    Assignment, DescribedGroup, Member, TopicPartitions,
+};
 use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResponse};
 
 use super::{str_bytes, topic_name};
 use crate::agent::Agent;
 
-pub async fn handle(agent: &Agent, req: ShareGroupDescribeRequest, _version: i16) -> ShareGroupDescribeResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: ShareGroupDescribeRequest,
+    _version: i16,
+) -> ShareGroupDescribeResponse {
     let mut resp = ShareGroupDescribeResponse::default();
     for gid in req.group_ids {
         let mut d = DescribedGroup::default();
         d.group_id = gid.clone();
         d.authorized_operations = i32::MIN;
         let group = gid.0.to_string();
-        if agent.coordinator_for(&group) != agent.id() {
+        if !agent.is_group_coordinator(&group) {
             d.error_code = ResponseError::NotCoordinator.code();
             resp.groups.push(d);
             continue;
@@ -32,7 +38,8 @@ pub async fn handle(agent: &Agent, req: ShareGroupDescribeRequest, _version: i16
                     wm.member_epoch = m.member_epoch;
                     wm.client_id = str_bytes(m.client_id.clone());
                     wm.client_host = str_bytes(m.client_host.clone());
-                    wm.subscribed_topic_names = m.subscribed.iter().map(|t| topic_name(t.clone())).collect();
+                    wm.subscribed_topic_names =
+                        m.subscribed.iter().map(|t| topic_name(t.clone())).collect();
                     let mut a = Assignment::default();
                     a.topic_partitions = m
                         .assignment
@@ -57,7 +64,11 @@ pub async fn handle(agent: &Agent, req: ShareGroupDescribeRequest, _version: i16
                 d.error_message = Some(str_bytes(format!("Group {group} not found.")));
             }
             Some((epoch, members)) => {
-                d.group_state = str_bytes(if members.is_empty() { "Empty" } else { "Stable" });
+                d.group_state = str_bytes(if members.is_empty() {
+                    "Empty"
+                } else {
+                    "Stable"
+                });
                 d.group_epoch = epoch;
                 d.assignment_epoch = epoch;
                 d.assignor_name = str_bytes("simple");

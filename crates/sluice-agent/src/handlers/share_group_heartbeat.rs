@@ -13,7 +13,11 @@ use sluice_meta::share_group::{assign, ShareCommand, ShareResponse};
 use super::str_bytes;
 use crate::agent::Agent;
 
-pub async fn handle(agent: &Agent, req: ShareGroupHeartbeatRequest, _version: i16) -> ShareGroupHeartbeatResponse {
+pub async fn handle(
+    agent: &Agent,
+    req: ShareGroupHeartbeatRequest,
+    _version: i16,
+) -> ShareGroupHeartbeatResponse {
     let mut resp = ShareGroupHeartbeatResponse::default();
     resp.heartbeat_interval_ms = agent.share.heartbeat_interval.as_millis() as i32;
     let group = req.group_id.0.to_string();
@@ -24,20 +28,39 @@ pub async fn handle(agent: &Agent, req: ShareGroupHeartbeatRequest, _version: i1
         resp
     };
     if group.is_empty() {
-        return fail(resp, ResponseError::InvalidRequest, "GroupId can't be empty.");
+        return fail(
+            resp,
+            ResponseError::InvalidRequest,
+            "GroupId can't be empty.",
+        );
     }
     if member.is_empty() {
-        return fail(resp, ResponseError::InvalidRequest, "MemberId can't be empty.");
+        return fail(
+            resp,
+            ResponseError::InvalidRequest,
+            "MemberId can't be empty.",
+        );
     }
-    if agent.coordinator_for(&group) != agent.id() {
-        return fail(resp, ResponseError::NotCoordinator, "This agent is not the coordinator of the group.");
+    if !agent.is_group_coordinator(&group) {
+        return fail(
+            resp,
+            ResponseError::NotCoordinator,
+            "This agent is not the coordinator of the group.",
+        );
     }
     resp.member_id = Some(str_bytes(member.clone()));
-    let subscribed: Option<Vec<String>> = req.subscribed_topic_names.map(|ts| ts.into_iter().map(|t| t.0.to_string()).collect());
+    let subscribed: Option<Vec<String>> = req
+        .subscribed_topic_names
+        .map(|ts| ts.into_iter().map(|t| t.0.to_string()).collect());
 
     if req.member_epoch == -1 {
         agent.share.forget(&group, &member);
-        let r = agent.propose(Command::Share(ShareCommand::Leave { group, member_id: member })).await;
+        let r = agent
+            .propose(Command::Share(ShareCommand::Leave {
+                group,
+                member_id: member,
+            }))
+            .await;
         resp.member_epoch = -1;
         return match r {
             Ok(_) => resp,
@@ -45,12 +68,27 @@ pub async fn handle(agent: &Agent, req: ShareGroupHeartbeatRequest, _version: i1
         };
     }
 
-    let known = agent.read(|s| s.share_groups.get(&group).and_then(|g| g.members.get(&member)).cloned());
+    let known = agent.read(|s| {
+        s.share_groups
+            .get(&group)
+            .and_then(|g| g.members.get(&member))
+            .cloned()
+    });
     let needs_join = match (&known, req.member_epoch) {
         (_, 0) => true,
-        (None, _) => return fail(resp, ResponseError::UnknownMemberId, "The member is not in the group."),
+        (None, _) => {
+            return fail(
+                resp,
+                ResponseError::UnknownMemberId,
+                "The member is not in the group.",
+            )
+        }
         (Some(m), e) if e > m.member_epoch => {
-            return fail(resp, ResponseError::FencedMemberEpoch, "The member epoch is fenced.");
+            return fail(
+                resp,
+                ResponseError::FencedMemberEpoch,
+                "The member epoch is fenced.",
+            );
         }
         (Some(m), _) => subscribed.as_ref().is_some_and(|s| {
             let mut s = s.clone();
@@ -59,12 +97,19 @@ pub async fn handle(agent: &Agent, req: ShareGroupHeartbeatRequest, _version: i1
             s != m.subscribed
         }),
     };
-    if req.member_epoch == 0 && subscribed.as_ref().is_none_or(|s| s.is_empty()) && known.is_none() {
-        return fail(resp, ResponseError::InvalidRequest, "SubscribedTopicNames must be set in the first request.");
+    if req.member_epoch == 0 && subscribed.as_ref().is_none_or(|s| s.is_empty()) && known.is_none()
+    {
+        return fail(
+            resp,
+            ResponseError::InvalidRequest,
+            "SubscribedTopicNames must be set in the first request.",
+        );
     }
     agent.share.touch(&group, &member);
     if needs_join {
-        let subscribed = subscribed.or_else(|| known.as_ref().map(|m| m.subscribed.clone())).unwrap_or_default();
+        let subscribed = subscribed
+            .or_else(|| known.as_ref().map(|m| m.subscribed.clone()))
+            .unwrap_or_default();
         let cmd = ShareCommand::Join {
             group: group.clone(),
             member_id: member.clone(),
@@ -83,11 +128,21 @@ pub async fn handle(agent: &Agent, req: ShareGroupHeartbeatRequest, _version: i1
         }
     } else if assignment_is_stale(agent, &group) {
         // Topics were created or grew since the last assignment.
-        let _ = agent.propose(Command::Share(ShareCommand::Rebalance { group: group.clone() })).await;
+        let _ = agent
+            .propose(Command::Share(ShareCommand::Rebalance {
+                group: group.clone(),
+            }))
+            .await;
     }
     let (epoch, assignment) = agent.read(|s| {
-        let m = s.share_groups.get(&group).and_then(|g| g.members.get(&member));
-        (m.map_or(0, |m| m.member_epoch), m.map(|m| m.assignment.clone()).unwrap_or_default())
+        let m = s
+            .share_groups
+            .get(&group)
+            .and_then(|g| g.members.get(&member));
+        (
+            m.map_or(0, |m| m.member_epoch),
+            m.map(|m| m.assignment.clone()).unwrap_or_default(),
+        )
     });
     resp.member_epoch = epoch;
     if needs_join || req.member_epoch != epoch {
@@ -99,15 +154,23 @@ pub async fn handle(agent: &Agent, req: ShareGroupHeartbeatRequest, _version: i1
 /// Whether the stored assignment differs from what the current topics would give.
 fn assignment_is_stale(agent: &Agent, group: &str) -> bool {
     agent.read(|s| {
-        let Some(g) = s.share_groups.get(group) else { return false };
+        let Some(g) = s.share_groups.get(group) else {
+            return false;
+        };
         let counts: BTreeMap<String, i32> = g
             .members
             .values()
             .flat_map(|m| m.subscribed.iter())
-            .filter_map(|t| s.topics.get(t).map(|tp| (t.clone(), tp.partitions.len() as i32)))
+            .filter_map(|t| {
+                s.topics
+                    .get(t)
+                    .map(|tp| (t.clone(), tp.partitions.len() as i32))
+            })
             .collect();
         let plan = assign(&g.members, &counts);
-        g.members.iter().any(|(id, m)| plan.get(id) != Some(&m.assignment))
+        g.members
+            .iter()
+            .any(|(id, m)| plan.get(id) != Some(&m.assignment))
     })
 }
 
