@@ -373,3 +373,89 @@ fn retention_forgets_producers_silent_for_a_day() {
     });
     assert_eq!(s.producers.keys().copied().collect::<Vec<_>>(), vec![1]);
 }
+
+#[test]
+fn a_busy_state_survives_a_snapshot_roundtrip() {
+    // Snapshots are serde_json: every map key type must round-trip (integer keys become strings).
+    let (mut s, id) = state_with_topic(2);
+    s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 1,
+    });
+    s.apply(&Command::AgentHeartbeat {
+        agent: AgentInfo {
+            agent_id: 3,
+            host: "h".into(),
+            port: 9092,
+            rack: Some("r1".into()),
+            last_seen_ms: 0,
+            listeners: vec![("PLAINTEXT".into(), "h".into(), 9092)],
+        },
+        now_ms: 2,
+    });
+    commit(
+        &mut s,
+        id,
+        "a",
+        vec![
+            (0, vec![batch(0, 2, 0, 0, 0)]),
+            (1, vec![batch(100, 1, -1, -1, -1)]),
+        ],
+    );
+    s.apply(&Command::DeleteTopic { name: T.into() });
+    s.apply(&Command::CreateTopic {
+        name: T.into(),
+        id,
+        partitions: 1,
+        configs: vec![("retention.ms".into(), "5".into())],
+        now_ms: 3,
+    });
+    commit(&mut s, id, "b", vec![(0, vec![batch(0, 3, 0, 0, 0)])]);
+    // A share group with partition state (integer-keyed maps inside).
+    use crate::share_group::{AcquireRequest, ShareCommand};
+    s.apply(&Command::Share(ShareCommand::Join {
+        group: "sg".into(),
+        member_id: "m".into(),
+        rack: None,
+        client_id: "c".into(),
+        client_host: "h".into(),
+        subscribed: vec![T.into()],
+    }));
+    s.apply(&Command::Share(ShareCommand::SetConfigs {
+        group: "sg".into(),
+        ops: vec![("share.auto.offset.reset".into(), Some("earliest".into()))],
+    }));
+    s.apply(&Command::Share(ShareCommand::Acquire {
+        group: "sg".into(),
+        member_id: "m".into(),
+        now_ms: 4,
+        limits: Default::default(),
+        max_records: 2,
+        partitions: vec![AcquireRequest {
+            topic: T.into(),
+            partition: 0,
+        }],
+    }));
+    assert_eq!(s.share_groups["sg"].partitions[T][&0].in_flight.len(), 1);
+    let json = serde_json::to_string(&s).unwrap();
+    let back: MetaState = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    assert_eq!(
+        back.partition(T, 0)
+            .unwrap()
+            .chunks
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![0]
+    );
+    assert_eq!(
+        back.producers[&0].partitions[T][&0]
+            .back()
+            .unwrap()
+            .last_seq,
+        2
+    );
+    assert!(back.garbage.contains("a"));
+}
