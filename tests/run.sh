@@ -31,6 +31,17 @@ log "installing Python test clients (tests/requirements.txt)"
 PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
     -r tests/requirements.txt
 
+# --- test identity provider (npm: oauth2-mock-server, for tests/test_oauth.py) ---
+if ! command -v npm >/dev/null 2>&1; then
+    log "installing nodejs and npm (apt-get)"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+log "installing the test identity provider (npm install in tests/idp)"
+(cd tests/idp && npm install --no-audit --no-fund --silent)
+
 # --- build and Rust tests -------------------------------------------------------
 log "cargo build --release --bins"
 cargo build --release -j2 --bins

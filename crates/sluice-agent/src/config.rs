@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub sasl_mechanisms: Vec<String>,
     /// `connections.max.reauth.ms` (KIP-368): SASL sessions last this long unless renewed.
     pub max_reauth: Option<Duration>,
+    /// OAUTHBEARER token validation (present when a JWKS URL is configured).
+    pub oauth: Option<std::sync::Arc<sluice_auth::oauth::JwtValidator>>,
     /// Share groups: lock duration, delivery limit, in-flight bound per share-partition.
     pub share_limits: sluice_meta::share::ShareLimits,
     /// `group.share.session.timeout.ms`
@@ -76,6 +78,7 @@ impl Default for AgentConfig {
                 "SCRAM-SHA-512".into(),
             ],
             max_reauth: None,
+            oauth: None,
             share_limits: sluice_meta::share::ShareLimits::default(),
             share_session_timeout: Duration::from_secs(45),
             share_heartbeat_interval: Duration::from_secs(5),

@@ -34,12 +34,14 @@ pub const MAX_SASL_FRAME_BYTES: usize = 524_288;
 pub enum Mechanism {
     Plain,
     Scram(ScramMechanism),
+    OAuthBearer,
 }
 
 impl Mechanism {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "PLAIN" => Some(Self::Plain),
+            "OAUTHBEARER" => Some(Self::OAuthBearer),
             other => ScramMechanism::from_sasl_name(other).map(Self::Scram),
         }
     }
@@ -47,6 +49,7 @@ impl Mechanism {
     pub fn name(self) -> &'static str {
         match self {
             Self::Plain => "PLAIN",
+            Self::OAuthBearer => "OAUTHBEARER",
             Self::Scram(m) => m.sasl_name(),
         }
     }
@@ -154,7 +157,7 @@ impl SaslConn {
     }
 
     /// SaslAuthenticate: one message of the mechanism.
-    pub fn authenticate(
+    pub async fn authenticate(
         &mut self,
         agent: &Agent,
         req: SaslAuthenticateRequest,
@@ -182,9 +185,21 @@ impl SaslConn {
                         mech: Mechanism::Plain,
                         user,
                         reply: Bytes::new(),
+                        expires_ms: None,
                     },
                 )
             }
+            State::AwaitingToken(Mechanism::OAuthBearer) => match &agent.cfg.oauth {
+                Some(v) => v.authenticate(&token).await.map(|t| Step::Done {
+                    mech: Mechanism::OAuthBearer,
+                    user: t.principal,
+                    reply: Bytes::new(),
+                    expires_ms: Some(t.expires_ms),
+                }),
+                None => Err(AuthError::IllegalState(
+                    "OAUTHBEARER is not configured".into(),
+                )),
+            },
             State::AwaitingToken(Mechanism::Scram(m)) => {
                 self.scram_step(agent, m, ScramServer::new(m), &token)
             }
@@ -200,6 +215,7 @@ impl SaslConn {
                 mech,
                 user,
                 reply: bytes,
+                expires_ms,
             }) => {
                 let principal = format!("User:{user}");
                 if let Some(prev) = self.principal.as_ref().filter(|p| **p != principal) {
@@ -212,7 +228,13 @@ impl SaslConn {
                 }
                 let mut resp = SaslAuthenticateResponse::default();
                 resp.auth_bytes = bytes;
-                if let Some(l) = agent.cfg.max_reauth {
+                // The session ends at connections.max.reauth.ms, and never after the token.
+                let mut lifetime = agent.cfg.max_reauth;
+                if let Some(exp) = expires_ms {
+                    let left = Duration::from_millis((exp - crate::agent::now_ms()).max(0) as u64);
+                    lifetime = Some(lifetime.map_or(left, |l| l.min(left)));
+                }
+                if let Some(l) = lifetime {
                     self.expires = Some(Instant::now() + l);
                     if version >= 1 {
                         resp.session_lifetime_ms = l.as_millis() as i64;
@@ -234,6 +256,10 @@ impl SaslConn {
                     AuthError::Malformed(m) => (
                         ResponseError::SaslAuthenticationFailed,
                         format!("Authentication failed: {m}"),
+                    ),
+                    AuthError::InvalidToken(m) => (
+                        ResponseError::SaslAuthenticationFailed,
+                        format!("Authentication failed: invalid token: {m}"),
                     ),
                     AuthError::IllegalState(m) => (ResponseError::IllegalSaslState, m.clone()),
                 };
@@ -266,6 +292,7 @@ impl SaslConn {
                 mech: Mechanism::Scram(m),
                 user,
                 reply: Bytes::from(reply),
+                expires_ms: None,
             }),
         }
     }
@@ -278,6 +305,8 @@ enum Step {
         mech: Mechanism,
         user: String,
         reply: Bytes,
+        /// When the credential itself expires (OAUTHBEARER tokens), ms since the epoch.
+        expires_ms: Option<i64>,
     },
 }
 

@@ -103,14 +103,14 @@ type InFlight = std::pin::Pin<
 
 /// SaslHandshake / SaslAuthenticate: connection state, so the connection answers them itself.
 /// On a listener without SASL, Kafka answers ILLEGAL_SASL_STATE.
-fn sasl_request(
+async fn sasl_request(
     agent: &Agent,
     sasl: Option<&mut SaslConn>,
     req: sluice_protocol::codec::Request,
 ) -> SaslReply {
     match (sasl, req.body) {
         (Some(s), RequestKind::SaslHandshake(r)) => s.handshake(agent, r),
-        (Some(s), RequestKind::SaslAuthenticate(r)) => s.authenticate(agent, r, req.version),
+        (Some(s), RequestKind::SaslAuthenticate(r)) => s.authenticate(agent, r, req.version).await,
         (None, RequestKind::SaslHandshake(_)) => {
             tracing::warn!("SaslHandshake on a listener without SASL");
             let mut resp = SaslHandshakeResponse::default();
@@ -178,7 +178,7 @@ where
                 match decode_request(frame) {
                     Ok(req) if matches!(req.api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
                         let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
-                        let SaslReply { response, close_after } = sasl_request(&agent, sasl.as_mut(), req);
+                        let SaslReply { response, close_after } = sasl_request(&agent, sasl.as_mut(), req).await;
                         if sasl.as_ref().is_some_and(|s| s.principal().is_some()) {
                             limit.store(agent.cfg.max_request_bytes, Ordering::Relaxed);
                         }

@@ -6,9 +6,11 @@
 //! see a stored password:
 //! - [`plain`]: SASL/PLAIN, checked against the SCRAM credentials in the metadata quorum;
 //! - [`scram`]: SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802);
+//! - [`oauth`]: OAUTHBEARER, JWTs validated against a JWKS endpoint;
 //! - [`tls`]: a rustls `ServerConfig` from PEM files, on the aws-lc-rs provider the rest of the
 //!   tree already builds.
 
+pub mod oauth;
 pub mod plain;
 pub mod scram;
 pub mod tls;
@@ -23,6 +25,9 @@ pub enum AuthError {
     /// The client's message does not parse.
     #[error("malformed SASL message: {0}")]
     Malformed(String),
+    /// An OAUTHBEARER token that failed validation (signature, algorithm, key, claims).
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
     /// A message that does not fit the exchange's state.
     #[error("illegal SASL state: {0}")]
     IllegalState(String),

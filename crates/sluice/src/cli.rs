@@ -55,6 +55,31 @@ pub struct AgentTuning {
     /// connections.max.reauth.ms); 0 = never.
     #[arg(long, env = "SLUICE_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
     pub connections_max_reauth_ms: u64,
+    /// JWKS URL for OAUTHBEARER token validation (sasl.oauthbearer.jwks.endpoint.url); setting
+    /// it offers OAUTHBEARER on SASL listeners.
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_JWKS_ENDPOINT_URL")]
+    pub sasl_oauthbearer_jwks_endpoint_url: Option<String>,
+    /// Required `iss` claim (sasl.oauthbearer.expected.issuer).
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_EXPECTED_ISSUER")]
+    pub sasl_oauthbearer_expected_issuer: Option<String>,
+    /// Accepted `aud` values (sasl.oauthbearer.expected.audience).
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_EXPECTED_AUDIENCE", value_delimiter = ',')]
+    pub sasl_oauthbearer_expected_audience: Vec<String>,
+    /// Claim naming the principal (sasl.oauthbearer.sub.claim.name).
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_SUB_CLAIM_NAME", default_value = "sub")]
+    pub sasl_oauthbearer_sub_claim_name: String,
+    /// Claim holding the token's scopes (sasl.oauthbearer.scope.claim.name).
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME", default_value = "scope")]
+    pub sasl_oauthbearer_scope_claim_name: String,
+    /// A scope every token must carry.
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_REQUIRED_SCOPE")]
+    pub sasl_oauthbearer_required_scope: Option<String>,
+    /// Clock skew allowed when checking exp and nbf (sasl.oauthbearer.clock.skew.seconds).
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS", default_value_t = 30)]
+    pub sasl_oauthbearer_clock_skew_seconds: u64,
+    /// Accepted JWT signature algorithms (asymmetric only; HMAC and none are refused).
+    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_ALLOWED_ALGORITHMS", value_delimiter = ',', default_value = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384")]
+    pub sasl_oauthbearer_allowed_algorithms: Vec<String>,
     /// Flush a segment after this many milliseconds (default: 5 for file://, 250 otherwise).
     #[arg(long, env = "SLUICE_LINGER_MS")]
     pub linger_ms: Option<u64>,

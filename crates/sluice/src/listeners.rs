@@ -90,8 +90,13 @@ impl Listeners {
             .any(|m| sluice_agent::sasl::Mechanism::parse(m).is_none())
         {
             anyhow::bail!(
-                "--sasl-enabled-mechanisms: supported are PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
+                "--sasl-enabled-mechanisms: supported are PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"
             );
+        }
+        if sasl_mechanisms(t).iter().any(|m| m == "OAUTHBEARER")
+            && t.sasl_oauthbearer_jwks_endpoint_url.is_none()
+        {
+            anyhow::bail!("OAUTHBEARER needs --sasl-oauthbearer-jwks-endpoint-url");
         }
         Ok(Listeners {
             bound,
@@ -118,4 +123,37 @@ impl Listeners {
             tasks.spawn(serve_listener(agent.clone(), l, ctx));
         }
     }
+}
+
+/// The mechanisms SASL listeners offer: the configured ones, plus OAUTHBEARER when a JWKS URL
+/// is set.
+pub fn sasl_mechanisms(t: &AgentTuning) -> Vec<String> {
+    let mut m = t.sasl_enabled_mechanisms.clone();
+    if t.sasl_oauthbearer_jwks_endpoint_url.is_some() && !m.iter().any(|x| x == "OAUTHBEARER") {
+        m.push("OAUTHBEARER".into());
+    }
+    m
+}
+
+/// The OAUTHBEARER token validator, when a JWKS URL is configured.
+pub fn oauth_validator(
+    t: &AgentTuning,
+) -> anyhow::Result<Option<Arc<sluice_auth::oauth::JwtValidator>>> {
+    use sluice_auth::oauth::{parse_algorithm, JwtValidator, OAuthConfig};
+    let Some(url) = &t.sasl_oauthbearer_jwks_endpoint_url else {
+        return Ok(None);
+    };
+    let mut cfg = OAuthConfig::new(url.clone());
+    cfg.issuer = t.sasl_oauthbearer_expected_issuer.clone();
+    cfg.audience = t.sasl_oauthbearer_expected_audience.clone();
+    cfg.principal_claim = t.sasl_oauthbearer_sub_claim_name.clone();
+    cfg.scope_claim = t.sasl_oauthbearer_scope_claim_name.clone();
+    cfg.required_scope = t.sasl_oauthbearer_required_scope.clone();
+    cfg.clock_skew = std::time::Duration::from_secs(t.sasl_oauthbearer_clock_skew_seconds);
+    cfg.algorithms = t
+        .sasl_oauthbearer_allowed_algorithms
+        .iter()
+        .map(|a| parse_algorithm(a).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Some(Arc::new(JwtValidator::new(cfg))))
 }

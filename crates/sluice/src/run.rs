@@ -143,7 +143,8 @@ async fn run_agent(
         cache: cache_cfg,
         local_object_root: sluice_storage::local_root(&store_cfg),
         listeners: listeners.adverts(),
-        sasl_mechanisms: t.sasl_enabled_mechanisms.clone(),
+        sasl_mechanisms: crate::listeners::sasl_mechanisms(&t),
+        oauth: crate::listeners::oauth_validator(&t)?,
         max_reauth: sluice_agent::sasl::lifetime(t.connections_max_reauth_ms),
         ..AgentConfig::default()
     };
