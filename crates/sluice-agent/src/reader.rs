@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use sluice_meta::state::Chunk;
-use sluice_protocol::batch::{patch_base_offset, BatchIter};
+use sluice_protocol::batch::{patch_base_offset, BatchHeader, BatchIter};
 
 use crate::agent::Agent;
 
@@ -77,45 +77,12 @@ impl Agent {
         max_bytes: usize,
         must_return_one: bool,
     ) -> Result<Bytes, ResponseError> {
-        let mut out = BytesMut::new();
-        for (base, chunk) in &plan.chunks {
-            let data = self
-                .cache
-                .read(
-                    &chunk.object,
-                    chunk.object_len,
-                    chunk.pos..chunk.pos + chunk.len,
-                )
-                .await
-                .map_err(|e| {
-                    tracing::error!(object = %chunk.object, error = %e, "segment read failed");
-                    ResponseError::KafkaStorageError
-                })?;
-            let mut next = *base;
-            for item in BatchIter::new(&data) {
-                let (pos, h) = item.map_err(|e| {
-                    tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
-                    ResponseError::CorruptMessage
-                })?;
-                let batch_base = next;
-                next += h.offset_count();
-                if next <= offset {
-                    continue;
-                }
-                let fits = out.len() + h.total_len <= max_bytes;
-                if !fits && (!must_return_one || !out.is_empty()) {
-                    return Ok(out.freeze());
-                }
-                let start = out.len();
-                out.extend_from_slice(&data[pos..pos + h.total_len]);
-                patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
-            }
-        }
-        Ok(out.freeze())
+        self.collect_batches(&plan.chunks, offset, |_, h, taken| {
+            taken + h.total_len <= max_bytes || (must_return_one && taken == 0)
+        })
+        .await
     }
-}
 
-impl Agent {
     /// Reads every batch holding offsets `first..=last` (whole batches, patched), however many
     /// bytes that is: used where records were already handed out, as share acquisitions are.
     pub async fn read_offsets(
@@ -136,8 +103,20 @@ impl Agent {
                     .collect(),
             )
         })?;
+        self.collect_batches(&chunks, first, |base, _, _| base <= last)
+            .await
+    }
+
+    /// Walks the batches of `chunks` that hold offsets from `from` on, copying each (with its
+    /// offset patched in) while `take(batch base offset, header, bytes taken so far)` agrees.
+    async fn collect_batches(
+        &self,
+        chunks: &[(i64, Chunk)],
+        from: i64,
+        mut take: impl FnMut(i64, &BatchHeader, usize) -> bool,
+    ) -> Result<Bytes, ResponseError> {
         let mut out = BytesMut::new();
-        for (base, chunk) in &chunks {
+        for (base, chunk) in chunks {
             let data = self
                 .cache
                 .read(
@@ -146,17 +125,23 @@ impl Agent {
                     chunk.pos..chunk.pos + chunk.len,
                 )
                 .await
-                .map_err(|_| ResponseError::KafkaStorageError)?;
+                .map_err(|e| {
+                    tracing::error!(object = %chunk.object, error = %e, "segment read failed");
+                    ResponseError::KafkaStorageError
+                })?;
             let mut next = *base;
             for item in BatchIter::new(&data) {
-                let (pos, h) = item.map_err(|_| ResponseError::CorruptMessage)?;
+                let (pos, h) = item.map_err(|e| {
+                    tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
+                    ResponseError::CorruptMessage
+                })?;
                 let batch_base = next;
                 next += h.offset_count();
-                if next <= first {
+                if next <= from {
                     continue;
                 }
-                if batch_base > last {
-                    break;
+                if !take(batch_base, &h, out.len()) {
+                    return Ok(out.freeze());
                 }
                 let start = out.len();
                 out.extend_from_slice(&data[pos..pos + h.total_len]);

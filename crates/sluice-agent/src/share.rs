@@ -219,6 +219,32 @@ pub fn expand_acks(
     }
 }
 
+/// A share-group command's failure as Kafka reports it: an error code and maybe a message.
+pub type ShareFailure = (i16, Option<String>);
+
+impl Agent {
+    /// Proposes a share-group command; a refusal by the state machine or a quorum failure
+    /// comes back as `Err` with Kafka's code.
+    pub async fn propose_share(
+        &self,
+        cmd: ShareCommand,
+    ) -> Result<sluice_meta::share_group::ShareResponse, ShareFailure> {
+        use sluice_meta::command::CommandResponse;
+        use sluice_meta::share_group::ShareResponse;
+        match self.propose(Command::Share(cmd)).await {
+            Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
+                Err((code, Some(message)))
+            }
+            Ok(CommandResponse::Share(r)) => Ok(r),
+            Ok(other) => {
+                tracing::warn!(?other, "unexpected answer to a share-group command");
+                Err((ResponseError::UnknownServerError.code(), None))
+            }
+            Err(e) => Err((e.code(), None)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,7 @@ use kafka_protocol::messages::alter_share_group_offsets_response::{
     AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
 };
 use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
-use sluice_meta::command::{Command, CommandResponse};
-use sluice_meta::share_group::{ShareCommand, ShareResponse};
+use sluice_meta::share_group::ShareCommand;
 
 use super::str_bytes;
 use crate::agent::Agent;
@@ -44,20 +43,12 @@ pub async fn handle(
         resp.responses.push(rt);
     }
     if !offsets.is_empty() {
-        match agent
-            .propose(Command::Share(ShareCommand::AlterOffsets {
-                group,
-                offsets,
-            }))
+        if let Err((code, message)) = agent
+            .propose_share(ShareCommand::AlterOffsets { group, offsets })
             .await
         {
-            Ok(CommandResponse::Share(ShareResponse::Ok)) => {}
-            Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
-                resp.error_code = code;
-                resp.error_message = Some(str_bytes(message));
-            }
-            Ok(_) => resp.error_code = ResponseError::UnknownServerError.code(),
-            Err(e) => resp.error_code = e.code(),
+            resp.error_code = code;
+            resp.error_message = message.map(str_bytes);
         }
     }
     resp

@@ -3,8 +3,7 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGroupOffsetsResponseTopic;
 use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse};
-use sluice_meta::command::{Command, CommandResponse};
-use sluice_meta::share_group::{ShareCommand, ShareResponse};
+use sluice_meta::share_group::ShareCommand;
 
 use super::str_bytes;
 use crate::agent::Agent;
@@ -31,20 +30,12 @@ pub async fn handle(
         }
         resp.responses.push(rt);
     }
-    match agent
-        .propose(Command::Share(ShareCommand::DeleteOffsets {
-            group,
-            topics,
-        }))
+    if let Err((code, message)) = agent
+        .propose_share(ShareCommand::DeleteOffsets { group, topics })
         .await
     {
-        Ok(CommandResponse::Share(ShareResponse::Ok)) => {}
-        Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
-            resp.error_code = code;
-            resp.error_message = Some(str_bytes(message));
-        }
-        Ok(_) => resp.error_code = ResponseError::UnknownServerError.code(),
-        Err(e) => resp.error_code = e.code(),
+        resp.error_code = code;
+        resp.error_message = message.map(str_bytes);
     }
     resp
 }
