@@ -10,6 +10,7 @@
 //! - [`tls`]: a rustls `ServerConfig` from PEM files, on the aws-lc-rs provider the rest of the
 //!   tree already builds.
 
+pub mod grant;
 pub mod oauth;
 pub mod plain;
 pub mod scram;

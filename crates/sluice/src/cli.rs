@@ -26,6 +26,8 @@ pub enum Command {
     Agent(AgentArgs),
     /// Load generator: produce or consume against any Kafka-compatible bootstrap address.
     Bench(crate::bench::BenchArgs),
+    /// JWT-bearer grant (KIP-1139): sign an assertion, exchange it, print the access token.
+    Token(crate::token::TokenArgs),
 }
 
 /// Data-path tuning shared by `dev` and `agent`.

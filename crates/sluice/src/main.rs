@@ -13,6 +13,7 @@ mod cli;
 mod faults;
 mod listeners;
 mod run;
+mod token;
 
 use clap::Parser;
 

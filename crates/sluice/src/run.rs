@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Bench(b) => crate::bench::run(b).await,
+        Command::Token(t) => crate::token::run(t).await,
     }
 }
 
