@@ -28,7 +28,7 @@ def compiled(tmp_path_factory):
     assert shutil.which("javac") and shutil.which("java"), "a JDK (javac, java) is required"
     out = tmp_path_factory.mktemp("java-classes")
     cp = java_classpath()
-    sources = [os.path.join(HERE, "java", f) for f in ("SmokeProduceConsume.java", "ShareConsume.java")]
+    sources = [os.path.join(HERE, "java", f) for f in ("SmokeProduceConsume.java", "ShareConsume.java", "ShareAdmin.java")]
     subprocess.run(["javac", "-cp", cp, "-d", str(out), *sources], check=True)
     return f"{out}:{cp}"
 
@@ -63,3 +63,39 @@ def test_java_share_consumers(sluice_dev, compiled):
     assert all(dc == "1" for *_, dc in rows), "no record should need a second delivery"
     for p in ("0", "1"):
         assert sorted(int(o) for _, q, o, _, _ in rows if q == p) == list(range(150))
+
+
+def test_java_admin_share_group_calls(sluice_dev, compiled):
+    """describe/list/alter/delete share-group offsets and groups with the Java Admin client."""
+    import time
+    from confluent_kafka import ShareConsumer
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+    from helpers import QUIET, DeliveryLog, admin, create_topic, produce_all, producer
+
+    bs, topic, group = sluice_dev.bootstrap, "java-admin-queue", "java-admin-share"
+    create_topic(bs, topic, 1)
+    a = admin(bs)
+    entry = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
+    for f in a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=[entry])]).values():
+        f.result(timeout=30)
+    log = DeliveryLog()
+    produce_all(producer(bs), [(i, topic, 0, None, f"a{i}".encode(), None, None) for i in range(10)], log)
+    # consume and accept all ten (implicit acknowledgement), then leave: SPSO = 10, group empty
+    c = ShareConsumer({"bootstrap.servers": bs, "group.id": group, **QUIET})
+    c.subscribe([topic])
+    got, deadline = 0, time.monotonic() + 60
+    while got < 10 and time.monotonic() < deadline:
+        got += sum(1 for m in (c.poll(1.0) or []) if m.error() is None)
+    c.poll(0.5)  # acknowledges the last batch
+    c.close()
+    assert got == 10
+    r = subprocess.run(["java", "-cp", compiled, "ShareAdmin", bs, group, topic],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"java admin failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    assert lines["LISTED"] == "true"
+    assert lines["DESCRIBED"] == "Empty 0"
+    assert lines["OFFSETS"] == "{java-admin-queue-0=10}"
+    assert lines["ALTERED"] == "{java-admin-queue-0=3}"
+    assert lines["DELETED_OFFSETS"] == "{}"
+    assert lines["AFTER_DELETE"] == "GroupIdNotFoundException"
