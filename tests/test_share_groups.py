@@ -209,3 +209,20 @@ def test_acknowledged_state_survives_a_restart(sluice_dev):
     finally:
         c.close()
     assert sorted(got) == list(range(4, 10))
+
+
+def test_by_duration_starts_at_recent_records(sluice_dev):
+    """share.auto.offset.reset=by_duration:PT1H: records of the last hour, which `latest` would skip."""
+    bs, topic, group = sluice_dev.bootstrap, "queue-duration", "sg-duration"
+    create_topic(bs, topic, 1)
+    produce(bs, topic, [f"d{i}".encode() for i in range(5)], 1)
+    set_group_configs(bs, group, share_auto_offset_reset="by_duration:PT1H")
+    c = share_consumer(bs, group, topic)
+    got = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(got) < 5 and time.monotonic() < deadline:
+            got += [(m.offset(), m.value()) for m in poll_records(c)]
+    finally:
+        c.close()
+    assert sorted(got) == [(i, f"d{i}".encode()) for i in range(5)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes;
 use crate::share::{AckType, Acquired, ShareError, ShareLimits, SharePartition};
-use crate::state::MetaState;
+use crate::state::{MetaState, PartitionLog};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ShareGroup {
@@ -142,12 +142,55 @@ fn err(code: i16, message: impl Into<String>) -> ShareResponse {
     }
 }
 
-/// `share.auto.offset.reset`: where a share-partition starts when first consumed.
-fn initial_offset(configs: &BTreeMap<String, String>, log_start: i64, high_watermark: i64) -> i64 {
-    match configs.get("share.auto.offset.reset").map(String::as_str) {
-        Some("earliest") => log_start,
-        _ => high_watermark,
+/// `share.auto.offset.reset`: where a share-partition starts when first consumed —
+/// `latest` (default), `earliest`, or `by_duration:<ISO-8601 duration>`, the first record not
+/// older than that as of the acquiring proposer's clock. The offset index keeps timestamps per
+/// chunk (one partition's share of one segment), so `by_duration` starts at the first chunk whose
+/// newest record is recent enough: it may include a few older records of that chunk, never skip
+/// a recent one.
+fn initial_offset(configs: &BTreeMap<String, String>, log: &PartitionLog, now_ms: i64) -> i64 {
+    let setting = configs.get("share.auto.offset.reset").map(String::as_str);
+    match setting {
+        Some("earliest") => log.log_start_offset,
+        Some(v) if v.starts_with("by_duration:") => {
+            match parse_iso8601_duration_ms(&v["by_duration:".len()..]) {
+                Some(d) => log
+                    .chunks
+                    .iter()
+                    .find(|(_, c)| c.max_timestamp >= now_ms - d)
+                    .map_or(log.high_watermark, |(base, _)| *base),
+                None => log.high_watermark,
+            }
+        }
+        _ => log.high_watermark,
     }
+}
+
+/// Parses the ISO-8601 durations Kafka accepts for `by_duration` (`PnDTnHnMnS`, fractional
+/// seconds allowed) into milliseconds. Written by hand: four fields do not justify a crate.
+pub fn parse_iso8601_duration_ms(s: &str) -> Option<i64> {
+    let rest = s.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, t),
+        None => (rest, ""),
+    };
+    let mut total = 0f64;
+    let mut field = |text: &str, units: &[(char, f64)]| -> Option<()> {
+        let mut num = String::new();
+        for ch in text.chars() {
+            if ch.is_ascii_digit() || ch == '.' {
+                num.push(ch);
+            } else {
+                let (_, ms) = units.iter().find(|(u, _)| *u == ch)?;
+                total += num.parse::<f64>().ok()? * ms;
+                num.clear();
+            }
+        }
+        num.is_empty().then_some(())
+    };
+    field(days, &[('D', 86_400_000.0)])?;
+    field(time, &[('H', 3_600_000.0), ('M', 60_000.0), ('S', 1_000.0)])?;
+    (rest != "T" && !rest.is_empty()).then_some(total as i64)
 }
 
 /// Deterministic assignment: partitions of every subscribed topic spread over its subscribers;
@@ -295,11 +338,7 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
                     .or_default()
                     .entry(req.partition)
                     .or_insert_with(|| {
-                        SharePartition::new(initial_offset(
-                            &g.configs,
-                            log.log_start_offset,
-                            log.high_watermark,
-                        ))
+                        SharePartition::new(initial_offset(&g.configs, log, *now_ms))
                     });
                 let got = sp.acquire(
                     member_id,
@@ -625,5 +664,18 @@ mod tests {
         );
         assert_eq!(r, ShareResponse::Acquired(vec![vec![]]));
         assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 10);
+    }
+
+    #[test]
+    fn iso8601_durations_for_by_duration() {
+        assert_eq!(parse_iso8601_duration_ms("PT1H"), Some(3_600_000));
+        assert_eq!(
+            parse_iso8601_duration_ms("P1DT30M"),
+            Some(86_400_000 + 1_800_000)
+        );
+        assert_eq!(parse_iso8601_duration_ms("PT0.5S"), Some(500));
+        assert_eq!(parse_iso8601_duration_ms("1H"), None);
+        assert_eq!(parse_iso8601_duration_ms("PT1X"), None);
+        assert_eq!(parse_iso8601_duration_ms("P"), None);
     }
 }

@@ -18,6 +18,8 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use sluice_meta::command::Command;
 
+use sluice_meta::share_group::parse_iso8601_duration_ms;
+
 use super::{duplicates, resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::topic_config::{lookup, validate, ConfigType};
@@ -228,7 +230,12 @@ async fn alter_group(
         let name = c.name.to_string();
         let value = c.value.as_ref().map(|v| v.to_string());
         let valid = |v: &str| match name.as_str() {
-            "share.auto.offset.reset" => matches!(v, "earliest" | "latest"),
+            "share.auto.offset.reset" => {
+                matches!(v, "earliest" | "latest")
+                    || v.strip_prefix("by_duration:")
+                        .and_then(parse_iso8601_duration_ms)
+                        .is_some()
+            }
             "share.isolation.level" => matches!(v, "read_uncommitted" | "read_committed"),
             "share.record.lock.duration.ms"
             | "share.session.timeout.ms"
