@@ -25,6 +25,9 @@ pub struct MetaNodeConfig {
     pub peers: BTreeMap<NodeId, String>,
     /// Initialize the cluster on first start (from the lowest id of `peers` ∪ {self}).
     pub bootstrap: bool,
+    /// Upload every snapshot here too, and start from the newest one when the data directory
+    /// is empty (see [`crate::archive`]).
+    pub snapshot_archive: Option<std::sync::Arc<dyn crate::archive::SnapshotArchive>>,
     /// Serve `/admin/net-faults` (cut or delay raft traffic; tests and drills only).
     pub fault_injection: bool,
     /// Timeouts, snapshot policy and buffer sizes.
@@ -41,6 +44,7 @@ impl MetaNodeConfig {
             advertised: None,
             peers: BTreeMap::new(),
             bootstrap: true,
+            snapshot_archive: None,
             fault_injection: false,
             tuning: MetaTuning::default(),
         }

@@ -21,6 +21,7 @@ pub mod state;
 
 pub mod admin;
 pub mod api;
+pub mod archive;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -62,9 +62,13 @@ impl MetaNode {
     /// bootstraps the cluster if configured and not yet initialized.
     pub async fn start(cfg: MetaNodeConfig) -> Result<Arc<MetaNode>, MetaError> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        if let Some(archive) = &cfg.snapshot_archive {
+            restore_from_archive(&cfg.data_dir, archive.as_ref()).await?;
+        }
         let log_store = LogStore::open(&cfg.data_dir.join(LOG_FILE_NAME))?;
         let sm =
-            StateMachineStore::open(&cfg.data_dir.join("snapshots"), cfg.tuning.feed_capacity)?;
+            StateMachineStore::open(&cfg.data_dir.join("snapshots"), cfg.tuning.feed_capacity)?
+                .with_archive(cfg.snapshot_archive.clone());
         let replica = sm.replica();
         let feed = sm.feed();
 
@@ -290,6 +294,28 @@ impl Drop for MetaNode {
     fn drop(&mut self) {
         self.core.cancel.cancel();
     }
+}
+
+/// On a node with an empty data directory (no raft log, no snapshot), saves the newest
+/// archived snapshot as the local one, so the state machine starts from it.
+async fn restore_from_archive(
+    data_dir: &std::path::Path,
+    archive: &dyn crate::archive::SnapshotArchive,
+) -> Result<(), MetaError> {
+    let snapshot_dir = data_dir.join("snapshots");
+    if data_dir.join(LOG_FILE_NAME).exists() || snapshot_dir.join("current.snap").exists() {
+        return Ok(());
+    }
+    let Some(blob) = archive.latest().await.map_err(MetaError::Unavailable)? else {
+        tracing::info!("empty data directory and no archived snapshot: starting empty");
+        return Ok(());
+    };
+    let (meta, data) = crate::archive::decode(&blob)?;
+    let (store, _) = crate::snapshot_store::SnapshotStore::open(&snapshot_dir)?;
+    tokio::task::spawn_blocking(move || store.save(&meta, &data).map(|_| meta))
+        .await
+        .map_err(|e| MetaError::Storage(e.to_string()))?
+        .map(|meta| tracing::info!(snapshot = %meta, "restored metadata snapshot from the object store"))
 }
 
 /// Logs leader and membership changes at info level until shutdown.

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 
+use crate::archive::SnapshotArchive;
 use crate::error::MetaError;
 use crate::feed::{ChangeEntry, ChangeFeed};
 use crate::replica::Replica;
@@ -33,6 +34,7 @@ pub struct StateMachineStore {
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
     snapshots: Arc<SnapshotStore>,
+    archive: Option<Arc<dyn SnapshotArchive>>,
 }
 
 impl StateMachineStore {
@@ -54,7 +56,14 @@ impl StateMachineStore {
             last_applied,
             last_membership,
             snapshots: Arc::new(snapshots),
+            archive: None,
         })
+    }
+
+    /// Also uploads every snapshot built to `archive`.
+    pub fn with_archive(mut self, archive: Option<Arc<dyn SnapshotArchive>>) -> Self {
+        self.archive = archive;
+        self
     }
 
     /// The state this machine applies to.
@@ -73,6 +82,7 @@ pub struct SnapshotBuilder {
     meta: SnapshotMeta,
     data: Result<Vec<u8>, String>,
     snapshots: Arc<SnapshotStore>,
+    archive: Option<Arc<dyn SnapshotArchive>>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -94,6 +104,22 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .map_err(|e| StorageIOError::write_snapshot(sig.clone(), &e))?
             .map_err(|e| StorageIOError::write_snapshot(sig.clone(), &e))?;
         tracing::info!(snapshot = %meta, bytes = data.len(), saved, "built metadata snapshot");
+        if let (true, Some(archive)) = (saved, &self.archive) {
+            // Best effort: the local snapshot is what raft relies on; the archive speeds up
+            // recovering a node that lost its disk, and the next snapshot retries.
+            let name = crate::archive::archive_name(&meta);
+            match crate::archive::encode(&meta, &data) {
+                Ok(blob) => match archive.put(name.clone(), blob).await {
+                    Ok(()) => tracing::info!(%name, "archived metadata snapshot"),
+                    Err(e) => {
+                        tracing::warn!(%name, error = %e, "archiving the metadata snapshot failed")
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "encoding the snapshot for the archive failed")
+                }
+            }
+        }
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -170,6 +196,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             },
             data,
             snapshots: self.snapshots.clone(),
+            archive: self.archive.clone(),
         }
     }
 

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "A Kafka-compatible broker whose only durable storage is object storage")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A Kafka-compatible broker whose only durable storage is object storage"
+)]
 pub struct Cli {
     /// TOML file with settings (keys are flag names); flags and SLUICE_* variables win over it.
     #[arg(long, global = true, env = "SLUICE_CONFIG")]
@@ -51,7 +55,12 @@ pub struct AgentTuning {
     #[arg(long, env = "SLUICE_SSL_KEY")]
     pub ssl_key: Option<PathBuf>,
     /// SASL mechanisms offered on SASL listeners (sasl.enabled.mechanisms).
-    #[arg(long, env = "SLUICE_SASL_ENABLED_MECHANISMS", value_delimiter = ',', default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512")]
+    #[arg(
+        long,
+        env = "SLUICE_SASL_ENABLED_MECHANISMS",
+        value_delimiter = ',',
+        default_value = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    )]
     pub sasl_enabled_mechanisms: Vec<String>,
     /// SASL sessions end after this long unless the client re-authenticates (KIP-368's
     /// connections.max.reauth.ms); 0 = never.
@@ -65,22 +74,43 @@ pub struct AgentTuning {
     #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_EXPECTED_ISSUER")]
     pub sasl_oauthbearer_expected_issuer: Option<String>,
     /// Accepted `aud` values (sasl.oauthbearer.expected.audience).
-    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_EXPECTED_AUDIENCE", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "SLUICE_SASL_OAUTHBEARER_EXPECTED_AUDIENCE",
+        value_delimiter = ','
+    )]
     pub sasl_oauthbearer_expected_audience: Vec<String>,
     /// Claim naming the principal (sasl.oauthbearer.sub.claim.name).
-    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_SUB_CLAIM_NAME", default_value = "sub")]
+    #[arg(
+        long,
+        env = "SLUICE_SASL_OAUTHBEARER_SUB_CLAIM_NAME",
+        default_value = "sub"
+    )]
     pub sasl_oauthbearer_sub_claim_name: String,
     /// Claim holding the token's scopes (sasl.oauthbearer.scope.claim.name).
-    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME", default_value = "scope")]
+    #[arg(
+        long,
+        env = "SLUICE_SASL_OAUTHBEARER_SCOPE_CLAIM_NAME",
+        default_value = "scope"
+    )]
     pub sasl_oauthbearer_scope_claim_name: String,
     /// A scope every token must carry.
     #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_REQUIRED_SCOPE")]
     pub sasl_oauthbearer_required_scope: Option<String>,
     /// Clock skew allowed when checking exp and nbf (sasl.oauthbearer.clock.skew.seconds).
-    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "SLUICE_SASL_OAUTHBEARER_CLOCK_SKEW_SECONDS",
+        default_value_t = 30
+    )]
     pub sasl_oauthbearer_clock_skew_seconds: u64,
     /// Accepted JWT signature algorithms (asymmetric only; HMAC and none are refused).
-    #[arg(long, env = "SLUICE_SASL_OAUTHBEARER_ALLOWED_ALGORITHMS", value_delimiter = ',', default_value = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384")]
+    #[arg(
+        long,
+        env = "SLUICE_SASL_OAUTHBEARER_ALLOWED_ALGORITHMS",
+        value_delimiter = ',',
+        default_value = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384"
+    )]
     pub sasl_oauthbearer_allowed_algorithms: Vec<String>,
     /// Flush a segment after this many milliseconds (default: 5 for file://, 250 otherwise).
     #[arg(long, env = "SLUICE_LINGER_MS")]
@@ -146,6 +176,18 @@ pub struct MetaArgs {
     /// Initialize a new cluster on first start (never re-initializes).
     #[arg(long, env = "SLUICE_BOOTSTRAP", default_value_t = false)]
     pub bootstrap: bool,
+    /// Also keep raft snapshots in this object store (`file:///...`, `s3://bucket/prefix`), and
+    /// start from the newest one there when the data directory is empty.
+    #[arg(long, env = "SLUICE_SNAPSHOT_STORE")]
+    pub snapshot_store: Option<String>,
+    /// S3 endpoint of --snapshot-store (MinIO, moto...).
+    #[arg(long, env = "SLUICE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "SLUICE_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Build a raft snapshot after this many log entries.
+    #[arg(long, env = "SLUICE_SNAPSHOT_EVERY", default_value_t = 10_000)]
+    pub snapshot_every: u64,
     /// Tests and drills only: serve `/admin/net-faults` to cut or delay this node's raft traffic.
     #[arg(long, env = "SLUICE_FAULT_INJECTION", default_value_t = false)]
     pub fault_injection: bool,
@@ -217,11 +259,17 @@ pub fn load_config_file_into_env() -> anyhow::Result<()> {
         .iter()
         .position(|a| a == "--config")
         .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--config=").map(String::from)))
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(String::from))
+        })
         .or_else(|| std::env::var("SLUICE_CONFIG").ok());
     let Some(path) = path else { return Ok(()) };
-    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
-    let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
     for (key, value) in table {
         let var = format!("SLUICE_{}", key.replace('-', "_").to_uppercase());
         let value = match value {

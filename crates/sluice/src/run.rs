@@ -18,27 +18,62 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let data = std::path::absolute(&a.data_dir)?;
             std::fs::create_dir_all(&data)?;
             let meta_cfg = MetaNodeConfig::new(1, data.join("meta"), "127.0.0.1:0".parse()?);
-            let node = MetaNode::start(meta_cfg).await.context("starting the metadata node")?;
-            println!("metadata node 1 up at {} ({})", node.local_addr(), data.join("meta").display());
+            let node = MetaNode::start(meta_cfg)
+                .await
+                .context("starting the metadata node")?;
+            println!(
+                "metadata node 1 up at {} ({})",
+                node.local_addr(),
+                data.join("meta").display()
+            );
             let store_cfg = ObjectStoreConfig {
                 url: format!("file://{}", data.join("objects").display()),
                 ..Default::default()
             };
             println!("object store: {}", store_cfg.url);
             let meta = MetaClient::local(node.clone());
-            let result = run_agent(a.agent, meta.clone(), store_cfg, Some(data.join("cache")), -1).await;
+            let result = run_agent(
+                a.agent,
+                meta.clone(),
+                store_cfg,
+                Some(data.join("cache")),
+                -1,
+            )
+            .await;
             node.shutdown().await;
             result
         }
-        Command::Meta(MetaArgs { admin: Some(cmd), .. }) => meta_admin(cmd).await,
+        Command::Meta(MetaArgs {
+            admin: Some(cmd), ..
+        }) => meta_admin(cmd).await,
         Command::Meta(a) => {
             let mut cfg = MetaNodeConfig::new(a.id, a.data_dir.clone(), a.listen);
             cfg.advertised = a.advertised.clone();
             cfg.peers = parse_peers(&a.peers)?;
             cfg.bootstrap = a.bootstrap;
             cfg.fault_injection = a.fault_injection;
-            let node = MetaNode::start(cfg).await.context("starting the metadata node")?;
-            println!("meta node {} ready on {} ({})", a.id, node.local_addr(), a.data_dir.display());
+            cfg.tuning.snapshot_every = a.snapshot_every;
+            if let Some(url) = &a.snapshot_store {
+                let store_cfg = ObjectStoreConfig {
+                    url: url.clone(),
+                    s3_endpoint: a.s3_endpoint.clone(),
+                    s3_region: a.s3_region.clone(),
+                    s3_path_style: false,
+                };
+                let store = open_object_store(&store_cfg).context("opening the snapshot store")?;
+                cfg.snapshot_archive = Some(Arc::new(
+                    crate::snapshots::ObjectSnapshotArchive::new(store),
+                ));
+            }
+            let node = MetaNode::start(cfg)
+                .await
+                .context("starting the metadata node")?;
+            println!(
+                "meta node {} ready on {} ({})",
+                a.id,
+                node.local_addr(),
+                a.data_dir.display()
+            );
             shutdown_signal().await;
             println!("meta node {} shutting down", a.id);
             node.shutdown().await;
@@ -52,7 +87,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 s3_region: a.s3_region.clone(),
                 s3_path_style: false,
             };
-            let result = run_agent(a.agent, meta.clone(), store_cfg, Some(a.cache_dir.clone()), a.agent_id).await;
+            let result = run_agent(
+                a.agent,
+                meta.clone(),
+                store_cfg,
+                Some(a.cache_dir.clone()),
+                a.agent_id,
+            )
+            .await;
             meta.shutdown().await;
             result
         }
@@ -65,13 +107,23 @@ async fn meta_admin(cmd: MetaAdmin) -> anyhow::Result<()> {
     let membership = match cmd {
         MetaAdmin::AddNode { meta, id, addr } => {
             let admin = sluice_meta::admin::MetaAdmin::new(&meta)?;
-            admin.add_node(id, &addr).await.with_context(|| format!("adding meta node {id} ({addr})"))?
+            admin
+                .add_node(id, &addr)
+                .await
+                .with_context(|| format!("adding meta node {id} ({addr})"))?
         }
         MetaAdmin::RemoveNode { meta, id } => {
             let admin = sluice_meta::admin::MetaAdmin::new(&meta)?;
-            admin.remove_node(id).await.with_context(|| format!("removing meta node {id}"))?
+            admin
+                .remove_node(id)
+                .await
+                .with_context(|| format!("removing meta node {id}"))?
         }
-        MetaAdmin::Members { meta } => sluice_meta::admin::MetaAdmin::new(&meta)?.membership().await?,
+        MetaAdmin::Members { meta } => {
+            sluice_meta::admin::MetaAdmin::new(&meta)?
+                .membership()
+                .await?
+        }
     };
     println!("{}", serde_json::to_string(&membership)?);
     Ok(())
@@ -82,8 +134,15 @@ fn parse_peers(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| {
-            let (id, addr) = p.split_once('=').with_context(|| format!("peer '{p}' is not id=host:port"))?;
-            Ok((id.trim().parse().with_context(|| format!("peer id in '{p}'"))?, addr.trim().to_string()))
+            let (id, addr) = p
+                .split_once('=')
+                .with_context(|| format!("peer '{p}' is not id=host:port"))?;
+            Ok((
+                id.trim()
+                    .parse()
+                    .with_context(|| format!("peer id in '{p}'"))?,
+                addr.trim().to_string(),
+            ))
         })
         .collect()
 }
@@ -92,7 +151,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -124,7 +184,11 @@ async fn run_agent(
         disk_bytes: t.cache_disk_mb << 20,
         ..CacheConfig::default()
     };
-    let cache = Arc::new(BlockCache::open(store, &cache_cfg).await.context("opening the block cache")?);
+    let cache = Arc::new(
+        BlockCache::open(store, &cache_cfg)
+            .await
+            .context("opening the block cache")?,
+    );
     let listeners = crate::listeners::Listeners::bind(&t).await?;
     let bound = listeners.bound;
     let (host, port) = (listeners.host.clone(), listeners.port);
@@ -149,17 +213,27 @@ async fn run_agent(
         max_reauth: sluice_agent::sasl::lifetime(t.connections_max_reauth_ms),
         ..AgentConfig::default()
     };
-    let agent = Agent::start(cfg, meta, cache.clone()).await.context("registering the agent")?;
+    let agent = Agent::start(cfg, meta, cache.clone())
+        .await
+        .context("registering the agent")?;
     let mut tasks = JoinSet::new();
     sluice_agent::background::spawn_all(&agent, &mut tasks);
     listeners.serve_all(&agent, &mut tasks);
-    println!("Sluice ready: agent {} serving Kafka on {bound}, bootstrap {host}:{port}", agent.id());
+    println!(
+        "Sluice ready: agent {} serving Kafka on {bound}, bootstrap {host}:{port}",
+        agent.id()
+    );
     shutdown_signal().await;
     println!("shutting down: flushing buffered records");
     agent.shutdown.cancel();
     agent.writer.close().await;
     while tasks.join_next().await.is_some() {}
-    let _ = agent.meta.propose(sluice_meta::command::Command::AgentLeave { agent_id: agent.id() }).await;
+    let _ = agent
+        .meta
+        .propose(sluice_meta::command::Command::AgentLeave {
+            agent_id: agent.id(),
+        })
+        .await;
     if let Err(e) = cache.close().await {
         tracing::warn!(error = %e, "closing the cache");
     }
