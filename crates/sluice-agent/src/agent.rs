@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
 use crate::fetch_session::FetchSessions;
-use crate::share::ShareCoordinator;
 use crate::group_coordinator::GroupCoordinator;
+use crate::share::ShareCoordinator;
 use crate::writer::SegmentWriter;
 
 pub struct Agent {

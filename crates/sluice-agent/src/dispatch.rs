@@ -78,23 +78,35 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
             ResponseKind::FindCoordinator(handlers::find_coordinator::handle(&agent, r, v).await)
         }),
         RequestKind::ShareGroupHeartbeat(r) => resp(async move {
-            ResponseKind::ShareGroupHeartbeat(handlers::share_group_heartbeat::handle(&agent, r, v).await)
+            ResponseKind::ShareGroupHeartbeat(
+                handlers::share_group_heartbeat::handle(&agent, r, v).await,
+            )
         }),
         RequestKind::ShareGroupDescribe(r) => resp(async move {
-            ResponseKind::ShareGroupDescribe(handlers::share_group_describe::handle(&agent, r, v).await)
+            ResponseKind::ShareGroupDescribe(
+                handlers::share_group_describe::handle(&agent, r, v).await,
+            )
         }),
-        RequestKind::ShareFetch(r) => resp(async move { ResponseKind::ShareFetch(handlers::share_fetch::handle(&agent, r, v).await) }),
+        RequestKind::ShareFetch(r) => resp(async move {
+            ResponseKind::ShareFetch(handlers::share_fetch::handle(&agent, r, v).await)
+        }),
         RequestKind::ShareAcknowledge(r) => resp(async move {
             ResponseKind::ShareAcknowledge(handlers::share_acknowledge::handle(&agent, r, v).await)
         }),
         RequestKind::DescribeShareGroupOffsets(r) => resp(async move {
-            ResponseKind::DescribeShareGroupOffsets(handlers::describe_share_group_offsets::handle(&agent, r, v).await)
+            ResponseKind::DescribeShareGroupOffsets(
+                handlers::describe_share_group_offsets::handle(&agent, r, v).await,
+            )
         }),
         RequestKind::AlterShareGroupOffsets(r) => resp(async move {
-            ResponseKind::AlterShareGroupOffsets(handlers::alter_share_group_offsets::handle(&agent, r, v).await)
+            ResponseKind::AlterShareGroupOffsets(
+                handlers::alter_share_group_offsets::handle(&agent, r, v).await,
+            )
         }),
         RequestKind::DeleteShareGroupOffsets(r) => resp(async move {
-            ResponseKind::DeleteShareGroupOffsets(handlers::delete_share_group_offsets::handle(&agent, r, v).await)
+            ResponseKind::DeleteShareGroupOffsets(
+                handlers::delete_share_group_offsets::handle(&agent, r, v).await,
+            )
         }),
         RequestKind::AlterUserScramCredentials(r) => resp(async move {
             ResponseKind::AlterUserScramCredentials(

@@ -103,7 +103,14 @@ impl SegmentWriter {
             linger: cfg.linger,
         });
         let sync_root = cfg.local_object_root.clone();
-        let task = tokio::spawn(flush_loop(shared.clone(), agent_id, meta, cache, sync_root, stop));
+        let task = tokio::spawn(flush_loop(
+            shared.clone(),
+            agent_id,
+            meta,
+            cache,
+            sync_root,
+            stop,
+        ));
         SegmentWriter {
             shared,
             task: std::sync::Mutex::new(Some(task)),
@@ -218,7 +225,13 @@ async fn flush_loop(
 }
 
 /// Uploads one segment, commits it, and answers every waiter.
-async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache, sync_root: Option<&std::path::Path>) {
+async fn flush(
+    p: Pending,
+    agent_id: i32,
+    meta: &MetaClient,
+    cache: &BlockCache,
+    sync_root: Option<&std::path::Path>,
+) {
     let Pending {
         builder,
         mut metas,
@@ -243,11 +256,19 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, cache: &BlockCache,
     let mut attempt = 0;
     let upload = loop {
         attempt += 1;
-        let put = cache.store().put(&path, PutPayload::from(object.clone())).await;
+        let put = cache
+            .store()
+            .put(&path, PutPayload::from(object.clone()))
+            .await;
         let durable = match (put, sync_root) {
-            (Ok(_), Some(root)) => sluice_storage::sync_local_object(root, &key)
-                .await
-                .map_err(|e| object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) }),
+            (Ok(_), Some(root)) => {
+                sluice_storage::sync_local_object(root, &key)
+                    .await
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    })
+            }
             (Ok(_), None) => Ok(()),
             (Err(e), _) => Err(e),
         };

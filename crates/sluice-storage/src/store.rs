@@ -78,7 +78,9 @@ pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>
 
 /// The directory behind a `file://` store, whose writes need an explicit fsync to be durable.
 pub fn local_root(cfg: &ObjectStoreConfig) -> Option<std::path::PathBuf> {
-    cfg.url.strip_prefix("file://").map(std::path::PathBuf::from)
+    cfg.url
+        .strip_prefix("file://")
+        .map(std::path::PathBuf::from)
 }
 
 /// Makes a freshly written object of a `file://` store durable: `object_store`'s local backend

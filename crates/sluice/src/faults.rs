@@ -36,13 +36,22 @@ impl Drop for FaultEndpoint {
 pub async fn install(
     store: Arc<dyn sluice_storage::fault::DynObjectStore>,
     listen: Option<SocketAddr>,
-) -> anyhow::Result<(Arc<dyn sluice_storage::fault::DynObjectStore>, Option<FaultEndpoint>)> {
-    let Some(addr) = listen else { return Ok((store, None)) };
+) -> anyhow::Result<(
+    Arc<dyn sluice_storage::fault::DynObjectStore>,
+    Option<FaultEndpoint>,
+)> {
+    let Some(addr) = listen else {
+        return Ok((store, None));
+    };
     let faults = Arc::new(FaultInjector::default());
     let wrapped = Arc::new(FailingObjectStore::new(store, faults.clone()));
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
-    let router = Router::new().route("/faults", get(show).post(set)).with_state(faults);
+    let router = Router::new()
+        .route("/faults", get(show).post(set))
+        .with_state(faults);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "fault injection endpoint failed");

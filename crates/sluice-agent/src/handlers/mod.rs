@@ -1,15 +1,18 @@
 //! One module per Kafka API. Shared patterns (topic lookup, string conversions) live here once.
 
+pub mod alter_share_group_offsets;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_producers;
+pub mod describe_share_group_offsets;
 pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
@@ -29,9 +32,6 @@ pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
-pub mod alter_share_group_offsets;
-pub mod delete_share_group_offsets;
-pub mod describe_share_group_offsets;
 pub mod sync_group;
 
 use kafka_protocol::messages::TopicName;
