@@ -50,6 +50,6 @@ log "cargo test --release --workspace"
 cargo test --release -j2 --workspace
 
 # --- end-to-end tests -----------------------------------------------------------
-export SLUICE_BIN="${SLUICE_BIN:-$PWD/target/release/sluice}"
+export SLUICE_BIN="${SLUICE_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/sluice}"
 log "pytest tests/ (SLUICE_BIN=$SLUICE_BIN)"
 "$PYTHON" -m pytest -q --durations=15 -p no:cacheprovider tests/ "$@"
