@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 QUIET = {"log_level": 2}  # librdkafka: critical only (connection chatter from clients of stopped servers is noise)
 
@@ -121,3 +121,13 @@ def err_code(e) -> int:
     if isinstance(e, KafkaError):
         return e.code()
     return e.args[0].code()
+
+
+def set_group_configs(bootstrap: str, group: str, **configs):
+    """IncrementalAlterConfigs SET on a GROUP resource; keyword names use _ for . (share_auto_offset_reset)."""
+    entries = [ConfigEntry(k.replace("_", "."), str(v), incremental_operation=AlterConfigOpType.SET)
+               for k, v in configs.items()]
+    a = admin(bootstrap)  # keep the client alive until the futures resolve
+    fs = a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)])
+    for f in fs.values():
+        f.result(timeout=30)

@@ -42,15 +42,11 @@ def test_java_idempotent_producer_and_consumer(sluice_dev, compiled):
 
 def test_java_share_consumers(sluice_dev, compiled):
     """Three KafkaShareConsumers (KIP-932) on a 2-partition topic: every record exactly once."""
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-    from helpers import DeliveryLog, admin, create_topic, produce_all, producer
+    from helpers import DeliveryLog, create_topic, produce_all, producer, set_group_configs
 
     bs, topic, group = sluice_dev.bootstrap, "java-queue", "java-share"
     create_topic(bs, topic, 2)
-    a = admin(bs)
-    entry = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
-    for f in a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=[entry])]).values():
-        f.result(timeout=30)
+    set_group_configs(bs, group, share_auto_offset_reset="earliest")
     log = DeliveryLog()
     produce_all(producer(bs), [(i, topic, i % 2, None, f"j{i}".encode(), None, None) for i in range(300)], log)
     assert log.errors() == {}
@@ -69,15 +65,11 @@ def test_java_admin_share_group_calls(sluice_dev, compiled):
     """describe/list/alter/delete share-group offsets and groups with the Java Admin client."""
     import time
     from confluent_kafka import ShareConsumer
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-    from helpers import QUIET, DeliveryLog, admin, create_topic, produce_all, producer
+    from helpers import QUIET, DeliveryLog, create_topic, produce_all, producer, set_group_configs
 
     bs, topic, group = sluice_dev.bootstrap, "java-admin-queue", "java-admin-share"
     create_topic(bs, topic, 1)
-    a = admin(bs)
-    entry = ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)
-    for f in a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=[entry])]).values():
-        f.result(timeout=30)
+    set_group_configs(bs, group, share_auto_offset_reset="earliest")
     log = DeliveryLog()
     produce_all(producer(bs), [(i, topic, 0, None, f"a{i}".encode(), None, None) for i in range(10)], log)
     # consume and accept all ten (implicit acknowledgement), then leave: SPSO = 10, group empty

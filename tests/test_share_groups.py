@@ -10,18 +10,8 @@ import threading
 import time
 
 from confluent_kafka import ShareConsumer
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from helpers import QUIET, DeliveryLog, admin, create_topic, produce_all, producer
-
-
-def set_group_configs(bs, group, **configs):
-    entries = [ConfigEntry(k.replace("_", "."), str(v), incremental_operation=AlterConfigOpType.SET)
-               for k, v in configs.items()]
-    a = admin(bs)  # keep the client alive until the futures resolve
-    fs = a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)])
-    for f in fs.values():
-        f.result(timeout=30)
+from helpers import QUIET, DeliveryLog, create_topic, produce_all, producer, set_group_configs
 
 
 def share_consumer(bs, group, topic, **conf):
