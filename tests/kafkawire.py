@@ -637,3 +637,40 @@ def init_producer_id_v1(conn: KafkaConn, transactional_id: str | None = None, tx
     epoch = r.i16()
     assert r.remaining() == 0
     return err, pid, epoch
+
+
+# ---------------------------------------------------------------- ConsumerGroupHeartbeat v1 (KIP-848)
+
+CONSUMER_GROUP_HEARTBEAT = 68
+
+
+def consumer_group_heartbeat_v1(conn: KafkaConn, group: str, member_id: str, epoch: int, *,
+                                instance_id: str | None = None, rack_id: str | None = None,
+                                rebalance_timeout_ms: int = -1, topics: list[str] | None = None,
+                                regex: str | None = None, assignor: str | None = None,
+                                owned: list | None = None) -> dict:
+    """One heartbeat; `owned` is [(topic_id: bytes(16), [partitions])]. Returns the response
+    fields, the assignment as {topic_id: [partitions]} or None."""
+    def tp(x):
+        tid, parts = x
+        return tid + compact_array(parts, i32) + EMPTY_TAGS
+    body = (compact_string(group) + compact_string(member_id) + i32(epoch)
+            + compact_string(instance_id) + compact_string(rack_id) + i32(rebalance_timeout_ms)
+            + compact_array(topics, compact_string) + compact_string(regex)
+            + compact_string(assignor) + compact_array(owned, tp) + EMPTY_TAGS)
+    r = conn.request(CONSUMER_GROUP_HEARTBEAT, 1, body, flexible=True)
+    out = {"throttle": r.i32(), "error": r.i16(), "message": r.compact_string(),
+           "member_id": r.compact_string(), "epoch": r.i32(), "interval": r.i32()}
+    assignment = None
+    if r.i8() >= 0:
+        def topic(x):
+            tid = x.take(16)
+            parts = x.compact_array(lambda y: y.i32())
+            x.tags()
+            return tid, parts
+        assignment = {tid: sorted(ps) for tid, ps in r.compact_array(topic)}
+        r.tags()
+    r.tags()
+    assert r.remaining() == 0
+    out["assignment"] = assignment
+    return out

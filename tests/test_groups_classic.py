@@ -13,86 +13,15 @@ import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
 import kafkawire as kw
-from helpers import DeliveryLog, admin, consumer, create_topic, produce_all, producer
+from groupkit import (PARTS, Member, committed, consume_until, offsets_of, produce_n, raft_entries,
+                      wait_spread)
+from helpers import admin, consumer, create_topic
 
-PARTS = 12
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}
-
-
-def produce_n(bs, topic, start, n):
-    recs = [(i, topic, i % PARTS, None, f"v{i}".encode(), None, None) for i in range(start, start + n)]
-    log = DeliveryLog()
-    produce_all(producer(bs), recs, log)
-    assert log.errors() == {}
 
 
 def group_consumer(bs, group, assignor, **conf):
     return consumer(bs, **{"group.id": group, "partition.assignment.strategy": assignor, **FAST, **conf})
-
-
-class Member:
-    """A consumer that records what it read and commits after each poll batch."""
-
-    def __init__(self, c, commit=True):
-        self.c = c
-        self.commit = commit
-        self.seen = []  # (partition, offset)
-        self.unsure = set()  # read, but the commit covering them was refused
-
-    def poll(self, timeout=0.2):
-        msgs = self.c.consume(num_messages=500, timeout=timeout)
-        last = {}
-        batch = []
-        for m in msgs:
-            if m.error():
-                raise AssertionError(f"consumer error: {m.error()}")
-            batch.append((m.partition(), m.offset()))
-            last[m.partition()] = m.offset()
-        self.seen.extend(batch)
-        if self.commit and last:
-            try:
-                self.c.commit(offsets=[TopicPartition(m.topic(), p, o + 1) for p, o in last.items()],
-                              asynchronous=False)
-            except KafkaException:
-                # a commit racing a rebalance is refused; those records may come again
-                self.unsure.update(batch)
-        return len(msgs)
-
-    def parts(self):
-        return {tp.partition for tp in self.c.assignment()}
-
-
-def wait_spread(members, want, timeout=60):
-    """Poll all members until their assignments are disjoint and cover `want` partitions."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for m in members:
-            m.poll(0.1)
-        sets = [m.parts() for m in members]
-        if all(sets) and sum(len(s) for s in sets) == want and len(set().union(*sets)) == want:
-            return sets
-    raise AssertionError(f"assignments never settled: {[sorted(m.parts()) for m in members]}")
-
-
-def consume_until(members, wanted, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for m in members:
-            m.poll(0.1)
-        got = set()
-        for m in members:
-            got.update(m.seen)
-        if wanted <= got:
-            return got
-    got = set()
-    for m in members:
-        got.update(m.seen)
-    missing = sorted(wanted - got)
-    raise AssertionError(f"{len(missing)} records never consumed, first {missing[:10]}")
-
-
-def offsets_of(counts):
-    return {(p, o) for p in range(PARTS) for o in range(counts)}
 
 
 @pytest.mark.parametrize("assignor", ["range", "roundrobin", "cooperative-sticky"])
@@ -189,15 +118,6 @@ def test_hard_killed_member_expires_and_its_partitions_move(sluice_dev, tmp_path
             victim.wait()
     for m in members:
         m.c.close()
-
-
-def committed(bs, group, topic):
-    c = consumer(bs, **{"group.id": group})
-    try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(PARTS)], timeout=30)
-        return {tp.partition: tp.offset for tp in tps}
-    finally:
-        c.close()
 
 
 def test_committed_offsets_survive_restart_and_resume_consumption(sluice_dev):
@@ -316,17 +236,6 @@ def test_find_coordinator_batched_names_the_same_live_agent_everywhere(meta_and_
     assert set(via_a) == set(keys)
     assert {(n, p) for n, p, _ in via_a.values()} == {(1, a.port), (2, b.port)}
     assert all(err == 0 for _, _, err in via_a.values())
-
-
-def raft_entries(meta_url, after, wait_ms=0):
-    """The metadata change feed after `after`: [(index, command)]."""
-    import json
-    import urllib.request
-    with urllib.request.urlopen(f"{meta_url}/api/changes?after={after}&wait_ms={wait_ms}", timeout=30) as r:
-        body = json.loads(r.read())
-    if "entries" not in body:
-        return None
-    return [(e["index"], e["command"]) for e in body["entries"]]
 
 
 def test_a_steady_group_costs_no_raft_writes(meta_and_two_agents):

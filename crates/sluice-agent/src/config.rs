@@ -49,6 +49,13 @@ pub struct AgentConfig {
     pub share_session_timeout: Duration,
     /// `group.share.heartbeat.interval.ms`
     pub share_heartbeat_interval: Duration,
+    /// KIP-848 groups: `group.consumer.session.timeout.ms` (a group's
+    /// `consumer.session.timeout.ms` config overrides it).
+    pub consumer_session_timeout: Duration,
+    /// `group.consumer.heartbeat.interval.ms` (overridden by `consumer.heartbeat.interval.ms`).
+    pub consumer_heartbeat_interval: Duration,
+    /// `group.consumer.max.size`
+    pub consumer_max_size: i32,
 }
 
 impl Default for AgentConfig {
@@ -82,6 +89,9 @@ impl Default for AgentConfig {
             share_limits: sluice_meta::share::ShareLimits::default(),
             share_session_timeout: Duration::from_secs(45),
             share_heartbeat_interval: Duration::from_secs(5),
+            consumer_session_timeout: Duration::from_secs(45),
+            consumer_heartbeat_interval: Duration::from_secs(5),
+            consumer_max_size: i32::MAX,
         }
     }
 }

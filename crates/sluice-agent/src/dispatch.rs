@@ -132,6 +132,23 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
                 )
             })
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let client_id = req
+                .header
+                .client_id
+                .as_ref()
+                .map_or(String::new(), |c| c.to_string());
+            resp(async move {
+                ResponseKind::ConsumerGroupHeartbeat(
+                    handlers::consumer_group_heartbeat::handle(&agent, r, v, client_id).await,
+                )
+            })
+        }
+        RequestKind::ConsumerGroupDescribe(r) => resp(async move {
+            ResponseKind::ConsumerGroupDescribe(
+                handlers::consumer_group_describe::handle(&agent, r, v).await,
+            )
+        }),
         RequestKind::SyncGroup(r) => resp(async move {
             ResponseKind::SyncGroup(handlers::sync_group::handle(&agent, r, v).await)
         }),

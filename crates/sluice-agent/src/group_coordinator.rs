@@ -112,33 +112,34 @@ impl GroupCoordinator {
         }
     }
 
-    /// The changes due for one group at `now`: members whose session ran out, and whether the
-    /// rebalance timeout of the current rebalance has passed.
-    fn due(&self, id: &str, group: &sluice_meta::groups::Group, now: i64) -> Due {
+    /// Members of group `id` whose session ran out at `now`: `members` is (member id, session
+    /// timeout). A member first seen by this coordinator starts a fresh session.
+    fn expired(&self, id: &str, members: &[(String, i64)], now: i64) -> Vec<String> {
         let mut inner = self.lock();
-        let since = *inner.since.entry(id.to_string()).or_insert(now);
+        inner.since.entry(id.to_string()).or_insert(now);
         let Inner {
             last_seen,
             awaiting,
             ..
         } = &mut *inner;
         let seen = last_seen.entry(id.to_string()).or_default();
-        seen.retain(|m, _| group.members.contains_key(m));
+        seen.retain(|m, _| members.iter().any(|(mid, _)| mid == m));
         let mut expired = Vec::new();
-        for (mid, m) in &group.members {
-            // A member first seen by this coordinator starts a fresh session.
+        for (mid, timeout) in members {
             let last = *seen.entry(mid.clone()).or_insert(now);
             let waiting = awaiting.contains_key(&(id.to_string(), mid.clone()));
-            if !waiting && now - last > m.session_timeout_ms as i64 {
+            if !waiting && now - last > *timeout {
                 expired.push(mid.clone());
             }
         }
-        let rebalance_overdue = group.state == GroupState::PreparingRebalance
-            && now - group.state_since_ms.max(since) > group.rebalance_timeout_ms();
-        Due {
-            expired,
-            rebalance_overdue,
-        }
+        expired
+    }
+
+    /// Whether the current rebalance of classic group `id` has run past its timeout.
+    fn rebalance_overdue(&self, id: &str, group: &sluice_meta::groups::Group, now: i64) -> bool {
+        let since = *self.lock().since.entry(id.to_string()).or_insert(now);
+        group.state == GroupState::PreparingRebalance
+            && now - group.state_since_ms.max(since) > group.rebalance_timeout_ms()
     }
 
     fn drop_group(&self, id: &str) {
@@ -146,11 +147,6 @@ impl GroupCoordinator {
         g.last_seen.remove(id);
         g.since.remove(id);
     }
-}
-
-struct Due {
-    expired: Vec<String>,
-    rebalance_overdue: bool,
 }
 
 /// The coordinator of `key` among `agents` (ordered by id): the same hash that spreads partition
@@ -211,7 +207,7 @@ pub async fn sweep(agent: Arc<Agent>) {
             s.groups
                 .groups
                 .iter()
-                .filter(|(_, g)| !g.members.is_empty())
+                .filter(|(_, g)| g.has_members())
                 .map(|(id, g)| (id.clone(), g.clone()))
                 .collect()
         });
@@ -223,22 +219,7 @@ pub async fn sweep(agent: Arc<Agent>) {
                 agent.groups.drop_group(&id);
                 continue;
             }
-            let due = agent.groups.due(&id, &g, now);
-            let cmd = if !due.expired.is_empty() {
-                tracing::info!(group = %id, members = ?due.expired, "group members' sessions expired");
-                GroupCommand::Expire {
-                    group: id.clone(),
-                    member_ids: due.expired,
-                    now_ms: now,
-                }
-            } else if due.rebalance_overdue {
-                tracing::info!(group = %id, generation = g.generation, "rebalance timed out; completing without laggards");
-                GroupCommand::CompleteRebalance {
-                    group: id.clone(),
-                    generation: g.generation,
-                    now_ms: now,
-                }
-            } else {
+            let Some(cmd) = due_command(&agent, &id, &g, now) else {
                 continue;
             };
             if let Err(e) = agent.propose(Command::Group(cmd)).await {
@@ -246,6 +227,60 @@ pub async fn sweep(agent: Arc<Agent>) {
             }
         }
     }
+}
+
+/// The proposal a group's timers call for at `now`, if any.
+fn due_command(
+    agent: &Agent,
+    id: &str,
+    g: &sluice_meta::groups::Group,
+    now: i64,
+) -> Option<GroupCommand> {
+    if let Some(c) = &g.consumer {
+        // KIP-848: sessions from the group config; a member holding revoked partitions past
+        // its rebalance timeout is fenced too.
+        let timeout = agent.consumer_session_timeout_ms(id);
+        let members: Vec<(String, i64)> = c.members.keys().map(|m| (m.clone(), timeout)).collect();
+        let mut gone = agent.groups.expired(id, &members, now);
+        let overdue = c.revocation_overdue(now);
+        if !overdue.is_empty() {
+            tracing::info!(group = %id, members = ?overdue, "members did not revoke partitions within their rebalance timeout");
+        }
+        gone.extend(overdue);
+        gone.sort();
+        gone.dedup();
+        if gone.is_empty() {
+            return None;
+        }
+        tracing::info!(group = %id, members = ?gone, "consumer group members removed");
+        return Some(GroupCommand::ConsumerExpire {
+            group: id.to_string(),
+            member_ids: gone,
+        });
+    }
+    let members: Vec<(String, i64)> = g
+        .members
+        .values()
+        .map(|m| (m.member_id.clone(), m.session_timeout_ms as i64))
+        .collect();
+    let expired = agent.groups.expired(id, &members, now);
+    if !expired.is_empty() {
+        tracing::info!(group = %id, members = ?expired, "group members' sessions expired");
+        return Some(GroupCommand::Expire {
+            group: id.to_string(),
+            member_ids: expired,
+            now_ms: now,
+        });
+    }
+    if agent.groups.rebalance_overdue(id, g, now) {
+        tracing::info!(group = %id, generation = g.generation, "rebalance timed out; completing without laggards");
+        return Some(GroupCommand::CompleteRebalance {
+            group: id.to_string(),
+            generation: g.generation,
+            now_ms: now,
+        });
+    }
+    None
 }
 
 /// Kafka's COORDINATOR_NOT_AVAILABLE: what a group request gets when the quorum does not answer

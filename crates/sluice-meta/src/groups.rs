@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes;
 use crate::command::CommandResponse;
+use crate::consumer_group::{ConsumerGroup, ConsumerHeartbeat, HeartbeatReply};
 
 /// Kafka's `offset.metadata.max.bytes`.
 pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
@@ -46,6 +47,10 @@ impl GroupState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Groups {
     pub groups: BTreeMap<String, Group>,
+    /// Dynamic group configs (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`),
+    /// by group id; they outlive the group itself, as in Kafka.
+    #[serde(default)]
+    pub configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -63,6 +68,9 @@ pub struct Group {
     pub state_since_ms: i64,
     /// Committed offsets: topic → partition → offset.
     pub offsets: BTreeMap<String, BTreeMap<i32, CommittedOffset>>,
+    /// Set for a KIP-848 group (`group.protocol=consumer`); `members` is then empty.
+    #[serde(default)]
+    pub consumer: Option<ConsumerGroup>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -173,14 +181,33 @@ pub enum GroupCommand {
     DeleteGroups {
         groups: Vec<String>,
     },
+    /// A KIP-848 ConsumerGroupHeartbeat that changes something.
+    ConsumerHeartbeat {
+        group: String,
+        heartbeat: ConsumerHeartbeat,
+    },
+    /// KIP-848 members whose session ran out, or who held revoked partitions past their
+    /// rebalance timeout, on the coordinator's clock.
+    ConsumerExpire {
+        group: String,
+        member_ids: Vec<String>,
+    },
+    /// Group configs: (name, Some(value)) sets, (name, None) deletes.
+    SetConfigs {
+        group: String,
+        ops: Vec<(String, Option<String>)>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum GroupResponse {
     /// The joiner's response is ready once the group reaches this generation.
-    Joined { target_generation: i32 },
+    Joined {
+        target_generation: i32,
+    },
     /// One Kafka error code per item of the command (DeleteGroups).
     Codes(Vec<i16>),
+    ConsumerHeartbeat(HeartbeatReply),
 }
 
 fn err(code: i16, message: &str) -> CommandResponse {
@@ -201,7 +228,34 @@ impl Group {
             members: BTreeMap::new(),
             state_since_ms: now_ms,
             offsets: BTreeMap::new(),
+            consumer: None,
         }
+    }
+
+    /// The state as ListGroups and DescribeGroups name it.
+    pub fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(c) => c.state_name(),
+            None => self.state.as_str(),
+        }
+    }
+
+    /// "consumer" for a KIP-848 group, "classic" otherwise (ListGroups' group type).
+    pub fn group_type(&self) -> &'static str {
+        if self.consumer.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+
+    /// Has members of either protocol.
+    pub fn has_members(&self) -> bool {
+        !self.members.is_empty()
+            || self
+                .consumer
+                .as_ref()
+                .is_some_and(|c| !c.members.is_empty())
     }
 
     pub fn member_by_instance(&self, instance: &str) -> Option<&Member> {
@@ -409,7 +463,7 @@ impl Groups {
                     .iter()
                     .map(|id| match self.groups.get(id) {
                         None => codes::GROUP_ID_NOT_FOUND,
-                        Some(g) if !g.members.is_empty() => codes::NON_EMPTY_GROUP,
+                        Some(g) if g.has_members() => codes::NON_EMPTY_GROUP,
                         Some(_) => {
                             self.groups.remove(id);
                             codes::NONE
@@ -417,6 +471,54 @@ impl Groups {
                     })
                     .collect();
                 CommandResponse::Group(GroupResponse::Codes(codes))
+            }
+            GroupCommand::ConsumerHeartbeat { group, heartbeat } => {
+                self.consumer_heartbeat(group, heartbeat)
+            }
+            GroupCommand::ConsumerExpire { group, member_ids } => {
+                if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
+                    c.remove_members(member_ids);
+                }
+                CommandResponse::Ok
+            }
+            GroupCommand::SetConfigs { group, ops } => {
+                let configs = self.configs.entry(group.clone()).or_default();
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => configs.insert(k.clone(), v.clone()),
+                        None => configs.remove(k),
+                    };
+                }
+                if configs.is_empty() {
+                    self.configs.remove(group);
+                }
+                CommandResponse::Ok
+            }
+        }
+    }
+
+    fn consumer_heartbeat(&mut self, group: &str, hb: &ConsumerHeartbeat) -> CommandResponse {
+        let existing = self.groups.get(group);
+        if existing.is_some_and(|g| g.consumer.is_none() && !g.members.is_empty()) {
+            return err(
+                codes::GROUP_ID_NOT_FOUND,
+                &format!("Group {group} is not a consumer group."),
+            );
+        }
+        let mut c = existing
+            .and_then(|g| g.consumer.clone())
+            .unwrap_or_default();
+        match c.heartbeat(hb) {
+            Err(e) => err(e.code, &e.message),
+            Ok(reply) => {
+                // An empty classic group (offsets only) becomes a consumer group.
+                let g = self
+                    .groups
+                    .entry(group.to_string())
+                    .or_insert_with(|| Group::new("consumer", hb.now_ms));
+                g.protocol_type = "consumer".into();
+                g.consumer = Some(c);
+                CommandResponse::Group(GroupResponse::ConsumerHeartbeat(reply))
             }
         }
     }
@@ -426,6 +528,13 @@ impl Groups {
             .groups
             .entry(group.to_string())
             .or_insert_with(|| Group::new(&j.protocol_type, now_ms));
+        if g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
+            return err(
+                codes::INCONSISTENT_GROUP_PROTOCOL,
+                "The group uses the consumer protocol (KIP-848).",
+            );
+        }
+        g.consumer = None;
         if g.members.is_empty() {
             g.protocol_type = j.protocol_type.clone();
         } else if g.protocol_type != j.protocol_type || !g.supports(&j.protocols) {
@@ -592,7 +701,11 @@ impl Groups {
                 .insert(group.to_string(), Group::new("", now_ms));
         }
         let g = self.groups.get_mut(group).expect("present");
-        if generation < 0 && g.members.is_empty() {
+        if let Some(c) = g.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+            if let Some(code) = c.validate_commit(member_id, generation) {
+                return err(code, "OffsetCommit refused");
+            }
+        } else if generation < 0 && g.members.is_empty() {
             // A commit outside group management (admin tools, manual assignment).
         } else {
             if let Some(inst) = instance_id {

@@ -12,8 +12,10 @@
 //!   [`client`]: what agents use, in-process or remote, each with a [`Replica`]
 //!   of the state.
 
+pub mod assignor;
 pub mod codes;
 pub mod command;
+pub mod consumer_group;
 pub mod groups;
 pub mod share;
 pub mod share_group;

@@ -45,6 +45,8 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The served range of `api`, or `None` if the API is not served at all.
@@ -84,7 +86,7 @@ mod tests {
             let c = k.valid_versions();
             assert!(r.min >= c.min && r.max <= c.max && r.min <= r.max, "{k:?}");
         }
-        assert!(supported_range(ApiKey::ConsumerGroupHeartbeat).is_none());
+        assert!(supported_range(ApiKey::WriteTxnMarkers).is_none());
         assert_eq!(api_versions().len(), SERVED.len());
     }
 }

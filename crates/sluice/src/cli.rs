@@ -127,6 +127,25 @@ pub struct AgentTuning {
     /// Largest request accepted (socket.request.max.bytes).
     #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value_t = 100 << 20)]
     pub max_request_bytes: usize,
+    /// KIP-848 groups: session timeout unless a group sets consumer.session.timeout.ms
+    /// (group.consumer.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_CONSUMER_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub group_consumer_session_timeout_ms: u64,
+    /// KIP-848 groups: heartbeat interval told to members unless a group sets
+    /// consumer.heartbeat.interval.ms (group.consumer.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub group_consumer_heartbeat_interval_ms: u64,
+    /// KIP-848 groups: most members a group may have (group.consumer.max.size).
+    #[arg(long, env = "SLUICE_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX)]
+    pub group_consumer_max_size: i32,
     /// Rack reported for this agent.
     #[arg(long, env = "SLUICE_RACK")]
     pub rack: Option<String>,

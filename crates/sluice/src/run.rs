@@ -211,6 +211,9 @@ async fn run_agent(
         sasl_mechanisms: crate::listeners::sasl_mechanisms(&t),
         oauth: crate::listeners::oauth_validator(&t)?,
         max_reauth: sluice_agent::sasl::lifetime(t.connections_max_reauth_ms),
+        consumer_session_timeout: Duration::from_millis(t.group_consumer_session_timeout_ms),
+        consumer_heartbeat_interval: Duration::from_millis(t.group_consumer_heartbeat_interval_ms),
+        consumer_max_size: t.group_consumer_max_size.max(1),
         ..AgentConfig::default()
     };
     let agent = Agent::start(cfg, meta, cache.clone())

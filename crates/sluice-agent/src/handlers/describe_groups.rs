@@ -26,6 +26,12 @@ pub fn handle(agent: &Agent, req: DescribeGroupsRequest, _version: i16) -> Descr
                 d.group_state = str_bytes(GroupState::Dead.as_str());
                 return d;
             };
+            if g.consumer.is_some() {
+                // A KIP-848 group: ConsumerGroupDescribe describes it, as in Kafka.
+                d.group_state = str_bytes(GroupState::Dead.as_str());
+                d.error_code = ResponseError::GroupIdNotFound.code();
+                return d;
+            }
             let protocol = g.protocol.clone().unwrap_or_default();
             let settled = matches!(
                 g.state,

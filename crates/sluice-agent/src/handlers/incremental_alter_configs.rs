@@ -212,7 +212,8 @@ fn edit_list(current: &str, items: &str, append: bool) -> String {
     list.join(",")
 }
 
-/// Group configs (KIP-932 share groups): `share.*` keys, SET and DELETE only.
+/// Group configs: `share.*` keys (KIP-932 share groups, kept with the share group) and
+/// `consumer.*` keys (KIP-848 consumer groups), SET and DELETE only.
 async fn alter_group(
     agent: &Agent,
     r: &AlterConfigsResource,
@@ -239,7 +240,9 @@ async fn alter_group(
             "share.isolation.level" => matches!(v, "read_uncommitted" | "read_committed"),
             "share.record.lock.duration.ms"
             | "share.session.timeout.ms"
-            | "share.heartbeat.interval.ms" => v.parse::<i64>().is_ok_and(|n| n >= 1),
+            | "share.heartbeat.interval.ms"
+            | "consumer.session.timeout.ms"
+            | "consumer.heartbeat.interval.ms" => v.parse::<i64>().is_ok_and(|n| n >= 1),
             "share.delivery.count.limit" => v.parse::<i16>().is_ok_and(|n| (2..=10).contains(&n)),
             _ => false,
         };
@@ -251,6 +254,8 @@ async fn alter_group(
                 | "share.session.timeout.ms"
                 | "share.heartbeat.interval.ms"
                 | "share.delivery.count.limit"
+                | "consumer.session.timeout.ms"
+                | "consumer.heartbeat.interval.ms"
         );
         if !known {
             return Err(ApiError::new(
@@ -278,8 +283,24 @@ async fn alter_group(
     if validate_only || ops.is_empty() {
         return Ok(());
     }
-    let cmd = Command::Share(sluice_meta::share_group::ShareCommand::SetConfigs { group, ops });
-    agent.propose_admin(cmd).await.map(|_| ())
+    let (consumer, share): (Vec<_>, Vec<_>) = ops
+        .into_iter()
+        .partition(|(k, _)| k.starts_with("consumer."));
+    if !consumer.is_empty() {
+        let cmd = Command::Group(sluice_meta::groups::GroupCommand::SetConfigs {
+            group: group.clone(),
+            ops: consumer,
+        });
+        agent.propose_admin(cmd).await?;
+    }
+    if !share.is_empty() {
+        let cmd = Command::Share(sluice_meta::share_group::ShareCommand::SetConfigs {
+            group,
+            ops: share,
+        });
+        agent.propose_admin(cmd).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

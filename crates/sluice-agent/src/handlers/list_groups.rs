@@ -19,14 +19,14 @@ pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroup
             .groups
             .iter()
             .filter(|(id, _)| coordinator_among(&agents, id).is_some_and(|a| a.agent_id == me))
-            .filter(|(_, g)| states.is_empty() || states.contains(&g.state.as_str().to_lowercase()))
-            .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+            .filter(|(_, g)| states.is_empty() || states.contains(&g.state_name().to_lowercase()))
+            .filter(|(_, g)| types.is_empty() || types.iter().any(|t| t == g.group_type()))
             .map(|(id, g)| {
                 ListedGroup::default()
                     .with_group_id(GroupId(str_bytes(id.clone())))
                     .with_protocol_type(str_bytes(g.protocol_type.clone()))
-                    .with_group_state(str_bytes(g.state.as_str()))
-                    .with_group_type(str_bytes("classic"))
+                    .with_group_state(str_bytes(g.state_name()))
+                    .with_group_type(str_bytes(g.group_type()))
             })
             .chain(
                 s.share_groups

@@ -1,0 +1,109 @@
+//! ConsumerGroupDescribe (KIP-848): epochs, the assignor, and every member's current and target
+//! assignment, from the replica.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::consumer_group_describe_response::{
+    Assignment, DescribedGroup, Member, TopicPartitions,
+};
+use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
+use sluice_meta::assignor;
+use sluice_meta::state::MetaState;
+
+use super::{str_bytes, topic_name};
+use crate::agent::Agent;
+
+/// ConsumerGroupDescribe v1's member type of a KIP-848 member.
+const CONSUMER_MEMBER: i8 = 1;
+
+pub async fn handle(
+    agent: &Agent,
+    req: ConsumerGroupDescribeRequest,
+    _version: i16,
+) -> ConsumerGroupDescribeResponse {
+    let mut resp = ConsumerGroupDescribeResponse::default();
+    for gid in req.group_ids {
+        let mut d = DescribedGroup::default();
+        d.group_id = gid.clone();
+        d.authorized_operations = i32::MIN;
+        let group = gid.0.to_string();
+        if !agent.is_group_coordinator(&group) {
+            d.error_code = ResponseError::NotCoordinator.code();
+            resp.groups.push(d);
+            continue;
+        }
+        let found = agent.read(|s| {
+            let g = s.groups.get(&group)?;
+            let Some(c) = &g.consumer else {
+                return Some(None);
+            };
+            let mut d = DescribedGroup::default();
+            d.group_state = str_bytes(c.state_name());
+            d.group_epoch = c.group_epoch;
+            d.assignment_epoch = c.assignment_epoch;
+            d.assignor_name = str_bytes(if c.assignor.is_empty() {
+                assignor::UNIFORM
+            } else {
+                c.assignor.as_str()
+            });
+            d.members = c
+                .members
+                .values()
+                .map(|m| {
+                    let mut wm = Member::default();
+                    wm.member_id = str_bytes(m.member_id.clone());
+                    wm.instance_id = m.instance_id.clone().map(str_bytes);
+                    wm.rack_id = m.rack_id.clone().map(str_bytes);
+                    wm.member_epoch = m.member_epoch;
+                    wm.client_id = str_bytes(m.client_id.clone());
+                    wm.client_host = str_bytes(m.client_host.clone());
+                    wm.subscribed_topic_names = m
+                        .subscribed_topic_names
+                        .iter()
+                        .map(|t| topic_name(t.clone()))
+                        .collect();
+                    wm.subscribed_topic_regex = m.subscribed_topic_regex.clone().map(str_bytes);
+                    wm.assignment = to_wire(s, &m.assigned);
+                    wm.target_assignment =
+                        to_wire(s, c.target.get(&m.member_id).unwrap_or(&Default::default()));
+                    wm.member_type = CONSUMER_MEMBER;
+                    wm
+                })
+                .collect();
+            Some(Some(d))
+        });
+        match found {
+            Some(Some(mut found)) => {
+                found.group_id = gid;
+                found.authorized_operations = i32::MIN;
+                d = found;
+            }
+            Some(None) => {
+                d.error_code = ResponseError::GroupIdNotFound.code();
+                d.error_message =
+                    Some(str_bytes(format!("Group {group} is not a consumer group.")));
+            }
+            None => {
+                d.error_code = ResponseError::GroupIdNotFound.code();
+                d.error_message = Some(str_bytes(format!("Group {group} not found.")));
+            }
+        }
+        resp.groups.push(d);
+    }
+    resp
+}
+
+fn to_wire(s: &MetaState, a: &assignor::Assignment) -> Assignment {
+    let mut out = Assignment::default();
+    out.topic_partitions = a
+        .iter()
+        .map(|(id, parts)| {
+            let mut tp = TopicPartitions::default();
+            tp.topic_id = *id;
+            tp.topic_name =
+                topic_name(s.topic_by_id(*id).map_or(String::new(), |t| t.name.clone()));
+            tp.partitions = parts.iter().copied().collect();
+            tp
+        })
+        .collect();
+    out
+}

@@ -1,0 +1,104 @@
+"""Shared by the consumer-group tests (classic and KIP-848): a recording member, waiting for an
+assignment to settle, consuming until a set of records is seen, committed offsets, the raft feed."""
+
+import time
+
+from confluent_kafka import KafkaException, TopicPartition
+
+from helpers import DeliveryLog, consumer, produce_all, producer
+
+PARTS = 12
+
+
+def produce_n(bs, topic, start, n):
+    recs = [(i, topic, i % PARTS, None, f"v{i}".encode(), None, None) for i in range(start, start + n)]
+    log = DeliveryLog()
+    produce_all(producer(bs), recs, log)
+    assert log.errors() == {}
+
+
+class Member:
+    """A consumer that records what it read and commits after each poll batch."""
+
+    def __init__(self, c, commit=True):
+        self.c = c
+        self.commit = commit
+        self.seen = []  # (partition, offset)
+        self.unsure = set()  # read, but the commit covering them was refused
+
+    def poll(self, timeout=0.2):
+        msgs = self.c.consume(num_messages=500, timeout=timeout)
+        last = {}
+        batch = []
+        for m in msgs:
+            if m.error():
+                raise AssertionError(f"consumer error: {m.error()}")
+            batch.append((m.partition(), m.offset()))
+            last[m.partition()] = m.offset()
+        self.seen.extend(batch)
+        if self.commit and last:
+            try:
+                self.c.commit(offsets=[TopicPartition(m.topic(), p, o + 1) for p, o in last.items()],
+                              asynchronous=False)
+            except KafkaException:
+                # a commit racing a rebalance is refused; those records may come again
+                self.unsure.update(batch)
+        return len(msgs)
+
+    def parts(self):
+        return {tp.partition for tp in self.c.assignment()}
+
+
+def wait_spread(members, want, timeout=60, sizes=None):
+    """Poll all members until their assignments are disjoint and cover `want` partitions (and,
+    given `sizes`, have those sizes in some order: a rebalance may pass through other states)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in members:
+            m.poll(0.1)
+        sets = [m.parts() for m in members]
+        if all(sets) and sum(len(s) for s in sets) == want and len(set().union(*sets)) == want \
+                and (sizes is None or sorted(len(s) for s in sets) == sorted(sizes)):
+            return sets
+    raise AssertionError(f"assignments never settled: {[sorted(m.parts()) for m in members]}")
+
+
+def consume_until(members, wanted, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for m in members:
+            m.poll(0.1)
+        got = set()
+        for m in members:
+            got.update(m.seen)
+        if wanted <= got:
+            return got
+    got = set()
+    for m in members:
+        got.update(m.seen)
+    missing = sorted(wanted - got)
+    raise AssertionError(f"{len(missing)} records never consumed, first {missing[:10]}")
+
+
+def offsets_of(counts):
+    return {(p, o) for p in range(PARTS) for o in range(counts)}
+
+
+def committed(bs, group, topic):
+    c = consumer(bs, **{"group.id": group})
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in range(PARTS)], timeout=30)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        c.close()
+
+
+def raft_entries(meta_url, after, wait_ms=0):
+    """The metadata change feed after `after`: [(index, command)]."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{meta_url}/api/changes?after={after}&wait_ms={wait_ms}", timeout=30) as r:
+        body = json.loads(r.read())
+    if "entries" not in body:
+        return None
+    return [(e["index"], e["command"]) for e in body["entries"]]
