@@ -28,7 +28,8 @@ def compiled(tmp_path_factory):
     assert shutil.which("javac") and shutil.which("java"), "a JDK (javac, java) is required"
     out = tmp_path_factory.mktemp("java-classes")
     cp = java_classpath()
-    sources = [os.path.join(HERE, "java", f) for f in ("SmokeProduceConsume.java", "ShareConsume.java", "ShareAdmin.java")]
+    sources = [os.path.join(HERE, "java", f) for f in ("SmokeProduceConsume.java", "ShareConsume.java", "ShareAdmin.java",
+                                                        "GroupConsume.java")]
     subprocess.run(["javac", "-cp", cp, "-d", str(out), *sources], check=True)
     return f"{out}:{cp}"
 
@@ -91,3 +92,29 @@ def test_java_admin_share_group_calls(sluice_dev, compiled):
     assert lines["ALTERED"] == "{java-admin-queue-0=3}"
     assert lines["DELETED_OFFSETS"] == "{}"
     assert lines["AFTER_DELETE"] == "GroupIdNotFoundException"
+
+
+@pytest.mark.parametrize("protocol", ["consumer", "classic"])
+def test_java_group_consumers(sluice_dev, compiled, protocol):
+    """Two Java KafkaConsumers in one group (KIP-848 or classic): partitions split between them,
+    every record exactly once, offsets committed."""
+    from groupkit import committed
+    from helpers import DeliveryLog, create_topic, produce_all, producer, set_group_configs
+
+    bs, topic, group = sluice_dev.bootstrap, f"java-grp-{protocol}", f"java-grp-{protocol}"
+    create_topic(bs, topic, 12)
+    if protocol == "consumer":
+        set_group_configs(bs, group, consumer_heartbeat_interval_ms=500)
+    log = DeliveryLog()
+    produce_all(producer(bs), [(i, topic, i % 12, None, f"j{i}".encode(), None, None) for i in range(600)], log)
+    assert log.errors() == {}
+    r = subprocess.run(["java", "-cp", compiled, "GroupConsume", bs, group, topic, protocol, "2", "600"],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, f"java group consumers failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    assert "TOTAL 600" in r.stdout, r.stdout[-2000:]
+    rows = [line.split() for line in r.stdout.splitlines() if line[0].isdigit()]
+    assert sorted(int(v[1:]) for _, _, v in rows) == list(range(600))
+    assigned = [set(int(p) for p in line.split()[2].split(",") if p)
+                for line in r.stdout.splitlines() if line.startswith("ASSIGNED")]
+    assert len(assigned) == 2 and all(assigned) and not (assigned[0] & assigned[1]), assigned
+    assert committed(bs, group, topic) == {p: 50 for p in range(12)}
