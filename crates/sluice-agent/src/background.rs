@@ -60,7 +60,25 @@ async fn retention(agent: Arc<Agent>) {
             {
                 tracing::warn!(error = %e, "retention proposal failed");
             }
+            expire_offsets(&agent).await;
         }
+    }
+}
+
+/// Committed offsets of empty groups past `offsets.retention.minutes`; proposed only when the
+/// replica shows some are due.
+async fn expire_offsets(agent: &Agent) {
+    let now = now_ms();
+    let retention_ms = agent.cfg.offsets_retention.as_millis() as i64;
+    if !agent.read(|s| s.groups.offsets_due(now, retention_ms)) {
+        return;
+    }
+    let cmd = Command::Group(sluice_meta::groups::GroupCommand::ExpireOffsets {
+        now_ms: now,
+        retention_ms,
+    });
+    if let Err(e) = agent.meta.propose(cmd).await {
+        tracing::warn!(error = %e, "offset expiry proposal failed");
     }
 }
 

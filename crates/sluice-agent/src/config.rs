@@ -56,6 +56,8 @@ pub struct AgentConfig {
     pub consumer_heartbeat_interval: Duration,
     /// `group.consumer.max.size`
     pub consumer_max_size: i32,
+    /// `offsets.retention.minutes`: committed offsets of empty groups live this long.
+    pub offsets_retention: Duration,
 }
 
 impl Default for AgentConfig {
@@ -92,6 +94,7 @@ impl Default for AgentConfig {
             consumer_session_timeout: Duration::from_secs(45),
             consumer_heartbeat_interval: Duration::from_secs(5),
             consumer_max_size: i32::MAX,
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -256,6 +256,7 @@ fn due_command(
         return Some(GroupCommand::ConsumerExpire {
             group: id.to_string(),
             member_ids: gone,
+            now_ms: now,
         });
     }
     let members: Vec<(String, i64)> = g

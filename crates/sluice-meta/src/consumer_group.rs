@@ -97,6 +97,9 @@ pub struct ConsumerGroup {
     pub subscribed: BTreeMap<String, TopicMeta>,
     /// The assignor that computed the target.
     pub assignor: String,
+    /// When the last member left (proposer's clock): committed offsets expire from here.
+    #[serde(default)]
+    pub empty_since_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -325,7 +328,7 @@ impl ConsumerGroup {
     }
 
     /// Removes members (leave, expiry, fencing); the rest rebalance.
-    pub fn remove_members(&mut self, ids: &[String]) -> bool {
+    pub fn remove_members(&mut self, ids: &[String], now_ms: i64) -> bool {
         let before = self.members.len();
         for id in ids {
             self.members.remove(id);
@@ -333,6 +336,9 @@ impl ConsumerGroup {
         }
         if self.members.len() == before {
             return false;
+        }
+        if self.members.is_empty() {
+            self.empty_since_ms = now_ms;
         }
         self.group_epoch += 1;
         let topics: Vec<TopicMeta> = self.subscribed.values().cloned().collect();
@@ -540,7 +546,7 @@ impl ConsumerGroup {
                 m.member_epoch = STATIC_LEAVE_EPOCH;
             }
         } else {
-            self.remove_members(&[id.to_string()]);
+            self.remove_members(&[id.to_string()], hb.now_ms);
         }
         Ok(HeartbeatReply {
             member_id: id.to_string(),
@@ -710,7 +716,8 @@ mod tests {
         // a gains b's partitions at once: nobody else owns them
         let r = g.heartbeat(&hb("a", 2, &ts)).unwrap();
         assert_eq!((r.member_epoch, count(&r.assignment)), (3, 4));
-        assert!(g.remove_members(&["a".into()]));
+        assert!(g.remove_members(&["a".into()], 9));
+        assert_eq!(g.empty_since_ms, 9);
         assert_eq!(g.state_name(), "Empty");
     }
 

@@ -191,6 +191,15 @@ pub enum GroupCommand {
     ConsumerExpire {
         group: String,
         member_ids: Vec<String>,
+        #[serde(default)]
+        now_ms: i64,
+    },
+    /// Kafka's `offsets.retention.minutes` (KIP-211): the committed offsets of a group without
+    /// members expire `retention_ms` after the later of their commit and the group emptying; a
+    /// group left with neither members nor offsets is deleted.
+    ExpireOffsets {
+        now_ms: i64,
+        retention_ms: i64,
     },
     /// Group configs: (name, Some(value)) sets, (name, None) deletes.
     SetConfigs {
@@ -475,10 +484,21 @@ impl Groups {
             GroupCommand::ConsumerHeartbeat { group, heartbeat } => {
                 self.consumer_heartbeat(group, heartbeat)
             }
-            GroupCommand::ConsumerExpire { group, member_ids } => {
+            GroupCommand::ConsumerExpire {
+                group,
+                member_ids,
+                now_ms,
+            } => {
                 if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
-                    c.remove_members(member_ids);
+                    c.remove_members(member_ids, *now_ms);
                 }
+                CommandResponse::Ok
+            }
+            GroupCommand::ExpireOffsets {
+                now_ms,
+                retention_ms,
+            } => {
+                self.expire_offsets(*now_ms, *retention_ms);
                 CommandResponse::Ok
             }
             GroupCommand::SetConfigs { group, ops } => {
@@ -495,6 +515,53 @@ impl Groups {
                 CommandResponse::Ok
             }
         }
+    }
+
+    /// (group, topic, partition) of every committed offset due to expire at `now_ms`.
+    pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> Vec<(String, String, i32)> {
+        let mut out = Vec::new();
+        for (id, g) in &self.groups {
+            if g.has_members() {
+                continue;
+            }
+            let empty_since = match &g.consumer {
+                Some(c) => c.empty_since_ms,
+                None => g.state_since_ms,
+            };
+            for (t, parts) in &g.offsets {
+                for (p, o) in parts {
+                    if now_ms - o.commit_ms.max(empty_since) > retention_ms {
+                        out.push((id.clone(), t.clone(), *p));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Groups with neither members nor committed offsets: what expiry deletes.
+    fn is_husk(g: &Group) -> bool {
+        !g.has_members() && g.offsets.is_empty()
+    }
+
+    fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64) {
+        for (id, t, p) in self.expired_offsets(now_ms, retention_ms) {
+            if let Some(g) = self.groups.get_mut(&id) {
+                if let Some(parts) = g.offsets.get_mut(&t) {
+                    parts.remove(&p);
+                    if parts.is_empty() {
+                        g.offsets.remove(&t);
+                    }
+                }
+            }
+        }
+        self.groups.retain(|_, g| !Self::is_husk(g));
+    }
+
+    /// Whether an `ExpireOffsets` at `now_ms` would change anything (proposers ask first).
+    pub fn offsets_due(&self, now_ms: i64, retention_ms: i64) -> bool {
+        !self.expired_offsets(now_ms, retention_ms).is_empty()
+            || self.groups.values().any(Self::is_husk)
     }
 
     fn consumer_heartbeat(&mut self, group: &str, hb: &ConsumerHeartbeat) -> CommandResponse {
@@ -959,5 +1026,43 @@ mod tests {
             ]))
         );
         assert!(gs.get("e").is_none() && gs.get("g").is_some());
+    }
+
+    #[test]
+    fn offsets_of_empty_groups_expire_from_the_later_of_commit_and_emptying() {
+        let mut gs = Groups::default();
+        // "g": a member commits at 3 and leaves at 50 000; "h": committed outside a group at 3
+        gs.apply(&join("a", true, None, &["range"]));
+        gs.apply(&sync("a", 1));
+        gs.apply(&commit("a", 1));
+        gs.apply(&GroupCommand::Leave {
+            group: "g".into(),
+            members: vec![("a".into(), None)],
+            now_ms: 50_000,
+        });
+        let mut h = commit("", -1);
+        if let GroupCommand::CommitOffsets { group, .. } = &mut h {
+            *group = "h".into();
+        }
+        gs.apply(&h);
+        let retention = 10_000;
+        assert!(gs.offsets_due(20_000, retention));
+        assert_eq!(
+            gs.expired_offsets(20_000, retention),
+            vec![("h".to_string(), "t".to_string(), 0)]
+        );
+        gs.apply(&GroupCommand::ExpireOffsets {
+            now_ms: 20_000,
+            retention_ms: retention,
+        });
+        // h lost its only offset and is gone; g's clock started when it emptied
+        assert!(gs.get("h").is_none());
+        assert_eq!(gs.get("g").unwrap().offsets["t"][&0].offset, 5);
+        assert!(!gs.offsets_due(60_000, retention));
+        gs.apply(&GroupCommand::ExpireOffsets {
+            now_ms: 60_001,
+            retention_ms: retention,
+        });
+        assert!(gs.get("g").is_none());
     }
 }

@@ -146,6 +146,14 @@ pub struct AgentTuning {
     /// KIP-848 groups: most members a group may have (group.consumer.max.size).
     #[arg(long, env = "SLUICE_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX)]
     pub group_consumer_max_size: i32,
+    /// Committed offsets of a group without members expire this many minutes after the later of
+    /// their commit and the group emptying (offsets.retention.minutes).
+    #[arg(
+        long,
+        env = "SLUICE_OFFSETS_RETENTION_MINUTES",
+        default_value_t = 10_080
+    )]
+    pub offsets_retention_minutes: u64,
     /// Rack reported for this agent.
     #[arg(long, env = "SLUICE_RACK")]
     pub rack: Option<String>,
