@@ -1,5 +1,6 @@
-//! DescribeGroups (v0-v5): state, protocol and members of classic groups; a group nobody knows
-//! is reported Dead, as Kafka does.
+//! DescribeGroups (v0-v6): state, protocol and members of classic groups. A group nobody knows
+//! is reported Dead, as Kafka does, and from v6 (KIP-1043) with GROUP_ID_NOT_FOUND; a KIP-848
+//! group gets GROUP_ID_NOT_FOUND (ConsumerGroupDescribe describes it).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -9,7 +10,7 @@ use sluice_meta::groups::GroupState;
 use super::str_bytes;
 use crate::agent::Agent;
 
-pub fn handle(agent: &Agent, req: DescribeGroupsRequest, _version: i16) -> DescribeGroupsResponse {
+pub fn handle(agent: &Agent, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
     let mut resp = DescribeGroupsResponse::default();
     resp.groups = req
         .groups
@@ -24,12 +25,17 @@ pub fn handle(agent: &Agent, req: DescribeGroupsRequest, _version: i16) -> Descr
             }
             let Some(g) = agent.read(|s| s.groups.get(id.0.as_str()).cloned()) else {
                 d.group_state = str_bytes(GroupState::Dead.as_str());
+                if version >= 6 {
+                    d.error_code = ResponseError::GroupIdNotFound.code();
+                    d.error_message = Some(str_bytes(format!("Group {} not found.", id.0)));
+                }
                 return d;
             };
             if g.consumer.is_some() {
-                // A KIP-848 group: ConsumerGroupDescribe describes it, as in Kafka.
                 d.group_state = str_bytes(GroupState::Dead.as_str());
                 d.error_code = ResponseError::GroupIdNotFound.code();
+                d.error_message =
+                    Some(str_bytes(format!("Group {} is not a classic group.", id.0)));
                 return d;
             }
             let protocol = g.protocol.clone().unwrap_or_default();
