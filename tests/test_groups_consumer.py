@@ -10,7 +10,8 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import ConsumerGroupState, ConsumerGroupType, TopicPartition
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+from confluent_kafka.admin import ConfigResource, ResourceType
 
 import kafkawire as kw
 from groupkit import (PARTS, Member, committed, consume_until, offsets_of, produce_n, raft_entries,
@@ -227,6 +228,12 @@ def test_describe_list_and_committed_offsets_survive_restart(sluice_dev):
         m.c.close()
     d = ad.describe_consumer_groups([group])[group].result(timeout=30)
     assert (d.state, d.members) == (ConsumerGroupState.EMPTY, [])
+    # group configs: the override as GROUP_CONFIG (8), the rest as defaults (5)
+    cfg = ad.describe_configs([ConfigResource(ResourceType.GROUP, group)])
+    got = {n: (e.value, e.source) for n, e in list(cfg.values())[0].result(timeout=30).items()}
+    assert got["consumer.session.timeout.ms"] == ("6000", 8)
+    assert got["consumer.heartbeat.interval.ms"] == ("500", 8)
+    assert got["share.delivery.count.limit"] == ("5", 5)
 
     sluice_dev.restart()
     assert committed(bs, group, topic) == {p: 10 for p in range(PARTS)}

@@ -5,6 +5,10 @@
 //! broker-level default under its broker name, as Kafka lists them) when asked, and type and
 //! documentation on v3+.
 //!
+//! Group configs (KIP-848 `consumer.*`, KIP-932 `share.*`): the group's overrides as
+//! GROUP_CONFIG, the rest as DEFAULT_CONFIG with the agent's defaults; any group id may be
+//! described, as in Kafka, whether or not the group exists.
+//!
 //! Broker configs: a small set of real broker configs taken from the agent's configuration, all
 //! read-only, since Sluice has no dynamic broker configs. As in Kafka, an empty broker name
 //! means the cluster-wide dynamic defaults, of which there are none.
@@ -90,6 +94,7 @@ pub async fn handle(
         let entries = match resource.resource_type {
             resource_type::TOPIC => topic_entries(agent, &resource),
             resource_type::BROKER => broker_entries(agent, &resource),
+            resource_type::GROUP => group_entries(agent, &resource),
             resource_type::BROKER_LOGGER => Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "Sluice has no broker loggers to describe.",
@@ -151,6 +156,76 @@ fn topic_entries(
                 read_only: false,
                 ty: e.def.ty,
                 doc: e.def.doc,
+                synonyms,
+            }
+        })
+        .collect())
+}
+
+/// Kafka's `ConfigSource.GROUP_CONFIG`.
+const GROUP_CONFIG: i8 = 8;
+
+fn group_entries(
+    agent: &Agent,
+    resource: &DescribeConfigsResource,
+) -> Result<Vec<Entry>, ApiError> {
+    let group = resource.resource_name.as_str();
+    if group.is_empty() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "Group id can't be empty.",
+        ));
+    }
+    let overrides = agent.read(|s| {
+        let mut all = s.groups.configs.get(group).cloned().unwrap_or_default();
+        if let Some(g) = s.share_groups.get(group) {
+            all.extend(g.configs.clone());
+        }
+        all
+    });
+    let cfg = &agent.cfg;
+    let ms = |d: std::time::Duration| d.as_millis().to_string();
+    let list: [(&str, String, ConfigType, &'static str); 8] = [
+        ("consumer.heartbeat.interval.ms", ms(cfg.consumer_heartbeat_interval), ConfigType::Int,
+            "How often KIP-848 members of the group heartbeat."),
+        ("consumer.session.timeout.ms", ms(cfg.consumer_session_timeout), ConfigType::Int,
+            "A KIP-848 member not heard from for this long leaves the group."),
+        ("share.auto.offset.reset", "latest".into(), ConfigType::String,
+            "Where a share group starts on a partition: latest, earliest or by_duration:<ISO-8601 duration>."),
+        ("share.delivery.count.limit", cfg.share_limits.delivery_limit.to_string(), ConfigType::Int,
+            "Deliveries of a record before it is archived."),
+        ("share.heartbeat.interval.ms", ms(cfg.share_heartbeat_interval), ConfigType::Int,
+            "How often share-group members heartbeat."),
+        ("share.isolation.level", "read_uncommitted".into(), ConfigType::String,
+            "read_uncommitted or read_committed."),
+        ("share.record.lock.duration.ms", cfg.share_limits.lock_ms.to_string(), ConfigType::Int,
+            "How long an acquired record stays locked to its consumer."),
+        ("share.session.timeout.ms", ms(cfg.share_session_timeout), ConfigType::Int,
+            "A share-group member not heard from for this long leaves the group."),
+    ];
+    Ok(list
+        .into_iter()
+        .map(|(name, default, ty, doc)| {
+            let mut synonyms = Vec::new();
+            let (value, source) = match overrides.get(name) {
+                Some(v) => {
+                    synonyms.push((name.to_string(), v.clone(), GROUP_CONFIG));
+                    (v.clone(), GROUP_CONFIG)
+                }
+                None => (default.clone(), config_source::DEFAULT_CONFIG),
+            };
+            synonyms.push((
+                format!("group.{name}"),
+                default,
+                config_source::DEFAULT_CONFIG,
+            ));
+            Entry {
+                name: name.to_string(),
+                value,
+                source,
+                read_only: false,
+                ty,
+                doc,
                 synonyms,
             }
         })
