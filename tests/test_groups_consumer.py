@@ -341,3 +341,44 @@ def test_heartbeat_errors_over_the_wire(cluster):
         assert hb("m1", -1)["epoch"] == -1
         r = hb("m2", 2)
         assert (r["epoch"], r["assignment"]) == (3, {tid: [0, 1, 2, 3]})
+
+
+def test_a_change_in_the_racks_of_live_agents_rebalances(cluster, tmp_path):
+    """KIP-1101: every partition is served from the racks of the live agents; when an agent in a
+    new rack comes or goes, the group's subscription metadata changes and the group epoch moves."""
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    meta = cluster.meta(1)
+    a = cluster.agent(meta.url, objects, 1, "agent-a", "--rack", "r1")
+    create_topic(a.bootstrap, "kip848-rack", 4)
+    agents = [a]
+
+    def hb(*args, **kwargs):
+        """A heartbeat to whichever live agent coordinates the group (it may move)."""
+        for ag in agents:
+            with kw.KafkaConn("127.0.0.1", ag.port) as c:
+                r = kw.consumer_group_heartbeat_v1(c, "g848-rack", *args, **kwargs)
+            if r["error"] != 16:  # NOT_COORDINATOR
+                return r
+        raise AssertionError("no agent coordinates the group")
+
+    def epoch_becomes(want, epoch):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            r = hb("m1", epoch)
+            assert r["error"] == 0, r
+            if r["epoch"] == want:
+                return
+            epoch = r["epoch"]
+            time.sleep(0.2)
+        raise AssertionError(f"epoch stayed {epoch}, wanted {want}")
+
+    r = hb("m1", 0, rebalance_timeout_ms=30000, topics=["kip848-rack"], rack_id="r1")
+    assert (r["error"], r["epoch"]) == (0, 1)
+    assert hb("m1", 1)["epoch"] == 1  # steady: nothing changed
+    b = cluster.agent(meta.url, objects, 2, "agent-b", "--rack", "r2")
+    agents.append(b)
+    epoch_becomes(2, 1)  # a new rack: epoch 2
+    b.stop()  # leaves the cluster cleanly: rack r2 is gone again
+    agents.remove(b)
+    epoch_becomes(3, 2)
