@@ -779,4 +779,93 @@ mod tests {
         assert_eq!(g.validate_commit("x", 1), Some(codes::UNKNOWN_MEMBER_ID));
         assert_eq!(g.validate_commit("", -1), None);
     }
+
+    /// Random joins, leaves, subscription changes and heartbeats (members acknowledging what
+    /// they were given, or lagging): no partition is ever owned by two members, and once
+    /// everyone heartbeats the group converges to its target.
+    #[test]
+    fn random_churn_never_double_assigns_and_converges() {
+        let ts = [topic("t", 7), topic("u", 5)];
+        let mut seed: u64 = 0x5eed;
+        let mut rand = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut g = ConsumerGroup::default();
+        // What each client believes: (epoch, owned)
+        let mut clients: BTreeMap<String, (i32, Assignment)> = BTreeMap::new();
+        let check = |g: &ConsumerGroup| {
+            let mut seen = BTreeSet::new();
+            for m in g.members.values() {
+                for tp in flatten(&m.assigned)
+                    .into_iter()
+                    .chain(flatten(&m.pending_revocation))
+                {
+                    assert!(seen.insert(tp), "{tp:?} owned twice: {g:#?}");
+                }
+            }
+        };
+        for step in 0..3_000 {
+            let id = format!("m{}", rand(6));
+            match (clients.get(&id).cloned(), rand(10)) {
+                (None, _) => {
+                    let mut h = hb(&id, 0, &ts);
+                    h.subscribed_topic_names = Some(if rand(2) == 0 {
+                        vec!["t".into()]
+                    } else {
+                        vec!["t".into(), "u".into()]
+                    });
+                    let r = g.heartbeat(&h).unwrap();
+                    clients.insert(id, (r.member_epoch, r.assignment.unwrap()));
+                }
+                (Some(_), 0) => {
+                    g.heartbeat(&hb(&id, -1, &ts)).unwrap();
+                    clients.remove(&id);
+                }
+                (Some((epoch, owned)), k) => {
+                    let mut h = hb(&id, epoch, &ts);
+                    if k < 6 {
+                        h.owned = super::tests::owned(&owned);
+                    }
+                    if k == 9 {
+                        h.subscribed_topic_names = Some(vec!["u".into()]);
+                    }
+                    let r = g.heartbeat(&h).unwrap();
+                    let mut c = (r.member_epoch, owned);
+                    if let Some(a) = r.assignment {
+                        c.1 = a;
+                    }
+                    clients.insert(id, c);
+                }
+            }
+            check(&g);
+            // What the clients believe they own never overlaps either.
+            let mut believed = BTreeSet::new();
+            for (_, owned) in clients.values() {
+                for tp in flatten(owned) {
+                    assert!(believed.insert(tp), "step {step}: clients both own {tp:?}");
+                }
+            }
+        }
+        // Everyone heartbeats, acknowledging, until nothing changes.
+        for _ in 0..10 {
+            for (id, c) in clients.iter_mut() {
+                let mut h = hb(id, c.0, &ts);
+                h.owned = super::tests::owned(&c.1);
+                let r = g.heartbeat(&h).unwrap();
+                c.0 = r.member_epoch;
+                if let Some(a) = r.assignment {
+                    c.1 = a;
+                }
+                check(&g);
+            }
+        }
+        assert_eq!(g.state_name(), "Stable", "{g:#?}");
+        for (id, m) in &g.members {
+            assert_eq!(Some(&m.assigned), g.target.get(id));
+            assert_eq!(clients[id].1, m.assigned);
+        }
+    }
 }
