@@ -384,8 +384,12 @@ impl NodeCore {
     ) -> Result<(u64, CommandResponse), MetaError> {
         let deadline = Instant::now() + self.propose_timeout;
         loop {
+            let started = Instant::now();
             let leader = match self.raft.client_write(cmd.clone()).await {
-                Ok(resp) => return Ok((resp.log_id.index, resp.data)),
+                Ok(resp) => {
+                    crate::metrics::record_commit(&cmd, started.elapsed());
+                    return Ok((resp.log_id.index, resp.data));
+                }
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     f.leader_id.zip(f.leader_node).map(|(id, node)| LeaderInfo {
                         id,

@@ -215,6 +215,9 @@ pub struct MetaArgs {
     /// Build a raft snapshot after this many log entries.
     #[arg(long, env = "SLUICE_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// Prometheus metrics listener (host:port), e.g. `sluice_meta_raft_commit_seconds`; off when unset.
+    #[arg(long, env = "SLUICE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Tests and drills only: serve `/admin/net-faults` to cut or delay this node's raft traffic.
     #[arg(long, env = "SLUICE_FAULT_INJECTION", default_value_t = false)]
     pub fault_injection: bool,
