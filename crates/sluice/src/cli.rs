@@ -154,8 +154,9 @@ pub struct AgentTuning {
         default_value_t = 10_080
     )]
     pub offsets_retention_minutes: u64,
-    /// Rack reported for this agent.
-    #[arg(long, env = "SLUICE_RACK")]
+    /// Rack, i.e. availability zone, of this agent: reported as the broker rack, and used to pin
+    /// clients whose client.id carries `sluice_az=<zone>` to agents of that zone.
+    #[arg(long, visible_alias = "zone", env = "SLUICE_RACK")]
     pub rack: Option<String>,
     /// Memory tier of the read cache, in MiB.
     #[arg(long, env = "SLUICE_CACHE_MEMORY_MB", default_value_t = 256)]
