@@ -131,3 +131,46 @@ def set_group_configs(bootstrap: str, group: str, **configs):
     fs = a.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)])
     for f in fs.values():
         f.result(timeout=30)
+
+
+def scrape_metrics(url: str) -> dict:
+    """GETs a Prometheus text page; returns {(name, ((label, value), ...)): float}, labels sorted."""
+    import re
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
+        if not m:
+            continue
+        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def histogram_buckets(metrics: dict, name: str) -> list[tuple[float, float]]:
+    """[(upper bound, cumulative count)] of histogram `name` (no other labels), +Inf last."""
+    buckets = [(float(dict(labels)["le"]), v) for (n, labels), v in metrics.items() if n == f"{name}_bucket"]
+    return sorted(buckets)
+
+
+def histogram_quantile(buckets_before, buckets_after, q: float) -> float | None:
+    """The q-quantile of what a histogram recorded between two scrapes (linear within a bucket,
+    as Prometheus' histogram_quantile); None if nothing was recorded."""
+    before = dict(buckets_before)
+    delta = [(le, n - before.get(le, 0.0)) for le, n in buckets_after]
+    total = delta[-1][1] if delta else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for le, n in delta:
+        if n >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * ((rank - below) / (n - below) if n > below else 1.0)
+        lower, below = le, n
+    return lower

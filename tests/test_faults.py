@@ -8,7 +8,9 @@ named. The faults are real: agents run with `--fault-injection-listen` (a Failin
 front of the store, switched over HTTP) and meta nodes with `--fault-injection` (raft links cut
 over HTTP); the kills are SIGKILL."""
 
+import json
 import time
+import urllib.error
 
 from clusterops import ContinuousProducer, http_json, membership, verify_exactly_once, wait_leader
 from conftest import free_port
@@ -137,3 +139,57 @@ def test_no_acknowledged_record_is_lost_or_duplicated_under_faults(cluster, tmp_
     verified.append(f"agents moved their change feed off a stale meta node {switches} time(s)")
     print(f"\ninjected ({faults_took:.0f} s of faults under load):\n  " + "\n  ".join(injected))
     print("verified:\n  " + "\n  ".join(verified))
+
+
+def test_an_isolated_meta_leader_is_replaced_and_loses_no_acknowledged_record(cluster, tmp_path):
+    # given: 3 meta nodes, 2 agents, an idempotent producer through each
+    nodes = cluster.meta_quorum(3, "--fault-injection")
+    meta_urls = ",".join(n.url for n in nodes)
+    leader = wait_leader(nodes)
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    a = start_agent(cluster, meta_urls, objects, 1, "agent-a")
+    b = start_agent(cluster, meta_urls, objects, 2, "agent-b")
+    topic = "isolated-leader"
+    create_topic(a.bootstrap, topic, PARTITIONS)
+    pa = ContinuousProducer(f"{a.bootstrap},{b.bootstrap}", topic, PARTITIONS, "a").start()
+    pb = ContinuousProducer(f"{b.bootstrap},{a.bootstrap}", topic, PARTITIONS, "b").start()
+    pa.wait_acked(300)
+    pb.wait_acked(300)
+
+    # when: the leader is cut off from both followers (every raft link, both directions)
+    old = nodes[leader - 1]
+    net_faults(old, isolate=True)
+    print(f"[inject] meta leader {leader} isolated from both followers")
+    majority = [n for n in nodes if n is not old]
+    new_leader = wait_leader(majority, exclude=(leader,))
+
+    # then: produce continues through the new leader ...
+    pa.wait_acked(300)
+    pb.wait_acked(300)
+    # ... and the old leader, which has heard from no quorum since, refuses proposals at once
+    try:
+        http_json(f"{old.url}/api/propose", "Noop")
+        raise AssertionError("the isolated old leader accepted a proposal")
+    except urllib.error.HTTPError as e:
+        body = json.loads(e.read())
+        assert (e.code, body["error"], body.get("leader")) == (421, "not_leader", None), (e.code, body)
+    print(f"[verified] {new_leader} elected by the majority; isolated {leader} refuses proposals (not leader)")
+
+    # when: the partition heals
+    dropped = net_faults(old, isolate=False)["dropped"]
+    print(f"[inject] healed ({dropped} raft RPCs refused while isolated)")
+    # then: the old leader follows the new one, and produce goes on
+    agreed = wait_leader(nodes)
+    assert membership(old)["leader"]["id"] == agreed
+    pa.wait_acked(200)
+    pb.wait_acked(200)
+
+    pa.stop()
+    pb.stop()
+    assert not pa.failed and not pb.failed, (list(pa.failed.items())[:3], list(pb.failed.items())[:3])
+    hw = verify_exactly_once([a.bootstrap, b.bootstrap], topic, PARTITIONS, [pa, pb])
+    acked = pa.acked_count() + pb.acked_count()
+    assert sum(hw.values()) == acked == pa.sent + pb.sent, (sum(hw.values()), acked, pa.sent + pb.sent)
+    print(f"[verified] {acked} acknowledged records, high watermarks {hw}: each once at its acknowledged "
+          f"offset, dense from 0, from both agents")

@@ -69,3 +69,47 @@ def test_orphans_are_deleted_after_the_grace_period(cluster, tmp_path):
     got = consume_exact(agent.bootstrap, topic, {0: 150, 1: 150})
     assert sorted(int(m.value()[1:]) for part in got.values() for m in part) == list(range(300))
     print(f"janitor deleted {1 + len(lost)} orphans after {GRACE}s grace; all 300 records still readable")
+
+
+def test_a_segment_committed_later_than_half_the_grace_is_uploaded_again(cluster, tmp_path):
+    # given: an agent whose janitor grace is 2 s, so commits more than 1 s after their upload began
+    # are refused by the quorum, and every object-store call slowed to 1.2 s
+    from helpers import scrape_metrics
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    meta = cluster.meta(1)
+    fport, mport = free_port(), free_port()
+    agent = cluster.agent(meta.url, objects, 1, "agent", "--orphan-grace-secs", "2",
+                          "--fault-injection-listen", f"127.0.0.1:{fport}",
+                          "--metrics-listen", f"127.0.0.1:{mport}")
+    faults = f"http://127.0.0.1:{fport}/faults"
+    stale = ("sluice_segment_stale_commits_total", ())
+    topic = "stale"
+    create_topic(agent.bootstrap, topic, 2)
+    http_json(faults, {"latency_ms": 1200})
+
+    # when: an idempotent producer writes 100 records while uploads are that slow
+    log = DeliveryLog()
+    p = producer(agent.bootstrap, **{"enable.idempotence": True})
+    for i in range(100):
+        p.produce(topic, value=f"v{i}".encode(), partition=i % 2, on_delivery=log.cb(i))
+    p.poll(0)
+    deadline = time.monotonic() + 60
+    while scrape_metrics(f"http://127.0.0.1:{mport}/metrics").get(stale, 0) < 3:
+        assert time.monotonic() < deadline, "no commit was refused as too old"
+        p.poll(0.1)
+    assert not log.results, "a record was acknowledged though every upload was too slow to commit"
+    # ... and the store becomes fast again
+    http_json(faults, {})
+    assert p.flush(60) == 0
+
+    # then: the refused segments were uploaded again (the producer retried what failed), and every
+    # record is acknowledged and stored exactly once, at dense offsets
+    refused = scrape_metrics(f"http://127.0.0.1:{mport}/metrics")[stale]
+    assert log.errors() == {}
+    got = consume_exact(agent.bootstrap, topic, {0: 50, 1: 50})
+    assert sorted(int(m.value()[1:]) for part in got.values() for m in part) == list(range(100))
+    for part, msgs in got.items():
+        assert [m.offset() for m in msgs] == list(range(50))
+        assert all(log.results[int(m.value()[1:])][2] == m.offset() for m in msgs)
+    print(f"{refused:.0f} commits refused as too old and uploaded again; 100 records stored once each")

@@ -4,6 +4,16 @@
 //!   does, so N agents do not multiply the work);
 //! - janitor: deletes objects the index no longer references, and orphans (uploaded but never
 //!   committed, e.g. by an agent killed mid-flush) once older than the grace period.
+//!
+//! Orphans are judged by age, so an object must never be committed after the janitor may have
+//! deleted it. Two rules close that race (every agent must run with the same
+//! `--orphan-grace-secs`, and it should be well above the 15 s a proposal may take):
+//! - the quorum refuses a `CommitSegment` proposed more than half the grace period after its
+//!   upload began (the writer then uploads it again under a new name);
+//! - the janitor deletes orphans only while its replica is current: it must have applied a
+//!   heartbeat stamped within a quarter of the grace period (or 3 heartbeat intervals). A commit
+//!   that the janitor's replica lacks was then proposed before the quorum's newest entries were,
+//!   and sits in no log position that could still commit after them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -117,7 +127,17 @@ pub async fn sweep(agent: &Agent) -> Result<usize, object_store::Error> {
     }
     // Orphans: listed under segments/, referenced by nothing, older than the grace period.
     // An in-flight flush's object is younger than the grace period, so it is never touched.
-    let cutoff = now_ms() - agent.cfg.orphan_grace.as_millis() as i64;
+    let now = now_ms();
+    let freshness = (agent.cfg.orphan_grace / 4).max(agent.cfg.heartbeat_interval * 3);
+    let newest = agent.read(|s| s.agents.values().map(|a| a.last_seen_ms).max());
+    if newest.is_none_or(|t| now - t > freshness.as_millis() as i64) {
+        tracing::warn!(
+            replica_clock_ms = newest,
+            "janitor: the metadata replica is stale (no recent heartbeat); orphans left for later"
+        );
+        return Ok(garbage.len());
+    }
+    let cutoff = now - agent.cfg.orphan_grace.as_millis() as i64;
     let referenced: BTreeSet<String> = agent.read(|s| s.object_refs.keys().cloned().collect());
     let listed: Vec<_> = store
         .list(Some(&ObjectPath::from("segments")))

@@ -21,6 +21,7 @@ pub mod server;
 pub mod share;
 pub mod topic_config;
 pub mod writer;
+pub mod zone;
 
 pub use agent::Agent;
 pub use config::AgentConfig;

@@ -92,6 +92,9 @@ pub struct ConnInfo {
     pub protocol: SecurityProtocol,
     /// Kafka principal, e.g. `User:alice`; `User:ANONYMOUS` without SASL.
     pub principal: String,
+    /// The request header's client id (empty when null); may carry a zone hint
+    /// (see [`crate::zone`]).
+    pub client_id: String,
 }
 
 impl ConnInfo {
@@ -100,6 +103,7 @@ impl ConnInfo {
             listener: listener.to_string(),
             protocol,
             principal: "User:ANONYMOUS".into(),
+            client_id: String::new(),
         }
     }
 }

@@ -193,6 +193,7 @@ where
                                 break Ended::Closed(why);
                             }
                         }
+                        let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
                         let conn = Arc::new(ConnInfo {
                             listener: ctx.name.clone(),
                             protocol: ctx.protocol,
@@ -201,8 +202,8 @@ where
                                 .and_then(|s| s.principal())
                                 .unwrap_or("User:ANONYMOUS")
                                 .to_string(),
+                            client_id: client.clone(),
                         });
-                        let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
                         let span = tracing::debug_span!("request", ?api, version, correlation_id = corr, client_id = %client);
                         metrics::counter!("sluice_requests_total", "api" => format!("{api:?}")).increment(1);
                         let started = std::time::Instant::now();

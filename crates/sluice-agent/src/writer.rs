@@ -20,6 +20,7 @@ use sluice_storage::{BlockCache, SegmentBuilder};
 use tokio::sync::{oneshot, Mutex, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::agent::now_ms;
@@ -102,15 +103,12 @@ impl SegmentWriter {
             max_pending_bytes: cfg.flush_bytes.saturating_mul(4).max(64 << 20),
             linger: cfg.linger,
         });
-        let sync_root = cfg.local_object_root.clone();
-        let task = tokio::spawn(flush_loop(
-            shared.clone(),
-            agent_id,
-            meta,
+        let ctx = FlushContext {
             cache,
-            sync_root,
-            stop,
-        ));
+            sync_root: cfg.local_object_root.clone(),
+            max_age: cfg.orphan_grace / 2,
+        };
+        let task = tokio::spawn(flush_loop(shared.clone(), agent_id, meta, ctx, stop));
         SegmentWriter {
             shared,
             task: std::sync::Mutex::new(Some(task)),
@@ -181,8 +179,7 @@ async fn flush_loop(
     shared: Arc<Shared>,
     agent_id: i32,
     meta: MetaClient,
-    cache: Arc<BlockCache>,
-    sync_root: Option<std::path::PathBuf>,
+    ctx: FlushContext,
     stop: CancellationToken,
 ) {
     loop {
@@ -220,18 +217,65 @@ async fn flush_loop(
             std::mem::replace(&mut *p, Pending::new(next))
         };
         shared.room.notify_waiters();
-        flush(taken, agent_id, &meta, &cache, sync_root.as_deref()).await;
+        flush(taken, agent_id, &meta, &ctx).await;
+    }
+}
+
+/// Times a segment commit is refused as too old (and the segment uploaded again) before its
+/// producers get a retriable error.
+const MAX_STALE_ATTEMPTS: u32 = 3;
+
+/// What every flush of one writer needs besides the segment.
+struct FlushContext {
+    cache: Arc<BlockCache>,
+    /// Local directory to fsync objects under (file:// stores).
+    sync_root: Option<std::path::PathBuf>,
+    /// Longest time between the start of an upload and its commit proposal (half the janitor's
+    /// orphan grace period).
+    max_age: Duration,
+}
+
+/// Writes `object` under `key`, retrying transient failures; nothing is acknowledged unless
+/// this succeeds.
+async fn upload(key: &str, object: &Bytes, ctx: &FlushContext) -> Result<(), WriteError> {
+    let path = ObjectPath::from(key);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let put = ctx
+            .cache
+            .store()
+            .put(&path, PutPayload::from(object.clone()))
+            .await;
+        let durable = match (put, ctx.sync_root.as_deref()) {
+            (Ok(_), Some(root)) => {
+                sluice_storage::sync_local_object(root, key)
+                    .await
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    })
+            }
+            (Ok(_), None) => Ok(()),
+            (Err(e), _) => Err(e),
+        };
+        match durable {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                tracing::warn!(error = %e, attempt, "segment upload failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(WriteError::Upload(e.to_string())),
+        }
     }
 }
 
 /// Uploads one segment, commits it, and answers every waiter.
-async fn flush(
-    p: Pending,
-    agent_id: i32,
-    meta: &MetaClient,
-    cache: &BlockCache,
-    sync_root: Option<&std::path::Path>,
-) {
+///
+/// A commit the quorum refuses because the upload is older than `max_age` (half the janitor's
+/// grace: the object may be deleted as an orphan any time now) is retried with a fresh upload
+/// under a new name, a few times, before the producers get a retriable error.
+async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, ctx: &FlushContext) {
     let Pending {
         builder,
         mut metas,
@@ -243,55 +287,6 @@ async fn flush(
     }
     let started = Instant::now();
     let (object, layout) = builder.finish();
-    let now = now_ms();
-    let key = format!(
-        "segments/{now:013}-{agent_id}-{}.seg",
-        Uuid::new_v4().simple()
-    );
-    let span = tracing::debug_span!("flush", object = %key, bytes = object.len());
-    let _e = span.enter();
-
-    // Upload, retrying transient failures; nothing is acknowledged unless this succeeds.
-    let path = ObjectPath::from(key.as_str());
-    let mut attempt = 0;
-    let upload = loop {
-        attempt += 1;
-        let put = cache
-            .store()
-            .put(&path, PutPayload::from(object.clone()))
-            .await;
-        let durable = match (put, sync_root) {
-            (Ok(_), Some(root)) => {
-                sluice_storage::sync_local_object(root, &key)
-                    .await
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "LocalFileSystem",
-                        source: Box::new(e),
-                    })
-            }
-            (Ok(_), None) => Ok(()),
-            (Err(e), _) => Err(e),
-        };
-        match durable {
-            Ok(()) => break Ok(()),
-            Err(e) if attempt < 4 => {
-                tracing::warn!(error = %e, attempt, "segment upload failed; retrying");
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-            }
-            Err(e) => break Err(WriteError::Upload(e.to_string())),
-        }
-    };
-    if let Err(e) = upload {
-        tracing::error!(error = %e, "segment upload failed; producers get a retriable error");
-        metrics::counter!("sluice_segment_upload_failures_total").increment(1);
-        for (_, tx) in waiters {
-            let _ = tx.send(Err(e.clone()));
-        }
-        return;
-    }
-    let uploaded = started.elapsed();
-    cache.seed(&key, &object);
-
     let mut order = Vec::new();
     let partitions: Vec<PartitionAppend> = layout
         .partitions
@@ -299,12 +294,12 @@ async fn flush(
         .map(|(k, places)| {
             let batches = places
                 .into_iter()
-                .map(|(ticket, pos, len)| {
+                .filter_map(|(ticket, pos, len)| {
+                    let mut m = metas.remove(&ticket)?;
                     order.push(ticket);
-                    let mut m = metas.remove(&ticket).expect("every ticket has its meta");
                     m.pos = pos;
                     m.len = len;
-                    m
+                    Some(m)
                 })
                 .collect();
             PartitionAppend {
@@ -315,38 +310,81 @@ async fn flush(
             }
         })
         .collect();
-    let cmd = Command::CommitSegment(SegmentCommit {
-        object: key.clone(),
-        object_len: object.len() as u64,
-        agent_id,
-        now_ms: now,
-        partitions,
-    });
-    let result = meta.propose_and_wait(cmd).await;
+    let fail = |waiters: Vec<Waiter>, e: WriteError| {
+        for (_, tx) in waiters {
+            let _ = tx.send(Err(e.clone()));
+        }
+    };
+    let mut attempt = 0;
+    let (result, uploaded) = loop {
+        attempt += 1;
+        let uploaded_ms = now_ms();
+        let key = format!(
+            "segments/{uploaded_ms:013}-{agent_id}-{}.seg",
+            Uuid::new_v4().simple()
+        );
+        let span = tracing::debug_span!("flush", object = %key, bytes = object.len(), attempt);
+        let upload = upload(&key, &object, ctx).instrument(span.clone()).await;
+        if let Err(e) = upload {
+            tracing::error!(parent: &span, error = %e, "segment upload failed; producers get a retriable error");
+            metrics::counter!("sluice_segment_upload_failures_total").increment(1);
+            return fail(waiters, e);
+        }
+        let uploaded = started.elapsed();
+        ctx.cache.seed(&key, &object);
+        let cmd = Command::CommitSegment(SegmentCommit {
+            object: key.clone(),
+            object_len: object.len() as u64,
+            agent_id,
+            now_ms: now_ms(),
+            partitions: partitions.clone(),
+            uploaded_ms,
+            max_age_ms: ctx.max_age.as_millis() as i64,
+        });
+        let result = meta.propose_and_wait(cmd).instrument(span.clone()).await;
+        match result {
+            Ok((_, CommandResponse::Error { code, message }))
+                if code == sluice_meta::codes::REQUEST_TIMED_OUT
+                    && attempt < MAX_STALE_ATTEMPTS =>
+            {
+                tracing::warn!(parent: &span, %message, "segment commit refused as too old; uploading it again");
+                metrics::counter!("sluice_segment_stale_commits_total").increment(1);
+                // The object is an orphan now: delete it rather than wait for the janitor.
+                let _ = ctx
+                    .cache
+                    .store()
+                    .delete(&ObjectPath::from(key.as_str()))
+                    .await;
+            }
+            other => break (other, uploaded),
+        }
+    };
     let outcomes: std::collections::HashMap<u64, BatchOutcome> = match result {
         Ok((_, CommandResponse::Committed(parts))) => order
             .into_iter()
             .zip(parts.into_iter().flat_map(|p| p.outcomes))
             .collect(),
         Ok((_, other)) => {
-            let e = WriteError::Commit(format!("unexpected response {other:?}"));
-            for (_, tx) in waiters {
-                let _ = tx.send(Err(e.clone()));
-            }
-            return;
+            return fail(
+                waiters,
+                WriteError::Commit(format!("unexpected response {other:?}")),
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "segment commit failed; producers get a retriable error");
             metrics::counter!("sluice_segment_commit_failures_total").increment(1);
-            let e = WriteError::Commit(e.to_string());
-            for (_, tx) in waiters {
-                let _ = tx.send(Err(e.clone()));
-            }
-            return;
+            return fail(waiters, WriteError::Commit(e.to_string()));
         }
     };
     for (tickets, tx) in waiters {
-        let out = tickets.iter().map(|t| outcomes[t]).collect();
+        let out = tickets
+            .iter()
+            .map(|t| {
+                outcomes.get(t).copied().unwrap_or(BatchOutcome::Rejected {
+                    error_code: sluice_meta::codes::REQUEST_TIMED_OUT,
+                })
+            })
+            .collect();
         let _ = tx.send(Ok(out));
     }
     metrics::counter!("sluice_segments_flushed_total").increment(1);

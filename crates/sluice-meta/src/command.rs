@@ -84,8 +84,17 @@ pub struct SegmentCommit {
     pub object: String,
     pub object_len: u64,
     pub agent_id: i32,
+    /// Proposer's clock when it proposed the commit (after the upload).
     pub now_ms: i64,
     pub partitions: Vec<PartitionAppend>,
+    /// Proposer's clock when the object's upload began (at or before its last-modified time).
+    #[serde(default)]
+    pub uploaded_ms: i64,
+    /// The commit is refused (REQUEST_TIMED_OUT, nothing appended) when `now_ms - uploaded_ms`
+    /// exceeds this: the janitor may already consider the object an orphan. Half the janitor's
+    /// grace period; 0 = no limit.
+    #[serde(default)]
+    pub max_age_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

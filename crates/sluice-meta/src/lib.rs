@@ -8,7 +8,7 @@
 //!   the state machine, its snapshots, and the [`feed`] of applied entries.
 //! - [`network`] (raft RPC client) and `server` (HTTP listener) speak the wire
 //!   types in [`api`].
-//! - [`node`]: a running meta node; [`admin`]: membership changes over HTTP;
+//! - [`node`]: a running meta node ([`metrics`]: what it exports); [`admin`]: membership changes over HTTP;
 //!   [`client`]: what agents use, in-process or remote, each with a [`Replica`]
 //!   of the state.
 
@@ -29,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod feed;
 pub mod log_store;
+pub mod metrics;
 pub mod netfault;
 pub mod network;
 pub mod node;

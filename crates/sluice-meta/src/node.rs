@@ -55,6 +55,9 @@ pub(crate) struct NodeCore {
     pub(crate) net_faults: Arc<NetFaults>,
     pub(crate) fault_injection: bool,
     propose_timeout: Duration,
+    /// A leader no quorum has acknowledged for this long refuses proposals (see
+    /// [`NodeCore::cut_off_leader`]).
+    quorum_ack_limit_ms: u64,
 }
 
 impl MetaNode {
@@ -117,6 +120,7 @@ impl MetaNode {
             net_faults,
             fault_injection: cfg.fault_injection,
             propose_timeout: t.propose_timeout,
+            quorum_ack_limit_ms: 2 * t.election_max_ms,
         });
 
         let server = {
@@ -362,6 +366,17 @@ impl NodeCore {
         })
     }
 
+    /// Whether this node leads but has not heard from a quorum for `quorum_ack_limit_ms`: cut off
+    /// from its followers (openraft 0.9 keeps such a leader leading until it hears a higher
+    /// term), so its proposals would hang until the partition heals.
+    fn cut_off_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader
+            && m.millis_since_quorum_ack
+                .is_some_and(|ms| ms > self.quorum_ack_limit_ms)
+    }
+
     fn is_shutting_down(&self) -> bool {
         self.cancel.is_cancelled()
     }
@@ -384,8 +399,28 @@ impl NodeCore {
     ) -> Result<(u64, CommandResponse), MetaError> {
         let deadline = Instant::now() + self.propose_timeout;
         loop {
-            let leader = match self.raft.client_write(cmd.clone()).await {
-                Ok(resp) => return Ok((resp.log_id.index, resp.data)),
+            let started = Instant::now();
+            if self.cut_off_leader() {
+                // Nothing this node appends can commit until it hears from a quorum again, and
+                // the others have likely elected a new leader: callers should try other nodes.
+                return Err(MetaError::NotLeader { leader: None });
+            }
+            // Bounded: a leader cut off mid-proposal would otherwise hold the caller until it
+            // heals. The entry may still commit later: the outcome is unknown.
+            let written =
+                tokio::time::timeout(self.propose_timeout, self.raft.client_write(cmd.clone()))
+                    .await
+                    .map_err(|_| {
+                        MetaError::Indeterminate(format!(
+                            "not committed within {:?}",
+                            self.propose_timeout
+                        ))
+                    })?;
+            let leader = match written {
+                Ok(resp) => {
+                    crate::metrics::record_commit(&cmd, started.elapsed());
+                    return Ok((resp.log_id.index, resp.data));
+                }
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     f.leader_id.zip(f.leader_node).map(|(id, node)| LeaderInfo {
                         id,

@@ -331,6 +331,13 @@ impl MetaState {
     }
 
     fn commit_segment(&mut self, c: &SegmentCommit) -> CommandResponse {
+        // An object the janitor may be deleting as an orphan must not become referenced.
+        if c.max_age_ms > 0 && c.now_ms.saturating_sub(c.uploaded_ms) > c.max_age_ms {
+            return err(
+                codes::REQUEST_TIMED_OUT,
+                "segment object too old to commit (the janitor may delete it); upload it again",
+            );
+        }
         let mut results = Vec::with_capacity(c.partitions.len());
         let refs_before = self.object_refs.get(&c.object).copied().unwrap_or(0);
         for pa in &c.partitions {

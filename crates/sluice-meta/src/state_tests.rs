@@ -42,6 +42,8 @@ fn commit(
         object_len: 10_000,
         agent_id: 1,
         now_ms: 5,
+        uploaded_ms: 5,
+        max_age_ms: 0,
         partitions: parts
             .into_iter()
             .map(|(p, batches)| PartitionAppend {
@@ -458,4 +460,46 @@ fn a_busy_state_survives_a_snapshot_roundtrip() {
         2
     );
     assert!(back.garbage.contains("a"));
+}
+
+#[test]
+fn a_segment_uploaded_longer_ago_than_its_max_age_is_refused() {
+    // given: a segment uploaded at t=1000 whose commit allows 300 s between upload and commit
+    let (mut s, id) = state_with_topic(1);
+    let segment = |object: &str, now_ms: i64| {
+        Command::CommitSegment(SegmentCommit {
+            object: object.into(),
+            object_len: 100,
+            agent_id: 1,
+            now_ms,
+            uploaded_ms: 1_000,
+            max_age_ms: 300_000,
+            partitions: vec![PartitionAppend {
+                topic: T.into(),
+                topic_id: id,
+                partition: 0,
+                batches: vec![batch(0, 3, -1, -1, -1)],
+            }],
+        })
+    };
+    // when: it is proposed 300.001 s after its upload (the janitor may be deleting it)
+    let r = s.apply(&segment("late", 301_001));
+    // then: refused with a retriable code; nothing appended, the object referenced by nothing
+    // (and not garbage either: the janitor's orphan pass deletes it)
+    assert_eq!(
+        r,
+        CommandResponse::Error {
+            code: codes::REQUEST_TIMED_OUT,
+            message:
+                "segment object too old to commit (the janitor may delete it); upload it again"
+                    .into()
+        }
+    );
+    assert_eq!(s.partition(T, 0).unwrap().high_watermark, 0);
+    assert!(!s.object_refs.contains_key("late") && !s.garbage.contains("late"));
+    // when: the same segment is proposed exactly 300 s after its upload, then it commits
+    let r = s.apply(&segment("in-time", 301_000));
+    assert!(matches!(r, CommandResponse::Committed(_)), "{r:?}");
+    assert_eq!(s.partition(T, 0).unwrap().high_watermark, 3);
+    assert_eq!(s.object_refs["in-time"], 1);
 }

@@ -154,8 +154,9 @@ pub struct AgentTuning {
         default_value_t = 10_080
     )]
     pub offsets_retention_minutes: u64,
-    /// Rack reported for this agent.
-    #[arg(long, env = "SLUICE_RACK")]
+    /// Rack, i.e. availability zone, of this agent: reported as the broker rack, and used to pin
+    /// clients whose client.id carries `sluice_az=<zone>` to agents of that zone.
+    #[arg(long, visible_alias = "zone", env = "SLUICE_RACK")]
     pub rack: Option<String>,
     /// Memory tier of the read cache, in MiB.
     #[arg(long, env = "SLUICE_CACHE_MEMORY_MB", default_value_t = 256)]
@@ -215,6 +216,9 @@ pub struct MetaArgs {
     /// Build a raft snapshot after this many log entries.
     #[arg(long, env = "SLUICE_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// Prometheus metrics listener (host:port), e.g. `sluice_meta_raft_commit_seconds`; off when unset.
+    #[arg(long, env = "SLUICE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Tests and drills only: serve `/admin/net-faults` to cut or delay this node's raft traffic.
     #[arg(long, env = "SLUICE_FAULT_INJECTION", default_value_t = false)]
     pub fault_injection: bool,

@@ -47,6 +47,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             admin: Some(cmd), ..
         }) => meta_admin(cmd).await,
         Command::Meta(a) => {
+            if let Some(addr) = a.metrics_listen {
+                install_metrics(addr)?;
+            }
             let mut cfg = MetaNodeConfig::new(a.id, a.data_dir.clone(), a.listen);
             cfg.advertised = a.advertised.clone();
             cfg.peers = parse_peers(&a.peers)?;
@@ -162,6 +165,23 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Serves Prometheus metrics on `addr` (`/metrics`); every role's metrics go there, including
+/// the in-process meta node's in `dev`.
+fn install_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(
+            Matcher::Full(sluice_meta::metrics::RAFT_COMMIT_SECONDS.to_string()),
+            sluice_meta::metrics::RAFT_COMMIT_BUCKETS,
+        )
+        .context("metric buckets")?
+        .install()
+        .context("starting the metrics listener")?;
+    println!("metrics on http://{addr}/metrics");
+    Ok(())
+}
+
 async fn run_agent(
     t: AgentTuning,
     meta: MetaClient,
@@ -170,11 +190,7 @@ async fn run_agent(
     agent_id: i32,
 ) -> anyhow::Result<()> {
     if let Some(addr) = t.metrics_listen {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .context("starting the metrics listener")?;
-        println!("metrics on http://{addr}/metrics");
+        install_metrics(addr)?;
     }
     let store = open_object_store(&store_cfg).context("opening the object store")?;
     let (store, _faults) = crate::faults::install(store, t.fault_injection_listen).await?;

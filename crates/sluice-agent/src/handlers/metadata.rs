@@ -15,7 +15,7 @@ use crate::agent::{now_ms, Agent};
 use crate::topic_config::validate_topic_name;
 
 pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let agents = agent.live_agents();
+    let agents = crate::zone::pin_to_client_zone(agent.live_agents());
     let mut resp = MetadataResponse::default();
     resp.brokers = agents
         .iter()
