@@ -116,6 +116,24 @@ def watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
         c.close()
 
 
+def sasl_client_conf(port: int, user: str, password: str, mechanism: str = "SCRAM-SHA-256",
+                     protocol: str = "SASL_PLAINTEXT", **extra) -> dict:
+    """Client settings for a SASL listener on 127.0.0.1:port (add ssl.ca.location for SASL_SSL)."""
+    return {"bootstrap.servers": f"127.0.0.1:{port}", "security.protocol": protocol,
+            "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password, **extra}
+
+
+def upsert_scram_users(bootstrap: str, users: dict, mechanism=None, iterations: int = 4096):
+    """AlterUserScramCredentials: one credential (SCRAM-SHA-256 unless told) per user -> password."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    mech = mechanism or ScramMechanism.SCRAM_SHA_256
+    ups = [UserScramCredentialUpsertion(u, ScramCredentialInfo(mech, iterations), pw.encode())
+           for u, pw in users.items()]
+    a = admin(bootstrap)  # keep the client alive until the futures resolve
+    for f in a.alter_user_scram_credentials(ups).values():
+        f.result(timeout=30)
+
+
 def err_code(e) -> int:
     """KafkaException / KafkaError -> code."""
     if isinstance(e, KafkaError):

@@ -674,3 +674,29 @@ def consumer_group_heartbeat_v1(conn: KafkaConn, group: str, member_id: str, epo
     assert r.remaining() == 0
     out["assignment"] = assignment
     return out
+
+
+# ---------------------------------------------------------------- SASL
+
+SASL_HANDSHAKE = 17
+SASL_AUTHENTICATE = 36
+
+
+def handshake_body(mechanism: str) -> bytes:
+    return string(mechanism)
+
+
+def sasl_handshake(conn, mechanism: str):
+    r = conn.request(SASL_HANDSHAKE, 1, handshake_body(mechanism), flexible=False)
+    code = r.i16()
+    mechs = r.array(lambda x: x.string())
+    return code, mechs
+
+
+def sasl_authenticate(conn, token: bytes, version: int = 1):
+    r = conn.request(SASL_AUTHENTICATE, version, nbytes(token), flexible=False)
+    code = r.i16()
+    msg = r.string()
+    auth = r.nbytes()
+    lifetime = r.i64() if version >= 1 else None
+    return code, msg, auth, lifetime

@@ -24,11 +24,11 @@ from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechan
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 
 import kafkawire as kw
+from kafkawire import SASL_AUTHENTICATE, sasl_authenticate, sasl_handshake
 from conftest import free_port
-from helpers import QUIET, admin, consume_exact, create_topic, producer
+from helpers import (QUIET, admin, consume_exact, create_topic, producer, sasl_client_conf,
+                     upsert_scram_users)
 
-SASL_HANDSHAKE = 17
-SASL_AUTHENTICATE = 36
 UNSUPPORTED_SASL_MECHANISM = 33
 ILLEGAL_SASL_STATE = 34
 SASL_AUTHENTICATION_FAILED = 58
@@ -72,11 +72,8 @@ def secure(cluster, tmp_path):
 
 
 def sasl_conf(d, listener: str, mechanism: str, user: str, password: str) -> dict:
-    conf = {"bootstrap.servers": f"127.0.0.1:{d.ports[listener]}", "security.protocol": listener,
-            "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
-    if listener == "SASL_SSL":
-        conf["ssl.ca.location"] = d.cert
-    return conf
+    extra = {"ssl.ca.location": d.cert} if listener == "SASL_SSL" else {}
+    return sasl_client_conf(d.ports[listener], user, password, mechanism, listener, **extra)
 
 
 def roundtrip(d, conf: dict, n: int = 20):
@@ -151,26 +148,6 @@ def test_scram_credentials_describe_and_delete(secure):
 
 
 # ---------------------------------------------------------------- raw wire
-
-
-def handshake_body(mechanism: str) -> bytes:
-    return kw.string(mechanism)
-
-
-def sasl_handshake(conn, mechanism: str):
-    r = conn.request(SASL_HANDSHAKE, 1, handshake_body(mechanism), flexible=False)
-    code = r.i16()
-    mechs = r.array(lambda x: x.string())
-    return code, mechs
-
-
-def sasl_authenticate(conn, token: bytes, version: int = 1):
-    r = conn.request(SASL_AUTHENTICATE, version, kw.nbytes(token), flexible=False)
-    code = r.i16()
-    msg = r.string()
-    auth = r.nbytes()
-    lifetime = r.i64() if version >= 1 else None
-    return code, msg, auth, lifetime
 
 
 def scram_login(conn, user: str, password: str, mech=hashlib.sha256):
@@ -265,9 +242,7 @@ def test_session_lifetime_and_reauthentication(cluster, tmp_path):
     port = free_port()
     d = cluster.dev("--listener", f"SASL_PLAINTEXT://127.0.0.1:{port}",
                     "--connections-max-reauth-ms", "1500")
-    a = admin(d.bootstrap)
-    a.alter_user_scram_credentials([UserScramCredentialUpsertion(
-        "alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"pw")])["alice"].result(timeout=30)
+    upsert_scram_users(d.bootstrap, {"alice": "pw"})
     # raw: the session lifetime is announced, re-authentication renews it, expiry closes
     with kw.KafkaConn("127.0.0.1", port) as c:
         assert sasl_handshake(c, "SCRAM-SHA-256")[0] == 0

@@ -58,6 +58,8 @@ pub struct AgentConfig {
     pub consumer_max_size: i32,
     /// `offsets.retention.minutes`: committed offsets of empty groups live this long.
     pub offsets_retention: Duration,
+    /// ACL authorization (off by default: everything is allowed).
+    pub authorizer: sluice_auth::authorizer::AuthorizerConfig,
 }
 
 impl Default for AgentConfig {
@@ -95,6 +97,7 @@ impl Default for AgentConfig {
             consumer_heartbeat_interval: Duration::from_secs(5),
             consumer_max_size: i32::MAX,
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            authorizer: Default::default(),
         }
     }
 }

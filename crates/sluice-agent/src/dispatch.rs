@@ -118,6 +118,15 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
                 handlers::describe_user_scram_credentials::handle(&agent, r, v).await,
             )
         }),
+        RequestKind::CreateAcls(r) => resp(async move {
+            ResponseKind::CreateAcls(handlers::create_acls::handle(&agent, r, v).await)
+        }),
+        RequestKind::DescribeAcls(r) => ready(ResponseKind::DescribeAcls(
+            handlers::describe_acls::handle(&agent, r, v),
+        )),
+        RequestKind::DeleteAcls(r) => resp(async move {
+            ResponseKind::DeleteAcls(handlers::delete_acls::handle(&agent, r, v).await)
+        }),
         // SaslHandshake and SaslAuthenticate change the connection's state, so the connection
         // answers them itself (server.rs, via sasl.rs) and they never reach this table.
         RequestKind::JoinGroup(r) => {

@@ -8,6 +8,7 @@
 //! partition and agents can come and go.
 
 pub mod agent;
+pub mod authz;
 pub mod background;
 pub mod config;
 pub mod dispatch;

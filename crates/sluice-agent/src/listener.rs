@@ -95,6 +95,8 @@ pub struct ConnInfo {
     /// The request header's client id (empty when null); may carry a zone hint
     /// (see [`crate::zone`]).
     pub client_id: String,
+    /// The peer's IP address (ACL host matching).
+    pub host: String,
 }
 
 impl ConnInfo {
@@ -104,6 +106,7 @@ impl ConnInfo {
             protocol,
             principal: "User:ANONYMOUS".into(),
             client_id: String::new(),
+            host: String::new(),
         }
     }
 }

@@ -72,10 +72,10 @@ pub async fn serve_listener(agent: Arc<Agent>, listener: TcpListener, ctx: Arc<L
                     let (agent, ctx) = (agent.clone(), ctx.clone());
                     conns.spawn(async move {
                         match ctx.tls.clone() {
-                            None => handle_connection(agent, sock, ctx).await,
+                            None => handle_connection(agent, sock, ctx, peer.ip()).await,
                             Some(acceptor) => {
                                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                                    Ok(Ok(tls)) => handle_connection(agent, tls, ctx).await,
+                                    Ok(Ok(tls)) => handle_connection(agent, tls, ctx, peer.ip()).await,
                                     Ok(Err(e)) => tracing::warn!(error = %e, "TLS handshake failed"),
                                     Err(_) => tracing::warn!("TLS handshake timed out"),
                                 }
@@ -137,11 +137,16 @@ enum Ended {
     Closed(String),
 }
 
-async fn handle_connection<S>(agent: Arc<Agent>, sock: S, ctx: Arc<ListenerCtx>)
-where
+async fn handle_connection<S>(
+    agent: Arc<Agent>,
+    sock: S,
+    ctx: Arc<ListenerCtx>,
+    peer: std::net::IpAddr,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(sock);
+    let peer = peer.to_string();
     let mut sasl = ctx.protocol.sasl().then(SaslConn::new);
     // Until a SASL client authenticates, frames are bounded by Kafka's SASL receive size.
     let limit = Arc::new(AtomicUsize::new(if sasl.is_some() {
@@ -203,6 +208,7 @@ where
                                 .unwrap_or("User:ANONYMOUS")
                                 .to_string(),
                             client_id: client.clone(),
+                            host: peer.clone(),
                         });
                         let span = tracing::debug_span!("request", ?api, version, correlation_id = corr, client_id = %client);
                         metrics::counter!("sluice_requests_total", "api" => format!("{api:?}")).increment(1);

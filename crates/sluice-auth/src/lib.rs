@@ -7,9 +7,11 @@
 //! - [`plain`]: SASL/PLAIN, checked against the SCRAM credentials in the metadata quorum;
 //! - [`scram`]: SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802);
 //! - [`oauth`]: OAUTHBEARER, JWTs validated against a JWKS endpoint;
+//! - [`authorizer`]: Kafka's standard ACL authorizer over the quorum's ACLs;
 //! - [`tls`]: a rustls `ServerConfig` from PEM files, on the aws-lc-rs provider the rest of the
 //!   tree already builds.
 
+pub mod authorizer;
 pub mod grant;
 pub mod oauth;
 pub mod plain;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::{AclBinding, AclBindingFilter};
 use crate::groups::{GroupCommand, GroupResponse};
 use crate::state::{AgentInfo, ProducerInfo, ScramCredential};
 
@@ -76,6 +77,14 @@ pub enum Command {
     },
     /// Consumer group membership and committed offsets (see [`crate::groups`]).
     Group(GroupCommand),
+    /// CreateAcls: bindings the agent validated; existing ones are left as they are.
+    CreateAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// DeleteAcls: answered with the bindings each filter removed ([`CommandResponse::AclsDeleted`]).
+    DeleteAcls {
+        filters: Vec<AclBindingFilter>,
+    },
 }
 
 /// One segment object and, per partition, the batches it holds in byte order.
@@ -156,4 +165,6 @@ pub enum CommandResponse {
     Producer(ProducerInfo),
     Share(crate::share_group::ShareResponse),
     Group(GroupResponse),
+    /// Per DeleteAcls filter, in order, the bindings it removed.
+    AclsDeleted(Vec<Vec<AclBinding>>),
 }

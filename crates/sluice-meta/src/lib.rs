@@ -12,6 +12,7 @@
 //!   [`client`]: what agents use, in-process or remote, each with a [`Replica`]
 //!   of the state.
 
+pub mod acl;
 pub mod assignor;
 pub mod codes;
 pub mod command;

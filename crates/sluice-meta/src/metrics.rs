@@ -50,5 +50,7 @@ pub fn command_kind(cmd: &Command) -> &'static str {
         Command::UpsertScramCredential { .. } => "upsert_scram_credential",
         Command::DeleteScramCredential { .. } => "delete_scram_credential",
         Command::Group(_) => "group",
+        Command::CreateAcls { .. } => "create_acls",
+        Command::DeleteAcls { .. } => "delete_acls",
     }
 }

@@ -44,6 +44,9 @@ pub struct MetaState {
     /// Consumer groups: members, generations, assignments, committed offsets.
     #[serde(default)]
     pub groups: Groups,
+    /// ACLs (CreateAcls / DeleteAcls), read by every agent's authorizer from its replica.
+    #[serde(default)]
+    pub acls: crate::acl::Acls,
 }
 
 /// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
@@ -231,6 +234,19 @@ impl MetaState {
                 CommandResponse::Ok
             }
             Command::Group(c) => self.groups.apply(c),
+            Command::CreateAcls { bindings } => {
+                // The agent validated them; a replica re-checks so nothing malformed is stored.
+                for b in bindings.iter().filter(|b| b.validate().is_ok()) {
+                    self.acls.add(b);
+                }
+                CommandResponse::Ok
+            }
+            Command::DeleteAcls { filters } => CommandResponse::AclsDeleted(
+                filters
+                    .iter()
+                    .map(|f| self.acls.remove_matching(f))
+                    .collect(),
+            ),
             Command::ObjectsDeleted { keys } => {
                 for k in keys {
                     self.garbage.remove(k);

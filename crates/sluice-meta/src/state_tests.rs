@@ -503,3 +503,63 @@ fn a_segment_uploaded_longer_ago_than_its_max_age_is_refused() {
     assert_eq!(s.partition(T, 0).unwrap().high_watermark, 3);
     assert_eq!(s.object_refs["in-time"], 1);
 }
+
+#[test]
+fn acls_are_created_deleted_and_kept_in_snapshots() {
+    use crate::acl::*;
+    let binding = |name: &str, op: AclOperation| AclBinding {
+        pattern: ResourcePattern {
+            resource_type: ResourceType::Topic,
+            pattern_type: PatternType::Literal,
+            name: name.into(),
+        },
+        entry: AccessControlEntry {
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: op,
+            permission: AclPermissionType::Allow,
+        },
+    };
+    let (read_a, write_a, read_b) = (
+        binding("a", AclOperation::Read),
+        binding("a", AclOperation::Write),
+        binding("b", AclOperation::Read),
+    );
+    let mut invalid = binding("c", AclOperation::Read);
+    invalid.pattern.pattern_type = PatternType::Match;
+    // given two replicas applying the same commands
+    let cmds = [
+        Command::CreateAcls {
+            bindings: vec![read_a.clone(), write_a.clone(), read_b.clone(), invalid],
+        },
+        Command::DeleteAcls {
+            filters: vec![
+                AclBindingFilter {
+                    name: Some("a".into()),
+                    operation: AclOperation::Write,
+                    ..AclBindingFilter::any()
+                },
+                AclBindingFilter {
+                    principal: Some("User:bob".into()),
+                    ..AclBindingFilter::any()
+                },
+            ],
+        },
+    ];
+    let (mut s1, mut s2) = (MetaState::default(), MetaState::default());
+    let mut answers = Vec::new();
+    for c in &cmds {
+        answers.push(s1.apply(c));
+        assert_eq!(s2.apply(c), *answers.last().unwrap());
+    }
+    // then the invalid binding was never stored, and the delete answered what it removed
+    assert_eq!(
+        answers[1],
+        CommandResponse::AclsDeleted(vec![vec![write_a], vec![]])
+    );
+    assert_eq!(s1.acls.iter().collect::<Vec<_>>(), vec![read_a, read_b]);
+    assert_eq!(s1.acls, s2.acls);
+    // and a snapshot keeps them
+    let back: MetaState = serde_json::from_str(&serde_json::to_string(&s1).unwrap()).unwrap();
+    assert_eq!(back.acls, s1.acls);
+}

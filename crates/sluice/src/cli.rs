@@ -112,6 +112,17 @@ pub struct AgentTuning {
         default_value = "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384"
     )]
     pub sasl_oauthbearer_allowed_algorithms: Vec<String>,
+    /// Enforce ACLs (Kafka's StandardAuthorizer, `authorizer.class.name`): deny by default,
+    /// except super users; off means everything is allowed and the ACL APIs answer
+    /// SECURITY_DISABLED.
+    #[arg(long, env = "SLUICE_AUTHORIZER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub authorizer: bool,
+    /// Principals that bypass ACLs (super.users), e.g. `User:admin;User:bob`.
+    #[arg(long, env = "SLUICE_SUPER_USERS", default_value = "")]
+    pub super_users: String,
+    /// Allow an action on a resource that has no ACL at all (allow.everyone.if.no.acl.found).
+    #[arg(long, env = "SLUICE_ALLOW_EVERYONE_IF_NO_ACL_FOUND", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_everyone_if_no_acl_found: bool,
     /// Flush a segment after this many milliseconds (default: 5 for file://, 250 otherwise).
     #[arg(long, env = "SLUICE_LINGER_MS")]
     pub linger_ms: Option<u64>,

@@ -231,6 +231,13 @@ async fn run_agent(
         consumer_heartbeat_interval: Duration::from_millis(t.group_consumer_heartbeat_interval_ms),
         consumer_max_size: t.group_consumer_max_size.max(1),
         offsets_retention: Duration::from_secs(t.offsets_retention_minutes.saturating_mul(60)),
+        authorizer: sluice_auth::authorizer::AuthorizerConfig {
+            enabled: t.authorizer,
+            super_users: sluice_auth::authorizer::AuthorizerConfig::parse_super_users(
+                &t.super_users,
+            ),
+            allow_if_no_acl: t.allow_everyone_if_no_acl_found,
+        },
         ..AgentConfig::default()
     };
     let agent = Agent::start(cfg, meta, cache.clone())

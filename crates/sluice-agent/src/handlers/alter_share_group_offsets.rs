@@ -9,6 +9,7 @@ use sluice_meta::share_group::ShareCommand;
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -17,6 +18,12 @@ pub async fn handle(
 ) -> AlterShareGroupOffsetsResponse {
     let mut resp = AlterShareGroupOffsetsResponse::default();
     let group = req.group_id.0.to_string();
+    // READ on the group; READ on each topic below.
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        resp.error_message = Some(str_bytes("Group authorization failed."));
+        return resp;
+    }
     let mut offsets = Vec::new();
     for t in &req.topics {
         let name = t.topic_name.0.to_string();
@@ -25,11 +32,13 @@ pub async fn handle(
         rt.topic_id = agent
             .read(|s| s.topic(&name).map(|t| t.id))
             .unwrap_or_default();
+        let topic_denied = !agent.authorize(Op::Read, Res::Topic(&name));
         for p in &t.partitions {
             let mut rp = AlterShareGroupOffsetsResponsePartition::default();
             rp.partition_index = p.partition_index;
             rp.error_message = None;
             match agent.watermarks(&name, p.partition_index) {
+                _ if topic_denied => rp.error_code = ResponseError::TopicAuthorizationFailed.code(),
                 None => rp.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(w)
                     if p.start_offset < w.log_start_offset || p.start_offset > w.high_watermark =>

@@ -16,8 +16,9 @@ use kafka_protocol::messages::{
 use sluice_auth::scram::{derive_credential, ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
 use sluice_meta::command::Command;
 
-use super::{str_bytes, ApiError};
+use super::{cluster_denied, str_bytes, ApiError};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -28,6 +29,8 @@ pub async fn handle(
     let mut order: Vec<String> = Vec::new();
     let mut per_user: BTreeMap<String, Result<Vec<Command>, ApiError>> = BTreeMap::new();
     let mut seen: HashSet<(String, i8)> = HashSet::new();
+    // ALTER on the cluster, or every user's alterations fail.
+    let cluster_alter = agent.authorize(Op::Alter, Res::Cluster);
     let alterations = req
         .deletions
         .iter()
@@ -41,7 +44,13 @@ pub async fn handle(
         if !per_user.contains_key(&user) {
             order.push(user.clone());
         }
-        let entry = per_user.entry(user.clone()).or_insert(Ok(Vec::new()));
+        let entry = per_user.entry(user.clone()).or_insert_with(|| {
+            if cluster_alter {
+                Ok(Vec::new())
+            } else {
+                Err(cluster_denied())
+            }
+        });
         let checked = check(&user, mech_id, upsert.map(|u| u.iterations), &mut seen);
         let cmd = checked.map(|mech| match upsert {
             None => Command::DeleteScramCredential {

@@ -11,6 +11,7 @@ use sluice_meta::state::MetaState;
 
 use super::{str_bytes, topic_name};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 /// ConsumerGroupDescribe v1's member type of a KIP-848 member.
 const CONSUMER_MEMBER: i8 = 1;
@@ -26,6 +27,15 @@ pub async fn handle(
         d.group_id = gid.clone();
         d.authorized_operations = i32::MIN;
         let group = gid.0.to_string();
+        if !agent.authorize(Op::Describe, Res::Group(&group)) {
+            d.error_code = ResponseError::GroupAuthorizationFailed.code();
+            d.error_message = Some(str_bytes("Group authorization failed."));
+            resp.groups.push(d);
+            continue;
+        }
+        if req.include_authorized_operations {
+            d.authorized_operations = agent.authorized_operations(Res::Group(&group));
+        }
         if !agent.is_group_coordinator(&group) {
             d.error_code = ResponseError::NotCoordinator.code();
             resp.groups.push(d);
@@ -74,7 +84,7 @@ pub async fn handle(
         match found {
             Some(Some(mut found)) => {
                 found.group_id = gid;
-                found.authorized_operations = i32::MIN;
+                found.authorized_operations = d.authorized_operations;
                 d = found;
             }
             Some(None) => {

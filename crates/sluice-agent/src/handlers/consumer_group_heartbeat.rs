@@ -23,6 +23,7 @@ use sluice_meta::state::MetaState;
 
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 
 /// Kafka's INVALID_REGULAR_EXPRESSION.
 const INVALID_REGULAR_EXPRESSION: i16 = 128;
@@ -44,6 +45,26 @@ pub async fn handle(
     let invalid = ResponseError::InvalidRequest.code();
     if group.is_empty() {
         return fail(resp, invalid, "GroupId can't be empty.");
+    }
+    // READ on the group, DESCRIBE on every subscribed topic named.
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        let code = ResponseError::GroupAuthorizationFailed.code();
+        return fail(resp, code, "Group authorization failed.");
+    }
+    if let Some(ts) = &req.subscribed_topic_names {
+        let denied: Vec<&str> = ts
+            .iter()
+            .map(|t| t.0.as_str())
+            .filter(|t| !agent.authorize(Op::Describe, Res::Topic(t)))
+            .collect();
+        if !denied.is_empty() {
+            let code = ResponseError::TopicAuthorizationFailed.code();
+            return fail(
+                resp,
+                code,
+                &format!("Unauthorized topics: {}", denied.join(", ")),
+            );
+        }
     }
     let mut member = req.member_id.to_string();
     let epoch = req.member_epoch;

@@ -17,6 +17,7 @@ use super::{
     MAX_PARTITIONS_PER_REQUEST,
 };
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -25,6 +26,13 @@ pub async fn handle(
 ) -> CreatePartitionsResponse {
     let dup = duplicates(req.topics.iter().map(|t| t.name.0.as_str()));
     let mut answered = std::collections::HashSet::new();
+    // ALTER on each topic.
+    let denied: std::collections::HashSet<&str> = req
+        .topics
+        .iter()
+        .map(|t| t.name.0.as_str())
+        .filter(|n| !agent.authorize(Op::Alter, Res::Topic(n)))
+        .collect();
     let planned: Vec<(CreatePartitionsTopic, Result<i32, ApiError>)> = agent.read(|s| {
         let registered = |id: i32| s.agents.contains_key(&id);
         let mut added = 0i64;
@@ -37,6 +45,11 @@ pub async fn handle(
                     Err(ApiError::new(
                         ResponseError::InvalidRequest,
                         "Duplicate topic name.",
+                    ))
+                } else if denied.contains(t.name.0.as_str()) {
+                    Err(ApiError::new(
+                        ResponseError::TopicAuthorizationFailed,
+                        "Authorization failed.",
                     ))
                 } else {
                     check(s, t, &registered)

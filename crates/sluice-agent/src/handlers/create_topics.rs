@@ -24,6 +24,7 @@ use super::{
     ApiError, MAX_PARTITIONS_PER_REQUEST,
 };
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 use crate::topic_config::{validate, validate_topic_name};
 
 /// A topic that passed validation: what the `CreateTopic` command needs.
@@ -55,6 +56,13 @@ pub async fn handle(agent: &Agent, req: CreateTopicsRequest, version: i16) -> Cr
         .sum();
     let request_error = (total > MAX_PARTITIONS_PER_REQUEST).then(too_many_partitions);
 
+    // CREATE on the cluster, or else on each topic.
+    let cluster_create = agent.may(Op::Create, Res::Cluster);
+    let denied: HashSet<String> = topics
+        .iter()
+        .map(|t| t.name.0.to_string())
+        .filter(|n| !cluster_create && !agent.authorize(Op::Create, Res::Topic(n)))
+        .collect();
     let planned: Vec<Result<NewTopic, ApiError>> = agent.read(|s| {
         let registered = |id: i32| s.agents.contains_key(&id);
         topics
@@ -64,6 +72,10 @@ pub async fn handle(agent: &Agent, req: CreateTopicsRequest, version: i16) -> Cr
                 None if dup.contains(t.name.0.as_str()) => Err(ApiError::new(
                     ResponseError::InvalidRequest,
                     "Found multiple entries for this topic.",
+                )),
+                None if denied.contains(t.name.0.as_str()) => Err(ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
                 )),
                 None => plan(s, t, default_partitions, &registered),
             })

@@ -8,6 +8,7 @@ use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::share_group::{ShareCommand, ShareResponse};
 
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -18,7 +19,9 @@ pub async fn handle(
         .groups_names
         .iter()
         .map(|g| {
-            if agent.is_group_coordinator(g.0.as_str()) {
+            if !agent.authorize(Op::Delete, Res::Group(&g.0)) {
+                ResponseError::GroupAuthorizationFailed.code()
+            } else if agent.is_group_coordinator(g.0.as_str()) {
                 0
             } else {
                 ResponseError::NotCoordinator.code()

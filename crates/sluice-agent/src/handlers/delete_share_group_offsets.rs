@@ -7,6 +7,7 @@ use sluice_meta::share_group::ShareCommand;
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -15,15 +16,23 @@ pub async fn handle(
 ) -> DeleteShareGroupOffsetsResponse {
     let mut resp = DeleteShareGroupOffsetsResponse::default();
     let group = req.group_id.0.to_string();
-    let topics: Vec<String> = req
-        .topics
-        .iter()
-        .map(|t| t.topic_name.0.to_string())
-        .collect();
+    // DELETE on the group; READ on each topic (unauthorized topics are left alone).
+    if !agent.authorize(Op::Delete, Res::Group(&group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        resp.error_message = Some(str_bytes("Group authorization failed."));
+        return resp;
+    }
+    let mut topics: Vec<String> = Vec::new();
     for t in &req.topics {
         let mut rt = DeleteShareGroupOffsetsResponseTopic::default();
         rt.topic_name = t.topic_name.clone();
         rt.error_message = None;
+        if !agent.authorize(Op::Read, Res::Topic(&t.topic_name.0)) {
+            rt.error_code = ResponseError::TopicAuthorizationFailed.code();
+            resp.responses.push(rt);
+            continue;
+        }
+        topics.push(t.topic_name.0.to_string());
         match agent.read(|s| s.topic(&t.topic_name.0).map(|t| t.id)) {
             Some(id) => rt.topic_id = id,
             None => rt.error_code = ResponseError::UnknownTopicOrPartition.code(),

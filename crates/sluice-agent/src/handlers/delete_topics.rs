@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{duplicates, topic_name, ApiError};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 /// One row of the request, as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,23 @@ pub async fn handle(agent: &Agent, req: DeleteTopicsRequest, version: i16) -> De
             .collect()
     };
 
-    let rows = agent.read(|s| resolve(s, targets));
+    let mut rows = agent.read(|s| resolve(s, targets));
+    // DELETE on each named topic, checked before its existence is revealed.
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    for row in &mut rows {
+        let checkable = match &row.outcome {
+            Ok(()) => true,
+            Err(e) => e.code == unknown,
+        };
+        if let Some(name) = row.name.as_deref().filter(|_| checkable) {
+            if !agent.authorize(Op::Delete, Res::Topic(name)) {
+                row.outcome = Err(ApiError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                ));
+            }
+        }
+    }
     let deletions = rows.into_iter().map(|row| async move {
         let outcome = match (&row.outcome, &row.name) {
             (Ok(()), Some(name)) => {

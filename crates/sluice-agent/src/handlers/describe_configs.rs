@@ -20,8 +20,10 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
+use super::config_resource_gate;
 use super::{config_source, resource_type, str_bytes, topic_config_entries, ApiError};
 use crate::agent::Agent;
+use crate::authz::Op;
 use crate::topic_config::{lookup, validate_topic_name, ConfigType};
 
 /// The broker config each topic config defaults from (Kafka's topic-config synonyms).
@@ -91,7 +93,14 @@ pub async fn handle(
     let include_docs = version >= 3 && req.include_documentation;
     let mut resp = DescribeConfigsResponse::default();
     for resource in req.resources {
+        let gate = config_resource_gate(
+            agent,
+            Op::DescribeConfigs,
+            resource.resource_type,
+            &resource.resource_name,
+        );
         let entries = match resource.resource_type {
+            _ if gate.is_err() => gate.map(|_| Vec::new()),
             resource_type::TOPIC => topic_entries(agent, &resource),
             resource_type::BROKER => broker_entries(agent, &resource),
             resource_type::GROUP => group_entries(agent, &resource),

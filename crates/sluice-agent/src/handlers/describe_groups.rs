@@ -9,6 +9,7 @@ use sluice_meta::groups::GroupState;
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub fn handle(agent: &Agent, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
     let mut resp = DescribeGroupsResponse::default();
@@ -19,6 +20,13 @@ pub fn handle(agent: &Agent, req: DescribeGroupsRequest, version: i16) -> Descri
             let mut d = DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_authorized_operations(i32::MIN);
+            if !agent.authorize(Op::Describe, Res::Group(&id.0)) {
+                d.error_code = ResponseError::GroupAuthorizationFailed.code();
+                return d;
+            }
+            if req.include_authorized_operations {
+                d.authorized_operations = agent.authorized_operations(Res::Group(&id.0));
+            }
             if !agent.is_group_coordinator(id.0.as_str()) {
                 d.error_code = ResponseError::NotCoordinator.code();
                 return d;

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use sluice_meta::state::MetaState;
 
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -17,16 +18,32 @@ pub async fn handle(
     _version: i16,
 ) -> DescribeProducersResponse {
     let mut resp = DescribeProducersResponse::default();
+    // READ on each topic.
+    let allowed: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| agent.authorize(Op::Read, Res::Topic(&t.name.0)))
+        .collect();
     resp.topics = agent.read(|s| {
         req.topics
             .into_iter()
-            .map(|t| {
+            .zip(allowed)
+            .map(|(t, allowed)| {
                 let name = t.name.0.to_string();
                 let mut out = TopicResponse::default();
                 out.partitions = t
                     .partition_indexes
                     .iter()
-                    .map(|p| describe(s, &name, *p))
+                    .map(|p| {
+                        if allowed {
+                            describe(s, &name, *p)
+                        } else {
+                            let mut r = PartitionResponse::default();
+                            r.partition_index = *p;
+                            r.error_code = ResponseError::TopicAuthorizationFailed.code();
+                            r
+                        }
+                    })
                     .collect();
                 out.name = t.name;
                 out

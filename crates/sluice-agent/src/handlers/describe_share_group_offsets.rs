@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
 
 use super::topic_name;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -22,6 +23,15 @@ pub async fn handle(
         let mut out = DescribeShareGroupOffsetsResponseGroup::default();
         out.group_id = g.group_id.clone();
         let group = g.group_id.0.to_string();
+        // DESCRIBE on the group; DESCRIBE on each topic below.
+        if !agent.authorize(Op::Describe, Res::Group(&group)) {
+            out.error_code = ResponseError::GroupAuthorizationFailed.code();
+            out.error_message = Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                "Group authorization failed.",
+            ));
+            resp.groups.push(out);
+            continue;
+        }
         // Null topics: every topic the group has state for.
         let wanted: Vec<(String, Option<Vec<i32>>)> = match g.topics {
             Some(ts) => ts
@@ -38,6 +48,7 @@ pub async fn handle(
         out.topics = wanted
             .into_iter()
             .map(|(topic, parts)| {
+                let topic_denied = !agent.authorize(Op::Describe, Res::Topic(&topic));
                 agent.read(|s| {
                     let mut t = DescribeShareGroupOffsetsResponseTopic::default();
                     t.topic_name = topic_name(topic.clone());
@@ -57,7 +68,10 @@ pub async fn handle(
                             let mut wp = DescribeShareGroupOffsetsResponsePartition::default();
                             wp.partition_index = p;
                             wp.error_message = None;
-                            if s.partition(&topic, p).is_none() {
+                            if topic_denied {
+                                wp.error_code = ResponseError::TopicAuthorizationFailed.code();
+                                wp.start_offset = -1;
+                            } else if s.partition(&topic, p).is_none() {
                                 wp.error_code = ResponseError::UnknownTopicOrPartition.code();
                                 wp.start_offset = -1;
                             } else {

@@ -11,8 +11,9 @@ use kafka_protocol::messages::{
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 
-use super::{duplicates, str_bytes};
+use super::{cluster_denied, duplicates, str_bytes};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -20,6 +21,8 @@ pub async fn handle(
     _version: i16,
 ) -> DescribeUserScramCredentialsResponse {
     let mut resp = DescribeUserScramCredentialsResponse::default();
+    // DESCRIBE on the cluster, or every user's result fails.
+    let cluster_describe = agent.authorize(Op::Describe, Res::Cluster);
     let users: Vec<String> = match req.users {
         Some(us) => us.into_iter().map(|u| u.name.to_string()).collect(),
         None => agent.read(|s| s.scram_users.keys().cloned().collect()),
@@ -32,7 +35,11 @@ pub async fn handle(
         }
         let mut r = DescribeUserScramCredentialsResult::default();
         r.user = str_bytes(user.clone());
-        if dup.contains(user.as_str()) {
+        if !cluster_describe {
+            let e = cluster_denied();
+            r.error_code = e.code;
+            r.error_message = e.message.map(str_bytes);
+        } else if dup.contains(user.as_str()) {
             r.error_code = ResponseError::DuplicateResource.code();
             r.error_message = Some(str_bytes(
                 "Cannot describe SCRAM credentials for the same user twice in a single request",

@@ -1,6 +1,7 @@
 //! Fetch: batches from the offset index and block cache, long polling on metadata commits, and
 //! KIP-227 incremental fetch sessions.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use super::topic_name;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 use crate::fetch_session::{PartitionRequest, PartitionSent, SessionKey};
 use crate::reader::Watermarks;
 
@@ -86,6 +88,14 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
         }
     };
 
+    // READ on each topic, checked once per request (not per long-poll round).
+    let mut denied: HashSet<String> = HashSet::new();
+    let mut checked: HashSet<&str> = HashSet::new();
+    for (key, _) in &parts {
+        if checked.insert(&key.topic) && !agent.authorize(Op::Read, Res::Topic(&key.topic)) {
+            denied.insert(key.topic.clone());
+        }
+    }
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let min_bytes = req.min_bytes.max(0) as usize;
@@ -97,7 +107,7 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
     let mut applied = agent.meta.replica().applied();
     let results = loop {
         applied.borrow_and_update();
-        let results = read_all(agent, &parts, max_bytes, by_id).await;
+        let results = read_all(agent, &parts, &denied, max_bytes, by_id).await;
         let bytes: usize = results.iter().map(|r| r.records.len()).sum();
         let errors = results.iter().any(|r| r.error.is_some());
         if bytes >= min_bytes.max(1)
@@ -168,6 +178,7 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
 async fn read_all(
     agent: &Agent,
     parts: &[(SessionKey, PartitionRequest)],
+    denied: &HashSet<String>,
     max_bytes: usize,
     by_id: bool,
 ) -> Vec<PartitionResult> {
@@ -189,6 +200,9 @@ async fn read_all(
             if by_id { key.topic_id } else { Uuid::nil() },
         );
         match known {
+            Some(t) if denied.contains(&t.name) => {
+                r.error = Some(ResponseError::TopicAuthorizationFailed)
+            }
             Some(t) if key.partition >= 0 && key.partition < t.partitions => {
                 let budget =
                     (request.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 use crate::group_coordinator::coordinator_among;
 
 const KEY_GROUP: i8 = 0;
@@ -33,11 +34,23 @@ pub async fn handle(
             c.node_id = BrokerId(-1);
             c.port = -1;
             match req.key_type {
+                KEY_GROUP
+                    if !key.is_empty() && !agent.authorize(Op::Describe, Res::Group(&key)) =>
+                {
+                    c.error_code = ResponseError::GroupAuthorizationFailed.code();
+                    c.error_message = Some(str_bytes("Group authorization failed."));
+                }
+                KEY_TRANSACTION if !agent.authorize(Op::Describe, Res::TransactionalId(&key)) => {
+                    c.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+                    c.error_message = Some(str_bytes("Transactional Id authorization failed."));
+                }
                 KEY_GROUP if !key.is_empty() => {
                     if let Some(a) = coordinator_among(&agents, &key) {
                         c.node_id = BrokerId(a.agent_id);
-                        c.host = str_bytes(a.host.clone());
-                        c.port = a.port;
+                        // The endpoint of the listener the client came in on (SASL, TLS...).
+                        let (host, port) = crate::listener::endpoint_for(a);
+                        c.host = str_bytes(host);
+                        c.port = port;
                         c.error_message = None;
                     }
                 }

@@ -9,11 +9,16 @@ use sluice_meta::groups::GroupState;
 
 use super::group_member_error;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub fn handle(agent: &Agent, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
     let group = req.group_id.0.as_str();
     let member = req.member_id.as_str();
     let mut resp = HeartbeatResponse::default();
+    if !agent.authorize(Op::Read, Res::Group(group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     if !agent.is_group_coordinator(group) {
         resp.error_code = ResponseError::NotCoordinator.code();
         return resp;

@@ -20,8 +20,10 @@ use sluice_meta::command::Command;
 
 use sluice_meta::share_group::parse_iso8601_duration_ms;
 
+use super::config_resource_gate;
 use super::{duplicates, resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
+use crate::authz::Op;
 use crate::topic_config::{lookup, validate, ConfigType};
 
 /// Kafka's `AlterConfigOp.OpType` ids.
@@ -58,6 +60,7 @@ pub async fn handle(
                     "Each resource must appear at most once.",
                 ));
             }
+            config_resource_gate(agent, Op::AlterConfigs, r.resource_type, &r.resource_name)?;
             alter(agent, r, validate_only).await
         }
     });

@@ -15,6 +15,7 @@ use sluice_meta::state::ProducerInfo;
 
 use super::ApiError;
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res, ResourceType};
 
 pub async fn handle(
     agent: &Agent,
@@ -41,6 +42,19 @@ async fn init(
     req: &InitProducerIdRequest,
     version: i16,
 ) -> Result<ProducerInfo, i16> {
+    // A transactional id needs WRITE on it; otherwise, as Kafka 3.x+, IDEMPOTENT_WRITE on the
+    // cluster or WRITE on at least one topic.
+    match &req.transactional_id {
+        Some(tid) if !agent.authorize(Op::Write, Res::TransactionalId(&tid.0)) => {
+            return Err(ResponseError::TransactionalIdAuthorizationFailed.code());
+        }
+        None if !agent.may(Op::IdempotentWrite, Res::Cluster)
+            && !agent.authorize_any(Op::Write, ResourceType::Topic) =>
+        {
+            return Err(ResponseError::ClusterAuthorizationFailed.code());
+        }
+        _ => {}
+    }
     if let Some(tid) = &req.transactional_id {
         tracing::warn!(
             transactional_id = %tid.0.as_str(),

@@ -18,6 +18,7 @@ use sluice_meta::groups::{GroupCommand, GroupResponse, JoinMember};
 
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 
 /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
 pub const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
@@ -37,6 +38,9 @@ pub async fn handle(
         r.error_code = e.code();
         r
     };
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        return fail(resp, ResponseError::GroupAuthorizationFailed);
+    }
     if group.is_empty() {
         return fail(resp, ResponseError::InvalidGroupId);
     }

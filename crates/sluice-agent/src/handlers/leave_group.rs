@@ -8,10 +8,15 @@ use sluice_meta::command::CommandResponse;
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 
 pub async fn handle(agent: &Agent, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let group = req.group_id.0.to_string();
     let mut resp = LeaveGroupResponse::default();
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     if !agent.is_group_coordinator(&group) {
         resp.error_code = ResponseError::NotCoordinator.code();
         return resp;

@@ -6,6 +6,7 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 use crate::group_coordinator::coordinator_among;
 
 pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroupsResponse {
@@ -14,7 +15,9 @@ pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroup
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     let mut resp = ListGroupsResponse::default();
-    resp.groups = agent.read(|s| {
+    // Every group with DESCRIBE on the cluster, else only those the principal may describe.
+    let all = agent.may(Op::Describe, Res::Cluster);
+    let groups: Vec<ListedGroup> = agent.read(|s| {
         s.groups
             .groups
             .iter()
@@ -53,5 +56,9 @@ pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroup
             )
             .collect()
     });
+    resp.groups = groups
+        .into_iter()
+        .filter(|g| all || agent.may(Op::Describe, Res::Group(&g.group_id.0)))
+        .collect();
     resp
 }

@@ -24,6 +24,7 @@ use sluice_meta::state::{Chunk, PartitionLog};
 use sluice_protocol::batch::{BatchIter, ATTR_LOG_APPEND_TIME};
 
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 use crate::reader::{ReadPlan, Watermarks, LEADER_EPOCH};
 
 /// Kafka's special timestamps (`ListOffsetsRequest`).
@@ -78,11 +79,28 @@ pub async fn handle(agent: &Agent, req: ListOffsetsRequest, version: i16) -> Lis
     let mut resp = ListOffsetsResponse::default();
     for topic in req.topics {
         let name = topic.name.0.to_string();
+        let mut t = ListOffsetsTopicResponse::default();
+        if !agent.authorize(Op::Describe, Res::Topic(&name)) {
+            t.partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut r = ListOffsetsPartitionResponse::default();
+                    r.partition_index = p.partition_index;
+                    r.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    r.timestamp = -1;
+                    r.offset = -1;
+                    r
+                })
+                .collect();
+            t.name = topic.name;
+            resp.topics.push(t);
+            continue;
+        }
         let answers = topic.partitions.iter().map(|p| {
             let duplicate = duplicated.contains(&(name.clone(), p.partition_index));
             answer_partition(agent, &name, p, duplicate, timeout, version)
         });
-        let mut t = ListOffsetsTopicResponse::default();
         t.partitions = join_all(answers).await;
         t.name = topic.name;
         resp.topics.push(t);

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{str_bytes, topic_name};
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 use crate::topic_config::validate_topic_name;
 
 pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> MetadataResponse {
@@ -32,6 +33,13 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
     resp.cluster_id = Some(str_bytes(agent.cluster_id()));
     resp.controller_id = BrokerId(agents.first().map_or(agent.id(), |a| a.agent_id));
     resp.cluster_authorized_operations = i32::MIN;
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = if agent.may(Op::Describe, Res::Cluster) {
+            agent.authorized_operations(Res::Cluster)
+        } else {
+            0
+        };
+    }
 
     // v0 has no null: an empty list means every topic there.
     let requested: Option<Vec<(Option<String>, Uuid)>> = match req.topics {
@@ -43,19 +51,33 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
         _ => None,
     };
     let names: Vec<(Option<String>, Uuid)> = match requested {
-        None => agent.read(|s| {
-            s.topics
-                .values()
-                .map(|t| (Some(t.name.clone()), t.id))
-                .collect()
-        }),
+        // Every topic the principal may describe (Kafka filters silently).
+        None => agent
+            .read(|s| {
+                s.topics
+                    .values()
+                    .map(|t| (Some(t.name.clone()), t.id))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .filter(|(n, _)| {
+                n.as_deref()
+                    .is_some_and(|n| agent.may(Op::Describe, Res::Topic(n)))
+            })
+            .collect(),
         Some(r) => r,
     };
     let auto_create =
         agent.cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let with_ops = version >= 8 && req.include_topic_authorized_operations;
     for (name, id) in names {
-        resp.topics
-            .push(describe_topic(agent, &agents, name, id, auto_create).await);
+        let mut t = describe_topic(agent, &agents, name, id, auto_create).await;
+        if with_ops && t.error_code == 0 {
+            if let Some(n) = &t.name {
+                t.topic_authorized_operations = agent.authorized_operations(Res::Topic(&n.0));
+            }
+        }
+        resp.topics.push(t);
     }
     resp
 }
@@ -72,6 +94,18 @@ async fn describe_topic(
     t.topic_id = id;
     t.name = name.clone().map(topic_name);
     let mut resolved = agent.resolve_topic(name.as_deref(), id);
+    // DESCRIBE on the topic, checked before anything about it is revealed (even existence).
+    let shown = resolved
+        .as_ref()
+        .map(|r| r.name.as_str())
+        .or(name.as_deref());
+    if let Some(n) = shown {
+        if !agent.authorize(Op::Describe, Res::Topic(n)) {
+            t.error_code = ResponseError::TopicAuthorizationFailed.code();
+            t.topic_id = Uuid::nil();
+            return t;
+        }
+    }
     if resolved.is_none() && id.is_nil() {
         if let Some(n) = &name {
             if let Err(e) = validate_topic_name(n) {
@@ -80,6 +114,13 @@ async fn describe_topic(
                 return t;
             }
             if auto_create {
+                // Auto-creation needs CREATE on the cluster or on the topic.
+                if !agent.may(Op::Create, Res::Cluster)
+                    && !agent.authorize(Op::Create, Res::Topic(n))
+                {
+                    t.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    return t;
+                }
                 resolved = auto_create_topic(agent, n).await;
             }
         }

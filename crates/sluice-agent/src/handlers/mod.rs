@@ -5,11 +5,14 @@ pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_share_group_offsets;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -247,6 +250,53 @@ mod admin {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// The gate of the ACL APIs: SECURITY_DISABLED without an authorizer (Kafka's words), else
+    /// `op` (ALTER or DESCRIBE) on the cluster or CLUSTER_AUTHORIZATION_FAILED.
+    pub fn acl_gate(agent: &Agent, op: crate::authz::Op) -> Result<(), ApiError> {
+        if !agent.authorizer_enabled() {
+            return Err(ApiError::new(
+                ResponseError::SecurityDisabled,
+                "No Authorizer is configured.",
+            ));
+        }
+        if !agent.authorize(op, crate::authz::Res::Cluster) {
+            return Err(cluster_denied());
+        }
+        Ok(())
+    }
+
+    /// DescribeConfigs / IncrementalAlterConfigs: `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on
+    /// the resource a config resource names, with that resource's authorization error.
+    pub fn config_resource_gate(
+        agent: &Agent,
+        op: crate::authz::Op,
+        resource_type: i8,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        use crate::authz::Res;
+        let (res, error) = match resource_type {
+            resource_type::TOPIC => (Res::Topic(name), ResponseError::TopicAuthorizationFailed),
+            resource_type::GROUP => (Res::Group(name), ResponseError::GroupAuthorizationFailed),
+            resource_type::BROKER | resource_type::BROKER_LOGGER => {
+                (Res::Cluster, ResponseError::ClusterAuthorizationFailed)
+            }
+            _ => return Ok(()),
+        };
+        if agent.authorize(op, res) {
+            Ok(())
+        } else {
+            Err(ApiError::new(error, "Authorization failed."))
+        }
+    }
+
+    /// CLUSTER_AUTHORIZATION_FAILED as admin responses carry it.
+    pub fn cluster_denied() -> ApiError {
+        ApiError::new(
+            ResponseError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.",
+        )
     }
 
     impl Agent {

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use sluice_meta::groups::{GroupCommand, OffsetCommitEntry, OFFSET_METADATA_MAX_BYTES};
 
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -24,7 +25,10 @@ pub async fn handle(
     // Per partition: an error decided here, or None to be decided by the proposal.
     let mut verdicts: Vec<Vec<Option<i16>>> = Vec::with_capacity(req.topics.len());
     let mut entries = Vec::new();
-    let whole = if group.is_empty() {
+    // READ on the group, then READ on each topic.
+    let whole = if !agent.authorize(Op::Read, Res::Group(&group)) {
+        Some(ResponseError::GroupAuthorizationFailed.code())
+    } else if group.is_empty() {
         Some(ResponseError::InvalidGroupId.code())
     } else if !agent.is_group_coordinator(&group) {
         Some(ResponseError::NotCoordinator.code())
@@ -36,10 +40,13 @@ pub async fn handle(
             s.topic(t.name.0.as_str())
                 .map(|t| t.partitions.len() as i32)
         });
+        let topic_denied = whole.is_none() && !agent.authorize(Op::Read, Res::Topic(&t.name.0));
         let mut v = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let code = if whole.is_some() {
                 whole
+            } else if topic_denied {
+                Some(ResponseError::TopicAuthorizationFailed.code())
             } else if !partitions.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                 Some(ResponseError::UnknownTopicOrPartition.code())
             } else if p

@@ -14,6 +14,7 @@ use kafka_protocol::protocol::Decodable;
 use sluice_meta::groups::{Group, GroupCommand};
 
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -22,6 +23,11 @@ pub async fn handle(
 ) -> OffsetDeleteResponse {
     let group = req.group_id.0.to_string();
     let mut resp = OffsetDeleteResponse::default();
+    // DELETE on the group, then READ on each topic.
+    if !agent.authorize(Op::Delete, Res::Group(&group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     if !agent.is_group_coordinator(&group) {
         resp.error_code = ResponseError::NotCoordinator.code();
         return resp;
@@ -36,11 +42,14 @@ pub async fn handle(
     for t in &req.topics {
         let name = t.name.0.to_string();
         let partitions = agent.read(|s| s.topic(&name).map(|t| t.partitions.len() as i32));
+        let topic_denied = !agent.authorize(Op::Read, Res::Topic(&name));
         let v: Vec<i16> = t
             .partitions
             .iter()
             .map(|p| {
-                if !partitions.is_some_and(|n| (0..n).contains(&p.partition_index)) {
+                if topic_denied {
+                    ResponseError::TopicAuthorizationFailed.code()
+                } else if !partitions.is_some_and(|n| (0..n).contains(&p.partition_index)) {
                     ResponseError::UnknownTopicOrPartition.code()
                 } else if subscribed.contains(&name) {
                     ResponseError::GroupSubscribedToTopic.code()

@@ -11,6 +11,7 @@ use sluice_meta::state::MetaState;
 
 use super::{str_bytes, topic_name};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 /// One partition's answer: (partition, offset, leader epoch, metadata, error).
 type PartitionOffset = (i32, i64, i32, String, i16);
@@ -96,8 +97,16 @@ fn fetch(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (i16, Vec<(String, Vec<PartitionOffset>)>) {
-    if !agent.is_group_coordinator(group) {
-        let code = ResponseError::NotCoordinator.code();
+    // DESCRIBE on the group, then on each topic (unauthorized topics are errors when asked
+    // for, left out when listing all).
+    let group_error = if !agent.authorize(Op::Describe, Res::Group(group)) {
+        Some(ResponseError::GroupAuthorizationFailed.code())
+    } else if !agent.is_group_coordinator(group) {
+        Some(ResponseError::NotCoordinator.code())
+    } else {
+        None
+    };
+    if let Some(code) = group_error {
         let topics = wanted
             .unwrap_or_default()
             .into_iter()
@@ -112,7 +121,8 @@ fn fetch(
             .collect();
         return (code, topics);
     }
-    agent.read(|s: &MetaState| {
+    let listing_all = wanted.is_none();
+    let (code, topics): (i16, Vec<(String, Vec<PartitionOffset>)>) = agent.read(|s: &MetaState| {
         let g = s.groups.get(group);
         let committed = |t: &str, p: i32| -> PartitionOffset {
             match g.and_then(|g| g.offsets.get(t)).and_then(|ps| ps.get(&p)) {
@@ -144,5 +154,23 @@ fn fetch(
                 .unwrap_or_default(),
         };
         (0, topics)
-    })
+    });
+    let denied = ResponseError::TopicAuthorizationFailed.code();
+    let topics = topics
+        .into_iter()
+        .filter_map(|(t, parts)| {
+            if agent.may(Op::Describe, Res::Topic(&t)) {
+                Some((t, parts))
+            } else if listing_all {
+                None
+            } else {
+                let parts = parts
+                    .into_iter()
+                    .map(|(p, ..)| (p, -1, -1, String::new(), denied))
+                    .collect();
+                Some((t, parts))
+            }
+        })
+        .collect();
+    (code, topics)
 }

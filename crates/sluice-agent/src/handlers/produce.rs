@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 use crate::dispatch::{Reply, ReplyFuture};
 use crate::topic_config::ProducePolicy;
 use crate::writer::{PartitionKey, WriteError};
@@ -31,6 +32,10 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
     for td in req.topic_data {
         let name = td.name.0.to_string();
         let resolved = agent.resolve_topic(Some(&name), td.topic_id);
+        let allowed = agent.authorize(
+            Op::Write,
+            Res::Topic(resolved.as_ref().map_or(&name, |t| &t.name)),
+        );
         let policy = resolved
             .as_ref()
             .and_then(|t| agent.read(|s| s.topic(&t.name).map(ProducePolicy::of)));
@@ -44,6 +49,7 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
                 _ if !matches!(acks, -1..=1) => {
                     Pending::Failed(ResponseError::InvalidRequiredAcks, None)
                 }
+                _ if !allowed => Pending::Failed(ResponseError::TopicAuthorizationFailed, None),
                 (Some(t), Some(policy)) if pd.index >= 0 && pd.index < t.partitions => {
                     let key = PartitionKey {
                         topic: t.name.clone(),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::share_fetch::{apply_acks, AckSink};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 use crate::share::{expand_acks, SessionStep, SharePartitionKey};
 
 #[derive(Default)]
@@ -46,6 +47,11 @@ pub async fn handle(
         resp.error_code = ResponseError::InvalidRequest.code();
         return resp;
     }
+    // READ on the group; READ on each topic below.
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     if !agent.read(|s| {
         s.share_groups
             .get(&group)
@@ -73,12 +79,20 @@ pub async fn handle(
     let mut acks = Vec::new();
     for t in &req.topics {
         let name = agent.resolve_topic(None, t.topic_id).map(|r| r.name);
+        let denied = name
+            .as_deref()
+            .is_some_and(|n| !agent.authorize(Op::Read, Res::Topic(n)));
         for p in &t.partitions {
             let key = (t.topic_id, p.partition_index);
             let Some(name) = &name else {
                 parts.entry(key).or_default().0 = Some(ResponseError::UnknownTopicId.code());
                 continue;
             };
+            if denied {
+                parts.entry(key).or_default().0 =
+                    Some(ResponseError::TopicAuthorizationFailed.code());
+                continue;
+            }
             for b in &p.acknowledgement_batches {
                 match expand_acks(
                     name,

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 use crate::share::{expand_acks, SessionStep, SharePartitionKey};
 
 /// Longest long poll honoured.
@@ -54,6 +55,10 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
     if group.is_empty() || member.is_empty() {
         return fail(resp, ResponseError::InvalidRequest);
     }
+    // READ on the group; READ on each topic below.
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        return fail(resp, ResponseError::GroupAuthorizationFailed);
+    }
     let is_member = agent.read(|s| {
         s.share_groups
             .get(&group)
@@ -75,11 +80,19 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
     let mut add = Vec::new();
     for t in &req.topics {
         let name = agent.resolve_topic(None, t.topic_id).map(|r| r.name);
+        let denied = name
+            .as_deref()
+            .is_some_and(|n| !agent.authorize(Op::Read, Res::Topic(n)));
         for p in &t.partitions {
             let key = (t.topic_id, p.partition_index);
-            add.push(key);
             let out = parts.entry(key).or_default();
             out.listed = true;
+            if denied {
+                // Never enters the session, so nothing of it is ever acquired.
+                out.error = Some(ResponseError::TopicAuthorizationFailed);
+                continue;
+            }
+            add.push(key);
             let Some(name) = &name else {
                 out.error = Some(ResponseError::UnknownTopicId);
                 continue;

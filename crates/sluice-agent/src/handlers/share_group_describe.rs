@@ -8,6 +8,7 @@ use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResp
 
 use super::{str_bytes, topic_name};
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -20,6 +21,15 @@ pub async fn handle(
         d.group_id = gid.clone();
         d.authorized_operations = i32::MIN;
         let group = gid.0.to_string();
+        if !agent.authorize(Op::Describe, Res::Group(&group)) {
+            d.error_code = ResponseError::GroupAuthorizationFailed.code();
+            d.error_message = Some(str_bytes("Group authorization failed."));
+            resp.groups.push(d);
+            continue;
+        }
+        if req.include_authorized_operations {
+            d.authorized_operations = agent.authorized_operations(Res::Group(&group));
+        }
         if !agent.is_group_coordinator(&group) {
             d.error_code = ResponseError::NotCoordinator.code();
             resp.groups.push(d);

@@ -12,6 +12,7 @@ use sluice_meta::share_group::{assign, ShareCommand, ShareResponse};
 
 use super::str_bytes;
 use crate::agent::Agent;
+use crate::authz::{Op, Res};
 
 pub async fn handle(
     agent: &Agent,
@@ -40,6 +41,28 @@ pub async fn handle(
             ResponseError::InvalidRequest,
             "MemberId can't be empty.",
         );
+    }
+    // READ on the group, DESCRIBE on every subscribed topic.
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        return fail(
+            resp,
+            ResponseError::GroupAuthorizationFailed,
+            "Group authorization failed.",
+        );
+    }
+    if let Some(ts) = &req.subscribed_topic_names {
+        let denied: Vec<&str> = ts
+            .iter()
+            .map(|t| t.0.as_str())
+            .filter(|t| !agent.authorize(Op::Describe, Res::Topic(t)))
+            .collect();
+        if !denied.is_empty() {
+            return fail(
+                resp,
+                ResponseError::TopicAuthorizationFailed,
+                &format!("Unauthorized topics: {}", denied.join(", ")),
+            );
+        }
     }
     if !agent.is_group_coordinator(&group) {
         return fail(

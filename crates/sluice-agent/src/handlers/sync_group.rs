@@ -10,12 +10,17 @@ use sluice_meta::groups::{GroupCommand, GroupState};
 
 use super::{group_member_error, str_bytes};
 use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
 
 pub async fn handle(agent: &Agent, req: SyncGroupRequest, _version: i16) -> SyncGroupResponse {
     let group = req.group_id.0.to_string();
     let member = req.member_id.to_string();
     let generation = req.generation_id;
     let mut resp = SyncGroupResponse::default();
+    if !agent.authorize(Op::Read, Res::Group(&group)) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return resp;
+    }
     if !agent.is_group_coordinator(&group) {
         resp.error_code = ResponseError::NotCoordinator.code();
         return resp;
