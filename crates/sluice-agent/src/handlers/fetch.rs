@@ -92,7 +92,11 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
     let mut denied: HashSet<String> = HashSet::new();
     let mut checked: HashSet<&str> = HashSet::new();
     for (key, _) in &parts {
-        if checked.insert(&key.topic) && !agent.authorize(Op::Read, Res::Topic(&key.topic)) {
+        // An unknown topic id has no name (UNKNOWN_TOPIC_ID, answered below).
+        if !key.topic.is_empty()
+            && checked.insert(&key.topic)
+            && !agent.authorize(Op::Read, Res::Topic(&key.topic))
+        {
             denied.insert(key.topic.clone());
         }
     }

@@ -32,10 +32,10 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
     for td in req.topic_data {
         let name = td.name.0.to_string();
         let resolved = agent.resolve_topic(Some(&name), td.topic_id);
-        let allowed = agent.authorize(
-            Op::Write,
-            Res::Topic(resolved.as_ref().map_or(&name, |t| &t.name)),
-        );
+        // WRITE on the topic; an unknown topic id has no name to check (UNKNOWN_TOPIC_ID).
+        let checked_name = resolved.as_ref().map_or(name.as_str(), |t| t.name.as_str());
+        let allowed =
+            checked_name.is_empty() || agent.authorize(Op::Write, Res::Topic(checked_name));
         let policy = resolved
             .as_ref()
             .and_then(|t| agent.read(|s| s.topic(&t.name).map(ProducePolicy::of)));
