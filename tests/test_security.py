@@ -150,11 +150,11 @@ def test_scram_credentials_describe_and_delete(secure):
 # ---------------------------------------------------------------- raw wire
 
 
-def scram_login(conn, user: str, password: str, mech=hashlib.sha256):
+def scram_login(conn, user: str, password: str, mech=hashlib.sha256, send=sasl_authenticate):
     """Client side of SCRAM written from RFC 5802. Returns the final SaslAuthenticate answer."""
     cnonce = base64.b64encode(os.urandom(18)).decode()
     first_bare = f"n={user},r={cnonce}"
-    code, msg, server_first, _ = sasl_authenticate(conn, ("n,," + first_bare).encode())
+    code, msg, server_first, _ = send(conn, ("n,," + first_bare).encode())
     assert code == 0, msg
     attrs = dict(a.split("=", 1) for a in server_first.decode().split(","))
     assert attrs["r"].startswith(cnonce)
@@ -167,7 +167,7 @@ def scram_login(conn, user: str, password: str, mech=hashlib.sha256):
     sig = hmac.new(stored, auth_msg, mech).digest()
     proof = bytes(a ^ b for a, b in zip(client_key, sig))
     final = f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
-    return sasl_authenticate(conn, final)
+    return send(conn, final)
 
 
 def metadata_v4(conn):
@@ -236,6 +236,38 @@ def test_raw_scram_login_wrong_password(secure):
         code, msg, server_final, lifetime = scram_login(c, "alice", "alice-secret")
         assert code == 0 and server_final.startswith(b"v=") and lifetime == 0
         metadata_v4(c)  # authenticated: served
+
+
+def raw_sasl_token(conn, token: bytes):
+    """After a v0 SaslHandshake: a raw token frame out, a raw frame back (same shape as
+    sasl_authenticate's answer)."""
+    conn.send_frame(token)
+    return 0, None, conn.recv_frame(), None
+
+
+def sasl_handshake_v0(conn, mechanism: str) -> int:
+    return conn.request(kw.SASL_HANDSHAKE, 0, kw.handshake_body(mechanism), flexible=False).i16()
+
+
+def test_sasl_handshake_v0_raw_frames(secure):
+    port = secure.ports["SASL_PLAINTEXT"]
+    # PLAIN: one raw token, an empty frame back, then Kafka requests are served
+    with kw.KafkaConn("127.0.0.1", port) as c:
+        assert sasl_handshake_v0(c, "PLAIN") == 0
+        assert raw_sasl_token(c, b"\0alice\0alice-secret")[2] == b""
+        metadata_v4(c)
+    # SCRAM over raw frames
+    with kw.KafkaConn("127.0.0.1", port) as c:
+        assert sasl_handshake_v0(c, "SCRAM-SHA-512") == 0
+        _, _, server_final, _ = scram_login(c, "bob", "bob-secret", hashlib.sha512, raw_sasl_token)
+        assert server_final.startswith(b"v=")
+        metadata_v4(c)
+    # a wrong password closes the connection without an answer
+    with kw.KafkaConn("127.0.0.1", port) as c:
+        assert sasl_handshake_v0(c, "PLAIN") == 0
+        c.send_frame(b"\0alice\0wrong")
+        assert c.expect_closed() == b""
+    assert secure.alive()
 
 
 def test_session_lifetime_and_reauthentication(cluster, tmp_path):

@@ -18,6 +18,8 @@ pub enum Reply {
     Response(Box<ResponseKind>),
     /// Produce with acks=0: Kafka sends nothing back.
     NoResponse,
+    /// A raw SASL token frame (after a v0 SaslHandshake; the connection writes these).
+    Raw(bytes::Bytes),
     /// Close the connection when this request's turn comes (logged by the connection).
     Close(String),
 }

@@ -8,7 +8,10 @@
 //! error code and the connection closes after the answer. With `connections.max.reauth.ms`
 //! (KIP-368) the session has a lifetime, told to the client in `session_lifetime_ms`; a client
 //! re-authenticates (same mechanism, same principal) by sending a new handshake, and a request
-//! arriving after the session expired closes the connection.
+//! arriving after the session expired closes the connection (as in Kafka, which also checks
+//! expiry when a request arrives rather than on a timer). After a v0 SaslHandshake the
+//! mechanism's messages travel as raw size-prefixed frames instead of SaslAuthenticate requests
+//! ([`SaslConn::raw_token`]); such clients cannot re-authenticate.
 //!
 //! The mechanisms live in `sluice-auth`; credentials come from the local metadata replica.
 
@@ -76,6 +79,8 @@ pub struct SaslConn {
     /// `User:<name>` once authenticated.
     principal: Option<String>,
     expires: Option<Instant>,
+    /// A v0 SaslHandshake: the mechanism's messages come as raw frames, not SaslAuthenticate.
+    raw: bool,
 }
 
 impl Default for SaslConn {
@@ -91,6 +96,7 @@ impl SaslConn {
             mechanism: None,
             principal: None,
             expires: None,
+            raw: false,
         }
     }
 
@@ -117,8 +123,33 @@ impl SaslConn {
         }
     }
 
-    /// SaslHandshake: picks the mechanism.
-    pub fn handshake(&mut self, agent: &Agent, req: SaslHandshakeRequest) -> SaslReply {
+    /// Whether the next frame is a raw SASL token (after a v0 handshake, until authenticated).
+    pub fn expects_raw_token(&self) -> bool {
+        self.raw && self.principal.is_none()
+    }
+
+    /// One raw SASL token (SaslHandshake v0): the mechanism's answer to send back as a raw
+    /// frame, or why the connection closes (Kafka closes without an answer on failure).
+    pub async fn raw_token(&mut self, agent: &Agent, token: Bytes) -> Result<Bytes, String> {
+        let mut req = SaslAuthenticateRequest::default();
+        req.auth_bytes = token;
+        let r = self.authenticate(agent, req, 0).await;
+        match (r.response, r.close_after) {
+            (ResponseKind::SaslAuthenticate(resp), None) if resp.error_code == 0 => {
+                Ok(resp.auth_bytes)
+            }
+            (_, Some(why)) => Err(why),
+            (_, None) => Err("SASL authentication failed".into()),
+        }
+    }
+
+    /// SaslHandshake: picks the mechanism. Version 0 means raw SASL frames follow.
+    pub fn handshake(
+        &mut self,
+        agent: &Agent,
+        req: SaslHandshakeRequest,
+        version: i16,
+    ) -> SaslReply {
         let enabled = &agent.cfg.sasl_mechanisms;
         let mut resp = SaslHandshakeResponse::default();
         resp.mechanisms = enabled.iter().map(|m| str_bytes(m.clone())).collect();
@@ -152,6 +183,15 @@ impl SaslConn {
                 "re-authentication must use the same SASL mechanism",
             );
         }
+        if version == 0 && self.principal.is_some() {
+            // KIP-368 re-authentication needs SaslAuthenticate (handshake v1).
+            resp.error_code = ResponseError::IllegalSaslState.code();
+            return close(
+                ResponseKind::SaslHandshake(resp),
+                "re-authentication needs SaslHandshake v1",
+            );
+        }
+        self.raw = version == 0;
         self.state = State::AwaitingToken(mech);
         reply(ResponseKind::SaslHandshake(resp))
     }

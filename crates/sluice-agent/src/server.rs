@@ -109,7 +109,7 @@ async fn sasl_request(
     req: sluice_protocol::codec::Request,
 ) -> SaslReply {
     match (sasl, req.body) {
-        (Some(s), RequestKind::SaslHandshake(r)) => s.handshake(agent, r),
+        (Some(s), RequestKind::SaslHandshake(r)) => s.handshake(agent, r, req.version),
         (Some(s), RequestKind::SaslAuthenticate(r)) => s.authenticate(agent, r, req.version).await,
         (None, RequestKind::SaslHandshake(_)) => {
             tracing::warn!("SaslHandshake on a listener without SASL");
@@ -180,6 +180,21 @@ async fn handle_connection<S>(
                     Some(Err(e)) => break Ended::Closed(format!("bad frame: {e}")),
                     Some(Ok(f)) => f,
                 };
+                // After a v0 SaslHandshake, frames are raw SASL tokens until authenticated.
+                if let Some(s) = sasl.as_mut().filter(|s| s.expects_raw_token()) {
+                    match s.raw_token(&agent, frame).await {
+                        Ok(token) => {
+                            if s.principal().is_some() {
+                                limit.store(agent.cfg.max_request_bytes, Ordering::Relaxed);
+                            }
+                            inflight.push_back(Box::pin(std::future::ready(
+                                (ApiKey::SaslAuthenticate, 0i16, 0, Reply::Raw(token), None),
+                            )) as InFlight);
+                            continue;
+                        }
+                        Err(why) => break Ended::Closed(why),
+                    }
+                }
                 match decode_request(frame) {
                     Ok(req) if matches!(req.api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
                         let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
@@ -243,6 +258,15 @@ async fn handle_connection<S>(
                 let body = match reply {
                     Reply::Response(body) => body,
                     Reply::NoResponse => continue,
+                    Reply::Raw(token) => {
+                        let mut out = Vec::with_capacity(4 + token.len());
+                        out.extend_from_slice(&(token.len() as i32).to_be_bytes());
+                        out.extend_from_slice(&token);
+                        if let Err(e) = wr.write_all(&out).await {
+                            break Ended::Closed(format!("write failed: {e}"));
+                        }
+                        continue;
+                    }
                     Reply::Close(why) => break Ended::Closed(why),
                 };
                 match encode_response(api, version, corr, &body) {
