@@ -218,6 +218,7 @@ def test_describe_list_and_committed_offsets_survive_restart(sluice_dev):
     assert d.type == ConsumerGroupType.CONSUMER
     assert d.state == ConsumerGroupState.STABLE
     assert sorted(m.client_id for m in d.members) == ["c0", "c1"]
+    assert [m.host for m in d.members] == ["/127.0.0.1", "/127.0.0.1"]
     described = sorted(sorted(tp.partition for tp in m.assignment.topic_partitions) for m in d.members)
     assert described == sorted(sorted(m.parts()) for m in members)
     listed = ad.list_consumer_groups(types={ConsumerGroupType.CONSUMER}).result(timeout=30)

@@ -121,6 +121,18 @@ pub fn current_conn() -> Option<Arc<ConnInfo>> {
     CONN.try_with(|c| c.clone()).ok()
 }
 
+/// The current request's client host as Kafka's group APIs report it (`/127.0.0.1`), or "".
+pub fn client_host() -> String {
+    current_conn()
+        .filter(|c| !c.host.is_empty())
+        .map_or(String::new(), |c| format!("/{}", c.host))
+}
+
+/// The current request's client id, or "".
+pub fn client_id() -> String {
+    current_conn().map_or(String::new(), |c| c.client_id.clone())
+}
+
 /// The endpoint of `agent` that a client of the current connection should use: the one
 /// advertised under the same listener name, else the agent's first listener.
 pub fn endpoint_for(agent: &AgentInfo) -> (String, i32) {

@@ -158,7 +158,7 @@ pub async fn handle(
                 .collect()
         }),
         client_id,
-        client_host: String::new(),
+        client_host: crate::listener::client_host(),
         topics: Vec::new(),
         max_size: agent.cfg.consumer_max_size,
         now_ms: now_ms(),

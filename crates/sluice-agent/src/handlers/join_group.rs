@@ -79,7 +79,7 @@ pub async fn handle(
         new_member,
         instance_id,
         client_id: client_id.to_string(),
-        client_host: String::new(),
+        client_host: crate::listener::client_host(),
         session_timeout_ms: req.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: req.protocol_type.to_string(),

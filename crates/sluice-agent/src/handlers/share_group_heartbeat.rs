@@ -137,8 +137,8 @@ pub async fn handle(
             group: group.clone(),
             member_id: member.clone(),
             rack: req.rack_id.map(|r| r.to_string()),
-            client_id: String::new(),
-            client_host: String::new(),
+            client_id: crate::listener::client_id(),
+            client_host: crate::listener::client_host(),
             subscribed,
         };
         match agent.propose(Command::Share(cmd)).await {
