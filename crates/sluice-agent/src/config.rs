@@ -17,6 +17,8 @@ pub struct AgentConfig {
     pub flush_bytes: usize,
     /// ...or once its oldest batch has waited this long.
     pub linger: Duration,
+    /// Segments uploading at once; their commits still go one by one, in order.
+    pub max_inflight_flushes: usize,
     /// `socket.request.max.bytes`.
     pub max_request_bytes: usize,
     /// `auto.create.topics.enable`.
@@ -72,6 +74,7 @@ impl Default for AgentConfig {
             rack: None,
             flush_bytes: 8 << 20,
             linger: Duration::from_millis(250),
+            max_inflight_flushes: 4,
             max_request_bytes: sluice_protocol::frame::DEFAULT_MAX_REQUEST_BYTES,
             auto_create_topics: true,
             default_partitions: 1,

@@ -2,22 +2,60 @@
 //! as ONE object by size or age, and committed as ONE metadata command that assigns offsets.
 //!
 //! Producers are answered only after the commit, so an acknowledged batch is durable in object
-//! storage and indexed in the quorum. One flush is in flight at a time; appends accumulate into
-//! the next segment meanwhile, and wait when too much is pending (backpressure).
+//! storage and indexed in the quorum.
+//!
+//! Flushes are pipelined: up to `max_inflight_flushes` segments upload at once, while their
+//! commits go to the quorum strictly one after another, in the order the segments were cut.
+//!
+//! ```text
+//!  append ─▶ open segment ─(size / linger, and a free slot)─▶ cut #n ─▶ upload task #n ─┐
+//!                                                                                        ▼
+//!                    answer producers ◀─ commit #n (waits for #n-1's commit) ◀─ in cut order
+//! ```
+//!
+//! Two tasks do it. The *cutter* seals the open segment once it is full or has lingered and a
+//! slot is free (meanwhile the open segment keeps filling, so a slow store means bigger
+//! segments, not more of them), spawns its upload, and queues it. The *committer* takes the
+//! queue in order: it waits for segment n's upload (an upload that finishes early waits for
+//! the ones before it), proposes its `CommitSegment`, answers its producers, and only then
+//! looks at segment n+1. Offsets and idempotent-producer sequence checks follow append order,
+//! and append order is cut order, so a producer's batch in segment n+1 is never committed
+//! before its earlier batch in segment n.
+//!
+//! When segment n fails (its upload after retries, or its commit: refused, or of unknown fate),
+//! every segment already cut after it fails too, with the same retriable error, without being
+//! proposed: their batches may follow n's in a producer's sequence, and committing them would
+//! leave a gap. Clients retry, and the quorum's idempotent dedupe keeps exactly-once (a batch
+//! whose commit fate was unknown and did land is answered as a duplicate with its offset).
+//! Batches appended after the failure (including the open segment's) are committed normally;
+//! if one of them follows a failed batch of the same idempotent producer, the quorum answers
+//! OUT_OF_ORDER_SEQUENCE_NUMBER for it, as Kafka does, and clients retry it after the earlier
+//! one. The failed segments' objects are deleted (or left to the janitor as orphans).
+//!
+//! A commit the quorum refuses because its upload began more than half the janitor's orphan
+//! grace ago is uploaded again under a new name (a few times) by the committer itself, in its
+//! turn, so order holds. Backpressure bounds the bytes of the open segment plus those cut and
+//! not yet answered; appenders wait for room. On close, the cutter seals what is buffered and
+//! the committer drains the queue before returning.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use sluice_meta::command::{
     BatchMeta, BatchOutcome, Command, CommandResponse, PartitionAppend, SegmentCommit,
 };
-use sluice_meta::MetaClient;
+use sluice_meta::{MetaClient, MetaError};
 use sluice_protocol::batch::BatchHeader;
 use sluice_storage::{BlockCache, SegmentBuilder};
-use tokio::sync::{oneshot, Mutex, Notify};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -34,7 +72,8 @@ pub struct PartitionKey {
     pub partition: i32,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a batch was not committed. Every variant is retriable for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     #[error("object store write failed: {0}")]
     Upload(String),
@@ -46,14 +85,38 @@ pub enum WriteError {
     ShuttingDown,
 }
 
-type Waiter = (
-    Vec<u64>,
-    oneshot::Sender<Result<Vec<BatchOutcome>, WriteError>>,
-);
+impl WriteError {
+    /// The error given to the segments cut after a failed one: same kind, so the same Kafka code.
+    fn behind(&self) -> WriteError {
+        match self {
+            WriteError::Upload(m) => WriteError::Upload(format!("an earlier segment failed: {m}")),
+            WriteError::Commit(m) => WriteError::Commit(format!("an earlier segment failed: {m}")),
+            WriteError::ShuttingDown => WriteError::ShuttingDown,
+        }
+    }
+}
+
+/// Where segment commits go: the metadata quorum. A trait so tests can delay, fail or record
+/// the commits (with the real state machine behind them).
+pub trait CommitSink: Send + Sync + 'static {
+    /// Proposes `CommitSegment(c)` and returns the applied response.
+    fn commit(&self, c: SegmentCommit) -> BoxFuture<'_, Result<CommandResponse, MetaError>>;
+}
+
+impl CommitSink for MetaClient {
+    fn commit(&self, c: SegmentCommit) -> BoxFuture<'_, Result<CommandResponse, MetaError>> {
+        self.propose_and_wait(Command::CommitSegment(c))
+            .map(|r| r.map(|(_, response)| response))
+            .boxed()
+    }
+}
+
+type Outcomes = Result<Vec<BatchOutcome>, WriteError>;
+type Waiter = (Vec<u64>, oneshot::Sender<Outcomes>);
 
 struct Pending {
     builder: SegmentBuilder<PartitionKey>,
-    metas: std::collections::HashMap<u64, BatchMeta>,
+    metas: HashMap<u64, BatchMeta>,
     waiters: Vec<Waiter>,
     next_ticket: u64,
     opened_at: Option<Instant>,
@@ -73,21 +136,27 @@ impl Pending {
 
 struct Shared {
     pending: Mutex<Pending>,
-    /// Wakes the flusher (size reached, or first append of a segment).
+    /// Wakes the cutter (size reached, or first append of a segment).
     wake: Notify,
     /// Wakes appenders waiting for room.
     room: Notify,
+    /// Bytes of segments cut and not yet answered.
+    in_flight_bytes: AtomicUsize,
+    /// Number of the last segment cut (from 1, in cut order).
+    last_cut: AtomicU64,
     flush_bytes: usize,
+    /// Bound on open plus in-flight bytes.
     max_pending_bytes: usize,
     linger: Duration,
 }
 
 pub struct SegmentWriter {
     shared: Arc<Shared>,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tasks: std::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
 }
 
 impl SegmentWriter {
+    /// Starts the writer of agent `agent_id`, committing to the quorum `meta`.
     pub fn start(
         cfg: &AgentConfig,
         agent_id: i32,
@@ -95,23 +164,41 @@ impl SegmentWriter {
         cache: Arc<BlockCache>,
         stop: CancellationToken,
     ) -> Self {
+        Self::with_sink(cfg, agent_id, Arc::new(meta), cache, stop)
+    }
+
+    /// Starts the writer with any commit sink (tests).
+    pub fn with_sink(
+        cfg: &AgentConfig,
+        agent_id: i32,
+        sink: Arc<dyn CommitSink>,
+        cache: Arc<BlockCache>,
+        stop: CancellationToken,
+    ) -> Self {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::new(0)),
             wake: Notify::new(),
             room: Notify::new(),
+            in_flight_bytes: AtomicUsize::new(0),
+            last_cut: AtomicU64::new(0),
             flush_bytes: cfg.flush_bytes,
-            max_pending_bytes: cfg.flush_bytes.saturating_mul(4).max(64 << 20),
+            // As much as one open segment and one flush in flight used to hold at most.
+            max_pending_bytes: cfg.flush_bytes.saturating_mul(8).max(128 << 20),
             linger: cfg.linger,
         });
-        let ctx = FlushContext {
+        let ctx = Arc::new(FlushContext {
+            agent_id,
             cache,
             sync_root: cfg.local_object_root.clone(),
             max_age: cfg.orphan_grace / 2,
-        };
-        let task = tokio::spawn(flush_loop(shared.clone(), agent_id, meta, ctx, stop));
+        });
+        let slots = Arc::new(Semaphore::new(cfg.max_inflight_flushes.max(1)));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cutter = tokio::spawn(cut_loop(shared.clone(), slots, ctx.clone(), tx, stop));
+        let committer = tokio::spawn(commit_loop(shared.clone(), sink, ctx, rx));
         SegmentWriter {
             shared,
-            task: std::sync::Mutex::new(Some(task)),
+            tasks: std::sync::Mutex::new(Some((cutter, committer))),
         }
     }
 
@@ -121,15 +208,19 @@ impl SegmentWriter {
         &self,
         key: PartitionKey,
         batches: Vec<(Bytes, BatchHeader)>,
-    ) -> oneshot::Receiver<Result<Vec<BatchOutcome>, WriteError>> {
+    ) -> oneshot::Receiver<Outcomes> {
         let incoming: usize = batches.iter().map(|(b, _)| b.len()).sum();
         loop {
             let room = self.shared.room.notified();
             {
                 let mut p = self.shared.pending.lock().await;
-                if p.builder.len_bytes() == 0
-                    || p.builder.len_bytes() + incoming <= self.shared.max_pending_bytes
-                {
+                let in_flight = self.shared.in_flight_bytes.load(Ordering::Acquire);
+                if admits(
+                    p.builder.len_bytes(),
+                    in_flight,
+                    incoming,
+                    self.shared.max_pending_bytes,
+                ) {
                     let (tx, rx) = oneshot::channel();
                     let mut tickets = Vec::with_capacity(batches.len());
                     for (bytes, h) in batches {
@@ -165,21 +256,30 @@ impl SegmentWriter {
         }
     }
 
-    /// Flushes what is pending and stops the flusher.
+    /// Flushes what is pending, waits for every flush to be answered, and stops the writer.
+    /// Call it once the writer's stop token is cancelled.
     pub async fn close(&self) {
-        let task = self.task.lock().expect("writer task lock").take();
-        if let Some(t) = task {
+        let tasks = self.tasks.lock().expect("writer task lock").take();
+        if let Some((cutter, committer)) = tasks {
             self.shared.wake.notify_one();
-            let _ = t.await;
+            let _ = cutter.await;
+            let _ = committer.await;
         }
     }
 }
 
-async fn flush_loop(
+/// Backpressure: an append of `incoming` bytes fits when the open segment plus the segments in
+/// flight stay within `max`; an empty open segment takes any one append, so progress is certain.
+fn admits(open: usize, in_flight: usize, incoming: usize, max: usize) -> bool {
+    open == 0 || open + in_flight + incoming <= max
+}
+
+/// Seals segments by size or age, starts their uploads, and queues them for the committer.
+async fn cut_loop(
     shared: Arc<Shared>,
-    agent_id: i32,
-    meta: MetaClient,
-    ctx: FlushContext,
+    slots: Arc<Semaphore>,
+    ctx: Arc<FlushContext>,
+    queue: mpsc::UnboundedSender<InFlight>,
     stop: CancellationToken,
 ) {
     loop {
@@ -211,13 +311,79 @@ async fn flush_loop(
                 _ = stop.cancelled() => break,
             }
         }
-        let taken = {
+        // The open segment keeps filling while every slot is busy.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (taken, seq) = {
             let mut p = shared.pending.lock().await;
             let next = p.next_ticket;
-            std::mem::replace(&mut *p, Pending::new(next))
+            let taken = std::mem::replace(&mut *p, Pending::new(next));
+            if taken.builder.is_empty() {
+                drop(p);
+                // Only appends of no batches: nothing to write, nothing to wait for.
+                for (_, tx) in taken.waiters {
+                    let _ = tx.send(Ok(Vec::new()));
+                }
+                continue;
+            }
+            shared
+                .in_flight_bytes
+                .fetch_add(taken.builder.len_bytes(), Ordering::AcqRel);
+            let seq = shared.last_cut.fetch_add(1, Ordering::AcqRel) + 1;
+            (taken, seq)
         };
+        // The open segment is empty again: an appender waiting for room may start the next one.
         shared.room.notify_waiters();
-        flush(taken, agent_id, &meta, &ctx).await;
+        let segment = Segment::seal(taken);
+        let span = tracing::debug_span!("flush", seq, bytes = segment.object.len());
+        let upload =
+            tokio::spawn(upload_new(segment.object.clone(), ctx.clone()).instrument(span.clone()));
+        metrics::gauge!("sluice_segment_flushes_in_flight").increment(1.0);
+        let flight = InFlight {
+            seq,
+            segment,
+            upload,
+            span,
+            started: Instant::now(),
+            _slot: slot,
+        };
+        if queue.send(flight).is_err() {
+            return; // the committer is gone: the writer is being torn down
+        }
+    }
+}
+
+/// Commits the queued segments one by one, in cut order.
+async fn commit_loop(
+    shared: Arc<Shared>,
+    sink: Arc<dyn CommitSink>,
+    ctx: Arc<FlushContext>,
+    mut queue: mpsc::UnboundedReceiver<InFlight>,
+) {
+    // Segments numbered up to this one fail unproposed, with this error: an earlier one failed.
+    let mut doomed: Option<(u64, WriteError)> = None;
+    while let Some(flight) = queue.recv().await {
+        let bytes = flight.segment.object.len();
+        let span = flight.span.clone();
+        match doomed
+            .as_ref()
+            .filter(|(through, _)| flight.seq <= *through)
+        {
+            Some((_, e)) => {
+                tracing::warn!(parent: &span, error = %e, "segment not committed: an earlier segment failed");
+                discard(flight, e.clone(), &ctx).instrument(span).await;
+            }
+            None => {
+                if let Err(e) = commit(flight, &*sink, &ctx).instrument(span).await {
+                    // Everything cut so far was cut after the failed segment.
+                    doomed = Some((shared.last_cut.load(Ordering::Acquire), e.behind()));
+                }
+            }
+        }
+        shared.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        shared.room.notify_waiters();
+        metrics::gauge!("sluice_segment_flushes_in_flight").decrement(1.0);
     }
 }
 
@@ -227,6 +393,7 @@ const MAX_STALE_ATTEMPTS: u32 = 3;
 
 /// What every flush of one writer needs besides the segment.
 struct FlushContext {
+    agent_id: i32,
     cache: Arc<BlockCache>,
     /// Local directory to fsync objects under (file:// stores).
     sync_root: Option<std::path::PathBuf>,
@@ -235,10 +402,91 @@ struct FlushContext {
     max_age: Duration,
 }
 
-/// Writes `object` under `key`, retrying transient failures; nothing is acknowledged unless
-/// this succeeds.
-async fn upload(key: &str, object: &Bytes, ctx: &FlushContext) -> Result<(), WriteError> {
-    let path = ObjectPath::from(key);
+/// A sealed segment: its object, the commit it needs, and whom to answer.
+struct Segment {
+    object: Bytes,
+    partitions: Vec<PartitionAppend>,
+    /// Tickets in the order of the commit's batches (partition by partition).
+    order: Vec<u64>,
+    waiters: Vec<Waiter>,
+}
+
+impl Segment {
+    fn seal(p: Pending) -> Segment {
+        let Pending {
+            builder,
+            mut metas,
+            waiters,
+            ..
+        } = p;
+        let (object, layout) = builder.finish();
+        let mut order = Vec::new();
+        let partitions = layout
+            .partitions
+            .into_iter()
+            .map(|(k, places)| {
+                let batches = places
+                    .into_iter()
+                    .filter_map(|(ticket, pos, len)| {
+                        let mut m = metas.remove(&ticket)?;
+                        order.push(ticket);
+                        m.pos = pos;
+                        m.len = len;
+                        Some(m)
+                    })
+                    .collect();
+                PartitionAppend {
+                    topic: k.topic,
+                    topic_id: k.topic_id,
+                    partition: k.partition,
+                    batches,
+                }
+            })
+            .collect();
+        Segment {
+            object,
+            partitions,
+            order,
+            waiters,
+        }
+    }
+
+    fn fail(self, e: &WriteError) {
+        for (_, tx) in self.waiters {
+            let _ = tx.send(Err(e.clone()));
+        }
+    }
+}
+
+/// A segment cut and queued for its commit.
+struct InFlight {
+    /// Cut order, from 1.
+    seq: u64,
+    segment: Segment,
+    upload: JoinHandle<Result<Uploaded, WriteError>>,
+    span: tracing::Span,
+    started: Instant,
+    /// Frees a pipeline slot once the segment is answered.
+    _slot: OwnedSemaphorePermit,
+}
+
+/// An object written and fsynced.
+struct Uploaded {
+    key: String,
+    /// When its upload began (the janitor-safety check counts from there).
+    started_ms: i64,
+}
+
+/// Writes `object` under a fresh name, retrying transient failures, and seeds the read cache
+/// with it; nothing is acknowledged unless this succeeds.
+async fn upload_new(object: Bytes, ctx: Arc<FlushContext>) -> Result<Uploaded, WriteError> {
+    let started_ms = now_ms();
+    let key = format!(
+        "segments/{started_ms:013}-{}-{}.seg",
+        ctx.agent_id,
+        Uuid::new_v4().simple()
+    );
+    let path = ObjectPath::from(key.as_str());
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -249,7 +497,7 @@ async fn upload(key: &str, object: &Bytes, ctx: &FlushContext) -> Result<(), Wri
             .await;
         let durable = match (put, ctx.sync_root.as_deref()) {
             (Ok(_), Some(root)) => {
-                sluice_storage::sync_local_object(root, key)
+                sluice_storage::sync_local_object(root, &key)
                     .await
                     .map_err(|e| object_store::Error::Generic {
                         store: "LocalFileSystem",
@@ -260,122 +508,133 @@ async fn upload(key: &str, object: &Bytes, ctx: &FlushContext) -> Result<(), Wri
             (Err(e), _) => Err(e),
         };
         match durable {
-            Ok(()) => return Ok(()),
+            Ok(()) => break,
             Err(e) if attempt < 4 => {
-                tracing::warn!(error = %e, attempt, "segment upload failed; retrying");
+                tracing::warn!(error = %e, object = %key, attempt, "segment upload failed; retrying");
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
-            Err(e) => return Err(WriteError::Upload(e.to_string())),
+            Err(e) => {
+                tracing::error!(error = %e, object = %key, "segment upload failed; producers get a retriable error");
+                metrics::counter!("sluice_segment_upload_failures_total").increment(1);
+                return Err(WriteError::Upload(e.to_string()));
+            }
         }
+    }
+    metrics::histogram!("sluice_segment_upload_seconds")
+        .record((now_ms() - started_ms).max(0) as f64 / 1000.0);
+    ctx.cache.seed(&key, &object);
+    Ok(Uploaded { key, started_ms })
+}
+
+/// Waits for a segment's upload to end, then deletes its object (best effort: the janitor
+/// deletes what this misses).
+async fn delete_upload(upload: JoinHandle<Result<Uploaded, WriteError>>, ctx: &FlushContext) {
+    if let Ok(Ok(u)) = upload.await {
+        let _ = ctx
+            .cache
+            .store()
+            .delete(&ObjectPath::from(u.key.as_str()))
+            .await;
     }
 }
 
-/// Uploads one segment, commits it, and answers every waiter.
+/// Fails a segment without proposing it.
+async fn discard(flight: InFlight, e: WriteError, ctx: &FlushContext) {
+    flight.segment.fail(&e);
+    delete_upload(flight.upload, ctx).await;
+}
+
+/// Waits for one segment's upload, commits it, and answers every waiter; an error means the
+/// segment was not (or maybe not) committed and its waiters got that error.
 ///
 /// A commit the quorum refuses because the upload is older than `max_age` (half the janitor's
 /// grace: the object may be deleted as an orphan any time now) is retried with a fresh upload
 /// under a new name, a few times, before the producers get a retriable error.
-async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, ctx: &FlushContext) {
-    let Pending {
-        builder,
-        mut metas,
-        waiters,
+async fn commit(
+    flight: InFlight,
+    sink: &dyn CommitSink,
+    ctx: &Arc<FlushContext>,
+) -> Result<(), WriteError> {
+    let InFlight {
+        segment,
+        upload,
+        started,
         ..
-    } = p;
-    if builder.is_empty() {
-        return;
-    }
-    let started = Instant::now();
-    let (object, layout) = builder.finish();
-    let mut order = Vec::new();
-    let partitions: Vec<PartitionAppend> = layout
-        .partitions
-        .into_iter()
-        .map(|(k, places)| {
-            let batches = places
-                .into_iter()
-                .filter_map(|(ticket, pos, len)| {
-                    let mut m = metas.remove(&ticket)?;
-                    order.push(ticket);
-                    m.pos = pos;
-                    m.len = len;
-                    Some(m)
-                })
-                .collect();
-            PartitionAppend {
-                topic: k.topic,
-                topic_id: k.topic_id,
-                partition: k.partition,
-                batches,
-            }
-        })
-        .collect();
-    let fail = |waiters: Vec<Waiter>, e: WriteError| {
-        for (_, tx) in waiters {
-            let _ = tx.send(Err(e.clone()));
+    } = flight;
+    let uploaded = match upload.await {
+        Ok(r) => r,
+        Err(e) => Err(WriteError::Upload(format!("upload task failed: {e}"))),
+    };
+    let mut uploaded = match uploaded {
+        Ok(u) => u,
+        Err(e) => {
+            segment.fail(&e);
+            return Err(e);
         }
     };
-    let mut attempt = 0;
-    let (result, uploaded) = loop {
-        attempt += 1;
-        let uploaded_ms = now_ms();
-        let key = format!(
-            "segments/{uploaded_ms:013}-{agent_id}-{}.seg",
-            Uuid::new_v4().simple()
-        );
-        let span = tracing::debug_span!("flush", object = %key, bytes = object.len(), attempt);
-        let upload = upload(&key, &object, ctx).instrument(span.clone()).await;
-        if let Err(e) = upload {
-            tracing::error!(parent: &span, error = %e, "segment upload failed; producers get a retriable error");
-            metrics::counter!("sluice_segment_upload_failures_total").increment(1);
-            return fail(waiters, e);
-        }
-        let uploaded = started.elapsed();
-        ctx.cache.seed(&key, &object);
-        let cmd = Command::CommitSegment(SegmentCommit {
-            object: key.clone(),
-            object_len: object.len() as u64,
-            agent_id,
+    let mut attempt = 1;
+    let result = loop {
+        let c = SegmentCommit {
+            object: uploaded.key.clone(),
+            object_len: segment.object.len() as u64,
+            agent_id: ctx.agent_id,
             now_ms: now_ms(),
-            partitions: partitions.clone(),
-            uploaded_ms,
+            partitions: segment.partitions.clone(),
+            uploaded_ms: uploaded.started_ms,
             max_age_ms: ctx.max_age.as_millis() as i64,
-        });
-        let result = meta.propose_and_wait(cmd).instrument(span.clone()).await;
-        match result {
-            Ok((_, CommandResponse::Error { code, message }))
+        };
+        match sink.commit(c).await {
+            Ok(CommandResponse::Error { code, message })
                 if code == sluice_meta::codes::REQUEST_TIMED_OUT
                     && attempt < MAX_STALE_ATTEMPTS =>
             {
-                tracing::warn!(parent: &span, %message, "segment commit refused as too old; uploading it again");
+                tracing::warn!(%message, object = %uploaded.key, "segment commit refused as too old; uploading it again");
                 metrics::counter!("sluice_segment_stale_commits_total").increment(1);
                 // The object is an orphan now: delete it rather than wait for the janitor.
                 let _ = ctx
                     .cache
                     .store()
-                    .delete(&ObjectPath::from(key.as_str()))
+                    .delete(&ObjectPath::from(uploaded.key.as_str()))
                     .await;
+                attempt += 1;
+                uploaded = match upload_new(segment.object.clone(), ctx.clone()).await {
+                    Ok(u) => u,
+                    Err(e) => {
+                        segment.fail(&e);
+                        return Err(e);
+                    }
+                };
             }
-            other => break (other, uploaded),
+            other => break other,
         }
     };
-    let outcomes: std::collections::HashMap<u64, BatchOutcome> = match result {
-        Ok((_, CommandResponse::Committed(parts))) => order
-            .into_iter()
-            .zip(parts.into_iter().flat_map(|p| p.outcomes))
-            .collect(),
-        Ok((_, other)) => {
-            return fail(
-                waiters,
-                WriteError::Commit(format!("unexpected response {other:?}")),
-            );
+    let parts = match result {
+        Ok(CommandResponse::Committed(parts)) => parts,
+        Ok(other) => {
+            let e = WriteError::Commit(format!("unexpected response {other:?}"));
+            tracing::error!(error = %e, object = %uploaded.key, "segment not committed; producers get a retriable error");
+            metrics::counter!("sluice_segment_commit_failures_total").increment(1);
+            segment.fail(&e);
+            return Err(e);
         }
         Err(e) => {
-            tracing::error!(error = %e, "segment commit failed; producers get a retriable error");
+            tracing::error!(error = %e, object = %uploaded.key, "segment commit failed; producers get a retriable error");
             metrics::counter!("sluice_segment_commit_failures_total").increment(1);
-            return fail(waiters, WriteError::Commit(e.to_string()));
+            let e = WriteError::Commit(e.to_string());
+            segment.fail(&e);
+            return Err(e);
         }
     };
+    let Segment {
+        object,
+        order,
+        waiters,
+        ..
+    } = segment;
+    let outcomes: HashMap<u64, BatchOutcome> = order
+        .into_iter()
+        .zip(parts.into_iter().flat_map(|p| p.outcomes))
+        .collect();
     for (tickets, tx) in waiters {
         let out = tickets
             .iter()
@@ -389,10 +648,15 @@ async fn flush(p: Pending, agent_id: i32, meta: &MetaClient, ctx: &FlushContext)
     }
     metrics::counter!("sluice_segments_flushed_total").increment(1);
     metrics::counter!("sluice_segment_bytes_total").increment(object.len() as u64);
-    metrics::histogram!("sluice_segment_upload_seconds").record(uploaded.as_secs_f64());
     metrics::histogram!("sluice_segment_flush_seconds").record(started.elapsed().as_secs_f64());
     tracing::debug!(
+        object = %uploaded.key,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "segment committed"
     );
+    Ok(())
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

@@ -126,6 +126,10 @@ pub struct AgentTuning {
     /// Flush a segment after this many milliseconds (default: 5 for file://, 250 otherwise).
     #[arg(long, env = "SLUICE_LINGER_MS")]
     pub linger_ms: Option<u64>,
+    /// Segment uploads in flight at once (default: 1 for file://, 4 otherwise); commits to the
+    /// quorum stay one at a time, in flush order.
+    #[arg(long, env = "SLUICE_MAX_INFLIGHT_FLUSHES")]
+    pub max_inflight_flushes: Option<usize>,
     /// Flush a segment once it holds this many bytes.
     #[arg(long, env = "SLUICE_FLUSH_BYTES", default_value_t = 8 << 20)]
     pub flush_bytes: usize,

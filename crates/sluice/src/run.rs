@@ -217,6 +217,10 @@ async fn run_agent(
         rack: t.rack.clone(),
         flush_bytes: t.flush_bytes,
         linger: Duration::from_millis(t.linger_ms.unwrap_or(if local { 5 } else { 250 })),
+        max_inflight_flushes: t
+            .max_inflight_flushes
+            .unwrap_or(if local { 1 } else { 4 })
+            .max(1),
         max_request_bytes: t.max_request_bytes,
         auto_create_topics: t.auto_create_topics,
         default_partitions: t.num_partitions,
