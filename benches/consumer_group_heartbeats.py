@@ -7,7 +7,6 @@ reconciliation, raft entries during the steady rounds (expected: none), and hear
 """
 
 import argparse
-import json
 import os
 import re
 import socket
@@ -15,38 +14,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import kafkawire as kw  # noqa: E402
+from share_throughput import feed_entries  # noqa: E402
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def feed_count(meta, after):
-    """(entries after `after` by kind, last index)."""
-    kinds, last = {}, after
-    while True:
-        with urllib.request.urlopen(f"{meta}/api/changes?after={last}&wait_ms=0") as r:
-            body = json.load(r)
-        if "snapshot" in body:
-            last = body["snapshot"]["index"]
-            continue
-        entries = body.get("entries") or []
-        if not entries:
-            return kinds, last
-        for e in entries:
-            cmd = e.get("command")
-            kind = "blank" if cmd is None else (next(iter(cmd)) if isinstance(cmd, dict) else cmd)
-            if kind == "Group":
-                kind = "Group/" + next(iter(cmd["Group"]))
-            kinds[kind] = kinds.get(kind, 0) + 1
-            last = e["index"]
 
 
 def create_topic(port, name, partitions):
@@ -81,7 +59,7 @@ def main():
             if "Sluice ready" in line:
                 break
         create_topic(port, "bench-848", args.partitions)
-        _, last = feed_count(meta, 0)
+        _, last = feed_entries(meta, 0)
         conns = [kw.KafkaConn("127.0.0.1", port) for _ in range(args.members)]
         ids = [f"member-{i:03d}" for i in range(args.members)]
         epoch = [0] * args.members
@@ -120,7 +98,7 @@ def main():
             if rounds > 200:
                 raise SystemExit("never settled")
         settle = time.monotonic() - t0
-        kinds, last = feed_count(meta, last)
+        kinds, last = feed_entries(meta, last)
         counts = sorted(sum(len(ps) for ps in o.values()) for o in owned)
         print(f"{args.members} members, {args.partitions} partitions: settled in {rounds} rounds, {settle:.1f}s; "
               f"assignment sizes {counts[0]}..{counts[-1]}, final epoch {epoch[0]}")
@@ -132,7 +110,7 @@ def main():
                 dt, c = beat(i)
                 assert not c
                 lat.append(dt)
-        kinds, last = feed_count(meta, last)
+        kinds, last = feed_entries(meta, last)
         groups = {k: v for k, v in kinds.items() if k.startswith("Group")}
         print(f"  steady: {args.rounds * args.members} heartbeats, raft entries {sum(kinds.values())} "
               f"(group commands: {sum(groups.values())}) {kinds}")

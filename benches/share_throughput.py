@@ -44,8 +44,8 @@ def feed_entries(meta, after):
         for e in entries:
             cmd = e.get("command")
             kind = "blank" if cmd is None else (next(iter(cmd)) if isinstance(cmd, dict) else cmd)
-            if kind == "Share":
-                kind = "Share/" + next(iter(cmd["Share"]))
+            if kind in ("Share", "Group"):
+                kind = f"{kind}/" + next(iter(cmd[kind]))
             kinds[kind] = kinds.get(kind, 0) + 1
             last = e["index"]
 

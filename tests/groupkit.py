@@ -102,3 +102,27 @@ def raft_entries(meta_url, after, wait_ms=0):
     if "entries" not in body:
         return None
     return [(e["index"], e["command"]) for e in body["entries"]]
+
+
+def group_commands_while_polling(meta_url, members, window):
+    """Catches up with the raft feed, then polls `members` for `window` seconds and returns the
+    group commands the quorum applied meanwhile (a steady group should cause none)."""
+    last = 0
+    while True:
+        es = raft_entries(meta_url, last)
+        if not es:
+            break
+        last = es[-1][0]
+    deadline = time.monotonic() + window
+    seen = []
+    while time.monotonic() < deadline:
+        for m in members:
+            m.poll(0.05)
+        es = raft_entries(meta_url, last) or []
+        if es:
+            last = es[-1][0]
+            seen.extend(es)
+    group_cmds = [c for _, c in seen if isinstance(c, dict) and "Group" in c]
+    print(f"steady window {window}s: {len(seen)} raft entries, {len(group_cmds)} group commands")
+    return group_cmds
+

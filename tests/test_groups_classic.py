@@ -13,8 +13,8 @@ import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
 import kafkawire as kw
-from groupkit import (PARTS, Member, committed, consume_until, offsets_of, produce_n, raft_entries,
-                      wait_spread)
+from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling, offsets_of,
+                      produce_n, wait_spread)
 from helpers import admin, consumer, create_topic
 
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}
@@ -252,24 +252,7 @@ def test_a_steady_group_costs_no_raft_writes(meta_and_two_agents):
     for _ in range(10):  # let the last SyncGroup answers and commits settle
         for m in members:
             m.poll(0.1)
-    last = 0
-    while True:  # catch up with the feed
-        es = raft_entries(meta.url, last)
-        if not es:
-            break
-        last = es[-1][0]
-    window = 3.0  # 15 heartbeat rounds of 3 members at 200 ms
-    deadline = time.monotonic() + window
-    seen = []
-    while time.monotonic() < deadline:
-        for m in members:
-            m.poll(0.05)
-        es = raft_entries(meta.url, last) or []
-        if es:
-            last = es[-1][0]
-            seen.extend(es)
-    group_cmds = [c for _, c in seen if isinstance(c, dict) and "Group" in c]
-    print(f"steady window {window}s: {len(seen)} raft entries, {len(group_cmds)} group commands")
+    group_cmds = group_commands_while_polling(meta.url, members, window=3.0)
     assert group_cmds == []
     assert all(len(m.parts()) == 4 for m in members)
     for m in members:
