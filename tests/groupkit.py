@@ -1,6 +1,10 @@
 """Shared by the consumer-group tests (classic and KIP-848): a recording member, waiting for an
 assignment to settle, consuming until a set of records is seen, committed offsets, the raft feed."""
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
 from confluent_kafka import KafkaException, TopicPartition
@@ -126,3 +130,38 @@ def group_commands_while_polling(meta_url, members, window):
     print(f"steady window {window}s: {len(seen)} raft entries, {len(group_cmds)} group commands")
     return group_cmds
 
+
+def hard_kill_takeover(bs, group, topic, victim_script, make_member, out_path):
+    """Runs `victim_script` (a consumer printing "assigned N" and its reads) beside two members
+    made by `make_member`, waits until all three hold 4 of the PARTS partitions, SIGKILLs the
+    victim, and checks that once its session expires the survivors own all partitions and read
+    every record of the 10 per partition produced before."""
+    out = open(out_path, "w+")
+    victim = subprocess.Popen([sys.executable, "-c", victim_script, bs, group, topic], stdout=out,
+                              stderr=subprocess.DEVNULL)
+    members = []
+    try:
+        members = [make_member() for _ in range(2)]
+        for m in members:
+            m.c.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for m in members:
+                m.poll(0.1)
+            out.seek(0)
+            if "assigned 4" in out.read() and all(len(m.parts()) == 4 for m in members):
+                break
+        else:
+            raise AssertionError(f"never spread: {[sorted(m.parts()) for m in members]}")
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        sets = wait_spread(members, PARTS, timeout=60)
+        assert sorted(set().union(*sets)) == list(range(PARTS))
+        got = consume_until(members, offsets_of(10))
+        assert got == offsets_of(10)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+    for m in members:
+        m.c.close()

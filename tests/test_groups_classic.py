@@ -3,18 +3,14 @@ the members, a member leaving (clean close or hard kill) hands its partitions to
 no record skipped, committed offsets are honoured after every rebalance and across a restart,
 and offsets committed through one agent are read through another."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
 import kafkawire as kw
-from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling, offsets_of,
-                      produce_n, wait_spread)
+from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling,
+                      hard_kill_takeover, offsets_of, produce_n, wait_spread)
 from helpers import admin, consumer, create_topic
 
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}
@@ -88,36 +84,8 @@ def test_hard_killed_member_expires_and_its_partitions_move(sluice_dev, tmp_path
     topic, group = "grp-kill", "g-kill"
     create_topic(bs, topic, PARTS)
     produce_n(bs, topic, 0, PARTS * 10)
-    out = open(tmp_path / "victim.out", "w+")
-    victim = subprocess.Popen([sys.executable, "-c", VICTIM, bs, group, topic], stdout=out,
-                              stderr=subprocess.DEVNULL)
-    try:
-        members = [Member(group_consumer(bs, group, "range")) for _ in range(2)]
-        for m in members:
-            m.c.subscribe([topic])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for m in members:
-                m.poll(0.1)
-            out.seek(0)
-            victim_assigned = "assigned 4" in out.read()
-            if victim_assigned and all(len(m.parts()) == 4 for m in members):
-                break
-        else:
-            raise AssertionError(f"never spread: {[sorted(m.parts()) for m in members]}")
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        # the session timeout (6 s) expires the victim; the survivors get all 12 partitions
-        sets = wait_spread(members, PARTS, timeout=60)
-        assert sorted(set().union(*sets)) == list(range(PARTS))
-        got = consume_until(members, offsets_of(10))
-        assert got == offsets_of(10)
-    finally:
-        if victim.poll() is None:
-            victim.kill()
-            victim.wait()
-    for m in members:
-        m.c.close()
+    # the session timeout (6 s) expires the victim; the survivors get all 12 partitions
+    hard_kill_takeover(bs, group, topic, VICTIM, lambda: Member(group_consumer(bs, group, "range")), tmp_path / "victim.out")
 
 
 def test_committed_offsets_survive_restart_and_resume_consumption(sluice_dev):

@@ -3,10 +3,6 @@ server-side assignors (uniform, range), members joining, leaving and dying, incr
 assignment with revocation before reassignment, regex subscriptions, static members,
 ConsumerGroupDescribe, and Kafka's error codes over the wire."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,8 +10,8 @@ from confluent_kafka import ConsumerGroupState, ConsumerGroupType
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 import kafkawire as kw
-from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling, offsets_of,
-                      produce_n, wait_spread)
+from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling,
+                      hard_kill_takeover, offsets_of, produce_n, wait_spread)
 from helpers import admin, consumer, create_topic, set_group_configs
 
 FAST = {"consumer_session_timeout_ms": 6000, "consumer_heartbeat_interval_ms": 500}
@@ -99,35 +95,8 @@ def test_hard_killed_member_expires_and_its_partitions_move(sluice_dev, tmp_path
     create_topic(bs, topic, PARTS)
     set_group_configs(bs, group, **FAST)
     produce_n(bs, topic, 0, PARTS * 10)
-    out = open(tmp_path / "victim.out", "w+")
-    victim = subprocess.Popen([sys.executable, "-c", VICTIM, bs, group, topic], stdout=out,
-                              stderr=subprocess.DEVNULL)
-    try:
-        members = [member(bs, group) for _ in range(2)]
-        for m in members:
-            m.c.subscribe([topic])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for m in members:
-                m.poll(0.1)
-            out.seek(0)
-            if "assigned 4" in out.read() and all(len(m.parts()) == 4 for m in members):
-                break
-        else:
-            raise AssertionError(f"never spread: {[sorted(m.parts()) for m in members]}")
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        # the 6 s session timeout (a group config) expires the victim; the survivors take all 12
-        sets = wait_spread(members, PARTS, timeout=60)
-        assert sorted(set().union(*sets)) == list(range(PARTS))
-        got = consume_until(members, offsets_of(10))
-        assert got == offsets_of(10)
-    finally:
-        if victim.poll() is None:
-            victim.kill()
-            victim.wait()
-    for m in members:
-        m.c.close()
+    # the 6 s session timeout (a group config) expires the victim; the survivors take all 12
+    hard_kill_takeover(bs, group, topic, VICTIM, lambda: member(bs, group), tmp_path / "victim.out")
 
 
 def test_revocation_comes_before_reassignment(sluice_dev):
