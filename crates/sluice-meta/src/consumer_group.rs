@@ -321,8 +321,8 @@ impl ConsumerGroup {
     }
 
     /// A membership or subscription change: a new group epoch and its target assignment.
-    fn bump(&mut self, topics: &[TopicMeta]) {
-        self.refresh_subscriptions(topics);
+    /// The subscriptions must already be refreshed.
+    fn bump(&mut self) {
         self.group_epoch += 1;
         self.compute_target();
     }
@@ -340,10 +340,9 @@ impl ConsumerGroup {
         if self.members.is_empty() {
             self.empty_since_ms = now_ms;
         }
-        self.group_epoch += 1;
         let topics: Vec<TopicMeta> = self.subscribed.values().cloned().collect();
         self.refresh_subscriptions(&topics);
-        self.compute_target();
+        self.bump();
         true
     }
 
@@ -508,7 +507,7 @@ impl ConsumerGroup {
         }
         let topics_changed = self.refresh_subscriptions(&hb.topics);
         if subscription_changed || topics_changed {
-            self.bump(&hb.topics);
+            self.bump();
         }
         let owned: Option<BTreeSet<(Uuid, i32)>> = if hb.member_epoch == JOIN_EPOCH {
             Some(BTreeSet::new())
