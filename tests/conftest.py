@@ -279,3 +279,30 @@ def meta_and_two_agents(cluster, tmp_path):
     a = cluster.agent(meta.url, objects, 1, "agent-a")
     b = cluster.agent(meta.url, objects, 2, "agent-b")
     return MetaAndTwoAgents(meta, a, b, objects)
+
+
+# --- the reference Apache Kafka broker and a Sluice to compare it with (tests/conformance/) ------------
+
+@pytest.fixture(scope="session")
+def kafka_ref(tmp_path_factory):
+    """A real Apache Kafka broker (reference release, KRaft combined mode, fresh) for the whole session.
+    Has .bootstrap, .host, .port, .workdir; see tests/reference/kafka_ref.py."""
+    from reference.kafka_ref import KafkaReference
+
+    ref = KafkaReference(tmp_path_factory.mktemp("kafka-ref"))
+    try:
+        ref.start()
+    except RuntimeError as e:
+        pytest.fail(f"the reference Kafka broker did not start: {e}")
+    yield ref
+    ref.close()
+
+
+@pytest.fixture(scope="session")
+def sluice_ref(tmp_path_factory):
+    """`sluice dev` shared by the whole session, the counterpart of `kafka_ref` in conformance scenarios
+    (each scenario makes its own topics and groups, so they do not see each other)."""
+    c = Cluster(tmp_path_factory.mktemp("sluice-ref"))
+    p = c.dev(name="sluice-ref")
+    yield p
+    c.close()

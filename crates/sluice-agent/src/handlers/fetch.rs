@@ -221,12 +221,9 @@ async fn read_all(
                             Err(e) => r.error = Some(e),
                         }
                     }
-                    Err(e) => {
-                        if let Some(w) = agent.watermarks(&t.name, key.partition) {
-                            r.marks = w;
-                        }
-                        r.error = Some(e);
-                    }
+                    // As Kafka (ReplicaManager's error path): a partition with an error, such as
+                    // OFFSET_OUT_OF_RANGE, reports its high watermark and log start offset as -1.
+                    Err(e) => r.error = Some(e),
                 }
             }
             _ if by_id && agent.resolve_topic(None, key.topic_id).is_none() => {
