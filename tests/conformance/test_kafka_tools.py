@@ -5,9 +5,11 @@ A tool that works on Kafka and fails on Sluice is a bug."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
 from kafkatools import run_tool
+from reference.kafka_ref import clients_classpath
 
 
 def tool(t, name: str, *args: str, input: str | None = None, bootstrap_flag: str | None = "--bootstrap-server"):
@@ -203,7 +205,6 @@ def test_perf_tools(both):
 def test_kafka_share_groups(both):
     """kafka-share-groups --list and --describe (start offsets) after a share consumer took every record."""
     def scenario(t):
-        from confluent_kafka import ShareConsumer
         from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
         topic = t.topic("share-tool")
         group = t.name("share-tool-group")
@@ -214,19 +215,18 @@ def test_kafka_share_groups(both):
         res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
             ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
         t.admin().incremental_alter_configs([res])[res].result(30)
-        c = ShareConsumer(t.conf(**{"group.id": group}))
-        c.subscribe([topic])
-        got, deadline = 0, time.monotonic() + 60
-        while got < 5 and time.monotonic() < deadline:
-            got += sum(1 for m in (c.poll(1.0) or []) if m.error() is None)
-        c.poll(0.5)  # acknowledges the last records
-        c.close()
+        # the Java share consumer (librdkafka 2.16's member ids break Kafka 4.1's ShareFetch: see
+        # test_group_apis.test_share_group_consume_once)
+        r = subprocess.run(["java", "-cp", clients_classpath(), "ShareConsume", t.bootstrap, group, topic, "1", "5"],
+                           capture_output=True, text=True, timeout=180)
+        got = r.stdout.splitlines()[-1] if r.stdout else r.stderr[-500:]
         out = {"consumed": got}
         rc, lines, _ = tool(t, "kafka-share-groups", "--list")
         out["list"] = [rc, group in lines]
         rc, lines, _ = tool(t, "kafka-share-groups", "--describe", "--group", group)
         out["describe"] = [rc, [ln.split()[1:] for ln in lines if ln.startswith(group)]]
         rc, lines, _ = tool(t, "kafka-share-groups", "--describe", "--group", group, "--state")
-        out["state"] = [rc, [ln.split()[2] for ln in lines if ln.startswith(group)]]
+        # GROUP COORDINATOR (ID) STATE #MEMBERS: the coordinator's address and id differ by nature
+        out["state"] = [rc, [ln.split()[-2:] for ln in lines if ln.startswith(group)]]
         return out
     both.compare(scenario)
