@@ -17,7 +17,8 @@ times that differ from run to run:
 `Both.compare` runs the scenario against the reference Kafka broker, then against Sluice, flattens both
 results into `path -> value` pairs (`records[2].key`, `partitions.0.error`) and fails the test on any path
 whose values differ, unless `allowlist.toml` (beside this file) lists that scenario and path with the
-reason the difference is by design. The session summary counts scenarios and differences, and names
+reason the difference is by design (`CONFORMANCE_DUMP=file.jsonl` appends every scenario's results on both
+brokers to that file, to read what each did). The session summary counts scenarios and differences, and names
 allow-list entries that no longer match anything (stale entries should go).
 
 Names are per scenario: `t.topic("orders")` in `test_x` is `test_x-orders` on both brokers, so results
@@ -27,6 +28,7 @@ that mention names compare equal, and scenarios sharing a broker never see each 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import tomllib
@@ -260,6 +262,9 @@ class Both:
         """Runs `fn` on both brokers and fails on any difference the allow-list does not explain.
         Returns both results (for extra assertions on what Kafka itself did)."""
         results = self.run(fn)
+        if os.environ.get("CONFORMANCE_DUMP"):  # a JSON line per scenario, to read what both brokers did
+            with open(os.environ["CONFORMANCE_DUMP"], "a") as f:
+                f.write(json.dumps({"scenario": self.scenario, **results}, sort_keys=True) + "\n")
         allowed, unexpected = [], []
         for d in diff(results["kafka"], results["sluice"]):
             entry = self.session.allowlist.find(self.scenario, d.path)
