@@ -299,10 +299,27 @@ def kafka_ref(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def kafka_newest(tmp_path_factory):
+    """A broker of the newest 4.x (tests/java/reference-newest), the oracle for what changed after the
+    reference release: share groups (GA in 4.2), streams groups."""
+    from reference.kafka_ref import KafkaReference
+
+    ref = KafkaReference(tmp_path_factory.mktemp("kafka-newest"), release="newest")
+    try:
+        ref.start()
+    except RuntimeError as e:
+        pytest.fail(f"the newest Kafka broker did not start: {e}")
+    yield ref
+    ref.close()
+
+
+@pytest.fixture(scope="session")
 def sluice_ref(tmp_path_factory):
     """`sluice dev` shared by the whole session, the counterpart of `kafka_ref` in conformance scenarios
     (each scenario makes its own topics and groups, so they do not see each other)."""
     c = Cluster(tmp_path_factory.mktemp("sluice-ref"))
-    p = c.dev(name="sluice-ref")
+    metrics_port = free_port()
+    p = c.dev("--metrics-listen", f"127.0.0.1:{metrics_port}", name="sluice-ref")
+    p.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # per-API request counts, for coverage
     yield p
     c.close()

@@ -16,6 +16,12 @@ def both(request, kafka_ref, sluice_ref) -> Both:
     return Both(request.node.name, kafka_ref.bootstrap, sluice_ref.bootstrap, _SESSION)
 
 
+@pytest.fixture
+def both_newest(request, kafka_newest, sluice_ref) -> Both:
+    """As `both`, but against the newest 4.x Kafka (for share groups, GA in 4.2, and what else changed)."""
+    return Both(request.node.name, kafka_newest.bootstrap, sluice_ref.bootstrap, _SESSION)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _SESSION.outcomes:
         terminalreporter.section("conformance with Apache Kafka")

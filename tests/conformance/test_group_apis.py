@@ -100,7 +100,8 @@ def test_offset_commit_unknown_topic_and_fetch_unknown_group(both):
     both.compare(scenario)
 
 
-def test_share_group_consume_once(both):
+def test_share_group_consume_once(both_newest):
+    both = both_newest  # share groups are GA from Kafka 4.2: the newest 4.x is the oracle
     """A KafkaShareConsumer (KIP-932, Java client) with share.auto.offset.reset=earliest gets every record
     once, delivery count 1, and acknowledges them; the group is then Empty with its start offsets past
     every record. (librdkafka 2.16's share consumer is not used here: its member ids are standard base64,
@@ -188,4 +189,30 @@ def test_offset_delete(both):
         out["empty"] = delete(group)
         out["unknown_group"] = delete(t.name("no-group"))
         return out
+    both.compare(scenario)
+
+
+def test_share_group_offsets_admin(both_newest):
+    both = both_newest  # share groups are GA from Kafka 4.2: the newest 4.x is the oracle
+    """The Java Admin's share-group calls (ListGroups by type, DescribeShareGroups, DescribeShareGroupOffsets,
+    AlterShareGroupOffsets, DeleteShareGroupOffsets, DeleteShareGroups) on an empty share group that
+    consumed 4 records."""
+    def scenario(t):
+        import subprocess
+        from reference.kafka_ref import clients_classpath
+        topic = t.topic("share-admin")
+        group = t.name("share-admin-group")
+        fill(t, topic, 4)
+        res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+            ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
+        t.admin().incremental_alter_configs([res])[res].result(30)
+        cp = clients_classpath()
+        r = subprocess.run(["java", "-cp", cp, "ShareConsume", t.bootstrap, group, topic, "1", "4"],
+                           capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stderr[-3000:]
+        r = subprocess.run(["java", "-cp", cp, "ShareAdmin", t.bootstrap, group, topic],
+                           capture_output=True, text=True, timeout=180)
+        lines = [ln.replace(topic, "TOPIC") for ln in r.stdout.splitlines()]
+        errors = [ln for ln in r.stderr.splitlines() if "Exception" in ln][:1]
+        return {"rc": r.returncode, "steps": lines, "error": errors}
     both.compare(scenario)

@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 stamp=target/.built
-newest=$(find pom.xml reference/pom.xml clients -newer "$stamp" -type f 2>/dev/null | grep -v /target/ | head -1 || true)
-if [ -f "$stamp" ] && [ -f reference/target/classpath.txt ] && [ -f clients/target/classpath.txt ] && [ -z "$newest" ]; then
+newest=$(find pom.xml reference/pom.xml reference-newest/pom.xml clients -newer "$stamp" -type f 2>/dev/null | grep -v /target/ | head -1 || true)
+if [ -f "$stamp" ] && [ -f reference/target/classpath.txt ] && [ -f reference-newest/target/classpath.txt ] && [ -f clients/target/classpath.txt ] && [ -z "$newest" ]; then
     exit 0
 fi
 mvn -q -B package

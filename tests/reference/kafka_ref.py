@@ -32,6 +32,8 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent
 JAVA_DIR = TESTS / "java"
 REFERENCE_CLASSPATH = JAVA_DIR / "reference" / "target" / "classpath.txt"
+# the newest 4.x broker, for features that changed after the reference release (share groups: GA in 4.2)
+NEWEST_CLASSPATH = JAVA_DIR / "reference-newest" / "target" / "classpath.txt"
 CLIENTS_DIR = JAVA_DIR / "clients" / "target"
 
 # Broker settings every reference broker gets. Kafka's defaults otherwise (the point is to compare with
@@ -57,8 +59,8 @@ BASE_PROPS = {
 # Finalized features set at format time (kafka-storage format --feature NAME=LEVEL), beyond the release's
 # defaults. Share groups are a preview in 4.1, off unless share.version=1. Streams groups (streams.version=1)
 # are early access in 4.1 and need unstable feature versions, which would also move metadata.version past
-# the release; they are GA from 4.2, so streams scenarios will use a 4.2+ reference instead.
-FEATURES = {"share.version": 1}
+# the release; they are GA from 4.2, so the newest 4.x reference enables them.
+FEATURES = {"reference": {"share.version": 1}, "newest": {"share.version": 1, "streams.version": 1}}
 
 
 def free_port() -> int:
@@ -72,11 +74,13 @@ def build_java() -> None:
     subprocess.run(["bash", str(JAVA_DIR / "build.sh")], check=True)
 
 
-def reference_classpath() -> str:
-    """The reference Kafka classpath (broker, tools, streams, connect), building it if needed."""
-    if not REFERENCE_CLASSPATH.exists():
+def reference_classpath(release: str = "reference") -> str:
+    """The Kafka classpath of `release`: "reference" (4.1.x: broker, tools, streams, connect) or "newest"
+    (the newest 4.x: broker and tools), building it if needed."""
+    path = NEWEST_CLASSPATH if release == "newest" else REFERENCE_CLASSPATH
+    if not path.exists():
         build_java()
-    return REFERENCE_CLASSPATH.read_text().strip()
+    return path.read_text().strip()
 
 
 def clients_classpath() -> str:
@@ -120,13 +124,13 @@ class KafkaReference:
 
     `props` are extra broker settings (server.properties keys), e.g. `{"sasl.enabled.mechanisms": "PLAIN"}`;
     `listeners` maps a listener name to its security protocol (default: one PLAINTEXT listener named
-    PLAINTEXT); `jaas` is the broker's JAAS text per listener and mechanism where SASL is used
+    PLAINTEXT); `release` is "reference" (4.1.x, the default) or "newest" (the newest 4.x); `jaas` is the broker's JAAS text per listener and mechanism where SASL is used
     (`{"listener.name.sasl_plaintext.plain.sasl.jaas.config": "..."}` goes in `props` as Kafka expects).
     """
 
     def __init__(self, workdir: Path | str | None = None, *, props: dict | None = None,
                  listeners: dict | None = None, port: int | None = None, fast_start: bool = True,
-                 heap: str = "1g", log_level: str = "INFO"):
+                 heap: str = "1g", log_level: str = "INFO", release: str = "reference"):
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kafka-ref-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +143,7 @@ class KafkaReference:
         self.log_level = log_level
         self.proc: subprocess.Popen | None = None
         self.cluster_id = uuid.uuid4().hex[:22]
+        self.release = release
 
     @property
     def host(self) -> str:
@@ -185,11 +190,11 @@ class KafkaReference:
     def start(self, timeout: float = 120.0) -> "KafkaReference":
         """Formats the log directory (first start only) and starts the broker; returns once it serves
         Metadata on its first listener. Raises RuntimeError with the log's tail if it does not."""
-        cp = reference_classpath()
+        cp = reference_classpath(self.release)
         config = self._write_config()
         log4j = self.workdir / "log4j2.properties"
         if not (self.workdir / "logs" / "meta.properties").exists():
-            feature_args = [a for name, level in FEATURES.items() for a in ("--feature", f"{name}={level}")]
+            feature_args = [a for name, level in FEATURES[self.release].items() for a in ("--feature", f"{name}={level}")]
             fmt = subprocess.run(
                 java_cmd(cp, "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config),
                          *feature_args, "--ignore-formatted", heap="256m", log_config=log4j),
@@ -265,9 +270,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", default=None, help="data directory (default: a fresh temporary one)")
     ap.add_argument("--prop", action="append", default=[], metavar="KEY=VALUE", help="extra broker setting")
     ap.add_argument("--full-jit", action="store_true", help="full JIT (for benchmarks; slower start)")
+    ap.add_argument("--newest", action="store_true", help="the newest 4.x instead of the reference 4.1.x")
     args = ap.parse_args(argv)
     props = dict(p.split("=", 1) for p in args.prop)
-    ref = KafkaReference(args.dir, props=props, port=args.port, fast_start=not args.full_jit)
+    ref = KafkaReference(args.dir, props=props, port=args.port, fast_start=not args.full_jit,
+                         release="newest" if args.newest else "reference")
     t0 = time.monotonic()
     ref.start()
     print(f"bootstrap: {ref.bootstrap}  (Apache Kafka, started in {time.monotonic() - t0:.1f}s, "
