@@ -116,6 +116,9 @@ logger.kafka.name = kafka
 logger.kafka.level = {level}
 logger.server.name = org.apache.kafka.server
 logger.server.level = {level}
+# "Kafka Server started" marks readiness, whatever the level
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
 """
 
 

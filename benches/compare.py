@@ -1,0 +1,240 @@
+"""Sluice against Apache Kafka on the same machine, driven by Kafka's own perf tools.
+
+    cargo build --release && bash tests/java/build.sh && python3 benches/compare.py
+    python3 benches/compare.py --records 300000 --workloads 1k,100b      # a quicker look
+
+Starts, one after the other (never two at once, so each has the machine to itself):
+- Apache Kafka (the reference release from tests/java, KRaft, single node, full JIT) with its default
+  settings, then again with `log.flush.interval.messages=1` (an fsync per append: durability parity with
+  Sluice, which answers a produce only once its segment is in object storage and committed);
+- Sluice's embedded default (`sluice dev`: one meta node, one agent, a local-directory object store).
+Each broker gets the same workloads from `kafka-producer-perf-test` and `kafka-consumer-perf-test`
+(acks=all, linger 5 ms, one producer), and the table shows per workload: records/s, MiB/s, produce
+latency p50/p99/p99.9, the broker's CPU seconds per GiB produced (from /proc/PID/stat), its resident
+memory after the run, and the ratio Sluice / Kafka for each column. The client runs on the same
+machine and shares its cores: compare ratios, not absolute numbers.
+
+Not yet here (issue 17): the S3 rows (agents on an S3-compatible server with a 3-node quorum, PUTs and
+GETs per GiB), librdkafka as a second client, cold reads from the object store, KIP-848 and share group
+drains, and the other object-storage broker as a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from conftest import free_port, sluice_bin  # noqa: E402
+from kafkatools import run_tool  # noqa: E402
+from reference.kafka_ref import KafkaReference  # noqa: E402
+
+GIB = 1 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Workload:
+    name: str
+    record_size: int
+    records: int  # at the default --records scale (1.0)
+    partitions: int
+
+
+WORKLOADS = {
+    "1k": Workload("1 KiB x 8 partitions", 1024, 1_500_000, 8),
+    "100b": Workload("100 B x 8 partitions", 100, 3_000_000, 8),
+    "64k": Workload("64 KiB x 8 partitions", 65536, 24_000, 8),
+    "1k-1000p": Workload("1 KiB x 1000 partitions", 1024, 1_000_000, 1000),
+}
+
+
+@dataclass
+class Result:
+    records_per_s: float = 0.0
+    mib_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    p999_ms: float = 0.0
+    cpu_s_per_gib: float = 0.0
+    rss_mib: float = 0.0
+    consume_mib_per_s: float | None = None
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` and its reaped children, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    m = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1)) / 1024 if m else 0.0
+
+
+# "1500000 records sent, 181028.3 records/sec (176.79 MB/sec), 160.9 ms avg latency, 700.0 ms max latency,
+#  150 ms 50th, 300 ms 95th, 400 ms 99th, 600 ms 99.9th."
+PRODUCE_SUMMARY = re.compile(
+    r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\).*?(\d+) ms 50th, (\d+) ms 95th, "
+    r"(\d+) ms 99th, (\d+) ms 99.9th")
+
+
+class Broker:
+    """One broker under test: start(), bootstrap, pid, stop()."""
+
+    name: str
+    bootstrap: str
+    pid: int
+
+    def start(self): ...
+    def stop(self): ...
+
+
+class KafkaBroker(Broker):
+    def __init__(self, name: str, workdir: Path, props: dict):
+        self.name = name
+        self.ref = KafkaReference(workdir / name, props=props, fast_start=False, heap="2g", log_level="WARN")
+
+    def start(self):
+        self.ref.start()
+        self.bootstrap, self.pid = self.ref.bootstrap, self.ref.proc.pid
+
+    def stop(self):
+        self.ref.close()
+
+
+class SluiceBroker(Broker):
+    def __init__(self, name: str, workdir: Path, args: list[str]):
+        self.name, self.workdir, self.args = name, workdir / name, args
+        self.proc = None
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.bootstrap = f"127.0.0.1:{port}"
+        log = open(self.workdir / "sluice.log", "wb")
+        self.proc = subprocess.Popen([sluice_bin(), "dev", "--data-dir", str(self.workdir / "data"), "--listen",
+                                      self.bootstrap, *self.args], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while b"Sluice ready" not in (self.workdir / "sluice.log").read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sluice did not start: {(self.workdir / 'sluice.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.pid = self.proc.pid
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
+    topic = f"bench-{w.record_size}-{w.partitions}-{int(time.time())}"
+    run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", topic, "--partitions",
+             str(w.partitions), "--replication-factor", "1", check=True)
+    cpu0 = cpu_seconds(b.pid)
+    r = run_tool("kafka-producer-perf-test", "--topic", topic, "--num-records", str(records), "--record-size",
+                 str(w.record_size), "--throughput", "-1", "--producer-props", f"bootstrap.servers={b.bootstrap}",
+                 "acks=all", "linger.ms=5", "batch.size=1048576", "max.request.size=10485760",
+                 "buffer.memory=268435456", timeout=3600)
+    cpu1 = cpu_seconds(b.pid)
+    m = PRODUCE_SUMMARY.search(r.stdout)
+    if r.returncode != 0 or m is None:
+        return Result(error=(r.stderr or r.stdout)[-300:])
+    sent = int(m.group(1))
+    gib = sent * w.record_size / GIB
+    res = Result(records_per_s=float(m.group(2)), mib_per_s=float(m.group(2)) * w.record_size / (1 << 20),
+                 p50_ms=float(m.group(4)), p99_ms=float(m.group(6)), p999_ms=float(m.group(7)),
+                 cpu_s_per_gib=(cpu1 - cpu0) / gib if gib else 0.0, rss_mib=rss_mib(b.pid))
+    if consume:
+        c = run_tool("kafka-consumer-perf-test", "--bootstrap-server", b.bootstrap, "--topic", topic,
+                     "--messages", str(sent), "--timeout", "120000", timeout=3600)
+        # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
+        rows = [ln.split(",") for ln in c.stdout.splitlines() if ln.count(",") >= 5 and ln[0].isdigit()]
+        if rows:
+            res.consume_mib_per_s = float(rows[-1][3]) * 1e6 / (1 << 20)
+    return res
+
+
+COLUMNS = [("records/s", "records_per_s", "{:,.0f}"), ("MiB/s", "mib_per_s", "{:.1f}"),
+           ("p50 ms", "p50_ms", "{:.0f}"), ("p99 ms", "p99_ms", "{:.0f}"), ("p99.9 ms", "p999_ms", "{:.0f}"),
+           ("CPU s/GiB", "cpu_s_per_gib", "{:.1f}"), ("RSS MiB", "rss_mib", "{:.0f}"),
+           ("consume MiB/s", "consume_mib_per_s", "{:.1f}")]
+
+
+def print_table(results: dict, brokers: list[str], workloads: list[str]):
+    print()
+    print("| workload | broker | " + " | ".join(c for c, _, _ in COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(COLUMNS))
+    for wk in workloads:
+        for b in brokers:
+            r = results.get((b, wk))
+            if r is None:
+                continue
+            if r.error:
+                print(f"| {WORKLOADS[wk].name} | {b} | error: {r.error.splitlines()[-1] if r.error else ''} |")
+                continue
+            cells = [("-" if getattr(r, a) is None else f.format(getattr(r, a))) for _, a, f in COLUMNS]
+            print(f"| {WORKLOADS[wk].name} | {b} | " + " | ".join(cells) + " |")
+        sl = results.get(("sluice", wk))
+        for base in [b for b in brokers if b.startswith("kafka")]:
+            k = results.get((base, wk))
+            if not sl or not k or sl.error or k.error:
+                continue
+            cells = []
+            for _, a, _f in COLUMNS:
+                x, y = getattr(sl, a), getattr(k, a)
+                cells.append(f"{x / y:.2f}x" if x is not None and y else "-")
+            print(f"| {WORKLOADS[wk].name} | sluice / {base} | " + " | ".join(cells) + " |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=float, default=1.0, help="scale of each workload's record count")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma list of {', '.join(WORKLOADS)}")
+    ap.add_argument("--brokers", default="kafka,kafka-flush,sluice", help="comma list of kafka, kafka-flush, sluice")
+    args = ap.parse_args(argv)
+    workloads = [w for w in args.workloads.split(",") if w]
+    names = [b for b in args.brokers.split(",") if b]
+    tmp = Path(tempfile.mkdtemp(prefix="sluice-compare-"))
+    makers = {"kafka": lambda: KafkaBroker("kafka", tmp, {}),
+              "kafka-flush": lambda: KafkaBroker("kafka-flush", tmp, {"log.flush.interval.messages": "1"}),
+              "sluice": lambda: SluiceBroker("sluice", tmp, [])}
+    results = {}
+    print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB:.0f} GiB; "
+          f"work dir {tmp}", flush=True)
+    try:
+        for name in names:
+            b = makers[name]()
+            print(f"[{name}] starting", flush=True)
+            b.start()
+            try:
+                for wk in workloads:
+                    w = WORKLOADS[wk]
+                    n = max(1000, int(w.records * args.records))
+                    t0 = time.monotonic()
+                    print(f"[{name}] {w.name}: {n:,} records ...", end="", flush=True)
+                    results[(name, wk)] = r = run_workload(b, w, n, consume=(wk == "1k"))
+                    print(f" {r.mib_per_s:.1f} MiB/s, p99 {r.p99_ms:.0f} ms ({time.monotonic() - t0:.0f}s)"
+                          if not r.error else f" error: {r.error[-200:]}", flush=True)
+            finally:
+                b.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_table(results, names, workloads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
