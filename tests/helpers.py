@@ -30,6 +30,14 @@ def create_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     raise AssertionError(f"topic {name} with {partitions} partitions not visible in Metadata")
 
 
+def alter_topic_configs(bootstrap: str, topic: str, configs: dict):
+    """IncrementalAlterConfigs SET of each {name: value} on a topic."""
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()])
+    a = admin(bootstrap)  # kept alive until the result arrives
+    a.incremental_alter_configs([res], request_timeout=30)[res].result(timeout=30)
+
+
 def producer(bootstrap: str, **conf) -> Producer:
     base = {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.timeout.ms": 120000, **QUIET}
     base.update(conf)

@@ -239,9 +239,12 @@ def encode_record(offset_delta: int, r: Record) -> bytes:
 
 def encode_batch(records: list[Record], base_timestamp: int, *, base_offset=0,
                  producer_id=-1, producer_epoch=-1, base_sequence=-1,
-                 attributes=0, corrupt_crc=False) -> bytes:
-    """A magic-2 record batch, uncompressed. corrupt_crc flips the CRC."""
+                 attributes=0, corrupt_crc=False, compress=None) -> bytes:
+    """A magic-2 record batch, uncompressed unless compress (bytes -> bytes) is given, in which
+    case attributes must name its codec (CODEC_GZIP...). corrupt_crc flips the CRC."""
     recs = b"".join(encode_record(i, r) for i, r in enumerate(records))
+    if compress is not None:
+        recs = compress(recs)
     max_ts = base_timestamp + max((r.timestamp_delta for r in records), default=0)
     # everything covered by the CRC: attributes .. end
     after_crc = (i16(attributes) + i32(len(records) - 1) + i64(base_timestamp) + i64(max_ts)
@@ -700,3 +703,89 @@ def sasl_authenticate(conn, token: bytes, version: int = 1):
     auth = r.nbytes()
     lifetime = r.i64() if version >= 1 else None
     return code, msg, auth, lifetime
+
+
+# ---------------------------------------------------------------- Produce v3-v8 (non-flexible), codecs
+
+INVALID_TIMESTAMP = 32
+UNSUPPORTED_COMPRESSION_TYPE = 76
+INVALID_RECORD = 87
+
+# batch attributes bits 0-2
+CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD = 0, 1, 2, 3, 4
+CODEC_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+
+
+@dataclass
+class ProducePartitionResult:
+    error_code: int
+    base_offset: int
+    log_append_time: int
+    log_start_offset: int | None  # v5+
+    record_errors: list  # v8+: [(batch_index, message)]
+    error_message: str | None  # v8+
+
+
+def produce(conn: KafkaConn, topic: str, partition: int, batch: bytes, *, version: int = 8,
+            acks: int = -1) -> ProducePartitionResult:
+    """One batch to one partition with Produce v3..v8 (same request layout); the whole
+    partition response as that version carries it."""
+    assert 3 <= version <= 8, version
+    r = conn.request(PRODUCE, version, produce_v3_body({topic: {partition: batch}}, acks),
+                     flexible=False)
+    out = {}
+    for _ in range(r.i32()):
+        t = r.string()
+        for _ in range(r.i32()):
+            p = r.i32()
+            err, base, lat = r.i16(), r.i64(), r.i64()
+            lso = r.i64() if version >= 5 else None
+            rec_errs, msg = [], None
+            if version >= 8:
+                rec_errs = r.array(lambda x: (x.i32(), x.string())) or []
+                msg = r.string()
+            out[(t, p)] = ProducePartitionResult(err, base, lat, lso, rec_errs, msg)
+    r.i32()  # throttle
+    assert r.remaining() == 0, f"{r.remaining()} trailing bytes in Produce v{version} response"
+    return out[(topic, partition)]
+
+
+@dataclass
+class BatchHeader:
+    base_offset: int
+    attributes: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    count: int
+    crc_ok: bool
+    payload: bytes  # the records section, compressed as `codec` says
+    raw: bytes  # the whole batch
+
+    @property
+    def codec(self) -> str:
+        return CODEC_NAMES.get(self.attributes & 0x07, "unknown")
+
+
+def batch_headers(data: bytes | None) -> list[BatchHeader]:
+    """The headers of concatenated magic-2 batches, any codec (records not decoded)."""
+    out = []
+    r = Reader(data or b"")
+    while r.remaining() >= 12:
+        start = r.pos
+        base_offset = r.i64()
+        length = r.i32()
+        if length > r.remaining():
+            break
+        b = Reader(r.take(length))
+        b.i32()  # partition leader epoch
+        b.i8()  # magic
+        crc = b.u32()
+        crc_ok = crc32c(b.data[b.pos:]) == crc
+        attrs, _, base_ts, max_ts = b.i16(), b.i32(), b.i64(), b.i64()
+        pid, epoch, seq, n = b.i64(), b.i16(), b.i32(), b.i32()
+        out.append(BatchHeader(base_offset, attrs, base_ts, max_ts, pid, epoch, seq, n, crc_ok,
+                               b.data[b.pos:], r.data[start:r.pos]))
+    return out

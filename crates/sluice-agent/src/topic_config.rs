@@ -1,5 +1,6 @@
 //! Topic configs: Kafka's names and defaults, validation, and the effective values the data
-//! path enforces (`retention.*`, `max.message.bytes`, `message.timestamp.type`).
+//! path enforces (`retention.*`, `max.message.bytes`, `message.timestamp.*`, `compression.*`,
+//! `cleanup.policy`'s keys-required rule).
 //!
 //! The quorum stores overrides only; defaults live here so that DescribeConfigs can tell a
 //! default from an override, as Kafka does.
@@ -7,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use sluice_meta::state::Topic;
+use sluice_protocol::compression::Codec;
 
 /// The value types DescribeConfigs v3+ reports (Kafka's `ConfigType` ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,26 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "compression.type",
         "producer",
         ConfigType::String,
-        "Batches are stored as the producer compressed them.",
+        "Codec batches are stored in: producer keeps the producer's, or uncompressed, gzip, \
+         snappy, lz4, zstd (enforced: batches are recompressed).",
+    ),
+    def(
+        "compression.gzip.level",
+        "-1",
+        ConfigType::Int,
+        "gzip level (1-9, -1 for the default) used when recompressing to gzip (enforced).",
+    ),
+    def(
+        "compression.lz4.level",
+        "9",
+        ConfigType::Int,
+        "lz4 level (1-17) used when recompressing to lz4 (enforced).",
+    ),
+    def(
+        "compression.zstd.level",
+        "3",
+        ConfigType::Int,
+        "zstd level (-131072 to 22) used when recompressing to zstd (enforced).",
     ),
     def(
         "delete.retention.ms",
@@ -102,13 +123,15 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "message.timestamp.after.max.ms",
         "3600000",
         ConfigType::Long,
-        "Stored for compatibility.",
+        "Largest amount a CreateTime record's timestamp may be ahead of the agent's clock \
+         (enforced: INVALID_TIMESTAMP).",
     ),
     def(
         "message.timestamp.before.max.ms",
         "9223372036854775807",
         ConfigType::Long,
-        "Stored for compatibility.",
+        "Largest amount a CreateTime record's timestamp may be behind the agent's clock \
+         (enforced: INVALID_TIMESTAMP).",
     ),
     def(
         "message.timestamp.type",
@@ -210,6 +233,17 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             .all(|p| matches!(p.trim(), "delete" | "compact")),
         "max.message.bytes" => value.parse::<i32>().is_ok_and(|v| v >= 0),
         "retention.ms" | "retention.bytes" => value.parse::<i64>().is_ok_and(|v| v >= -1),
+        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
+            value.parse::<i64>().is_ok_and(|v| v >= 0)
+        }
+        "compression.gzip.level" | "compression.lz4.level" | "compression.zstd.level" => {
+            let codec =
+                Codec::from_topic_config(&name["compression.".len()..name.len() - ".level".len()]);
+            let range = codec.and_then(Codec::level_config);
+            value
+                .parse::<i32>()
+                .is_ok_and(|v| range.is_some_and(|r| r.accepts(v)))
+        }
         "compression.type" => matches!(
             value,
             "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd"
@@ -231,19 +265,40 @@ pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> &'a
 }
 
 /// What the produce path needs of a topic, read once per request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProducePolicy {
+    /// `max.message.bytes`: the largest batch, as stored, in bytes.
     pub max_message_bytes: usize,
+    /// `message.timestamp.type=LogAppendTime`.
     pub log_append_time: bool,
+    /// `compression.type`: the codec batches are stored in; `None` for `producer` (as sent).
+    pub compression: Option<Codec>,
+    /// KIP-390 `compression.<codec>.level` of that codec, when it has levels.
+    pub compression_level: Option<i32>,
+    /// KIP-937 `message.timestamp.before.max.ms` / `after.max.ms`, in ms (CreateTime only).
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    pub compacted: bool,
 }
 
 impl ProducePolicy {
     pub fn of(topic: &Topic) -> Self {
+        let get = |name| effective(&topic.configs, name);
+        let long = |name| get(name).parse::<i64>().unwrap_or(i64::MAX);
+        let compression = Codec::from_topic_config(get("compression.type"));
         ProducePolicy {
-            max_message_bytes: effective(&topic.configs, "max.message.bytes")
-                .parse()
-                .unwrap_or(1_048_588),
-            log_append_time: effective(&topic.configs, "message.timestamp.type") == "LogAppendTime",
+            max_message_bytes: get("max.message.bytes").parse().unwrap_or(1_048_588),
+            log_append_time: get("message.timestamp.type") == "LogAppendTime",
+            compression,
+            compression_level: compression
+                .and_then(Codec::level_config)
+                .and_then(|l| get(l.name).parse().ok()),
+            timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
+            timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
+            compacted: get("cleanup.policy")
+                .split(',')
+                .any(|p| p.trim() == "compact"),
         }
     }
 }
@@ -283,6 +338,13 @@ mod tests {
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
         assert!(validate("message.timestamp.type", "Now").is_err());
         assert!(validate("no.such.config", "1").is_err());
+        assert!(validate("compression.gzip.level", "-1").is_ok());
+        assert!(validate("compression.gzip.level", "10").is_err());
+        assert!(validate("compression.lz4.level", "17").is_ok());
+        assert!(validate("compression.lz4.level", "0").is_err());
+        assert!(validate("compression.zstd.level", "-131072").is_ok());
+        assert!(validate("compression.zstd.level", "23").is_err());
+        assert!(validate("message.timestamp.after.max.ms", "-1").is_err());
         assert!(validate_topic_name("a.b_c-1").is_ok());
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name("a/b").is_err());

@@ -30,7 +30,8 @@
 //! Batches appended after the failure (including the open segment's) are committed normally;
 //! if one of them follows a failed batch of the same idempotent producer, the quorum answers
 //! OUT_OF_ORDER_SEQUENCE_NUMBER for it, as Kafka does, and clients retry it after the earlier
-//! one. The failed segments' objects are deleted (or left to the janitor as orphans).
+//! one; where the quorum has no state to tell (the failed batch was the producer's first on the
+//! partition), the writer's [`SequenceFences`] hold such batches back with the same answer. The failed segments' objects are deleted (or left to the janitor as orphans).
 //!
 //! A commit the quorum refuses because its upload began more than half the janitor's orphan
 //! grace ago is uploaded again under a new name (a few times) by the committer itself, in its
@@ -63,6 +64,7 @@ use uuid::Uuid;
 
 use crate::agent::now_ms;
 use crate::config::AgentConfig;
+use crate::sequence_fence::SequenceFences;
 
 /// A partition as the writer groups it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -363,7 +365,8 @@ async fn commit_loop(
 ) {
     // Segments numbered up to this one fail unproposed, with this error: an earlier one failed.
     let mut doomed: Option<(u64, WriteError)> = None;
-    while let Some(flight) = queue.recv().await {
+    let mut fences = SequenceFences::default();
+    while let Some(mut flight) = queue.recv().await {
         let bytes = flight.segment.object.len();
         let span = flight.span.clone();
         match doomed
@@ -372,10 +375,14 @@ async fn commit_loop(
         {
             Some((_, e)) => {
                 tracing::warn!(parent: &span, error = %e, "segment not committed: an earlier segment failed");
+                fences.failed(&flight.segment.partitions);
                 discard(flight, e.clone(), &ctx).instrument(span).await;
             }
             None => {
+                flight.segment.hold_back(&mut fences);
+                let proposed = flight.segment.partitions.clone();
                 if let Err(e) = commit(flight, &*sink, &ctx).instrument(span).await {
+                    fences.failed(&proposed);
                     // Everything cut so far was cut after the failed segment.
                     doomed = Some((shared.last_cut.load(Ordering::Acquire), e.behind()));
                 }
@@ -409,6 +416,8 @@ struct Segment {
     /// Tickets in the order of the commit's batches (partition by partition).
     order: Vec<u64>,
     waiters: Vec<Waiter>,
+    /// Batches answered without being proposed ([`SequenceFences`]).
+    held_back: HashMap<u64, BatchOutcome>,
 }
 
 impl Segment {
@@ -448,6 +457,15 @@ impl Segment {
             partitions,
             order,
             waiters,
+            held_back: HashMap::new(),
+        }
+    }
+
+    /// Takes out of the commit the batches `fences` hold back; they are answered as fenced.
+    fn hold_back(&mut self, fences: &mut SequenceFences) {
+        for pos in fences.screen(&mut self.partitions).into_iter().rev() {
+            let ticket = self.order.remove(pos);
+            self.held_back.insert(ticket, SequenceFences::outcome());
         }
     }
 
@@ -629,11 +647,13 @@ async fn commit(
         object,
         order,
         waiters,
+        held_back,
         ..
     } = segment;
     let outcomes: HashMap<u64, BatchOutcome> = order
         .into_iter()
         .zip(parts.into_iter().flat_map(|p| p.outcomes))
+        .chain(held_back)
         .collect();
     for (tickets, tx) in waiters {
         let out = tickets

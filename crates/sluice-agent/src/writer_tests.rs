@@ -418,6 +418,38 @@ async fn a_failed_upload_fails_the_segments_cut_after_it_with_a_retriable_error(
 }
 
 #[tokio::test]
+async fn a_batch_following_a_failed_first_batch_waits_for_its_retry() {
+    // Given the producer's first batch on partition 0 failed with its segment.
+    let f = fixture(4, Duration::from_millis(1), vec![PutRule::Fail], vec![]).await;
+    let first = produce(&f.writer, 0).await;
+    assert!(matches!(outcome(first).await, Err(WriteError::Upload(_))));
+
+    // When its next batch (sent before the client saw the failure) comes: the quorum, holding
+    // no state for the producer there, would take it as its first; the writer holds it back
+    // with OUT_OF_ORDER_SEQUENCE_NUMBER, and another partition is not affected.
+    let second = produce(&f.writer, 1).await;
+    let other = f.writer.append(key(1), vec![batch(5)]).await;
+    assert_eq!(
+        outcome(second).await,
+        Ok(vec![BatchOutcome::Rejected {
+            error_code: sluice_meta::codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+        }])
+    );
+    assert_eq!(outcome(other).await, appended(0));
+    assert_eq!(f.sink.high_watermark(0), 0);
+
+    // Then the producer's retries land in order.
+    let retry = f.writer.append(key(0), vec![batch(0), batch(1)]).await;
+    assert_eq!(
+        outcome(retry).await.unwrap(),
+        vec![
+            BatchOutcome::Appended { base_offset: 0 },
+            BatchOutcome::Appended { base_offset: 1 }
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_commit_of_unknown_fate_fails_the_later_segments_and_retries_dedupe() {
     // Given segment 1's commit applied but its answer lost, with segment 2 already cut.
     let f = fixture(

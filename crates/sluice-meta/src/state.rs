@@ -116,12 +116,137 @@ pub struct ProducerInfo {
     pub producer_epoch: i16,
 }
 
+/// An idempotent producer id known to the quorum.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "ProducerStateRepr")]
 pub struct ProducerState {
+    /// The newest epoch handed out by InitProducerId or seen in a batch; what an epoch bump
+    /// (KIP-360) must name. Batches are checked against each partition's own epoch.
     pub epoch: i16,
     pub last_update_ms: i64,
-    /// Per topic and partition: the last few batches written, newest last.
-    pub partitions: BTreeMap<String, BTreeMap<i32, VecDeque<SeqEntry>>>,
+    /// Per topic and partition: the producer's state there (Kafka keeps producer state per
+    /// partition: a partition without it accepts the producer's first batch at any sequence).
+    pub partitions: BTreeMap<String, BTreeMap<i32, PartitionProducerState>>,
+}
+
+/// One producer's state on one partition, Kafka's `ProducerStateEntry`: the epoch of its
+/// batches there and the last few of them, for dedupe and sequence continuity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartitionProducerState {
+    pub epoch: i16,
+    /// The newest [`PRODUCER_BATCH_CACHE`] batches, newest last; never empty.
+    pub batches: VecDeque<SeqEntry>,
+}
+
+/// What a producer's batch is, given the producer's state on the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// New and in order: append it.
+    Append,
+    /// A retry of a batch in the log, at this base offset.
+    Duplicate(i64),
+    /// Refused with this Kafka error code.
+    Reject(i16),
+}
+
+impl PartitionProducerState {
+    /// Kafka's `ProducerStateEntry.findDuplicateBatch`, then `ProducerAppendInfo`'s
+    /// `checkProducerEpoch` and `checkSequence`, for a batch of `epoch` covering sequences
+    /// `first_seq..=last_seq`:
+    /// - a retry of one of the cached batches (same epoch and sequences) is a duplicate;
+    /// - an older epoch is INVALID_PRODUCER_EPOCH;
+    /// - a newer epoch must start at sequence 0 (the producer bumped its epoch and reset its
+    ///   sequences), else OUT_OF_ORDER_SEQUENCE_NUMBER;
+    /// - the same epoch must continue right after the newest batch (wrapping at `i32::MAX`),
+    ///   else OUT_OF_ORDER_SEQUENCE_NUMBER.
+    ///
+    /// A partition with no state for the producer accepts any first sequence (the state may
+    /// have expired, or the producer never wrote there); that case never reaches this.
+    pub fn check(&self, epoch: i16, first_seq: i32, last_seq: i32) -> SequenceCheck {
+        if epoch == self.epoch {
+            if let Some(dup) = self
+                .batches
+                .iter()
+                .find(|e| e.first_seq == first_seq && e.last_seq == last_seq)
+            {
+                return SequenceCheck::Duplicate(dup.base_offset);
+            }
+        }
+        if epoch < self.epoch {
+            return SequenceCheck::Reject(codes::INVALID_PRODUCER_EPOCH);
+        }
+        let in_order = if epoch > self.epoch {
+            first_seq == 0
+        } else {
+            self.batches
+                .back()
+                .is_some_and(|prev| first_seq == next_seq(prev.last_seq, 1))
+        };
+        if in_order {
+            SequenceCheck::Append
+        } else {
+            SequenceCheck::Reject(codes::OUT_OF_ORDER_SEQUENCE_NUMBER)
+        }
+    }
+
+    /// Records an appended batch; a new epoch starts a fresh cache.
+    fn push(&mut self, epoch: i16, entry: SeqEntry) {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+        self.batches.push_back(entry);
+        if self.batches.len() > PRODUCER_BATCH_CACHE {
+            self.batches.pop_front();
+        }
+    }
+}
+
+/// [`ProducerState`] as stored, including snapshots from before per-partition epochs (a bare
+/// list of batches per partition, whose epoch was the producer's).
+#[derive(Deserialize)]
+struct ProducerStateRepr {
+    epoch: i16,
+    last_update_ms: i64,
+    partitions: BTreeMap<String, BTreeMap<i32, PartitionProducerRepr>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PartitionProducerRepr {
+    Current(PartitionProducerState),
+    Legacy(VecDeque<SeqEntry>),
+}
+
+impl From<ProducerStateRepr> for ProducerState {
+    fn from(r: ProducerStateRepr) -> Self {
+        let partitions = r
+            .partitions
+            .into_iter()
+            .map(|(topic, parts)| {
+                let parts = parts
+                    .into_iter()
+                    .map(|(p, e)| match e {
+                        PartitionProducerRepr::Current(s) => (p, s),
+                        PartitionProducerRepr::Legacy(batches) => (
+                            p,
+                            PartitionProducerState {
+                                epoch: r.epoch,
+                                batches,
+                            },
+                        ),
+                    })
+                    .filter(|(_, s)| !s.batches.is_empty())
+                    .collect();
+                (topic, parts)
+            })
+            .collect();
+        ProducerState {
+            epoch: r.epoch,
+            last_update_ms: r.last_update_ms,
+            partitions,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -459,6 +584,8 @@ impl MetaState {
             }
             ps.epoch += 1;
             ps.last_update_ms = now_ms;
+            // Kafka answers an idempotent producer's InitProducerId with a fresh id, which no
+            // partition has state for; the bumped epoch stands in for it, so it starts clean.
             ps.partitions.clear();
             return CommandResponse::Producer(ProducerInfo {
                 producer_id,
@@ -545,7 +672,8 @@ impl MetaState {
     }
 }
 
-/// Decides whether a batch is new, a duplicate, or out of order, and records it if new.
+/// Decides whether a batch is new, a duplicate, or out of order
+/// ([`PartitionProducerState::check`]), and records it if new.
 fn check_sequence(
     producers: &mut BTreeMap<i64, ProducerState>,
     topic: &str,
@@ -559,6 +687,7 @@ fn check_sequence(
             base_offset: next_offset,
         };
     }
+    let last_seq = next_seq(b.base_sequence, b.records - 1);
     let ps = producers
         .entry(b.producer_id)
         .or_insert_with(|| ProducerState {
@@ -566,54 +695,33 @@ fn check_sequence(
             last_update_ms: now_ms,
             partitions: BTreeMap::new(),
         });
-    if b.producer_epoch < ps.epoch {
-        return BatchOutcome::Rejected {
-            error_code: codes::INVALID_PRODUCER_EPOCH,
-        };
-    }
-    if b.producer_epoch > ps.epoch {
-        if b.base_sequence != 0 {
-            return BatchOutcome::Rejected {
-                error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
-            };
+    let state = ps.partitions.get(topic).and_then(|p| p.get(&partition));
+    match state.map(|s| s.check(b.producer_epoch, b.base_sequence, last_seq)) {
+        Some(SequenceCheck::Duplicate(base_offset)) => {
+            return BatchOutcome::Duplicate { base_offset }
         }
-        ps.epoch = b.producer_epoch;
-        ps.partitions.clear();
+        Some(SequenceCheck::Reject(error_code)) => return BatchOutcome::Rejected { error_code },
+        Some(SequenceCheck::Append) | None => {}
     }
-    let last_seq = next_seq(b.base_sequence, b.records - 1);
-    let cache = ps
-        .partitions
+    ps.epoch = ps.epoch.max(b.producer_epoch);
+    ps.last_update_ms = now_ms;
+    ps.partitions
         .entry(topic.to_string())
         .or_default()
         .entry(partition)
-        .or_default();
-    if let Some(dup) = cache
-        .iter()
-        .find(|e| e.first_seq == b.base_sequence && e.last_seq == last_seq)
-    {
-        return BatchOutcome::Duplicate {
-            base_offset: dup.base_offset,
-        };
-    }
-    let in_order = match cache.back() {
-        Some(prev) => b.base_sequence == next_seq(prev.last_seq, 1),
-        None => b.base_sequence == 0,
-    };
-    if !in_order {
-        return BatchOutcome::Rejected {
-            error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
-        };
-    }
-    cache.push_back(SeqEntry {
-        first_seq: b.base_sequence,
-        last_seq,
-        base_offset: next_offset,
-        timestamp: b.max_timestamp,
-    });
-    if cache.len() > PRODUCER_BATCH_CACHE {
-        cache.pop_front();
-    }
-    ps.last_update_ms = now_ms;
+        .or_insert_with(|| PartitionProducerState {
+            epoch: b.producer_epoch,
+            batches: VecDeque::new(),
+        })
+        .push(
+            b.producer_epoch,
+            SeqEntry {
+                first_seq: b.base_sequence,
+                last_seq,
+                base_offset: next_offset,
+                timestamp: b.max_timestamp,
+            },
+        );
     BatchOutcome::Appended {
         base_offset: next_offset,
     }

@@ -155,6 +155,90 @@ fn idempotent_retry_is_deduplicated_and_gaps_are_rejected() {
 }
 
 #[test]
+fn a_partition_without_state_for_the_producer_accepts_any_first_sequence() {
+    // given a fresh producer id (InitProducerId) and a two-partition topic
+    let (mut s, id) = state_with_topic(2);
+    s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 1,
+    });
+    // when its first batch on partition 0 starts at sequence 42: appended (Kafka: the
+    // producer's state may have expired; continuity is enforced from there on)
+    let r = commit(&mut s, id, "a", vec![(0, vec![batch(0, 3, 0, 0, 42)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 0 }]);
+    // then a gap is refused, a retry is a duplicate, the next in order is appended
+    let r = commit(&mut s, id, "b", vec![(0, vec![batch(0, 1, 0, 0, 46)])]);
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+        }]
+    );
+    let r = commit(&mut s, id, "c", vec![(0, vec![batch(0, 3, 0, 0, 42)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Duplicate { base_offset: 0 }]);
+    let r = commit(&mut s, id, "d", vec![(0, vec![batch(0, 1, 0, 0, 45)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 3 }]);
+    // and partition 1, where it never wrote, takes its first batch at any sequence too
+    let r = commit(&mut s, id, "e", vec![(1, vec![batch(0, 1, 0, 0, 7)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 0 }]);
+    // even from a producer id the quorum never handed out (its state expired)
+    let r = commit(&mut s, id, "f", vec![(1, vec![batch(0, 1, 99, 4, 1000)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 1 }]);
+}
+
+#[test]
+fn a_new_epoch_restarts_sequences_at_zero_per_partition() {
+    let (mut s, id) = state_with_topic(2);
+    let r = commit(
+        &mut s,
+        id,
+        "a",
+        vec![
+            (0, vec![batch(0, 2, 5, 0, 0)]),
+            (1, vec![batch(100, 2, 5, 0, 0)]),
+        ],
+    );
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 0 }]);
+    // a client-side epoch bump (Kafka's idempotent producer bumps locally) must restart at 0
+    let r = commit(&mut s, id, "b", vec![(0, vec![batch(0, 1, 5, 1, 2)])]);
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER
+        }]
+    );
+    let r = commit(&mut s, id, "c", vec![(0, vec![batch(0, 1, 5, 1, 0)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 2 }]);
+    // partition 1 still holds epoch 0: its in-flight epoch-0 batch continues there
+    let r = commit(&mut s, id, "d", vec![(1, vec![batch(0, 1, 5, 0, 2)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 2 }]);
+    // while on partition 0 epoch 0 is now fenced
+    let r = commit(&mut s, id, "e", vec![(0, vec![batch(0, 1, 5, 0, 2)])]);
+    assert_eq!(
+        r[0],
+        vec![BatchOutcome::Rejected {
+            error_code: codes::INVALID_PRODUCER_EPOCH
+        }]
+    );
+    assert_eq!(s.producers[&5].epoch, 1);
+    assert_eq!(s.producers[&5].partitions[T][&0].epoch, 1);
+    assert_eq!(s.producers[&5].partitions[T][&1].epoch, 0);
+}
+
+#[test]
+fn producer_state_from_before_per_partition_epochs_still_loads() {
+    let old = r#"{"epoch":3,"last_update_ms":9,"partitions":{"orders":{"0":[
+        {"first_seq":0,"last_seq":4,"base_offset":10,"timestamp":77}]}}}"#;
+    let p: ProducerState = serde_json::from_str(old).unwrap();
+    let part = &p.partitions[T][&0];
+    assert_eq!(part.epoch, 3);
+    assert_eq!(part.batches[0].last_seq, 4);
+    let again: ProducerState = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(again.partitions[T][&0], *part);
+}
+
+#[test]
 fn epoch_bump_fences_the_old_epoch() {
     let (mut s, id) = state_with_topic(1);
     s.apply(&Command::InitProducerId {
@@ -175,6 +259,10 @@ fn epoch_bump_fences_the_old_epoch() {
             producer_epoch: 1
         })
     );
+    // The bump stands in for Kafka's fresh producer id: the partition starts clean, then the
+    // new epoch fences the old one there.
+    let r = commit(&mut s, id, "c", vec![(0, vec![batch(0, 1, 0, 1, 0)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 1 }]);
     let r = commit(&mut s, id, "b", vec![(0, vec![batch(0, 1, 0, 0, 1)])]);
     assert_eq!(
         r[0],
@@ -182,8 +270,6 @@ fn epoch_bump_fences_the_old_epoch() {
             error_code: codes::INVALID_PRODUCER_EPOCH
         }]
     );
-    let r = commit(&mut s, id, "c", vec![(0, vec![batch(0, 1, 0, 1, 0)])]);
-    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 1 }]);
     let stale = s.apply(&Command::InitProducerId {
         producer_id: 0,
         producer_epoch: 0,
@@ -454,6 +540,7 @@ fn a_busy_state_survives_a_snapshot_roundtrip() {
     );
     assert_eq!(
         back.producers[&0].partitions[T][&0]
+            .batches
             .back()
             .unwrap()
             .last_seq,

@@ -5,7 +5,9 @@
 //! `partitionLeaderEpoch`, which sit outside the CRC, so the patch costs two stores per batch.
 //! The layout is written by hand because `kafka-protocol`'s decoder always materialises records.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+
+use crate::compression::{self, Codec, CodecError};
 
 /// Bytes before the first record: everything from `baseOffset` to `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -145,6 +147,9 @@ impl BatchHeader {
     pub fn compression(&self) -> i16 {
         self.attributes & ATTR_COMPRESSION_MASK
     }
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_LOG_APPEND_TIME != 0
+    }
 }
 
 /// Splits a byte run of concatenated batches. A trailing partial batch (as fetch responses may
@@ -215,16 +220,155 @@ pub fn patch_base_offset(buf: &mut [u8], base_offset: i64, leader_epoch: i32) {
 pub fn stamp_log_append_time(buf: &mut [u8], now_ms: i64) {
     let attrs = be_i16(buf, 21) | ATTR_LOG_APPEND_TIME;
     buf[21..23].copy_from_slice(&attrs.to_be_bytes());
-    buf[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    set_max_timestamp(buf, now_ms);
+}
+
+/// Sets `maxTimestamp` of the batch at the start of `buf` and recomputes its CRC.
+pub fn set_max_timestamp(buf: &mut [u8], max_timestamp: i64) {
+    buf[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    reseal(buf);
+}
+
+/// Recomputes the CRC-32C of the batch at the start of `buf` after a change inside it.
+fn reseal(buf: &mut [u8]) {
     let total = LOG_OVERHEAD + be_i32(buf, 8) as usize;
     let crc = crc32c::crc32c(&buf[CRC_START..total]);
     buf[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// The records section of a batch (everything after its header), compressed as the batch's
+/// codec says.
+pub fn records_section<'a>(batch: &'a [u8], h: &BatchHeader) -> &'a [u8] {
+    &batch[HEADER_LEN..h.total_len]
+}
+
+/// A new batch with `batch`'s header fields (base offset, producer id, epoch and base sequence,
+/// timestamps, transactional flag...) whose records section is `raw_records` (uncompressed)
+/// compressed with `codec` at `level`: the codec bits, `batchLength` and the CRC are rewritten.
+pub fn rebuild(
+    batch: &[u8],
+    raw_records: &[u8],
+    codec: Codec,
+    level: Option<i32>,
+) -> Result<BytesMut, CodecError> {
+    let body = compression::compress(codec, level, raw_records)?;
+    let mut out = BytesMut::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(&body);
+    let batch_length = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let attrs = (be_i16(&out, 21) & !ATTR_COMPRESSION_MASK) | codec.id();
+    out[21..23].copy_from_slice(&attrs.to_be_bytes());
+    reseal(&mut out);
+    Ok(out)
+}
+
+/// What validation needs of one record of an uncompressed records section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordInfo {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    /// Bytes of the key; -1 for a null key.
+    pub key_len: i32,
+    /// Bytes of the value; -1 for a null value.
+    pub value_len: i32,
+}
+
+/// A cursor over zig-zag varints, as the v2 record format encodes its fields.
+struct Varints<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+const BAD_RECORD: BatchError = BatchError::Invalid("Found invalid record structure");
+
+impl Varints<'_> {
+    fn varlong(&mut self) -> Result<i64, BatchError> {
+        let mut raw: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = *self.buf.get(self.pos).ok_or(BAD_RECORD)?;
+            self.pos += 1;
+            raw |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+            }
+        }
+        Err(BAD_RECORD)
+    }
+    fn varint(&mut self) -> Result<i32, BatchError> {
+        i32::try_from(self.varlong()?).map_err(|_| BAD_RECORD)
+    }
+    fn skip(&mut self, n: usize) -> Result<(), BatchError> {
+        if self.buf.len() - self.pos < n {
+            return Err(BAD_RECORD);
+        }
+        self.pos += n;
+        Ok(())
+    }
+    /// A length-prefixed field (-1 = null); returns its length.
+    fn field(&mut self) -> Result<i32, BatchError> {
+        let len = self.varint()?;
+        if len < -1 {
+            return Err(BAD_RECORD);
+        }
+        self.skip(len.max(0) as usize)?;
+        Ok(len)
+    }
+}
+
+/// Reads the `count` records of an uncompressed records section, checking that each record's
+/// fields fill exactly its declared size and that the records fill exactly the section
+/// (Kafka's `DefaultRecord.readFrom` rules; a mismatch is INVALID_RECORD).
+pub fn read_records(raw: &[u8], count: i32) -> Result<Vec<RecordInfo>, BatchError> {
+    let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
+    let mut c = Varints { buf: raw, pos: 0 };
+    for _ in 0..count {
+        let size = c.varint()?;
+        if size < 0 || raw.len() - c.pos < size as usize {
+            return Err(BAD_RECORD);
+        }
+        let end = c.pos + size as usize;
+        let mut r = Varints {
+            buf: &raw[..end],
+            pos: c.pos,
+        };
+        r.skip(1)?; // attributes
+        let timestamp_delta = r.varlong()?;
+        let offset_delta = r.varint()?;
+        let key_len = r.field()?;
+        let value_len = r.field()?;
+        let headers = r.varint()?;
+        if headers < 0 {
+            return Err(BAD_RECORD);
+        }
+        for _ in 0..headers {
+            if r.field()? < 0 {
+                return Err(BatchError::Invalid("Invalid negative header key size"));
+            }
+            r.field()?;
+        }
+        if r.pos != end {
+            return Err(BatchError::Invalid("record size does not match its fields"));
+        }
+        c.pos = end;
+        out.push(RecordInfo {
+            offset_delta,
+            timestamp_delta,
+            key_len,
+            value_len,
+        });
+    }
+    if c.pos != raw.len() {
+        return Err(BatchError::Invalid(
+            "Incorrect declared batch size, records still remaining in file",
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
         TimestampType,
@@ -343,5 +487,62 @@ mod tests {
         let items: Vec<_> = BatchIter::new(&all[..one + 10]).collect();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].as_ref().unwrap().0, 0);
+    }
+
+    #[test]
+    fn recompression_keeps_every_field_but_the_codec() {
+        let src = encode(50, Compression::Lz4);
+        let h = BatchHeader::parse_validated(&src).unwrap();
+        let raw = compression::decompress(Codec::Lz4, records_section(&src, &h), 1 << 20).unwrap();
+        let infos = read_records(&raw, h.records_count).unwrap();
+        assert_eq!(infos.len(), 50);
+        assert_eq!(infos[7].offset_delta, 7);
+        assert_eq!(infos[7].timestamp_delta, 7);
+        assert_eq!((infos[7].key_len, infos[7].value_len), (2, 2));
+        let out = rebuild(&src, &raw, Codec::Zstd, Some(10)).unwrap();
+        let h2 = BatchHeader::parse_validated(&out).unwrap();
+        assert_eq!(h2.compression(), Codec::Zstd.id());
+        assert_eq!(
+            (
+                h2.producer_id,
+                h2.producer_epoch,
+                h2.base_sequence,
+                h2.records_count
+            ),
+            (
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                h.records_count
+            )
+        );
+        assert_eq!(
+            (h2.base_timestamp, h2.max_timestamp),
+            (h.base_timestamp, h.max_timestamp)
+        );
+        let mut a = src.clone();
+        let mut b = out.freeze();
+        let (a, b) = (
+            RecordBatchDecoder::decode(&mut a).unwrap(),
+            RecordBatchDecoder::decode(&mut b).unwrap(),
+        );
+        assert_eq!(b.compression, Compression::Zstd);
+        assert_eq!(a.records, b.records);
+    }
+
+    #[test]
+    fn malformed_records_are_errors_not_panics() {
+        let src = encode(3, Compression::None);
+        let h = BatchHeader::parse(&src).unwrap();
+        let raw = records_section(&src, &h);
+        assert_eq!(read_records(raw, 3).unwrap().len(), 3);
+        assert!(read_records(raw, 2).is_err(), "bytes left over");
+        assert!(read_records(raw, 4).is_err(), "a record missing");
+        for cut in 0..raw.len() {
+            assert!(read_records(&raw[..cut], 3).is_err(), "cut at {cut}");
+        }
+        let mut bad = raw.to_vec();
+        bad[0] = 0x7f; // a record size past the end
+        assert!(read_records(&bad, 3).is_err());
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod codec;
+pub mod compression;
 pub mod frame;
 pub mod versions;
 

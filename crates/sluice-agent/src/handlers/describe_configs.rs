@@ -30,6 +30,9 @@ use crate::topic_config::{lookup, validate_topic_name, ConfigType};
 const BROKER_SYNONYMS: &[(&str, &str)] = &[
     ("cleanup.policy", "log.cleanup.policy"),
     ("compression.type", "compression.type"),
+    ("compression.gzip.level", "compression.gzip.level"),
+    ("compression.lz4.level", "compression.lz4.level"),
+    ("compression.zstd.level", "compression.zstd.level"),
     ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
     ("file.delete.delay.ms", "log.segment.delete.delay.ms"),
     ("flush.messages", "log.flush.interval.messages"),

@@ -64,10 +64,11 @@ fn describe(s: &MetaState, topic: &str, partition: i32) -> PartitionResponse {
         .producers
         .iter()
         .filter_map(|(id, ps)| {
-            let newest = ps.partitions.get(topic)?.get(&partition)?.back()?;
+            let state = ps.partitions.get(topic)?.get(&partition)?;
+            let newest = state.batches.back()?;
             let mut p = ProducerState::default();
             p.producer_id = ProducerId(*id);
-            p.producer_epoch = ps.epoch as i32;
+            p.producer_epoch = state.epoch as i32;
             p.last_sequence = newest.last_seq;
             p.last_timestamp = newest.timestamp;
             p.coordinator_epoch = -1;
@@ -81,7 +82,9 @@ fn describe(s: &MetaState, topic: &str, partition: i32) -> PartitionResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_meta::state::{PartitionLog, ProducerState as Producer, SeqEntry, Topic};
+    use sluice_meta::state::{
+        PartitionLog, PartitionProducerState, ProducerState as Producer, SeqEntry, Topic,
+    };
     use std::collections::{BTreeMap, VecDeque};
     use uuid::Uuid;
 
@@ -105,11 +108,15 @@ mod tests {
         };
         let seqs: VecDeque<SeqEntry> = [entry(0, 4, 10), entry(5, 9, 20)].into_iter().collect();
         let mut parts = BTreeMap::new();
-        parts.insert("t".to_string(), BTreeMap::from([(1, seqs)]));
+        let state = PartitionProducerState {
+            epoch: 2,
+            batches: seqs,
+        };
+        parts.insert("t".to_string(), BTreeMap::from([(1, state)]));
         s.producers.insert(
             7,
             Producer {
-                epoch: 2,
+                epoch: 5,
                 last_update_ms: 0,
                 partitions: parts,
             },

@@ -4,18 +4,19 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use sluice_meta::command::BatchOutcome;
-use sluice_protocol::batch::{split_produced, stamp_log_append_time, BatchError, BatchHeader};
 use tokio::sync::oneshot;
 
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
 use crate::dispatch::{Reply, ReplyFuture};
+use crate::log_validator::{LogValidator, Rejection};
 use crate::topic_config::ProducePolicy;
 use crate::writer::{PartitionKey, WriteError};
 
@@ -23,10 +24,15 @@ type Outcomes = oneshot::Receiver<Result<Vec<BatchOutcome>, WriteError>>;
 
 enum Pending {
     Failed(ResponseError, Option<String>),
-    Appended { rx: Outcomes, log_append_time: i64 },
+    /// Refused by the [`LogValidator`]: a code, maybe a message and per-record errors.
+    Rejected(Rejection),
+    Appended {
+        rx: Outcomes,
+        log_append_time: i64,
+    },
 }
 
-pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> ReplyFuture {
+pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> ReplyFuture {
     let acks = req.acks;
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for td in req.topic_data {
@@ -56,7 +62,7 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
                         topic_id: t.id,
                         partition: pd.index,
                     };
-                    append(&agent, key, pd.records, policy).await
+                    append(&agent, key, pd.records, &policy, version).await
                 }
                 _ => Pending::Failed(ResponseError::UnknownTopicOrPartition, None),
             };
@@ -78,6 +84,20 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, _version: i16) -> Re
                     Pending::Failed(e, msg) => {
                         pr.error_code = e.code();
                         pr.error_message = msg.map(str_bytes);
+                    }
+                    Pending::Rejected(r) => {
+                        pr.error_code = r.error().code();
+                        pr.error_message = r.client_message().map(str_bytes);
+                        pr.record_errors = r
+                            .record_errors()
+                            .iter()
+                            .map(|e| {
+                                let mut b = BatchIndexAndErrorMessage::default();
+                                b.batch_index = e.batch_index;
+                                b.batch_index_error_message = Some(str_bytes(e.message.clone()));
+                                b
+                            })
+                            .collect();
                     }
                     Pending::Appended {
                         rx,
@@ -108,58 +128,36 @@ async fn append(
     agent: &Agent,
     key: PartitionKey,
     records: Option<bytes::Bytes>,
-    policy: ProducePolicy,
+    policy: &ProducePolicy,
+    version: i16,
 ) -> Pending {
     let Some(records) = records else {
-        return Pending::Failed(ResponseError::InvalidRecord, Some("no records".into()));
+        return Pending::Failed(ResponseError::InvalidRecord, None);
     };
-    let batches = match split_produced(&records) {
+    let now = now_ms();
+    let validator = LogValidator {
+        topic: &key.topic,
+        partition: key.partition,
+        policy,
+        now_ms: now,
+        api_version: version,
+        max_decompressed_bytes: agent.cfg.max_request_bytes,
+    };
+    let batches = match validator.validate(&records) {
         Ok(b) => b,
         Err(e) => {
             tracing::info!(topic = %key.topic, partition = key.partition, error = %e, "rejecting produced batch");
             metrics::counter!("sluice_produce_rejected_batches_total").increment(1);
-            let code = match e {
-                BatchError::Crc { .. } | BatchError::Truncated { .. } => {
-                    ResponseError::CorruptMessage
-                }
-                BatchError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
-                BatchError::Invalid(_) => ResponseError::InvalidRecord,
-            };
-            return Pending::Failed(code, Some(e.to_string()));
+            return Pending::Rejected(e);
         }
     };
-    if let Some((b, _)) = batches
-        .iter()
-        .find(|(b, _)| b.len() > policy.max_message_bytes)
-    {
-        let msg = format!(
-            "batch of {} bytes exceeds max.message.bytes {}",
-            b.len(),
-            policy.max_message_bytes
-        );
-        return Pending::Failed(ResponseError::MessageTooLarge, Some(msg));
-    }
     if batches.iter().any(|(_, h)| h.is_transactional()) {
         return Pending::Failed(
             ResponseError::TransactionalIdAuthorizationFailed,
             Some("transactions are not supported yet".into()),
         );
     }
-    let mut log_append_time = -1;
-    let batches = if policy.log_append_time {
-        log_append_time = now_ms();
-        batches
-            .into_iter()
-            .map(|(b, _)| {
-                let mut m = BytesMut::from(&b[..]);
-                stamp_log_append_time(&mut m, log_append_time);
-                let h = BatchHeader::parse(&m).expect("stamping keeps the header valid");
-                (m.freeze(), h)
-            })
-            .collect()
-    } else {
-        batches
-    };
+    let log_append_time = if policy.log_append_time { now } else { -1 };
     let records: usize = batches.iter().map(|(_, h)| h.records_count as usize).sum();
     metrics::counter!("sluice_produced_records_total").increment(records as u64);
     metrics::counter!("sluice_produced_bytes_total")
