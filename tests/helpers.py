@@ -30,6 +30,19 @@ def create_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     raise AssertionError(f"topic {name} with {partitions} partitions not visible in Metadata")
 
 
+def delete_topic(bootstrap: str, name: str):
+    """DeleteTopics, then wait until Metadata no longer shows the topic."""
+    a = admin(bootstrap)
+    a.delete_topics([name], operation_timeout=30)[name].result(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        t = a.list_topics(timeout=10).topics.get(name)
+        if t is None:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"topic {name} still in Metadata after its deletion")
+
+
 def producer(bootstrap: str, **conf) -> Producer:
     base = {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.timeout.ms": 120000, **QUIET}
     base.update(conf)
