@@ -38,6 +38,19 @@ def alter_topic_configs(bootstrap: str, topic: str, configs: dict):
     a.incremental_alter_configs([res], request_timeout=30)[res].result(timeout=30)
 
 
+def delete_topic(bootstrap: str, name: str):
+    """DeleteTopics, then wait until Metadata no longer shows the topic."""
+    a = admin(bootstrap)
+    a.delete_topics([name], operation_timeout=30)[name].result(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        t = a.list_topics(timeout=10).topics.get(name)
+        if t is None:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"topic {name} still in Metadata after its deletion")
+
+
 def producer(bootstrap: str, **conf) -> Producer:
     base = {"bootstrap.servers": bootstrap, "linger.ms": 5, "message.timeout.ms": 120000, **QUIET}
     base.update(conf)

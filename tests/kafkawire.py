@@ -661,7 +661,11 @@ def consumer_group_heartbeat_v1(conn: KafkaConn, group: str, member_id: str, epo
             + compact_string(instance_id) + compact_string(rack_id) + i32(rebalance_timeout_ms)
             + compact_array(topics, compact_string) + compact_string(regex)
             + compact_string(assignor) + compact_array(owned, tp) + EMPTY_TAGS)
-    r = conn.request(CONSUMER_GROUP_HEARTBEAT, 1, body, flexible=True)
+    return decode_group_heartbeat(conn.request(CONSUMER_GROUP_HEARTBEAT, 1, body, flexible=True))
+
+
+def decode_group_heartbeat(r: Reader) -> dict:
+    """A ConsumerGroupHeartbeat or ShareGroupHeartbeat response (v1: the same shape)."""
     out = {"throttle": r.i32(), "error": r.i16(), "message": r.compact_string(),
            "member_id": r.compact_string(), "epoch": r.i32(), "interval": r.i32()}
     assignment = None
@@ -677,6 +681,112 @@ def consumer_group_heartbeat_v1(conn: KafkaConn, group: str, member_id: str, epo
     assert r.remaining() == 0
     out["assignment"] = assignment
     return out
+
+
+# ---------------------------------------------------------------- KIP-932 share groups (v1)
+
+SHARE_GROUP_HEARTBEAT = 76
+SHARE_FETCH = 78
+SHARE_ACKNOWLEDGE = 79
+
+
+def share_group_heartbeat_v1(conn: KafkaConn, group: str, member_id: str, epoch: int, *,
+                             topics: list[str] | None = None, rack_id: str | None = None) -> dict:
+    """One ShareGroupHeartbeat (the member id is the client's own, KIP-1082). Returns the response
+    fields, the assignment as {topic_id: [partitions]} or None."""
+    body = (compact_string(group) + compact_string(member_id) + i32(epoch) + compact_string(rack_id)
+            + compact_array(topics, compact_string) + EMPTY_TAGS)
+    return decode_group_heartbeat(conn.request(SHARE_GROUP_HEARTBEAT, 1, body, flexible=True))
+
+
+def _ack_batch(b) -> bytes:
+    """(first, last, [types]) -> AcknowledgementBatch."""
+    first, last, types = b
+    return i64(first) + i64(last) + compact_array(types, i8) + EMPTY_TAGS
+
+
+def _share_topics(partitions: dict) -> bytes:
+    """{(topic_id, partition): [(first, last, [types])]} -> the topics array of ShareFetch and
+    ShareAcknowledge (partitions grouped by topic, in request order)."""
+    by_topic: dict = {}
+    for (tid, p), batches in partitions.items():
+        by_topic.setdefault(tid, []).append((p, batches))
+
+    def part(x):
+        p, batches = x
+        return i32(p) + compact_array(batches, _ack_batch) + EMPTY_TAGS
+
+    def topic(x):
+        tid, parts = x
+        return tid + compact_array(parts, part) + EMPTY_TAGS
+    return compact_array(list(by_topic.items()), topic)
+
+
+def _decode_share_partition(r: Reader, fetch: bool) -> dict:
+    out = {"partition": r.i32(), "error": r.i16(), "message": r.compact_string()}
+    if fetch:
+        out["ack_error"] = r.i16()
+        out["ack_message"] = r.compact_string()
+    r.i32(), r.i32()  # current leader: id, epoch
+    r.tags()
+    if fetch:
+        n = r.uvarint()
+        out["records"] = None if n == 0 else r.take(n - 1)
+
+        def acquired(x):
+            a = (x.i64(), x.i64(), x.i16())
+            x.tags()
+            return a
+        out["acquired"] = r.compact_array(acquired) or []
+    r.tags()
+    return out
+
+
+def _decode_share_response(r: Reader, fetch: bool) -> dict:
+    out = {"throttle": r.i32(), "error": r.i16(), "message": r.compact_string()}
+    if fetch:
+        out["lock_timeout_ms"] = r.i32()
+
+    def topic(x):
+        tid = x.take(16)
+        parts = x.compact_array(lambda y: _decode_share_partition(y, fetch)) or []
+        x.tags()
+        return tid, parts
+    out["partitions"] = {(tid, p["partition"]): p for tid, ps in (r.compact_array(topic) or [])
+                         for p in ps}
+
+    def endpoint(x):
+        e = (x.i32(), x.compact_string(), x.i32(), x.compact_string())
+        x.tags()
+        return e
+    r.compact_array(endpoint)
+    r.tags()
+    assert r.remaining() == 0
+    return out
+
+
+def share_fetch_v1(conn: KafkaConn, group: str, member_id: str, epoch: int, partitions: dict, *,
+                   max_wait_ms: int = 500, max_records: int = 500, forgotten: dict | None = None) -> dict:
+    """One ShareFetch. `partitions`: {(topic_id, partition): [(first, last, [ack types])]} (the
+    acknowledgements to piggy-back, maybe none). Returns the response fields and `partitions`:
+    {(topic_id, partition): {error, message, ack_error, ack_message, records, acquired:
+    [(first, last, delivery count)]}}."""
+    def forgot(x):
+        tid, parts = x
+        return tid + compact_array(parts, i32) + EMPTY_TAGS
+    body = (compact_string(group) + compact_string(member_id) + i32(epoch) + i32(max_wait_ms)
+            + i32(1) + i32(50 << 20) + i32(max_records) + i32(max_records)
+            + _share_topics(partitions) + compact_array(list((forgotten or {}).items()), forgot)
+            + EMPTY_TAGS)
+    return _decode_share_response(conn.request(SHARE_FETCH, 1, body, flexible=True), fetch=True)
+
+
+def share_acknowledge_v1(conn: KafkaConn, group: str, member_id: str, epoch: int, acks: dict) -> dict:
+    """One ShareAcknowledge. `acks`: {(topic_id, partition): [(first, last, [ack types])]}.
+    Returns the response fields and `partitions`: {(topic_id, partition): {error, message}}."""
+    body = (compact_string(group) + compact_string(member_id) + i32(epoch) + _share_topics(acks)
+            + EMPTY_TAGS)
+    return _decode_share_response(conn.request(SHARE_ACKNOWLEDGE, 1, body, flexible=True), fetch=False)
 
 
 # ---------------------------------------------------------------- SASL

@@ -288,3 +288,34 @@ def test_group_survives_the_loss_of_its_coordinator_agent(meta_and_two_agents):
     assert got == offsets_of(10)
     for m in members:
         m.c.close()
+
+
+def test_members_starting_together_land_in_the_first_generation(sluice_dev):
+    """group.initial.rebalance.delay.ms (3 s by default, as in Kafka): three consumers starting
+    300 ms apart on an empty group are assigned together, each its share in the first
+    generation, instead of the first taking everything and giving it back in later rebalances."""
+    bs, topic, group = sluice_dev.bootstrap, "initial-delay", "g-initial-delay"
+    create_topic(bs, topic, 6)
+    assigned = {i: [] for i in range(3)}
+    members = []
+    for i in range(3):
+        c = group_consumer(bs, group, "range")
+        c.subscribe([topic], on_assign=lambda _c, ps, i=i: assigned[i].append(sorted(p.partition for p in ps)))
+        members.append(c)
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            for m in members:
+                m.poll(0.05)
+    try:
+        deadline = time.monotonic() + 30
+        while not all(assigned.values()) and time.monotonic() < deadline:
+            for m in members:
+                m.poll(0.1)
+        for _ in range(20):  # no later rebalance follows
+            for m in members:
+                m.poll(0.1)
+        assert sorted(map(tuple, (a[0] for a in assigned.values()))) == [(0, 1), (2, 3), (4, 5)]
+        assert all(len(a) == 1 for a in assigned.values()), assigned
+    finally:
+        for m in members:
+            m.close()

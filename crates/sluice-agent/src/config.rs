@@ -58,6 +58,10 @@ pub struct AgentConfig {
     pub consumer_heartbeat_interval: Duration,
     /// `group.consumer.max.size`
     pub consumer_max_size: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty classic
+    /// group waits for more members (extended by as much per newcomer, up to the rebalance
+    /// timeout). Zero completes it as soon as everyone known has joined.
+    pub group_initial_rebalance_delay: Duration,
     /// `offsets.retention.minutes`: committed offsets of empty groups live this long.
     pub offsets_retention: Duration,
     /// ACL authorization (off by default: everything is allowed).
@@ -99,6 +103,7 @@ impl Default for AgentConfig {
             consumer_session_timeout: Duration::from_secs(45),
             consumer_heartbeat_interval: Duration::from_secs(5),
             consumer_max_size: i32::MAX,
+            group_initial_rebalance_delay: Duration::from_secs(3),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             authorizer: Default::default(),
         }

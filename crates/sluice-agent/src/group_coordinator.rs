@@ -135,11 +135,17 @@ impl GroupCoordinator {
         expired
     }
 
-    /// Whether the current rebalance of classic group `id` has run past its timeout.
+    /// Whether the current rebalance of classic group `id` has run past its timeout, or the
+    /// current wait of its initial delay is over.
     fn rebalance_overdue(&self, id: &str, group: &sluice_meta::groups::Group, now: i64) -> bool {
         let since = *self.lock().since.entry(id.to_string()).or_insert(now);
-        group.state == GroupState::PreparingRebalance
-            && now - group.state_since_ms.max(since) > group.rebalance_timeout_ms()
+        if group.state != GroupState::PreparingRebalance {
+            return false;
+        }
+        match &group.initial_join {
+            Some(w) => now >= w.deadline_ms,
+            None => now - group.state_since_ms.max(since) > group.rebalance_timeout_ms(),
+        }
     }
 
     fn drop_group(&self, id: &str) {
@@ -274,7 +280,11 @@ fn due_command(
         });
     }
     if agent.groups.rebalance_overdue(id, g, now) {
-        tracing::info!(group = %id, generation = g.generation, "rebalance timed out; completing without laggards");
+        if g.initial_join.is_some() {
+            tracing::debug!(group = %id, "initial rebalance delay over");
+        } else {
+            tracing::info!(group = %id, generation = g.generation, "rebalance timed out; completing without laggards");
+        }
         return Some(GroupCommand::CompleteRebalance {
             group: id.to_string(),
             generation: g.generation,

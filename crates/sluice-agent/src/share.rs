@@ -179,9 +179,55 @@ pub async fn expiry_loop(agent: std::sync::Arc<Agent>) {
     }
 }
 
-/// Expands wire acknowledgement batches (`first`, `last`, types: one for the whole range or
+/// One partition's acknowledgement batches from the wire (ShareFetch or ShareAcknowledge),
+/// checked as Kafka's `KafkaApis.validateAcknowledgementBatches` does — `first <= last`, batches
+/// in offset order without overlap, one type for the whole batch or one per offset, each type
+/// 0..=3 — and expanded into ranges of one type (runs coalesced). Any malformed batch makes the
+/// whole partition INVALID_REQUEST: none of its acknowledgements is applied.
+pub fn partition_acks<B: WireAckBatch>(
+    topic: &str,
+    partition: i32,
+    batches: &[B],
+) -> Result<Vec<sluice_meta::share_group::AckRequest>, ResponseError> {
+    let mut out = Vec::new();
+    let mut prev_last = -1;
+    for (first, last, types) in batches.iter().map(WireAckBatch::range) {
+        if first > last || first < prev_last {
+            return Err(ResponseError::InvalidRequest);
+        }
+        out.extend(expand_acks(topic, partition, first, last, types)?);
+        prev_last = last;
+    }
+    Ok(out)
+}
+
+/// An acknowledgement batch as ShareFetch and ShareAcknowledge carry it (two generated types).
+pub trait WireAckBatch {
+    /// (first offset, last offset, acknowledge types).
+    fn range(&self) -> (i64, i64, &[i8]);
+}
+
+impl WireAckBatch for kafka_protocol::messages::share_fetch_request::AcknowledgementBatch {
+    fn range(&self) -> (i64, i64, &[i8]) {
+        (self.first_offset, self.last_offset, &self.acknowledge_types)
+    }
+}
+
+impl WireAckBatch for kafka_protocol::messages::share_acknowledge_request::AcknowledgementBatch {
+    fn range(&self) -> (i64, i64, &[i8]) {
+        (self.first_offset, self.last_offset, &self.acknowledge_types)
+    }
+}
+
+impl WireAckBatch for (i64, i64, &[i8]) {
+    fn range(&self) -> (i64, i64, &[i8]) {
+        *self
+    }
+}
+
+/// Expands one wire acknowledgement batch (`first`, `last`, types: one for the whole range or
 /// one per offset) into ranges of one type, coalescing runs.
-pub fn expand_acks(
+fn expand_acks(
     topic: &str,
     partition: i32,
     first: i64,
@@ -281,6 +327,33 @@ mod tests {
             c.session("g", "m", 2, &[], &[]).unwrap_err(),
             ResponseError::ShareSessionNotFound
         );
+    }
+
+    #[test]
+    fn acknowledgement_batches_are_checked_per_partition() {
+        use sluice_meta::share::AckType;
+        let ok = partition_acks("t", 0, &[(0, 2, &[1, 1, 2][..]), (3, 4, &[3][..])]).unwrap();
+        let got: Vec<(i64, i64, AckType)> = ok.iter().map(|a| (a.first, a.last, a.ack)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 1, AckType::Accept),
+                (2, 2, AckType::Release),
+                (3, 4, AckType::Reject)
+            ]
+        );
+        for bad in [
+            vec![(3, 2, &[1][..])],
+            vec![(5, 6, &[1][..]), (0, 1, &[1][..])],
+            vec![(0, 2, &[1, 1][..])],
+            vec![(0, 0, &[4][..])],
+            vec![(0, 0, &[][..])],
+        ] {
+            assert_eq!(
+                partition_acks("t", 0, &bad).unwrap_err(),
+                ResponseError::InvalidRequest
+            );
+        }
     }
 
     #[test]

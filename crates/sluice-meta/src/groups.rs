@@ -71,6 +71,30 @@ pub struct Group {
     /// Set for a KIP-848 group (`group.protocol=consumer`); `members` is then empty.
     #[serde(default)]
     pub consumer: Option<ConsumerGroup>,
+    /// Set while the rebalance of a group that was Empty waits out
+    /// `group.initial.rebalance.delay.ms` (Kafka's InitialDelayedJoin).
+    #[serde(default)]
+    pub initial_join: Option<InitialJoin>,
+}
+
+/// Kafka's InitialDelayedJoin: the first rebalance of an Empty group does not complete when
+/// every member has joined but when a wait of `group.initial.rebalance.delay.ms` ends, so that
+/// members starting together land in one generation. A new member joining during the wait (of
+/// a group still at generation 0) extends it by the delay again, up to the rebalance timeout in
+/// all. Deadlines are on the proposer's clock: the coordinator proposes
+/// [`GroupCommand::CompleteRebalance`] once its clock passes `deadline_ms`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InitialJoin {
+    /// When the current wait ends (proposer's clock, ms).
+    pub deadline_ms: i64,
+    /// `group.initial.rebalance.delay.ms` as the coordinator had it when the wait began.
+    pub delay_ms: i64,
+    /// The length of the current wait (ms).
+    pub current_ms: i64,
+    /// How much longer the waits may still be extended in all (ms).
+    pub remaining_ms: i64,
+    /// A new member joined during the current wait.
+    pub new_member_added: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,6 +161,10 @@ pub enum GroupCommand {
         group: String,
         join: JoinMember,
         now_ms: i64,
+        /// The coordinator's `group.initial.rebalance.delay.ms` (0: none; absent in commands
+        /// written before it was carried).
+        #[serde(default)]
+        initial_rebalance_delay_ms: i64,
     },
     /// The leader's SyncGroup: assignments per member id.
     Sync {
@@ -159,7 +187,9 @@ pub enum GroupCommand {
         now_ms: i64,
     },
     /// The rebalance timeout of `generation`'s successor ran out: members that did not rejoin
-    /// are dropped and the rebalance completes without them.
+    /// are dropped and the rebalance completes without them. During an initial delay
+    /// ([`InitialJoin`]) it ends the current wait instead: the wait is extended if a new member
+    /// joined and time remains, else the rebalance completes. Ignored before the deadline.
     CompleteRebalance {
         group: String,
         generation: i32,
@@ -238,6 +268,7 @@ impl Group {
             state_since_ms: now_ms,
             offsets: BTreeMap::new(),
             consumer: None,
+            initial_join: None,
         }
     }
 
@@ -307,7 +338,10 @@ impl Group {
     }
 
     fn maybe_complete(&mut self, now_ms: i64) {
-        if self.state == GroupState::PreparingRebalance && self.members.values().all(|m| m.joined) {
+        if self.state == GroupState::PreparingRebalance
+            && self.initial_join.is_none()
+            && self.members.values().all(|m| m.joined)
+        {
             self.complete_rebalance(now_ms);
         }
     }
@@ -315,6 +349,7 @@ impl Group {
     /// Ends a rebalance: members that did not rejoin are dropped, the generation advances, a
     /// protocol and a leader are chosen.
     fn complete_rebalance(&mut self, now_ms: i64) {
+        self.initial_join = None;
         self.members.retain(|_, m| m.joined);
         self.generation += 1;
         if self.members.is_empty() {
@@ -336,6 +371,44 @@ impl Group {
             m.assignment.clear();
         }
         self.set_state(GroupState::CompletingRebalance, now_ms);
+    }
+
+    /// What a due `CompleteRebalance` does: ends the current initial wait (extending it when a
+    /// new member came and time remains, as Kafka's `tryCompleteInitialRebalanceElseSchedule`),
+    /// or completes a rebalance whose timeout ran out.
+    fn initial_wait_over_or_rebalance_timed_out(&mut self, now_ms: i64) {
+        match self.initial_join {
+            Some(w) if now_ms < w.deadline_ms => {}
+            Some(w) if w.new_member_added && w.remaining_ms > 0 => {
+                let next = w.delay_ms.min(w.remaining_ms);
+                self.initial_join = Some(InitialJoin {
+                    deadline_ms: now_ms + next,
+                    delay_ms: w.delay_ms,
+                    current_ms: next,
+                    remaining_ms: (w.remaining_ms - w.current_ms).max(0),
+                    new_member_added: false,
+                });
+            }
+            _ => self.complete_rebalance(now_ms),
+        }
+    }
+
+    /// A member joined: a new one during an initial wait of a generation-0 group extends it;
+    /// the first one of an Empty group starts the wait (when the coordinator has a delay).
+    fn note_join(&mut self, was_empty: bool, new_member: bool, delay_ms: i64, now_ms: i64) {
+        if was_empty && delay_ms > 0 {
+            self.initial_join = Some(InitialJoin {
+                deadline_ms: now_ms + delay_ms,
+                delay_ms,
+                current_ms: delay_ms,
+                remaining_ms: (self.rebalance_timeout_ms() - delay_ms).max(0),
+                new_member_added: false,
+            });
+        } else if new_member && self.generation == 0 {
+            if let Some(w) = &mut self.initial_join {
+                w.new_member_added = true;
+            }
+        }
     }
 
     /// Kafka's vote: among protocols all members support, each member votes for its most
@@ -384,6 +457,7 @@ impl Group {
             self.generation += 1;
             self.protocol = None;
             self.leader = None;
+            self.initial_join = None;
             self.set_state(GroupState::Empty, now_ms);
         } else {
             self.prepare_rebalance(now_ms);
@@ -397,13 +471,23 @@ impl Groups {
         self.groups.get(group)
     }
 
+    /// A topic was deleted: every group's committed offsets for it go with it (Kafka's
+    /// `GroupCoordinator.onPartitionsDeleted`). A group left with neither members nor offsets
+    /// stays until offset expiry removes it, as in Kafka.
+    pub fn forget_topic(&mut self, topic: &str) {
+        for g in self.groups.values_mut() {
+            g.offsets.remove(topic);
+        }
+    }
+
     pub fn apply(&mut self, cmd: &GroupCommand) -> CommandResponse {
         match cmd {
             GroupCommand::Join {
                 group,
                 join,
                 now_ms,
-            } => self.join(group, join, *now_ms),
+                initial_rebalance_delay_ms,
+            } => self.join(group, join, *now_ms, *initial_rebalance_delay_ms),
             GroupCommand::Sync {
                 group,
                 member_id,
@@ -433,7 +517,7 @@ impl Groups {
             } => {
                 if let Some(g) = self.groups.get_mut(group) {
                     if g.state == GroupState::PreparingRebalance && g.generation == *generation {
-                        g.complete_rebalance(*now_ms);
+                        g.initial_wait_over_or_rebalance_timed_out(*now_ms);
                     }
                 }
                 CommandResponse::Ok
@@ -590,7 +674,7 @@ impl Groups {
         }
     }
 
-    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64) -> CommandResponse {
+    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
         let g = self
             .groups
             .entry(group.to_string())
@@ -633,8 +717,10 @@ impl Groups {
                         return joined(g.generation);
                     }
                     let target = join_target(g);
+                    let was_empty = g.state == GroupState::Empty;
                     g.prepare_rebalance(now_ms);
                     g.members.get_mut(&j.member_id).expect("inserted").joined = true;
+                    g.note_join(was_empty, false, delay_ms, now_ms);
                     g.maybe_complete(now_ms);
                     return joined(target);
                 }
@@ -648,10 +734,12 @@ impl Groups {
                     return err(codes::UNKNOWN_MEMBER_ID, "The member id is not known.");
                 }
                 let target = join_target(g);
+                let was_empty = g.state == GroupState::Empty;
                 g.prepare_rebalance(now_ms);
                 let mut m = new_member(j);
                 m.joined = true;
                 g.members.insert(j.member_id.clone(), m);
+                g.note_join(was_empty, true, delay_ms, now_ms);
                 g.maybe_complete(now_ms);
                 joined(target)
             }
@@ -672,8 +760,10 @@ impl Groups {
                     return joined(g.generation);
                 }
                 let target = join_target(g);
+                let was_empty = g.state == GroupState::Empty;
                 g.prepare_rebalance(now_ms);
                 g.members.get_mut(&j.member_id).expect("present").joined = true;
+                g.note_join(was_empty, false, delay_ms, now_ms);
                 g.maybe_complete(now_ms);
                 joined(target)
             }
@@ -858,6 +948,7 @@ mod tests {
                 protocols: proto.iter().map(|p| (p.to_string(), vec![1])).collect(),
             },
             now_ms: 1,
+            initial_rebalance_delay_ms: 0,
         }
     }
 
@@ -942,6 +1033,127 @@ mod tests {
         assert_eq!(g.members["b"].assignment, vec![8]);
         assert_eq!(code(gs.apply(&commit("b", 2))), 0);
         assert_eq!(code(gs.apply(&commit("c", 2))), codes::UNKNOWN_MEMBER_ID);
+    }
+
+    fn delayed(cmd: GroupCommand, now: i64, delay: i64) -> GroupCommand {
+        match cmd {
+            GroupCommand::Join { group, join, .. } => GroupCommand::Join {
+                group,
+                join,
+                now_ms: now,
+                initial_rebalance_delay_ms: delay,
+            },
+            other => other,
+        }
+    }
+
+    fn complete_at(generation: i32, now_ms: i64) -> GroupCommand {
+        GroupCommand::CompleteRebalance {
+            group: "g".into(),
+            generation,
+            now_ms,
+        }
+    }
+
+    #[test]
+    fn members_joining_an_empty_group_within_the_initial_delay_share_the_first_generation() {
+        let mut gs = Groups::default();
+        // a joins an empty group at 1 000 with a 3 000 ms delay (rebalance timeout 30 000)
+        assert_eq!(
+            target(gs.apply(&delayed(join("a", true, None, &["range"]), 1_000, 3_000))),
+            1
+        );
+        let g = gs.get("g").unwrap();
+        assert_eq!(
+            g.state,
+            GroupState::PreparingRebalance,
+            "all joined, yet waiting"
+        );
+        assert_eq!(
+            g.initial_join,
+            Some(InitialJoin {
+                deadline_ms: 4_000,
+                delay_ms: 3_000,
+                current_ms: 3_000,
+                remaining_ms: 27_000,
+                new_member_added: false
+            })
+        );
+        // b and c come 300 ms apart; a proposal before the deadline changes nothing
+        for (id, at) in [("b", 1_300), ("c", 1_600)] {
+            assert_eq!(
+                target(gs.apply(&delayed(join(id, true, None, &["range"]), at, 3_000))),
+                1
+            );
+        }
+        gs.apply(&complete_at(0, 3_999));
+        assert_eq!(gs.get("g").unwrap().state, GroupState::PreparingRebalance);
+        // at the deadline a new member had come: the wait is extended by the delay
+        gs.apply(&complete_at(0, 4_000));
+        let w = gs.get("g").unwrap().initial_join.unwrap();
+        assert_eq!(
+            (w.deadline_ms, w.remaining_ms, w.new_member_added),
+            (7_000, 24_000, false)
+        );
+        // nobody new since: the rebalance completes with all three in generation 1
+        gs.apply(&complete_at(0, 7_000));
+        let g = gs.get("g").unwrap();
+        assert_eq!(
+            (g.state, g.generation, g.members.len(), g.initial_join),
+            (GroupState::CompletingRebalance, 1, 3, None)
+        );
+        // later rebalances complete as soon as everyone rejoined, without a delay
+        gs.apply(&sync("a", 1));
+        gs.apply(&delayed(join("d", true, None, &["range"]), 8_000, 3_000));
+        for id in ["a", "b", "c"] {
+            gs.apply(&delayed(join(id, false, None, &["range"]), 8_001, 3_000));
+        }
+        let g = gs.get("g").unwrap();
+        assert_eq!(
+            (g.state, g.generation),
+            (GroupState::CompletingRebalance, 2)
+        );
+    }
+
+    #[test]
+    fn the_initial_delay_never_extends_past_the_rebalance_timeout() {
+        let mut gs = Groups::default();
+        let mut j = join("a", true, None, &["range"]);
+        if let GroupCommand::Join { join, .. } = &mut j {
+            join.rebalance_timeout_ms = 5_000;
+        }
+        gs.apply(&delayed(j, 0, 3_000));
+        assert_eq!(
+            gs.get("g").unwrap().initial_join.unwrap().remaining_ms,
+            2_000
+        );
+        gs.apply(&delayed(join("b", true, None, &["range"]), 100, 3_000));
+        gs.apply(&complete_at(0, 3_000));
+        let w = gs.get("g").unwrap().initial_join.unwrap();
+        assert_eq!(
+            (w.deadline_ms, w.current_ms, w.remaining_ms),
+            (5_000, 2_000, 0)
+        );
+        gs.apply(&delayed(join("c", true, None, &["range"]), 4_000, 3_000));
+        gs.apply(&complete_at(0, 5_000));
+        let g = gs.get("g").unwrap();
+        assert_eq!(
+            (g.state, g.members.len()),
+            (GroupState::CompletingRebalance, 3)
+        );
+        // a group emptied by its last member's leave waits again on its next first join
+        gs.apply(&GroupCommand::Leave {
+            group: "g".into(),
+            members: ["a", "b", "c"]
+                .iter()
+                .map(|m| (m.to_string(), None))
+                .collect(),
+            now_ms: 6_000,
+        });
+        gs.apply(&delayed(join("e", true, None, &["range"]), 7_000, 3_000));
+        let g = gs.get("g").unwrap();
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert_eq!(g.initial_join.unwrap().deadline_ms, 10_000);
     }
 
     #[test]

@@ -87,13 +87,52 @@ pub struct Acquired {
     pub delivery_count: i16,
 }
 
+/// Why an acknowledgement was refused. The messages are Kafka's (`SharePartition.acknowledge`),
+/// which clients show; [`ShareError::code`] is the error code the partition is answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ShareError {
-    /// Kafka's INVALID_RECORD_STATE: acknowledging records not acquired by this member.
-    #[error("records {first}..={last} are not acquired by this member")]
-    InvalidRecordState { first: i64, last: i64 },
+    /// INVALID_RECORD_STATE: nothing of the partition is in flight (never acquired, or all of it
+    /// already finished), so the range names no cached record.
+    #[error("Batch record not found. The request batch offsets are not found in the cache.")]
+    NotInCache { first: i64, last: i64 },
+    /// INVALID_REQUEST: the range starts at or past SPEO (records never acquired).
+    #[error("Batch record not found. The first offset in request is past acquired records.")]
+    FirstPastAcquired { first: i64, last: i64 },
+    /// INVALID_REQUEST: the range ends at or past SPEO.
+    #[error("Batch record not found. The last offset in request is past acquired records.")]
+    LastPastAcquired { first: i64, last: i64 },
+    /// INVALID_RECORD_STATE: some record of the range is not Acquired (released, acknowledged,
+    /// archived, or its acquisition lock ran out).
+    #[error("The batch cannot be acknowledged. The batch is not in the acquired state.")]
+    NotAcquired { first: i64, last: i64 },
+    /// INVALID_RECORD_STATE: some record of the range is acquired by another member.
+    #[error("Member is not the owner of batch record")]
+    NotOwner { first: i64, last: i64 },
+    /// INVALID_REQUEST: `first > last`.
     #[error("invalid acknowledgement range {first}..={last}")]
     InvalidRange { first: i64, last: i64 },
+}
+
+impl ShareError {
+    /// The Kafka error code: INVALID_REQUEST (42) or INVALID_RECORD_STATE (121).
+    pub fn code(&self) -> i16 {
+        match self {
+            ShareError::FirstPastAcquired { .. }
+            | ShareError::LastPastAcquired { .. }
+            | ShareError::InvalidRange { .. } => crate::codes::INVALID_REQUEST,
+            ShareError::NotInCache { .. }
+            | ShareError::NotAcquired { .. }
+            | ShareError::NotOwner { .. } => crate::codes::INVALID_RECORD_STATE,
+        }
+    }
+}
+
+/// One acknowledgement range of a partition, all of one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRange {
+    pub first: i64,
+    pub last: i64,
+    pub ack: AckType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,8 +240,12 @@ impl SharePartition {
         out
     }
 
-    /// Applies one acknowledgement of `[first, last]` by `member`. All of it must be Acquired by
-    /// that member, or nothing changes.
+    /// Applies one acknowledgement of `[first, last]` by `member`, with Kafka's rules
+    /// (`SharePartition.acknowledge`): a range wholly below SPSO is already done and succeeds
+    /// without effect; a range reaching SPEO or beyond names records never acquired
+    /// (INVALID_REQUEST); otherwise every record of it from SPSO on must be Acquired by
+    /// `member` (INVALID_RECORD_STATE). On error nothing changes. Locks are not expired here:
+    /// [`SharePartition::acknowledge_all`] does that first, with the proposer's clock.
     pub fn acknowledge(
         &mut self,
         member: &str,
@@ -211,16 +254,44 @@ impl SharePartition {
         ack: AckType,
         limits: &ShareLimits,
     ) -> Result<(), ShareError> {
-        if first > last || first < self.start_offset || last >= self.end_offset() {
+        if first > last {
             return Err(ShareError::InvalidRange { first, last });
         }
-        let held = self
+        if last < self.start_offset {
+            return Ok(());
+        }
+        if self.in_flight.is_empty() {
+            return Err(ShareError::NotInCache { first, last });
+        }
+        let end = self.end_offset();
+        if first >= end {
+            return Err(ShareError::FirstPastAcquired { first, last });
+        }
+        if last >= end {
+            return Err(ShareError::LastPastAcquired { first, last });
+        }
+        let (req_first, req_last) = (first, last);
+        let first = first.max(self.start_offset);
+        for r in self
             .in_flight
             .iter()
             .filter(|r| r.last >= first && r.first <= last)
-            .all(|r| r.state == RecordState::Acquired && r.owner.as_deref() == Some(member));
-        if !held {
-            return Err(ShareError::InvalidRecordState { first, last });
+        {
+            match r.owner.as_deref() {
+                Some(o) if r.state == RecordState::Acquired && o == member => {}
+                Some(_) if r.state == RecordState::Acquired => {
+                    return Err(ShareError::NotOwner {
+                        first: req_first,
+                        last: req_last,
+                    })
+                }
+                _ => {
+                    return Err(ShareError::NotAcquired {
+                        first: req_first,
+                        last: req_last,
+                    })
+                }
+            }
         }
         let i = self.index_of(first);
         self.split_at(i, first);
@@ -230,8 +301,8 @@ impl SharePartition {
             if r.first >= first && r.last <= last {
                 r.owner = None;
                 r.state = match ack {
-                    AckType::Accept | AckType::Gap => RecordState::Acknowledged,
-                    AckType::Reject => RecordState::Archived,
+                    AckType::Accept => RecordState::Acknowledged,
+                    AckType::Reject | AckType::Gap => RecordState::Archived,
                     AckType::Release if r.delivery_count >= limits.delivery_limit => {
                         RecordState::Archived
                     }
@@ -240,6 +311,27 @@ impl SharePartition {
             }
         }
         self.normalize();
+        Ok(())
+    }
+
+    /// One request's acknowledgements of this partition, all or nothing as in Kafka (the first
+    /// refused range refuses the partition's whole batch list and nothing of it is applied).
+    /// Locks that ran out by `now_ms` (the proposer's clock) are expired first, so a late
+    /// acknowledgement of records whose lock expired is refused (INVALID_RECORD_STATE) and the
+    /// records stay available for redelivery.
+    pub fn acknowledge_all(
+        &mut self,
+        member: &str,
+        ranges: &[AckRange],
+        now_ms: i64,
+        limits: &ShareLimits,
+    ) -> Result<(), ShareError> {
+        self.expire_locks(now_ms, limits);
+        let mut next = self.clone();
+        for r in ranges {
+            next.acknowledge(member, r.first, r.last, r.ack, limits)?;
+        }
+        *self = next;
         Ok(())
     }
 
@@ -432,10 +524,10 @@ mod tests {
                 delivery_count: 2
             }]
         );
-        // The dead member's late acknowledgement is refused.
+        // The dead member's late acknowledgement is refused: b holds the records now.
         assert_eq!(
             p.acknowledge("dead", 0, 0, AckType::Accept, &L),
-            Err(ShareError::InvalidRecordState { first: 0, last: 0 })
+            Err(ShareError::NotOwner { first: 0, last: 0 })
         );
         p.acknowledge("b", 0, 2, AckType::Accept, &L).unwrap();
         assert_eq!((p.start_offset, p.in_flight.len()), (3, 0));
@@ -444,21 +536,101 @@ mod tests {
     #[test]
     fn acknowledging_what_others_hold_or_outside_the_window_fails_without_change() {
         let mut p = SharePartition::new(5);
+        assert_eq!(
+            p.acknowledge("a", 5, 5, AckType::Accept, &L),
+            Err(ShareError::NotInCache { first: 5, last: 5 }),
+            "nothing in flight"
+        );
         p.acquire("a", 2, 10, 0, 0, &L);
         p.acquire("b", 2, 10, 0, 0, &L);
         let before = p.clone();
-        assert!(matches!(
+        assert_eq!(
             p.acknowledge("a", 6, 7, AckType::Accept, &L),
-            Err(ShareError::InvalidRecordState { .. })
-        ));
-        assert!(matches!(
-            p.acknowledge("a", 3, 5, AckType::Accept, &L),
-            Err(ShareError::InvalidRange { .. })
-        ));
-        assert!(matches!(
+            Err(ShareError::NotOwner { first: 6, last: 7 })
+        );
+        assert_eq!(
             p.acknowledge("a", 9, 9, AckType::Accept, &L),
-            Err(ShareError::InvalidRange { .. })
-        ));
+            Err(ShareError::FirstPastAcquired { first: 9, last: 9 })
+        );
+        assert_eq!(
+            p.acknowledge("b", 8, 9, AckType::Accept, &L),
+            Err(ShareError::LastPastAcquired { first: 8, last: 9 })
+        );
+        assert_eq!(
+            p.acknowledge("a", 6, 5, AckType::Accept, &L),
+            Err(ShareError::InvalidRange { first: 6, last: 5 })
+        );
+        assert_eq!(p, before);
+        assert_eq!(
+            (
+                ShareError::NotOwner { first: 0, last: 0 }.code(),
+                ShareError::FirstPastAcquired { first: 0, last: 0 }.code()
+            ),
+            (121, 42)
+        );
+        // Below SPSO is done already: fine, and a range reaching into the window from below
+        // acknowledges its part from SPSO on.
+        assert_eq!(p.acknowledge("a", 0, 4, AckType::Accept, &L), Ok(()));
+        assert_eq!(p, before);
+        p.acknowledge("a", 3, 5, AckType::Accept, &L).unwrap();
+        assert_eq!(
+            states(&p),
+            vec![
+                (6, 6, RecordState::Acquired, 1),
+                (7, 8, RecordState::Acquired, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_acknowledgement_after_the_lock_ran_out_is_refused_and_the_records_redelivered() {
+        let mut p = SharePartition::new(0);
+        p.acquire("a", 10, 10, 0, 0, &L);
+        let ack = [AckRange {
+            first: 0,
+            last: 9,
+            ack: AckType::Accept,
+        }];
+        // L.lock_ms is 1 000: at 1 500 (the proposer's clock) the lock is gone.
+        assert_eq!(
+            p.acknowledge_all("a", &ack, 1_500, &L),
+            Err(ShareError::NotAcquired { first: 0, last: 9 })
+        );
+        assert_eq!(states(&p), vec![(0, 9, RecordState::Available, 1)]);
+        assert_eq!(
+            p.acquire("a", 10, 10, 0, 1_500, &L),
+            vec![Acquired {
+                first: 0,
+                last: 9,
+                delivery_count: 2
+            }]
+        );
+        // Within the new lock the same acknowledgement is honoured.
+        assert_eq!(p.acknowledge_all("a", &ack, 2_499, &L), Ok(()));
+        assert_eq!((p.start_offset, p.in_flight.len()), (10, 0));
+    }
+
+    #[test]
+    fn a_partitions_ranges_are_all_or_nothing() {
+        let mut p = SharePartition::new(0);
+        p.acquire("a", 4, 10, 0, 0, &L);
+        let before = p.clone();
+        let ranges = [
+            AckRange {
+                first: 0,
+                last: 1,
+                ack: AckType::Accept,
+            },
+            AckRange {
+                first: 2,
+                last: 5,
+                ack: AckType::Release,
+            },
+        ];
+        assert_eq!(
+            p.acknowledge_all("a", &ranges, 10, &L),
+            Err(ShareError::LastPastAcquired { first: 2, last: 5 })
+        );
         assert_eq!(p, before);
     }
 

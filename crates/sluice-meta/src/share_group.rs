@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codes;
-use crate::share::{AckType, Acquired, ShareError, ShareLimits, SharePartition};
+use crate::share::{AckRange, AckType, Acquired, ShareLimits, SharePartition};
 use crate::state::{MetaState, PartitionLog};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -86,12 +86,16 @@ pub enum ShareCommand {
         max_records: i64,
         partitions: Vec<AcquireRequest>,
     },
-    /// One batch of acknowledgements (piggy-backed on ShareFetch, or ShareAcknowledge).
+    /// One batch of acknowledgements (piggy-backed on ShareFetch, or ShareAcknowledge). Each
+    /// partition's ranges are applied all or nothing, after expiring the locks that ran out by
+    /// `now_ms` (the proposer's clock; 0 in commands written before it was carried: no expiry).
     Acknowledge {
         group: String,
         member_id: String,
         limits: ShareLimits,
         acks: Vec<AckRequest>,
+        #[serde(default)]
+        now_ms: i64,
     },
     /// A share session closed: everything the member holds goes back.
     ReleaseAll {
@@ -126,13 +130,34 @@ pub enum ShareResponse {
     },
     /// Per requested partition, the ranges acquired (maybe none).
     Acquired(Vec<Vec<Acquired>>),
-    /// Per acknowledgement, 0 or a Kafka error code.
-    Acknowledged(Vec<i16>),
+    /// Per acknowledgement, in order: its partition's outcome.
+    Acknowledged(Vec<AckOutcome>),
     Ok,
     Error {
         code: i16,
         message: String,
     },
+}
+
+/// The outcome of a partition's acknowledgements: 0 or a Kafka error code, and Kafka's message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AckOutcome {
+    pub code: i16,
+    pub message: Option<String>,
+}
+
+impl AckOutcome {
+    pub const OK: AckOutcome = AckOutcome {
+        code: codes::NONE,
+        message: None,
+    };
+
+    fn refused(code: i16, message: impl Into<String>) -> Self {
+        AckOutcome {
+            code,
+            message: Some(message.into()),
+        }
+    }
 }
 
 fn err(code: i16, message: impl Into<String>) -> ShareResponse {
@@ -254,13 +279,30 @@ impl ShareGroup {
     }
 }
 
-/// Applies a share-group command to the whole state (it reads topics' watermarks).
-pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
-    let counts: BTreeMap<String, i32> = state
+/// A topic was deleted: every share group forgets its share-partition states (SPSO, in-flight
+/// records, delivery counts) and the groups assigning it reassign without it, so a topic
+/// re-created under the name starts from `share.auto.offset.reset` with delivery count 1.
+pub(crate) fn forget_topic(state: &mut MetaState, topic: &str) {
+    let counts = partition_counts(state);
+    for g in state.share_groups.values_mut() {
+        g.partitions.remove(topic);
+        if g.members.values().any(|m| m.assignment.contains_key(topic)) {
+            g.reassign(&counts);
+        }
+    }
+}
+
+fn partition_counts(state: &MetaState) -> BTreeMap<String, i32> {
+    state
         .topics
         .iter()
         .map(|(n, t)| (n.clone(), t.partitions.len() as i32))
-        .collect();
+        .collect()
+}
+
+/// Applies a share-group command to the whole state (it reads topics' watermarks).
+pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
+    let counts = partition_counts(state);
     match cmd {
         ShareCommand::Join {
             group,
@@ -358,29 +400,51 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             member_id,
             limits,
             acks,
+            now_ms,
         } => {
             let Some(g) = state.share_groups.get_mut(group) else {
                 return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
             };
             let limits = limits_of(&g.configs, limits);
-            let codes = acks
-                .iter()
-                .map(|a| {
-                    let Some(sp) = g
+            // Each partition's ranges, in request order, decided together.
+            let mut per_partition: BTreeMap<(&str, i32), Vec<AckRange>> = BTreeMap::new();
+            for a in acks {
+                per_partition
+                    .entry((a.topic.as_str(), a.partition))
+                    .or_default()
+                    .push(AckRange {
+                        first: a.first,
+                        last: a.last,
+                        ack: a.ack,
+                    });
+            }
+            let outcomes: BTreeMap<(&str, i32), AckOutcome> = per_partition
+                .into_iter()
+                .map(|((topic, partition), ranges)| {
+                    let sp = g
                         .partitions
-                        .get_mut(&a.topic)
-                        .and_then(|p| p.get_mut(&a.partition))
-                    else {
-                        return codes::INVALID_RECORD_STATE;
+                        .get_mut(topic)
+                        .and_then(|p| p.get_mut(&partition));
+                    let outcome = match sp {
+                        None => AckOutcome::refused(
+                            codes::UNKNOWN_TOPIC_OR_PARTITION,
+                            "The share partition has never been fetched by this group.",
+                        ),
+                        Some(sp) => {
+                            match sp.acknowledge_all(member_id, &ranges, *now_ms, &limits) {
+                                Ok(()) => AckOutcome::OK,
+                                Err(e) => AckOutcome::refused(e.code(), e.to_string()),
+                            }
+                        }
                     };
-                    match sp.acknowledge(member_id, a.first, a.last, a.ack, &limits) {
-                        Ok(()) => codes::NONE,
-                        Err(ShareError::InvalidRecordState { .. })
-                        | Err(ShareError::InvalidRange { .. }) => codes::INVALID_RECORD_STATE,
-                    }
+                    ((topic, partition), outcome)
                 })
                 .collect();
-            ShareResponse::Acknowledged(codes)
+            ShareResponse::Acknowledged(
+                acks.iter()
+                    .map(|a| outcomes[&(a.topic.as_str(), a.partition)].clone())
+                    .collect(),
+            )
         }
         ShareCommand::ReleaseAll {
             group,
@@ -554,30 +618,53 @@ mod tests {
                 ..
             }
         ));
-        let ack = ShareCommand::Acknowledge {
+        let ack = |ranges: &[(i64, i64)], now_ms: i64| ShareCommand::Acknowledge {
             group: "g".into(),
             member_id: "a".into(),
             limits,
-            acks: vec![
-                AckRequest {
+            acks: ranges
+                .iter()
+                .map(|(first, last)| AckRequest {
                     topic: "t".into(),
                     partition: 0,
-                    first: 0,
-                    last: 1,
+                    first: *first,
+                    last: *last,
                     ack: AckType::Accept,
-                },
-                AckRequest {
-                    topic: "t".into(),
-                    partition: 0,
-                    first: 7,
-                    last: 7,
-                    ack: AckType::Accept,
-                },
-            ],
+                })
+                .collect(),
+            now_ms,
         };
+        let refused = |code: i16, message: &str| AckOutcome {
+            code,
+            message: Some(message.into()),
+        };
+        // A partition's ranges are all or nothing: 7 was never acquired (SPEO is 4), so 0..=1
+        // is not applied either, and both answer the partition's error.
+        let past = refused(
+            codes::INVALID_REQUEST,
+            "Batch record not found. The first offset in request is past acquired records.",
+        );
         assert_eq!(
-            apply(&mut s, &ack),
-            ShareResponse::Acknowledged(vec![codes::NONE, codes::INVALID_RECORD_STATE])
+            apply(&mut s, &ack(&[(0, 1), (7, 7)], 0)),
+            ShareResponse::Acknowledged(vec![past.clone(), past])
+        );
+        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 0);
+        assert_eq!(
+            apply(&mut s, &ack(&[(0, 1)], 0)),
+            ShareResponse::Acknowledged(vec![AckOutcome::OK])
+        );
+        // Below SPSO is already done: accepted without effect. A range running past SPEO is
+        // the "last offset" INVALID_REQUEST.
+        assert_eq!(
+            apply(&mut s, &ack(&[(0, 0)], 0)),
+            ShareResponse::Acknowledged(vec![AckOutcome::OK])
+        );
+        assert_eq!(
+            apply(&mut s, &ack(&[(3, 5)], 0)),
+            ShareResponse::Acknowledged(vec![refused(
+                codes::INVALID_REQUEST,
+                "Batch record not found. The last offset in request is past acquired records."
+            )])
         );
         assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 2);
         apply(&mut s, &join("b"));
@@ -634,35 +721,95 @@ mod tests {
         ));
     }
 
+    /// Member "a" of group "g" joins, subscribed to "t".
+    fn join_a() -> ShareCommand {
+        ShareCommand::Join {
+            group: "g".into(),
+            member_id: "a".into(),
+            rack: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            subscribed: vec!["t".into()],
+        }
+    }
+
+    /// Member "a" acquires from "t"-0 at `now_ms`.
+    fn acquire_a(now_ms: i64, max_records: i64) -> ShareCommand {
+        ShareCommand::Acquire {
+            group: "g".into(),
+            member_id: "a".into(),
+            now_ms,
+            limits: ShareLimits::default(),
+            max_records,
+            partitions: vec![AcquireRequest {
+                topic: "t".into(),
+                partition: 0,
+            }],
+        }
+    }
+
     #[test]
     fn latest_is_the_default_start() {
         let mut s = state_with(10);
-        apply(
-            &mut s,
-            &ShareCommand::Join {
-                group: "g".into(),
-                member_id: "a".into(),
-                rack: None,
-                client_id: String::new(),
-                client_host: String::new(),
-                subscribed: vec!["t".into()],
-            },
-        );
-        let r = apply(
-            &mut s,
-            &ShareCommand::Acquire {
-                group: "g".into(),
-                member_id: "a".into(),
-                now_ms: 0,
-                limits: ShareLimits::default(),
-                max_records: 4,
-                partitions: vec![AcquireRequest {
-                    topic: "t".into(),
-                    partition: 0,
-                }],
-            },
-        );
+        apply(&mut s, &join_a());
+        let r = apply(&mut s, &acquire_a(0, 4));
         assert_eq!(r, ShareResponse::Acquired(vec![vec![]]));
+        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 10);
+    }
+
+    #[test]
+    fn the_group_lock_duration_decides_a_late_acknowledgement_by_the_proposers_clock() {
+        let mut s = state_with(10);
+        for cmd in [
+            join_a(),
+            ShareCommand::SetConfigs {
+                group: "g".into(),
+                ops: vec![
+                    ("share.auto.offset.reset".into(), Some("earliest".into())),
+                    ("share.record.lock.duration.ms".into(), Some("3000".into())),
+                ],
+            },
+        ] {
+            apply(&mut s, &cmd);
+        }
+        let acquire = |now_ms| acquire_a(now_ms, 500);
+        let accept_all = |now_ms| ShareCommand::Acknowledge {
+            group: "g".into(),
+            member_id: "a".into(),
+            limits: ShareLimits::default(),
+            acks: vec![AckRequest {
+                topic: "t".into(),
+                partition: 0,
+                first: 0,
+                last: 9,
+                ack: AckType::Accept,
+            }],
+            now_ms,
+        };
+        let got = |count| {
+            ShareResponse::Acquired(vec![vec![Acquired {
+                first: 0,
+                last: 9,
+                delivery_count: count,
+            }]])
+        };
+        assert_eq!(apply(&mut s, &acquire(1_000)), got(1));
+        // 4.5 s later (the agent default of 30 s would still hold the lock; the group says 3 s)
+        assert_eq!(
+            apply(&mut s, &accept_all(5_500)),
+            ShareResponse::Acknowledged(vec![AckOutcome {
+                code: codes::INVALID_RECORD_STATE,
+                message: Some(
+                    "The batch cannot be acknowledged. The batch is not in the acquired state."
+                        .into()
+                ),
+            }])
+        );
+        assert_eq!(apply(&mut s, &acquire(5_500)), got(2));
+        assert_eq!(
+            apply(&mut s, &accept_all(8_499)),
+            ShareResponse::Acknowledged(vec![AckOutcome::OK])
+        );
         assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 10);
     }
 

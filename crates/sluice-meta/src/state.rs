@@ -439,9 +439,16 @@ impl MetaState {
                 self.release_object(&c.object);
             }
         }
+        // Everything else keyed by the topic's name dies with it (Kafka keys it by topic id or
+        // deletes it in `onPartitionsDeleted`), so that a topic re-created under the same name
+        // starts clean: committed offsets, share-partition states and the share assignments
+        // naming it, idempotent producers' sequence state. KIP-848 assignments are keyed by
+        // topic id already and follow the next heartbeat's resolution of the subscriptions.
         for ps in self.producers.values_mut() {
             ps.partitions.remove(name);
         }
+        self.groups.forget_topic(name);
+        crate::share_group::forget_topic(self, name);
         CommandResponse::Ok
     }
 

@@ -650,3 +650,116 @@ fn acls_are_created_deleted_and_kept_in_snapshots() {
     let back: MetaState = serde_json::from_str(&serde_json::to_string(&s1).unwrap()).unwrap();
     assert_eq!(back.acls, s1.acls);
 }
+
+#[test]
+fn deleting_a_topic_takes_the_state_keyed_by_its_name_with_it() {
+    use crate::groups::{GroupCommand, OffsetCommitEntry};
+    use crate::share::{Acquired, ShareLimits};
+    use crate::share_group::{AcquireRequest, ShareCommand, ShareResponse};
+    // Given: topic T with 5 records (an idempotent producer wrote them), another topic U, a group
+    // with offsets committed on both, and a share group that consumed T (records 0..=4 acquired).
+    let (mut s, id) = state_with_topic(1);
+    s.apply(&Command::CreateTopic {
+        name: "u".into(),
+        id: Uuid::from_u128(70),
+        partitions: 1,
+        configs: vec![],
+        now_ms: 1,
+    });
+    s.apply(&Command::InitProducerId {
+        producer_id: -1,
+        producer_epoch: -1,
+        now_ms: 1,
+    });
+    commit(&mut s, id, "a", vec![(0, vec![batch(0, 5, 0, 0, 0)])]);
+    let offset = |topic: &str, offset| OffsetCommitEntry {
+        topic: topic.into(),
+        partition: 0,
+        offset,
+        leader_epoch: -1,
+        metadata: None,
+    };
+    s.apply(&Command::Group(GroupCommand::CommitOffsets {
+        group: "g".into(),
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        offsets: vec![offset(T, 7), offset("u", 3)],
+        now_ms: 2,
+    }));
+    let share = |s: &mut MetaState, cmd: ShareCommand| match s.apply(&Command::Share(cmd)) {
+        CommandResponse::Share(r) => r,
+        other => panic!("unexpected {other:?}"),
+    };
+    share(
+        &mut s,
+        ShareCommand::SetConfigs {
+            group: "sg".into(),
+            ops: vec![("share.auto.offset.reset".into(), Some("earliest".into()))],
+        },
+    );
+    share(
+        &mut s,
+        ShareCommand::Join {
+            group: "sg".into(),
+            member_id: "m".into(),
+            rack: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            subscribed: vec![T.into()],
+        },
+    );
+    let acquire = ShareCommand::Acquire {
+        group: "sg".into(),
+        member_id: "m".into(),
+        now_ms: 3,
+        limits: ShareLimits::default(),
+        max_records: 500,
+        partitions: vec![AcquireRequest {
+            topic: T.into(),
+            partition: 0,
+        }],
+    };
+    let acquired = |last| {
+        ShareResponse::Acquired(vec![vec![Acquired {
+            first: 0,
+            last,
+            delivery_count: 1,
+        }]])
+    };
+    assert_eq!(share(&mut s, acquire.clone()), acquired(4));
+    let epoch_before = s.share_groups["sg"].group_epoch;
+
+    // When T is deleted and created again under its name
+    s.apply(&Command::DeleteTopic { name: T.into() });
+    let new_id = Uuid::from_u128(77);
+
+    // Then its offsets, share-partition state, share assignment and producer sequences are gone
+    let g = s.groups.get("g").unwrap();
+    assert!(!g.offsets.contains_key(T));
+    assert_eq!(g.offsets["u"][&0].offset, 3, "other topics keep theirs");
+    let sg = &s.share_groups["sg"];
+    assert!(sg.partitions.is_empty());
+    assert!(sg.members["m"].assignment.is_empty());
+    assert_eq!(sg.group_epoch, epoch_before + 1, "members learn of it");
+    assert!(s.producers[&0].partitions.is_empty());
+
+    s.apply(&Command::CreateTopic {
+        name: T.into(),
+        id: new_id,
+        partitions: 1,
+        configs: vec![],
+        now_ms: 4,
+    });
+    commit(
+        &mut s,
+        new_id,
+        "b",
+        vec![(0, vec![batch(0, 2, -1, -1, -1)])],
+    );
+    // ...so the new topic's first records arrive with delivery count 1, and the producer's
+    // next batch on it starts a fresh sequence.
+    assert_eq!(share(&mut s, acquire), acquired(1));
+    let r = commit(&mut s, new_id, "c", vec![(0, vec![batch(0, 1, 0, 0, 0)])]);
+    assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 2 }]);
+}

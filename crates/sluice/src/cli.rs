@@ -158,6 +158,15 @@ pub struct AgentTuning {
         default_value_t = 5_000
     )]
     pub group_consumer_heartbeat_interval_ms: u64,
+    /// Classic groups: how long the first rebalance of an empty group waits for more members,
+    /// extended by as much for each newcomer up to the rebalance timeout
+    /// (group.initial.rebalance.delay.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3_000
+    )]
+    pub group_initial_rebalance_delay_ms: u64,
     /// KIP-848 groups: most members a group may have (group.consumer.max.size).
     #[arg(long, env = "SLUICE_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX)]
     pub group_consumer_max_size: i32,

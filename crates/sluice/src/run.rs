@@ -234,6 +234,7 @@ async fn run_agent(
         consumer_session_timeout: Duration::from_millis(t.group_consumer_session_timeout_ms),
         consumer_heartbeat_interval: Duration::from_millis(t.group_consumer_heartbeat_interval_ms),
         consumer_max_size: t.group_consumer_max_size.max(1),
+        group_initial_rebalance_delay: Duration::from_millis(t.group_initial_rebalance_delay_ms),
         offsets_retention: Duration::from_secs(t.offsets_retention_minutes.saturating_mul(60)),
         authorizer: sluice_auth::authorizer::AuthorizerConfig {
             enabled: t.authorizer,

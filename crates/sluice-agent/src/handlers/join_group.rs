@@ -2,7 +2,8 @@
 //!
 //! The coordinator proposes the join; the state machine answers with the generation the joiner
 //! will get, and this handler holds the response until the replica shows that generation (all
-//! members rejoined, or the sweep completed the rebalance at its timeout). The leader's response
+//! members rejoined, or the sweep completed the rebalance at its timeout or at the end of the
+//! `group.initial.rebalance.delay.ms` wait of a group that was empty). The leader's response
 //! lists every member with its metadata for the chosen protocol.
 //!
 //! From v4 a new member without a group.instance.id first gets MEMBER_ID_REQUIRED and an id
@@ -90,11 +91,13 @@ pub async fn handle(
             .collect(),
     };
     let _awaiting = agent.groups.awaiting(&group, &member_id);
+    let initial_delay = agent.cfg.group_initial_rebalance_delay;
     let target = match agent
         .propose_group(GroupCommand::Join {
             group: group.clone(),
             join,
             now_ms: now_ms(),
+            initial_rebalance_delay_ms: initial_delay.as_millis() as i64,
         })
         .await
     {
@@ -110,8 +113,11 @@ pub async fn handle(
             return resp;
         }
     };
-    // The sweep completes an overdue rebalance; the extra time covers its period and a proposal.
-    let wait = Duration::from_millis(rebalance_timeout_ms.max(0) as u64) + Duration::from_secs(5);
+    // The sweep completes an overdue rebalance (or one whose initial delay is over, which never
+    // outlasts the longer of delay and rebalance timeout); the extra time covers its period and
+    // a proposal.
+    let wait = Duration::from_millis(rebalance_timeout_ms.max(0) as u64).max(initial_delay)
+        + Duration::from_secs(5);
     let answer = agent
         .wait_for_state(wait, |s| {
             let g = s.groups.get(&group)?;

@@ -14,15 +14,16 @@ use uuid::Uuid;
 use super::share_fetch::{apply_acks, AckSink};
 use crate::agent::Agent;
 use crate::authz::{Op, Res};
-use crate::share::{expand_acks, SessionStep, SharePartitionKey};
+use crate::share::{partition_acks, SessionStep, SharePartitionKey};
 
+/// A partition's outcome: code and Kafka's message (the first error wins).
 #[derive(Default)]
-struct AckOut(Option<i16>);
+struct AckOut(Option<(i16, Option<String>)>);
 
 impl AckSink for AckOut {
-    fn ack_result(&mut self, code: i16) {
-        if self.0.is_none_or(|c| c == 0) {
-            self.0 = Some(code);
+    fn ack_result(&mut self, code: i16, message: Option<String>) {
+        if self.0.as_ref().is_none_or(|(c, _)| *c == 0) {
+            self.0 = Some((code, message));
         }
     }
 }
@@ -85,25 +86,18 @@ pub async fn handle(
         for p in &t.partitions {
             let key = (t.topic_id, p.partition_index);
             let Some(name) = &name else {
-                parts.entry(key).or_default().0 = Some(ResponseError::UnknownTopicId.code());
+                parts.entry(key).or_default().0 =
+                    Some((ResponseError::UnknownTopicId.code(), None));
                 continue;
             };
             if denied {
                 parts.entry(key).or_default().0 =
-                    Some(ResponseError::TopicAuthorizationFailed.code());
+                    Some((ResponseError::TopicAuthorizationFailed.code(), None));
                 continue;
             }
-            for b in &p.acknowledgement_batches {
-                match expand_acks(
-                    name,
-                    p.partition_index,
-                    b.first_offset,
-                    b.last_offset,
-                    &b.acknowledge_types,
-                ) {
-                    Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
-                    Err(e) => parts.entry(key).or_default().ack_result(e.code()),
-                }
+            match partition_acks(name, p.partition_index, &p.acknowledgement_batches) {
+                Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
+                Err(e) => parts.entry(key).or_default().ack_result(e.code(), None),
             }
             parts.entry(key).or_default();
         }
@@ -123,8 +117,9 @@ pub async fn handle(
     for ((topic_id, partition), out) in parts {
         let mut pd = PartitionData::default();
         pd.partition_index = partition;
-        pd.error_code = out.0.unwrap_or(0);
-        pd.error_message = None;
+        let (code, message) = out.0.unwrap_or((0, None));
+        pd.error_code = code;
+        pd.error_message = message.map(Into::into);
         pd.current_leader.leader_id = -1;
         pd.current_leader.leader_epoch = -1;
         by_topic.entry(topic_id).or_default().push(pd);

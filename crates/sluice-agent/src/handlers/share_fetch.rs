@@ -14,14 +14,14 @@ use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::share::{Acquired, RecordState};
 use sluice_meta::share_group::{
-    limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
+    limits_of, AckOutcome, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
 };
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
-use crate::share::{expand_acks, SessionStep, SharePartitionKey};
+use crate::share::{partition_acks, SessionStep, SharePartitionKey};
 
 /// Longest long poll honoured.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -29,7 +29,8 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct PartitionOut {
     error: Option<ResponseError>,
-    ack_error: Option<i16>,
+    /// The acknowledgements' outcome: code and Kafka's message.
+    ack_error: Option<(i16, Option<String>)>,
     acquired: Vec<Acquired>,
     records: Bytes,
     listed: bool,
@@ -97,17 +98,9 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
                 out.error = Some(ResponseError::UnknownTopicId);
                 continue;
             };
-            for b in &p.acknowledgement_batches {
-                match expand_acks(
-                    name,
-                    p.partition_index,
-                    b.first_offset,
-                    b.last_offset,
-                    &b.acknowledge_types,
-                ) {
-                    Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
-                    Err(e) => out.ack_error = Some(e.code()),
-                }
+            match partition_acks(name, p.partition_index, &p.acknowledgement_batches) {
+                Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
+                Err(e) => out.ack_error = Some((e.code(), None)),
             }
         }
     }
@@ -241,28 +234,39 @@ pub async fn apply_acks<P: Default + AckSink>(
         member_id: member.to_string(),
         limits: agent.share.limits,
         acks: reqs,
+        now_ms: now_ms(),
     };
-    let codes: Vec<i16> = match agent.propose(Command::Share(cmd)).await {
+    let failed = |code: i16| {
+        vec![
+            AckOutcome {
+                code,
+                message: None
+            };
+            keys.len()
+        ]
+    };
+    let outcomes: Vec<AckOutcome> = match agent.propose(Command::Share(cmd)).await {
         Ok(CommandResponse::Share(ShareResponse::Acknowledged(c))) => c,
-        Ok(CommandResponse::Share(ShareResponse::Error { code, .. })) => vec![code; keys.len()],
-        Ok(_) => vec![ResponseError::UnknownServerError.code(); keys.len()],
-        Err(e) => vec![e.code(); keys.len()],
+        Ok(CommandResponse::Share(ShareResponse::Error { code, .. })) => failed(code),
+        Ok(_) => failed(ResponseError::UnknownServerError.code()),
+        Err(e) => failed(e.code()),
     };
-    for (k, c) in keys.into_iter().zip(codes) {
-        parts.entry(k).or_default().ack_result(c);
+    for (k, o) in keys.into_iter().zip(outcomes) {
+        parts.entry(k).or_default().ack_result(o.code, o.message);
     }
 }
 
-/// Where an acknowledgement result goes (ShareFetch and ShareAcknowledge partitions).
+/// Where an acknowledgement result goes (ShareFetch and ShareAcknowledge partitions): the
+/// first error of a partition wins, with its message.
 pub trait AckSink {
-    fn ack_result(&mut self, code: i16);
+    fn ack_result(&mut self, code: i16, message: Option<String>);
 }
 
 impl AckSink for PartitionOut {
-    fn ack_result(&mut self, code: i16) {
+    fn ack_result(&mut self, code: i16, message: Option<String>) {
         self.listed = true;
-        if code != 0 || self.ack_error.is_none() {
-            self.ack_error = Some(self.ack_error.filter(|c| *c != 0).unwrap_or(code));
+        if self.ack_error.as_ref().is_none_or(|(c, _)| *c == 0) {
+            self.ack_error = Some((code, message));
         }
     }
 }
@@ -308,8 +312,9 @@ fn finish(
         pd.partition_index = partition;
         pd.error_code = out.error.map_or(0, |e| e.code());
         pd.error_message = None;
-        pd.acknowledge_error_code = out.ack_error.unwrap_or(0);
-        pd.acknowledge_error_message = None;
+        let (ack_code, ack_message) = out.ack_error.unwrap_or((0, None));
+        pd.acknowledge_error_code = ack_code;
+        pd.acknowledge_error_message = ack_message.map(Into::into);
         pd.current_leader.leader_id = -1;
         pd.current_leader.leader_epoch = -1;
         pd.acquired_records = out
