@@ -3,18 +3,16 @@ preview): many consumers per partition, implicit and explicit acknowledgement, r
 redelivery with a higher delivery count, reject -> never again, lock timeout -> redelivery to
 another consumer, the delivery-count limit, and state surviving a restart."""
 
-import base64
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
 
 from confluent_kafka import ShareConsumer
 
-import kafkawire as kw
 from helpers import QUIET, DeliveryLog, create_topic, err_code, produce_all, producer, set_group_configs
+from sharekit import INVALID_RECORD_STATE, INVALID_REQUEST, acknowledge_answers
 
 
 def share_consumer(bs, group, topic, **conf):
@@ -254,70 +252,6 @@ def test_a_late_implicit_acknowledgement_after_the_lock_expired_is_refused_and_r
 
 # ---------------------------------------------------------------- raw ShareAcknowledge error codes
 
-INVALID_REQUEST, INVALID_RECORD_STATE = 42, 121
-ACCEPT = 1
-
-
-def kafka_member_id() -> str:
-    """A member id as Kafka's clients make them (Uuid.toString(): base64url, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-
-
-def raw_share_member(conn, group, topic, deadline_s=30):
-    """Joins `group` subscribed to `topic` over the wire; returns (member id, epoch, topic id)."""
-    member = kafka_member_id()
-    epoch = 0
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        hb = kw.share_group_heartbeat_v1(conn, group, member, epoch, topics=[topic] if epoch == 0 else None)
-        assert hb["error"] == 0, hb
-        epoch = hb["epoch"]
-        if hb["assignment"]:
-            (tid, parts), = hb["assignment"].items()
-            assert parts == [0]
-            return member, epoch, tid
-        time.sleep(0.2)
-    raise AssertionError("no assignment")
-
-
-def acknowledge_answers(bs, group, topic):
-    """The answers to ShareAcknowledge of ranges never acquired, after 5 records (0..=4) were
-    acquired by one fetch: (error code, message) per case."""
-    host, port = bs.split(":")
-    out = {}
-    with kw.KafkaConn(host, int(port)) as conn:
-        member, _, tid = raw_share_member(conn, group, topic)
-        key = (tid, 0)
-        epoch = 0
-        deadline = time.monotonic() + 30
-        acquired = []
-        while not acquired and time.monotonic() < deadline:
-            f = kw.share_fetch_v1(conn, group, member, epoch, {key: []}, max_wait_ms=1000)
-            epoch += 1
-            assert f["error"] == 0, f
-            acquired = f["partitions"].get(key, {}).get("acquired", [])
-        out["acquired"] = acquired
-
-        def ack(*batches):
-            nonlocal epoch
-            r = kw.share_acknowledge_v1(conn, group, member, epoch, {key: list(batches)})
-            epoch += 1
-            assert r["error"] == 0, r
-            p = r["partitions"][key]
-            return p["error"], p["message"]
-
-        out["past_everything"] = ack((7, 7, [ACCEPT]))
-        out["running_past_the_end"] = ack((3, 6, [ACCEPT]))
-        # a partition's batches are all or nothing: 0..=1 stays acquired
-        out["good_then_bad"] = ack((0, 1, [ACCEPT]), (9, 9, [ACCEPT]))
-        out["overlapping_batches"] = ack((2, 4, [ACCEPT]), (3, 3, [ACCEPT]))
-        out["all_five"] = ack((0, 4, [ACCEPT]))
-        # nothing in flight any more (SPSO 5): below it is done already, at it is unknown
-        out["below_the_start"] = ack((2, 2, [ACCEPT]))
-        out["nothing_in_flight"] = ack((5, 5, [ACCEPT]))
-    return out
-
-
 def test_share_acknowledge_of_ranges_never_acquired(sluice_dev):
     bs, topic, group = sluice_dev.bootstrap, "queue-raw-ack", "sg-raw-ack"
     create_topic(bs, topic, 1)
@@ -329,6 +263,7 @@ def test_share_acknowledge_of_ranges_never_acquired(sluice_dev):
         "running_past_the_end": (INVALID_REQUEST, "Batch record not found. The last offset in request is past acquired records."),
         "good_then_bad": (INVALID_REQUEST, "Batch record not found. The first offset in request is past acquired records."),
         "overlapping_batches": (INVALID_REQUEST, None),
+        "another_members_records": (INVALID_RECORD_STATE, "Member is not the owner of offset"),
         "all_five": (0, None),
         "below_the_start": (0, None),
         "nothing_in_flight": (INVALID_RECORD_STATE, "Batch record not found. The request batch offsets are not found in the cache."),

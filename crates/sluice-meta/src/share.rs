@@ -102,12 +102,16 @@ pub enum ShareError {
     #[error("Batch record not found. The last offset in request is past acquired records.")]
     LastPastAcquired { first: i64, last: i64 },
     /// INVALID_RECORD_STATE: some record of the range is not Acquired (released, acknowledged,
-    /// archived, or its acquisition lock ran out).
-    #[error("The batch cannot be acknowledged. The batch is not in the acquired state.")]
-    NotAcquired { first: i64, last: i64 },
+    /// archived, or its acquisition lock ran out). `subset`: the range covers only part of the
+    /// run of records it hit, which Kafka checks (and words) per offset rather than per batch.
+    #[error(
+        "The batch cannot be acknowledged. {}",
+        if *subset { "The offset is not acquired." } else { "The batch is not in the acquired state." }
+    )]
+    NotAcquired { first: i64, last: i64, subset: bool },
     /// INVALID_RECORD_STATE: some record of the range is acquired by another member.
-    #[error("Member is not the owner of batch record")]
-    NotOwner { first: i64, last: i64 },
+    #[error("Member is not the owner of {}", if *subset { "offset" } else { "batch record" })]
+    NotOwner { first: i64, last: i64, subset: bool },
     /// INVALID_REQUEST: `first > last`.
     #[error("invalid acknowledgement range {first}..={last}")]
     InvalidRange { first: i64, last: i64 },
@@ -277,18 +281,21 @@ impl SharePartition {
             .iter()
             .filter(|r| r.last >= first && r.first <= last)
         {
+            let subset = r.first < first || r.last > last;
             match r.owner.as_deref() {
                 Some(o) if r.state == RecordState::Acquired && o == member => {}
                 Some(_) if r.state == RecordState::Acquired => {
                     return Err(ShareError::NotOwner {
                         first: req_first,
                         last: req_last,
+                        subset,
                     })
                 }
                 _ => {
                     return Err(ShareError::NotAcquired {
                         first: req_first,
                         last: req_last,
+                        subset,
                     })
                 }
             }
@@ -527,7 +534,11 @@ mod tests {
         // The dead member's late acknowledgement is refused: b holds the records now.
         assert_eq!(
             p.acknowledge("dead", 0, 0, AckType::Accept, &L),
-            Err(ShareError::NotOwner { first: 0, last: 0 })
+            Err(ShareError::NotOwner {
+                first: 0,
+                last: 0,
+                subset: false
+            })
         );
         p.acknowledge("b", 0, 2, AckType::Accept, &L).unwrap();
         assert_eq!((p.start_offset, p.in_flight.len()), (3, 0));
@@ -544,10 +555,17 @@ mod tests {
         p.acquire("a", 2, 10, 0, 0, &L);
         p.acquire("b", 2, 10, 0, 0, &L);
         let before = p.clone();
+        let refused = p.acknowledge("a", 6, 7, AckType::Accept, &L).unwrap_err();
         assert_eq!(
-            p.acknowledge("a", 6, 7, AckType::Accept, &L),
-            Err(ShareError::NotOwner { first: 6, last: 7 })
+            refused,
+            ShareError::NotOwner {
+                first: 6,
+                last: 7,
+                subset: true
+            }
         );
+        // Kafka words it per offset when the range covers part of a batch
+        assert_eq!(refused.to_string(), "Member is not the owner of offset");
         assert_eq!(
             p.acknowledge("a", 9, 9, AckType::Accept, &L),
             Err(ShareError::FirstPastAcquired { first: 9, last: 9 })
@@ -563,7 +581,12 @@ mod tests {
         assert_eq!(p, before);
         assert_eq!(
             (
-                ShareError::NotOwner { first: 0, last: 0 }.code(),
+                ShareError::NotOwner {
+                    first: 0,
+                    last: 0,
+                    subset: false
+                }
+                .code(),
                 ShareError::FirstPastAcquired { first: 0, last: 0 }.code()
             ),
             (121, 42)
@@ -592,9 +615,18 @@ mod tests {
             ack: AckType::Accept,
         }];
         // L.lock_ms is 1 000: at 1 500 (the proposer's clock) the lock is gone.
+        let refused = p.acknowledge_all("a", &ack, 1_500, &L).unwrap_err();
         assert_eq!(
-            p.acknowledge_all("a", &ack, 1_500, &L),
-            Err(ShareError::NotAcquired { first: 0, last: 9 })
+            refused,
+            ShareError::NotAcquired {
+                first: 0,
+                last: 9,
+                subset: false
+            }
+        );
+        assert_eq!(
+            refused.to_string(),
+            "The batch cannot be acknowledged. The batch is not in the acquired state."
         );
         assert_eq!(states(&p), vec![(0, 9, RecordState::Available, 1)]);
         assert_eq!(

@@ -426,9 +426,10 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
                         .get_mut(topic)
                         .and_then(|p| p.get_mut(&partition));
                     let outcome = match sp {
+                        // Kafka: no SharePartition was ever made for it.
                         None => AckOutcome::refused(
                             codes::UNKNOWN_TOPIC_OR_PARTITION,
-                            "The share partition has never been fetched by this group.",
+                            "This server does not host this topic-partition.",
                         ),
                         Some(sp) => {
                             match sp.acknowledge_all(member_id, &ranges, *now_ms, &limits) {

@@ -29,8 +29,8 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct PartitionOut {
     error: Option<ResponseError>,
-    /// The acknowledgements' outcome: code and Kafka's message.
-    ack_error: Option<(i16, Option<String>)>,
+    /// The acknowledgements' outcome (Kafka sends ShareFetch no message for it).
+    ack_error: Option<i16>,
     acquired: Vec<Acquired>,
     records: Bytes,
     listed: bool,
@@ -100,7 +100,7 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
             };
             match partition_acks(name, p.partition_index, &p.acknowledgement_batches) {
                 Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
-                Err(e) => out.ack_error = Some((e.code(), None)),
+                Err(e) => out.ack_error = Some(e.code()),
             }
         }
     }
@@ -263,10 +263,10 @@ pub trait AckSink {
 }
 
 impl AckSink for PartitionOut {
-    fn ack_result(&mut self, code: i16, message: Option<String>) {
+    fn ack_result(&mut self, code: i16, _message: Option<String>) {
         self.listed = true;
-        if self.ack_error.as_ref().is_none_or(|(c, _)| *c == 0) {
-            self.ack_error = Some((code, message));
+        if self.ack_error.is_none_or(|c| c == 0) {
+            self.ack_error = Some(code);
         }
     }
 }
@@ -312,9 +312,9 @@ fn finish(
         pd.partition_index = partition;
         pd.error_code = out.error.map_or(0, |e| e.code());
         pd.error_message = None;
-        let (ack_code, ack_message) = out.ack_error.unwrap_or((0, None));
-        pd.acknowledge_error_code = ack_code;
-        pd.acknowledge_error_message = ack_message.map(Into::into);
+        // Kafka answers piggy-backed acknowledgements with the code alone (no message).
+        pd.acknowledge_error_code = out.ack_error.unwrap_or(0);
+        pd.acknowledge_error_message = None;
         pd.current_leader.leader_id = -1;
         pd.current_leader.leader_epoch = -1;
         pd.acquired_records = out
