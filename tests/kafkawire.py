@@ -899,3 +899,112 @@ def batch_headers(data: bytes | None) -> list[BatchHeader]:
         out.append(BatchHeader(base_offset, attrs, base_ts, max_ts, pid, epoch, seq, n, crc_ok,
                                b.data[b.pos:], r.data[start:r.pos]))
     return out
+# ---------------------------------------------------------------- DescribeConfigs v4
+
+DESCRIBE_CONFIGS = 32
+RESOURCE_TOPIC = 2
+RESOURCE_BROKER = 4
+
+
+def _bool(b: bool) -> bytes:
+    return i8(1 if b else 0)
+
+
+def describe_configs_v4(conn: KafkaConn, resources: list[tuple[int, str, list[str] | None]], *,
+                        synonyms: bool = False, docs: bool = False) -> list[dict]:
+    """resources: [(resource_type, name, keys or None)]. Returns one dict per resource:
+    {error_code, error_message, name, configs: {name: {value, read_only, source, sensitive,
+    synonyms: [(name, value, source)], type, doc}}}."""
+    def res(x):
+        t, name, keys = x
+        return i8(t) + compact_string(name) + compact_array(keys, compact_string) + EMPTY_TAGS
+    body = compact_array(resources, res) + _bool(synonyms) + _bool(docs) + EMPTY_TAGS
+    r = conn.request(DESCRIBE_CONFIGS, 4, body, flexible=True)
+    r.i32()  # throttle
+
+    def syn(x):
+        s = (x.compact_string(), x.compact_string(), x.i8())
+        x.tags()
+        return s
+
+    def config(x):
+        c = {"name": x.compact_string(), "value": x.compact_string(), "read_only": bool(x.i8()),
+             "source": x.i8(), "sensitive": bool(x.i8()), "synonyms": x.compact_array(syn),
+             "type": x.i8(), "doc": x.compact_string()}
+        x.tags()
+        return c
+
+    def result(x):
+        out = {"error_code": x.i16(), "error_message": x.compact_string(), "type": x.i8(),
+               "name": x.compact_string()}
+        out["configs"] = {c.pop("name"): c for c in (x.compact_array(config) or [])}
+        x.tags()
+        return out
+    results = r.compact_array(result)
+    r.tags()
+    return results
+
+
+# ---------------------------------------------------------------- AlterConfigs (legacy) v0-v2
+
+ALTER_CONFIGS = 33
+
+
+def alter_configs(conn: KafkaConn, resources: list[tuple[int, str, dict]], *, validate_only=False,
+                  version: int = 2) -> list[tuple[int, str | None, int, str]]:
+    """resources: [(resource_type, name, {config: value or None})]; returns
+    [(error_code, error_message, resource_type, name)]. The whole set replaces the resource's
+    configs (legacy AlterConfigs is not incremental)."""
+    flex = version >= 2
+    s = compact_string if flex else string
+    arr = compact_array if flex else array
+    tags = EMPTY_TAGS if flex else b""
+
+    def cfg(kv):
+        return s(kv[0]) + s(kv[1]) + tags
+
+    def res(x):
+        t, name, configs = x
+        return i8(t) + s(name) + arr(list(configs.items()), cfg) + tags
+    body = arr(resources, res) + _bool(validate_only) + tags
+    r = conn.request(ALTER_CONFIGS, version, body, flexible=flex)
+    r.i32()  # throttle
+    rs = r.compact_string if flex else r.string
+
+    def result(x):
+        out = (x.i16(), rs(), x.i8(), rs())
+        if flex:
+            x.tags()
+        return out
+    return (r.compact_array if flex else r.array)(result)
+
+
+# ---------------------------------------------------------------- OffsetForLeaderEpoch v4
+
+OFFSET_FOR_LEADER_EPOCH = 23
+
+
+def offset_for_leader_epoch_v4(conn: KafkaConn, topic: str,
+                               partitions: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """partitions: [(partition, current_leader_epoch, leader_epoch)]; returns
+    [(error_code, partition, leader_epoch, end_offset)] as a consumer (replica id -1) sees it."""
+    def part(p):
+        return i32(p[0]) + i32(p[1]) + i32(p[2]) + EMPTY_TAGS
+    body = i32(-1) + compact_array([topic], lambda t: compact_string(t) + compact_array(partitions, part)
+                                    + EMPTY_TAGS) + EMPTY_TAGS
+    r = conn.request(OFFSET_FOR_LEADER_EPOCH, 4, body, flexible=True)
+    r.i32()  # throttle
+
+    def rpart(x):
+        out = (x.i16(), x.i32(), x.i32(), x.i64())
+        x.tags()
+        return out
+
+    def rtopic(x):
+        x.compact_string()
+        ps = x.compact_array(rpart)
+        x.tags()
+        return ps
+    topics = r.compact_array(rtopic)
+    r.tags()
+    return topics[0]

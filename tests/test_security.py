@@ -185,9 +185,11 @@ def test_request_before_authentication_closes_the_connection(secure):
 
 
 def test_out_of_order_and_unknown_mechanism(secure):
+    # as Kafka's SaslServerAuthenticator: a SaslAuthenticate before any handshake is refused
+    # before it is parsed, without an answer
     with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
-        code, msg, _, _ = sasl_authenticate(c, b"\0alice\0alice-secret")
-        assert code == ILLEGAL_SASL_STATE
+        h, _ = c.header(SASL_AUTHENTICATE, 1, False)
+        c.send_frame(h + kw.nbytes(b"\0alice\0alice-secret"))
         assert c.expect_closed() == b""
     with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
         code, mechs = sasl_handshake(c, "GSSAPI")
@@ -196,15 +198,48 @@ def test_out_of_order_and_unknown_mechanism(secure):
         assert c.expect_closed() == b""
     with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
         assert sasl_handshake(c, "PLAIN")[0] == 0
-        code, _ = sasl_handshake(c, "PLAIN")  # a second handshake mid-exchange
-        assert code == ILLEGAL_SASL_STATE
+        # a second handshake mid-exchange: ILLEGAL_SASL_STATE, no mechanisms, closed
+        assert sasl_handshake(c, "PLAIN") == (ILLEGAL_SASL_STATE, [])
         assert c.expect_closed() == b""
-    # SASL requests on a listener without SASL
+    # SASL requests on a listener without SASL: what Kafka's request handler answers, and the
+    # connection stays open
     with kw.KafkaConn("127.0.0.1", secure.port) as c:
-        assert sasl_handshake(c, "PLAIN")[0] == ILLEGAL_SASL_STATE
+        assert sasl_handshake(c, "PLAIN") == (ILLEGAL_SASL_STATE, [])
+        assert sasl_authenticate(c, b"x")[:2] == (
+            ILLEGAL_SASL_STATE, "SaslAuthenticate request received after successful authentication")
+        metadata_v4(c)
     assert "SaslAuthenticate without a preceding SaslHandshake" in log(secure)
     assert "SASL mechanism not enabled" in log(secure)
     assert secure.alive()
+
+
+def test_sasl_requests_after_authentication_keep_the_connection(secure):
+    """Kafka 4.1: once authenticated (and with no session lifetime, so no KIP-368
+    re-authentication), SaslHandshake gets ILLEGAL_SASL_STATE with no mechanisms and
+    SaslAuthenticate ILLEGAL_SASL_STATE with Kafka's message; the connection stays open."""
+    with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
+        assert sasl_handshake(c, "PLAIN") == (0, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+        assert sasl_authenticate(c, b"\0alice\0alice-secret")[0] == 0
+        assert sasl_handshake(c, "PLAIN") == (ILLEGAL_SASL_STATE, [])
+        metadata_v4(c)
+        for version in (0, 1):
+            assert sasl_authenticate(c, b"\0alice\0alice-secret", version=version)[:2] == (
+                ILLEGAL_SASL_STATE, "SaslAuthenticate request received after successful authentication")
+        metadata_v4(c)
+
+
+@pytest.mark.parametrize("token,message", [
+    (b"\0alice\0wrong", "Authentication failed: Invalid username or password"),
+    (b"\0mallory\0x", "Authentication failed: Invalid username or password"),
+    (b"\0alice", "Invalid SASL/PLAIN response: expected 3 tokens, got 2"),
+    (b"\0\0x", "Authentication failed: username not specified"),
+    (b"\0alice\0", "Authentication failed: password not specified"),
+])
+def test_plain_failures_use_kafkas_messages(secure, token, message):
+    with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
+        assert sasl_handshake(c, "PLAIN")[0] == 0
+        assert sasl_authenticate(c, token)[:2] == (SASL_AUTHENTICATION_FAILED, message)
+        assert c.expect_closed() == b""
 
 
 def test_oversize_sasl_frame_closes_the_connection(secure):
@@ -228,8 +263,8 @@ def test_raw_scram_login_wrong_password(secure):
     with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
         assert sasl_handshake(c, "SCRAM-SHA-256")[0] == 0
         code, msg, _, _ = scram_login(c, "alice", "not-her-password")
-        assert code == SASL_AUTHENTICATION_FAILED
-        assert "invalid credentials" in msg
+        assert (code, msg) == (SASL_AUTHENTICATION_FAILED, "Authentication failed during authentication due to "
+                               "invalid credentials with SASL mechanism SCRAM-SHA-256")
         assert c.expect_closed() == b""
     with kw.KafkaConn("127.0.0.1", secure.ports["SASL_PLAINTEXT"]) as c:
         assert sasl_handshake(c, "SCRAM-SHA-256")[0] == 0

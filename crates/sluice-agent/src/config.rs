@@ -32,6 +32,9 @@ pub struct AgentConfig {
     pub orphan_grace: Duration,
     pub retention_check_interval: Duration,
     pub cache: CacheConfig,
+    /// The object store's URL (`s3://bucket/prefix`, `file:///dir`): DescribeLogDirs reports
+    /// it as the agent's one log dir.
+    pub object_store_url: String,
     /// Directory of a `file://` object store: segment writes are fsynced there.
     pub local_object_root: Option<std::path::PathBuf>,
     /// Requests processed concurrently per connection (responses still go out in order).
@@ -87,6 +90,7 @@ impl Default for AgentConfig {
             orphan_grace: Duration::from_secs(600),
             retention_check_interval: Duration::from_secs(60),
             cache: CacheConfig::default(),
+            object_store_url: "memory://".to_string(),
             local_object_root: None,
             max_in_flight_per_connection: 16,
             listeners: Vec::new(),

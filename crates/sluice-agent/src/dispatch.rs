@@ -14,6 +14,7 @@ use sluice_protocol::codec::Request;
 use crate::agent::Agent;
 use crate::handlers;
 
+/// What the connection does with a request's outcome.
 pub enum Reply {
     Response(Box<ResponseKind>),
     /// Produce with acks=0: Kafka sends nothing back.
@@ -130,7 +131,8 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
             ResponseKind::DeleteAcls(handlers::delete_acls::handle(&agent, r, v).await)
         }),
         // SaslHandshake and SaslAuthenticate change the connection's state, so the connection
-        // answers them itself (server.rs, via sasl.rs) and they never reach this table.
+        // answers them itself (server.rs, via sasl.rs) and they never reach this table (their
+        // arm is at the end).
         RequestKind::JoinGroup(r) => {
             let client_id = req
                 .header
@@ -187,6 +189,37 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
         RequestKind::DeleteGroups(r) => resp(async move {
             ResponseKind::DeleteGroups(handlers::delete_groups::handle(&agent, r, v).await)
         }),
+        RequestKind::AlterConfigs(r) => resp(async move {
+            ResponseKind::AlterConfigs(handlers::alter_configs::handle(&agent, r, v).await)
+        }),
+        RequestKind::OffsetForLeaderEpoch(r) => ready(ResponseKind::OffsetForLeaderEpoch(
+            handlers::offset_for_leader_epoch::handle(&agent, r, v),
+        )),
+        RequestKind::DescribeTopicPartitions(r) => ready(ResponseKind::DescribeTopicPartitions(
+            handlers::describe_topic_partitions::handle(&agent, r, v),
+        )),
+        RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(
+            handlers::describe_log_dirs::handle(&agent, r, v),
+        )),
+        RequestKind::DescribeQuorum(r) => resp(async move {
+            ResponseKind::DescribeQuorum(handlers::describe_quorum::handle(&agent, r, v).await)
+        }),
+        RequestKind::UpdateFeatures(r) => ready(ResponseKind::UpdateFeatures(
+            handlers::update_features::handle(&agent, r, v),
+        )),
+        RequestKind::ElectLeaders(r) => ready(ResponseKind::ElectLeaders(
+            handlers::elect_leaders::handle(&agent, r, v),
+        )),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ready(ResponseKind::AlterPartitionReassignments(
+                handlers::partition_reassignments::alter(&agent, r, v),
+            ))
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ready(ResponseKind::ListPartitionReassignments(
+                handlers::partition_reassignments::list(&agent, r, v),
+            ))
+        }
         other => {
             // The codec only decodes APIs in the versions table, so this is a table/dispatch
             // mismatch: answer nothing and let the connection close.
@@ -202,4 +235,42 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
 
 fn resp(f: impl Future<Output = ResponseKind> + Send + 'static) -> ReplyFuture {
     Box::pin(async move { Reply::Response(Box::new(f.await)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use kafka_protocol::messages::ApiKey;
+    use sluice_protocol::versions::supported_range;
+
+    /// The request kinds a match arm of `source` handles (`RequestKind::Name(r) =>`).
+    fn arms(source: &str) -> BTreeSet<String> {
+        source
+            .split("RequestKind::")
+            .skip(1)
+            .filter_map(|rest| {
+                let name: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
+                let after = rest[name.len()..].trim_start();
+                after.starts_with("(r)").then_some(name)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_advertised_api_has_a_handler_and_back() {
+        let dispatched = arms(include_str!("dispatch.rs"));
+        // SaslHandshake / SaslAuthenticate change the connection's state: server.rs answers them.
+        let by_connection = arms(include_str!("server.rs"));
+        for api in ApiKey::iter() {
+            let name = format!("{api:?}");
+            let advertised = supported_range(api).is_some();
+            let handled = dispatched.contains(&name) || by_connection.contains(&name);
+            assert_eq!(
+                handled, advertised,
+                "{name}: advertised in ApiVersions = {advertised}, has a handler = {handled}"
+            );
+        }
+        assert!(dispatched.contains("Produce") && by_connection.contains("SaslHandshake"));
+    }
 }

@@ -5,11 +5,15 @@
 //! authentication only ApiVersions, SaslHandshake and SaslAuthenticate are served; anything else
 //! closes the connection. A handshake comes first and names one enabled mechanism; then
 //! SaslAuthenticate frames carry the mechanism's messages. Any failure is answered with Kafka's
-//! error code and the connection closes after the answer. With `connections.max.reauth.ms`
+//! error code and message (`SaslServerAuthenticator`'s, naming the mechanism) and the
+//! connection closes after the answer; a SaslAuthenticate before any handshake closes it
+//! without one, as in Kafka. With `connections.max.reauth.ms`
 //! (KIP-368) the session has a lifetime, told to the client in `session_lifetime_ms`; a client
 //! re-authenticates (same mechanism, same principal) by sending a new handshake, and a request
 //! arriving after the session expired closes the connection (as in Kafka, which also checks
-//! expiry when a request arrives rather than on a timer). After a v0 SaslHandshake the
+//! expiry when a request arrives rather than on a timer). Once authenticated, and unless a
+//! KIP-368 re-authentication may start, SASL requests get what Kafka's request handler answers
+//! ([`after_authentication`]): ILLEGAL_SASL_STATE, the connection kept. After a v0 SaslHandshake the
 //! mechanism's messages travel as raw size-prefixed frames instead of SaslAuthenticate requests
 //! ([`SaslConn::raw_token`]); such clients cannot re-authenticate.
 //!
@@ -59,17 +63,20 @@ impl Mechanism {
 }
 
 enum State {
-    /// Waiting for a handshake (first, or to start a re-authentication).
+    /// Waiting for the first handshake.
     AwaitingHandshake,
+    /// Authenticated; a handshake starts a re-authentication only if the session expires.
+    Authenticated,
     /// Handshake done; the next SaslAuthenticate starts the mechanism.
     AwaitingToken(Mechanism),
     /// Mid-way through a SCRAM exchange.
     Scram(ScramMechanism, ScramServer),
 }
 
-/// The answer to one SASL request, and whether the connection closes after sending it.
+/// The answer to one SASL request (none: close without answering), and whether the
+/// connection closes after sending it.
 pub struct SaslReply {
-    pub response: ResponseKind,
+    pub response: Option<ResponseKind>,
     pub close_after: Option<String>,
 }
 
@@ -81,6 +88,9 @@ pub struct SaslConn {
     expires: Option<Instant>,
     /// A v0 SaslHandshake: the mechanism's messages come as raw frames, not SaslAuthenticate.
     raw: bool,
+    /// The client authenticated with SaslAuthenticate v1+, so it can re-authenticate
+    /// (Kafka's `connectedClientSupportsReauthentication`).
+    reauth_capable: bool,
 }
 
 impl Default for SaslConn {
@@ -97,6 +107,7 @@ impl SaslConn {
             principal: None,
             expires: None,
             raw: false,
+            reauth_capable: false,
         }
     }
 
@@ -135,7 +146,7 @@ impl SaslConn {
         req.auth_bytes = token;
         let r = self.authenticate(agent, req, 0).await;
         match (r.response, r.close_after) {
-            (ResponseKind::SaslAuthenticate(resp), None) if resp.error_code == 0 => {
+            (Some(ResponseKind::SaslAuthenticate(resp)), None) if resp.error_code == 0 => {
                 Ok(resp.auth_bytes)
             }
             (_, Some(why)) => Err(why),
@@ -154,13 +165,23 @@ impl SaslConn {
         let mut resp = SaslHandshakeResponse::default();
         resp.mechanisms = enabled.iter().map(|m| str_bytes(m.clone())).collect();
         let wanted = req.mechanism.to_string();
-        if !matches!(self.state, State::AwaitingHandshake) {
-            tracing::warn!(mechanism = %wanted, "SaslHandshake out of order");
-            resp.error_code = ResponseError::IllegalSaslState.code();
-            return close(
-                ResponseKind::SaslHandshake(resp),
-                "SaslHandshake out of order",
-            );
+        match self.state {
+            State::AwaitingHandshake => {}
+            // KIP-368: a handshake on an authenticated connection starts a re-authentication
+            // only if the session expires and the client spoke SaslAuthenticate v1+ (as Kafka's
+            // `KafkaChannel.maybeBeginServerReauthentication`); otherwise Kafka's request handler
+            // answers it.
+            State::Authenticated if self.expires.is_some() && self.reauth_capable => {}
+            State::Authenticated => return after_authentication(ApiKey::SaslHandshake),
+            State::AwaitingToken(_) | State::Scram(..) => {
+                tracing::warn!(mechanism = %wanted, "SaslHandshake out of order");
+                let mut resp = SaslHandshakeResponse::default();
+                resp.error_code = ResponseError::IllegalSaslState.code();
+                return close(
+                    ResponseKind::SaslHandshake(resp),
+                    "SaslHandshake out of order",
+                );
+            }
         }
         let mech = Mechanism::parse(&wanted).filter(|m| enabled.iter().any(|e| e == m.name()));
         let Some(mech) = mech else {
@@ -210,14 +231,27 @@ impl SaslConn {
             close(ResponseKind::SaslAuthenticate(resp), &why)
         };
         let token = req.auth_bytes;
+        let mechanism = match &self.state {
+            State::AwaitingToken(m) => m.name(),
+            State::Scram(m, _) => m.sasl_name(),
+            State::AwaitingHandshake | State::Authenticated => "",
+        };
+        let reauth = self.principal.is_some();
         let result = match std::mem::replace(&mut self.state, State::AwaitingHandshake) {
             State::AwaitingHandshake => {
+                // Kafka refuses it before parsing it, without an answer.
                 tracing::warn!("SaslAuthenticate without a preceding SaslHandshake");
-                return fail(
-                    ResponseError::IllegalSaslState,
-                    "Unexpected SaslAuthenticate request: no SaslHandshake before it".into(),
-                    "SaslAuthenticate out of order".into(),
-                );
+                return SaslReply {
+                    response: None,
+                    close_after: Some(
+                        "Unexpected Kafka request of type SASL_AUTHENTICATE during SASL handshake."
+                            .into(),
+                    ),
+                };
+            }
+            State::Authenticated => {
+                self.state = State::Authenticated;
+                return after_authentication(ApiKey::SaslAuthenticate);
             }
             State::AwaitingToken(Mechanism::Plain) => {
                 sluice_auth::plain::authenticate(&token, |user| lookup_all(agent, user)).map(
@@ -280,23 +314,34 @@ impl SaslConn {
                         resp.session_lifetime_ms = l.as_millis() as i64;
                     }
                 }
-                let reauth = self.principal.is_some();
                 self.principal = Some(principal);
                 self.mechanism = Some(mech);
+                self.state = State::Authenticated;
+                self.reauth_capable = version >= 1;
                 tracing::info!(mechanism = mech.name(), user = %user, reauth, "SASL authentication succeeded");
                 reply(ResponseKind::SaslAuthenticate(resp))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "SASL authentication failed");
+                // Kafka's SaslServerAuthenticator: a mechanism's own refusal is passed on; any
+                // other failure is reported without detail, naming the mechanism.
+                let during = if reauth {
+                    "re-authentication"
+                } else {
+                    "authentication"
+                };
+                let generic = format!(
+                    "Authentication failed during {during} due to invalid credentials with SASL mechanism {mechanism}"
+                );
                 let (code, message) = match &e {
-                    AuthError::InvalidCredentials { .. } => (
+                    AuthError::Rejected(m) => (ResponseError::SaslAuthenticationFailed, m.clone()),
+                    AuthError::InvalidCredentials { .. } if mechanism == "PLAIN" => (
                         ResponseError::SaslAuthenticationFailed,
-                        "Authentication failed during authentication due to invalid credentials with SASL mechanism".to_string(),
+                        "Authentication failed: Invalid username or password".to_string(),
                     ),
-                    AuthError::Malformed(m) => (
-                        ResponseError::SaslAuthenticationFailed,
-                        format!("Authentication failed: {m}"),
-                    ),
+                    AuthError::InvalidCredentials { .. } | AuthError::Malformed(_) => {
+                        (ResponseError::SaslAuthenticationFailed, generic)
+                    }
                     AuthError::InvalidToken(m) => (
                         ResponseError::SaslAuthenticationFailed,
                         format!("Authentication failed: invalid token: {m}"),
@@ -371,16 +416,36 @@ fn lookup_all(
 
 fn reply(response: ResponseKind) -> SaslReply {
     SaslReply {
-        response,
+        response: Some(response),
         close_after: None,
     }
 }
 
 fn close(response: ResponseKind, why: &str) -> SaslReply {
     SaslReply {
-        response,
+        response: Some(response),
         close_after: Some(why.to_string()),
     }
+}
+
+/// What Kafka's request handler (`KafkaApis.handleSaslHandshakeRequest` /
+/// `handleSaslAuthenticateRequest`) answers a SASL request that reaches it: on an authenticated
+/// connection that is not re-authenticating, or on a listener without SASL. ILLEGAL_SASL_STATE
+/// (an empty mechanism list; Kafka's message), and the connection stays open.
+pub fn after_authentication(api: ApiKey) -> SaslReply {
+    let response = if api == ApiKey::SaslHandshake {
+        let mut resp = SaslHandshakeResponse::default();
+        resp.error_code = ResponseError::IllegalSaslState.code();
+        ResponseKind::SaslHandshake(resp)
+    } else {
+        let mut resp = SaslAuthenticateResponse::default();
+        resp.error_code = ResponseError::IllegalSaslState.code();
+        resp.error_message = Some(str_bytes(
+            "SaslAuthenticate request received after successful authentication",
+        ));
+        ResponseKind::SaslAuthenticate(resp)
+    };
+    reply(response)
 }
 
 /// How long a session lasts when `connections.max.reauth.ms` is set.

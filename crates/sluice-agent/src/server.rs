@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::api_versions_response::ApiVersionsResponse;
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::messages::{RequestKind, ResponseKind, SaslHandshakeResponse};
+use kafka_protocol::messages::RequestKind;
 use sluice_protocol::codec::{decode_request, encode_message, encode_response, DecodeError};
 use sluice_protocol::frame::{read_frame_limited, FrameError};
 use sluice_protocol::versions::api_versions;
@@ -31,7 +31,7 @@ use tracing::Instrument;
 use crate::agent::Agent;
 use crate::dispatch::{dispatch, Reply};
 use crate::listener::{ConnInfo, SecurityProtocol, CONN};
-use crate::sasl::{SaslConn, SaslReply, MAX_SASL_FRAME_BYTES};
+use crate::sasl::{after_authentication, SaslConn, SaslReply, MAX_SASL_FRAME_BYTES};
 
 /// How long a client may take over the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,7 +102,8 @@ type InFlight = std::pin::Pin<
 >;
 
 /// SaslHandshake / SaslAuthenticate: connection state, so the connection answers them itself.
-/// On a listener without SASL, Kafka answers ILLEGAL_SASL_STATE.
+/// On a listener without SASL they reach what Kafka's request handler answers: ILLEGAL_SASL_STATE,
+/// the connection kept.
 async fn sasl_request(
     agent: &Agent,
     sasl: Option<&mut SaslConn>,
@@ -111,23 +112,9 @@ async fn sasl_request(
     match (sasl, req.body) {
         (Some(s), RequestKind::SaslHandshake(r)) => s.handshake(agent, r, req.version),
         (Some(s), RequestKind::SaslAuthenticate(r)) => s.authenticate(agent, r, req.version).await,
-        (None, RequestKind::SaslHandshake(_)) => {
-            tracing::warn!("SaslHandshake on a listener without SASL");
-            let mut resp = SaslHandshakeResponse::default();
-            resp.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
-            SaslReply {
-                response: ResponseKind::SaslHandshake(resp),
-                close_after: Some("SaslHandshake on a listener without SASL".into()),
-            }
-        }
         (_, _) => {
-            tracing::warn!("SaslAuthenticate on a listener without SASL");
-            let mut resp = kafka_protocol::messages::SaslAuthenticateResponse::default();
-            resp.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
-            SaslReply {
-                response: ResponseKind::SaslAuthenticate(resp),
-                close_after: Some("SaslAuthenticate on a listener without SASL".into()),
-            }
+            tracing::debug!(api = ?req.api, "SASL request on a listener without SASL");
+            after_authentication(req.api)
         }
     }
 }
@@ -202,8 +189,12 @@ async fn handle_connection<S>(
                         if sasl.as_ref().is_some_and(|s| s.principal().is_some()) {
                             limit.store(agent.cfg.max_request_bytes, Ordering::Relaxed);
                         }
+                        let reply = match (response, close_after) {
+                            (Some(r), close_after) => (Reply::Response(Box::new(r)), close_after),
+                            (None, why) => (Reply::Close(why.unwrap_or_default()), None),
+                        };
                         inflight.push_back(Box::pin(std::future::ready(
-                            (api, version, corr, Reply::Response(Box::new(response)), close_after),
+                            (api, version, corr, reply.0, reply.1),
                         )) as InFlight);
                     }
                     Ok(req) => {

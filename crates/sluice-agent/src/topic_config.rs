@@ -1,16 +1,21 @@
-//! Topic configs: Kafka's names and defaults, validation, and the effective values the data
-//! path enforces (`retention.*`, `max.message.bytes`, `message.timestamp.*`, `compression.*`,
-//! `cleanup.policy`'s keys-required rule).
+//! Topic configs: the one table of Kafka's topic configs (Kafka 4.1's `LogConfig`), which
+//! every config API reads: CreateTopics validates against it and reports from it,
+//! AlterConfigs and IncrementalAlterConfigs validate against it, DescribeConfigs lists it, and
+//! the data path takes its effective values (`retention.*`, `max.message.bytes`,
+//! `message.timestamp.*`, `compression.type`) from it.
 //!
-//! The quorum stores overrides only; defaults live here so that DescribeConfigs can tell a
-//! default from an override, as Kafka does.
+//! Each row has Kafka's name, type, default, validator (with Kafka's error messages) and the
+//! broker config Kafka names as its synonym (`ServerTopicConfigSynonyms`). The quorum stores
+//! overrides only; defaults live here so that DescribeConfigs can tell a default from an
+//! override, as Kafka does. To add a config, add a row: every API picks it up.
 
 use std::collections::BTreeMap;
 
 use sluice_meta::state::Topic;
 use sluice_protocol::compression::Codec;
 
-/// The value types DescribeConfigs v3+ reports (Kafka's `ConfigType` ids).
+/// The value types DescribeConfigs v3+ reports (Kafka's `DescribeConfigsResponse.ConfigType`
+/// ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
     Boolean = 1,
@@ -21,247 +26,428 @@ pub enum ConfigType {
     List = 7,
 }
 
-/// A topic config Sluice knows: name, default, type, documentation.
+impl ConfigType {
+    /// Kafka's name of the type, as in its parse errors ("Not a number of type LONG").
+    fn kafka_name(self) -> &'static str {
+        match self {
+            ConfigType::Boolean => "BOOLEAN",
+            ConfigType::String => "STRING",
+            ConfigType::Int => "INT",
+            ConfigType::Long => "LONG",
+            ConfigType::Double => "DOUBLE",
+            ConfigType::List => "LIST",
+        }
+    }
+}
+
+/// A config's value check beyond its type (Kafka's `ConfigDef.Validator`s of `LogConfig`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Validator {
+    /// Any value of the type.
+    Any,
+    /// A number at least this (`Range.atLeast`).
+    AtLeast(i64),
+    /// A number within these bounds, inclusive (`Range.between`).
+    Between(f64, f64),
+    /// gzip's level: 1 to 9, or -1 for the codec's default.
+    GzipLevel,
+    /// One of these strings (`ValidString.in`).
+    OneOf(&'static [&'static str]),
+    /// A list whose every item is one of these (`ValidList.in`); the empty list is allowed.
+    ListOf(&'static [&'static str]),
+    /// `*` or `partition:broker` pairs (Kafka's `ThrottledReplicaListValidator`).
+    ThrottledReplicas,
+    /// Only `false`: the feature needs a broker setting Sluice does not have; the message is
+    /// Kafka's refusal.
+    OnlyFalse(&'static str),
+}
+
+/// A broker config Kafka names as a topic config's synonym, and its broker-side default when
+/// it has one (a broker config whose default is null, such as `log.retention.ms`, is not
+/// listed among the synonyms unless set).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BrokerSynonym {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+}
+
+/// One topic config: Kafka's name, type, default, validator, broker synonym and a description
+/// of what it does in Sluice (DescribeConfigs' documentation).
+#[derive(Debug, Clone, Copy)]
 pub struct TopicConfigDef {
     pub name: &'static str,
-    pub default: &'static str,
     pub ty: ConfigType,
+    pub default: &'static str,
+    pub validator: Validator,
+    pub broker: Option<BrokerSynonym>,
     pub doc: &'static str,
 }
 
-const fn def(
+const fn row(
     name: &'static str,
-    default: &'static str,
     ty: ConfigType,
+    default: &'static str,
+    validator: Validator,
+    broker: Option<BrokerSynonym>,
     doc: &'static str,
 ) -> TopicConfigDef {
     TopicConfigDef {
         name,
-        default,
         ty,
+        default,
+        validator,
+        broker,
         doc,
     }
 }
 
-/// Kafka's topic configs. Those marked enforced are acted on; the rest are stored and
-/// reported so that tools which set them keep working.
+/// A broker synonym with a default.
+const fn b(name: &'static str, default: &'static str) -> Option<BrokerSynonym> {
+    Some(BrokerSynonym {
+        name,
+        default: Some(default),
+    })
+}
+
+/// A broker synonym whose broker-side default is null.
+const fn b_null(name: &'static str) -> Option<BrokerSynonym> {
+    Some(BrokerSynonym {
+        name,
+        default: None,
+    })
+}
+
+use ConfigType::{Boolean, Double, Int, List, Long};
+use Validator::{Any, AtLeast, Between, GzipLevel, ListOf, OneOf, OnlyFalse, ThrottledReplicas};
+
+/// `compression.type`'s values (Kafka's `BrokerCompressionType`, in Kafka's order).
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// Kafka 4.1's topic configs, in name order.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    def(
-        "cleanup.policy",
-        "delete",
-        ConfigType::List,
-        "Retention policy: only delete is enforced.",
-    ),
-    def(
-        "compression.type",
-        "producer",
-        ConfigType::String,
-        "Codec batches are stored in: producer keeps the producer's, or uncompressed, gzip, \
-         snappy, lz4, zstd (enforced: batches are recompressed).",
-    ),
-    def(
-        "compression.gzip.level",
-        "-1",
-        ConfigType::Int,
-        "gzip level (1-9, -1 for the default) used when recompressing to gzip (enforced).",
-    ),
-    def(
-        "compression.lz4.level",
-        "9",
-        ConfigType::Int,
-        "lz4 level (1-17) used when recompressing to lz4 (enforced).",
-    ),
-    def(
-        "compression.zstd.level",
-        "3",
-        ConfigType::Int,
-        "zstd level (-131072 to 22) used when recompressing to zstd (enforced).",
-    ),
-    def(
-        "delete.retention.ms",
-        "86400000",
-        ConfigType::Long,
-        "Stored; compaction is not implemented.",
-    ),
-    def(
-        "file.delete.delay.ms",
-        "60000",
-        ConfigType::Long,
-        "Stored for compatibility.",
-    ),
-    def(
-        "flush.messages",
-        "9223372036854775807",
-        ConfigType::Long,
-        "Stored for compatibility; writes are durable in object storage.",
-    ),
-    def(
-        "flush.ms",
-        "9223372036854775807",
-        ConfigType::Long,
-        "Stored for compatibility; writes are durable in object storage.",
-    ),
-    def(
-        "index.interval.bytes",
-        "4096",
-        ConfigType::Int,
-        "Stored for compatibility.",
-    ),
-    def(
-        "max.compaction.lag.ms",
-        "9223372036854775807",
-        ConfigType::Long,
-        "Stored; compaction is not implemented.",
-    ),
-    def(
-        "max.message.bytes",
-        "1048588",
-        ConfigType::Int,
-        "Largest record batch accepted (enforced).",
-    ),
-    def(
-        "message.timestamp.after.max.ms",
-        "3600000",
-        ConfigType::Long,
-        "Largest amount a CreateTime record's timestamp may be ahead of the agent's clock \
-         (enforced: INVALID_TIMESTAMP).",
-    ),
-    def(
-        "message.timestamp.before.max.ms",
-        "9223372036854775807",
-        ConfigType::Long,
-        "Largest amount a CreateTime record's timestamp may be behind the agent's clock \
-         (enforced: INVALID_TIMESTAMP).",
-    ),
-    def(
-        "message.timestamp.type",
-        "CreateTime",
-        ConfigType::String,
-        "CreateTime or LogAppendTime (enforced).",
-    ),
-    def(
-        "min.cleanable.dirty.ratio",
-        "0.5",
-        ConfigType::Double,
-        "Stored; compaction is not implemented.",
-    ),
-    def(
-        "min.compaction.lag.ms",
-        "0",
-        ConfigType::Long,
-        "Stored; compaction is not implemented.",
-    ),
-    def(
-        "min.insync.replicas",
-        "1",
-        ConfigType::Int,
-        "Stored for compatibility; durability comes from object storage.",
-    ),
-    def(
-        "preallocate",
-        "false",
-        ConfigType::Boolean,
-        "Stored for compatibility.",
-    ),
-    def(
-        "retention.bytes",
-        "-1",
-        ConfigType::Long,
-        "Largest size a partition may grow to before old data is dropped (enforced).",
-    ),
-    def(
-        "retention.ms",
-        "604800000",
-        ConfigType::Long,
-        "How long data is kept; -1 keeps it forever (enforced).",
-    ),
-    def(
-        "segment.bytes",
-        "1073741824",
-        ConfigType::Int,
-        "Stored for compatibility; segments are flushed by the agent.",
-    ),
-    def(
-        "segment.index.bytes",
-        "10485760",
-        ConfigType::Int,
-        "Stored for compatibility.",
-    ),
-    def(
-        "segment.jitter.ms",
-        "0",
-        ConfigType::Long,
-        "Stored for compatibility.",
-    ),
-    def(
-        "segment.ms",
-        "604800000",
-        ConfigType::Long,
-        "Stored for compatibility.",
-    ),
-    def(
-        "unclean.leader.election.enable",
-        "false",
-        ConfigType::Boolean,
-        "Stored for compatibility.",
-    ),
+    row("cleanup.policy", List, "delete", ListOf(&["compact", "delete"]), b("log.cleanup.policy", "delete"),
+        "delete: records older than retention.ms, or beyond retention.bytes, are dropped (enforced). compact is stored; compaction is not implemented yet."),
+    row("compression.gzip.level", Int, "-1", GzipLevel, b("compression.gzip.level", "-1"),
+        "The gzip level used when compression.type is gzip: 1 to 9, or -1 for the codec's default."),
+    row("compression.lz4.level", Int, "9", Between(1.0, 17.0), b("compression.lz4.level", "9"),
+        "The lz4 level used when compression.type is lz4."),
+    row("compression.type", ConfigType::String, "producer", OneOf(COMPRESSION_TYPES), b("compression.type", "producer"),
+        "The codec batches are stored with: producer keeps the producer's codec; uncompressed, gzip, snappy, lz4 or zstd recompress to that codec."),
+    row("compression.zstd.level", Int, "3", Between(-131072.0, 22.0), b("compression.zstd.level", "3"),
+        "The zstd level used when compression.type is zstd."),
+    row("delete.retention.ms", Long, "86400000", AtLeast(0), b("log.cleaner.delete.retention.ms", "86400000"),
+        "How long delete tombstones of compacted topics are kept. Stored; compaction is not implemented yet."),
+    row("file.delete.delay.ms", Long, "60000", AtLeast(0), b("log.segment.delete.delay.ms", "60000"),
+        "Kafka's delay before deleting a segment file. Stored only: Sluice frees objects after the janitor's grace period."),
+    row("flush.messages", Long, "9223372036854775807", AtLeast(1), b("log.flush.interval.messages", "9223372036854775807"),
+        "Kafka's fsync interval in records. Stored only: an acknowledged write is already durable in object storage."),
+    row("flush.ms", Long, "9223372036854775807", AtLeast(0), b_null("log.flush.interval.ms"),
+        "Kafka's fsync interval in ms. Stored only: an acknowledged write is already durable in object storage."),
+    row("follower.replication.throttled.replicas", List, "", ThrottledReplicas, None,
+        "Replicas whose follower-side replication is throttled. Stored only: Sluice does not replicate between agents."),
+    row("index.interval.bytes", Int, "4096", AtLeast(0), b("log.index.interval.bytes", "4096"),
+        "Kafka's offset index density. Stored only: Sluice indexes every segment object in the metadata quorum."),
+    row("leader.replication.throttled.replicas", List, "", ThrottledReplicas, None,
+        "Replicas whose leader-side replication is throttled. Stored only: Sluice does not replicate between agents."),
+    row("local.retention.bytes", Long, "-2", AtLeast(-2), b("log.local.retention.bytes", "-2"),
+        "Tiered storage's local retention in bytes (-2: retention.bytes). Stored only: all data lives in object storage."),
+    row("local.retention.ms", Long, "-2", AtLeast(-2), b("log.local.retention.ms", "-2"),
+        "Tiered storage's local retention in ms (-2: retention.ms). Stored only: all data lives in object storage."),
+    row("max.compaction.lag.ms", Long, "9223372036854775807", AtLeast(1), b("log.cleaner.max.compaction.lag.ms", "9223372036854775807"),
+        "Longest time a record stays ineligible for compaction. Stored; compaction is not implemented yet."),
+    row("max.message.bytes", Int, "1048588", AtLeast(0), b("message.max.bytes", "1048588"),
+        "The largest record batch accepted, as stored (after compression) (enforced)."),
+    row("message.timestamp.after.max.ms", Long, "3600000", AtLeast(0), b("log.message.timestamp.after.max.ms", "3600000"),
+        "How far in the future a CreateTime timestamp may be, relative to the agent's clock (KIP-937)."),
+    row("message.timestamp.before.max.ms", Long, "9223372036854775807", AtLeast(0), b("log.message.timestamp.before.max.ms", "9223372036854775807"),
+        "How far in the past a CreateTime timestamp may be, relative to the agent's clock (KIP-937)."),
+    row("message.timestamp.type", ConfigType::String, "CreateTime", OneOf(&["CreateTime", "LogAppendTime"]), b("log.message.timestamp.type", "CreateTime"),
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the agent's clock before upload (enforced)."),
+    row("min.cleanable.dirty.ratio", Double, "0.5", Between(0.0, 1.0), b("log.cleaner.min.cleanable.ratio", "0.5"),
+        "Share of a compacted log that must be uncompacted before compaction runs. Stored; compaction is not implemented yet."),
+    row("min.compaction.lag.ms", Long, "0", AtLeast(0), b("log.cleaner.min.compaction.lag.ms", "0"),
+        "Shortest time a record stays uncompacted. Stored; compaction is not implemented yet."),
+    row("min.insync.replicas", Int, "1", AtLeast(1), b("min.insync.replicas", "1"),
+        "Kafka's minimum in-sync replicas for acks=all. Stored only: durability comes from object storage and the metadata quorum."),
+    row("preallocate", Boolean, "false", Any, b("log.preallocate", "false"),
+        "Kafka's segment file preallocation. Stored only."),
+    row("remote.log.copy.disable", Boolean, "false", Any, None,
+        "Tiered storage: stop copying segments to remote storage. Stored only: all data lives in object storage."),
+    row("remote.log.delete.on.disable", Boolean, "false", Any, None,
+        "Tiered storage: delete remote data when tiering is disabled. Stored only."),
+    row("remote.storage.enable", Boolean, "false", OnlyFalse("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."), None,
+        "Kafka's tiered storage. Sluice has no local tier (every record is in object storage), so tiering cannot be enabled."),
+    row("retention.bytes", Long, "-1", Any, b("log.retention.bytes", "-1"),
+        "Largest size a partition may grow to before its oldest data is dropped; -1 for no limit (enforced)."),
+    row("retention.ms", Long, "604800000", AtLeast(-1), b_null("log.retention.ms"),
+        "How long data is kept; -1 keeps it forever (enforced)."),
+    row("segment.bytes", Int, "1073741824", AtLeast(1048576), b("log.segment.bytes", "1073741824"),
+        "Kafka's segment file size. Stored only: agents cut segment objects by --flush-bytes and --linger-ms."),
+    row("segment.index.bytes", Int, "10485760", AtLeast(4), b("log.index.size.max.bytes", "10485760"),
+        "Kafka's index file size. Stored only."),
+    row("segment.jitter.ms", Long, "0", AtLeast(0), b_null("log.roll.jitter.ms"),
+        "Kafka's random jitter of segment rolls. Stored only."),
+    row("segment.ms", Long, "604800000", AtLeast(1), b_null("log.roll.ms"),
+        "Kafka's segment roll time. Stored only: agents cut segment objects by --flush-bytes and --linger-ms."),
+    row("unclean.leader.election.enable", Boolean, "false", Any, b("unclean.leader.election.enable", "false"),
+        "Kafka's unclean leader election. Stored only: any agent leads every partition, with no data loss."),
 ];
 
+/// Cluster-wide dynamic broker configs a fresh Kafka 4.x KRaft cluster holds (written when the
+/// cluster is formatted, KIP-966): reported with source DYNAMIC_DEFAULT_BROKER_CONFIG, as Kafka
+/// reports them, for topics that do not override them.
+pub const CLUSTER_DEFAULTS: &[(&str, &str)] = &[("min.insync.replicas", "1")];
+
+/// The row of `name`, if Kafka has such a topic config.
 pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
-/// Validates one config value; the error is Kafka's INVALID_CONFIG message.
-pub fn validate(name: &str, value: &str) -> Result<(), String> {
-    let Some(d) = lookup(name) else {
-        return Err(format!("Unknown topic config name: {name}"));
-    };
-    let ok = match d.ty {
-        ConfigType::Boolean => matches!(value, "true" | "false"),
-        ConfigType::Int => value.parse::<i32>().is_ok(),
-        ConfigType::Long => value.parse::<i64>().is_ok(),
-        ConfigType::Double => value.parse::<f64>().is_ok(),
-        ConfigType::String | ConfigType::List => true,
-    };
-    if !ok {
-        return Err(format!("Invalid value {value} for configuration {name}"));
+/// Why a topic config (or a set of them) is refused: Kafka's INVALID_CONFIG message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Kafka's "Unknown topic config name: x".
+    #[error("Unknown topic config name: {0}")]
+    Unknown(String),
+    /// A value the type or validator refuses; `shown` is the value as Kafka prints it.
+    #[error("Invalid value {shown} for configuration {name}: {reason}")]
+    Invalid {
+        name: String,
+        shown: String,
+        reason: String,
+    },
+    /// A refusal Kafka words on its own (not "Invalid value ...").
+    #[error("{0}")]
+    Refused(&'static str),
+    /// Kafka's cross-config check of `LogConfig.validateValues`.
+    #[error("conflict topic config setting min.compaction.lag.ms ({min}) > max.compaction.lag.ms ({max})")]
+    CompactionLag { min: i64, max: i64 },
+}
+
+/// Java's `Double.toString` for the values configs hold (`2` prints as `2.0`).
+fn java_double(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e7 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
     }
-    let specific = match name {
-        "message.timestamp.type" => matches!(value, "CreateTime" | "LogAppendTime"),
-        "cleanup.policy" => value
-            .split(',')
-            .all(|p| matches!(p.trim(), "delete" | "compact")),
-        "max.message.bytes" => value.parse::<i32>().is_ok_and(|v| v >= 0),
-        "retention.ms" | "retention.bytes" => value.parse::<i64>().is_ok_and(|v| v >= -1),
-        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
-            value.parse::<i64>().is_ok_and(|v| v >= 0)
-        }
-        "compression.gzip.level" | "compression.lz4.level" | "compression.zstd.level" => {
-            let codec =
-                Codec::from_topic_config(&name["compression.".len()..name.len() - ".level".len()]);
-            let range = codec.and_then(Codec::level_config);
-            value
-                .parse::<i32>()
-                .is_ok_and(|v| range.is_some_and(|r| r.accepts(v)))
-        }
-        "compression.type" => matches!(
-            value,
-            "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd"
-        ),
-        _ => true,
+}
+
+/// Validates one config value against its row: Kafka's type parse, then its validator.
+pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
+    let def = lookup(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+    let v = value.trim();
+    let invalid = |shown: String, reason: String| ConfigError::Invalid {
+        name: name.to_string(),
+        shown,
+        reason,
     };
-    if !specific {
-        return Err(format!("Invalid value {value} for configuration {name}"));
+    let not_a_number = || {
+        invalid(
+            v.to_string(),
+            format!("Not a number of type {}", def.ty.kafka_name()),
+        )
+    };
+    // The number the range validators check, as Kafka prints it.
+    let number: Option<(f64, String)> = match def.ty {
+        Int => Some(
+            v.parse::<i32>()
+                .map(|n| (f64::from(n), n.to_string()))
+                .map_err(|_| not_a_number())?,
+        ),
+        Long => Some(
+            v.parse::<i64>()
+                .map(|n| (n as f64, n.to_string()))
+                .map_err(|_| not_a_number())?,
+        ),
+        Double => Some(
+            v.parse::<f64>()
+                .map(|n| (n, java_double(n)))
+                .map_err(|_| not_a_number())?,
+        ),
+        Boolean => {
+            if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                return Err(invalid(
+                    v.to_string(),
+                    "Expected value to be either true or false".into(),
+                ));
+            }
+            None
+        }
+        ConfigType::String | List => None,
+    };
+    let items = || -> Vec<&str> {
+        if v.is_empty() {
+            Vec::new()
+        } else {
+            v.split(',').map(str::trim).collect()
+        }
+    };
+    match def.validator {
+        Any => Ok(()),
+        AtLeast(min) => match number {
+            Some((n, shown)) if n < min as f64 => {
+                Err(invalid(shown, format!("Value must be at least {min}")))
+            }
+            _ => Ok(()),
+        },
+        Between(min, max) => match number {
+            Some((n, shown)) if n < min => {
+                Err(invalid(shown, format!("Value must be at least {min}")))
+            }
+            Some((n, shown)) if n > max => {
+                Err(invalid(shown, format!("Value must be no more than {max}")))
+            }
+            _ => Ok(()),
+        },
+        GzipLevel => match number {
+            Some((n, shown)) if n != -1.0 && !(1.0..=9.0).contains(&n) => Err(invalid(
+                shown,
+                "Value must be between 1 and 9 or equal to -1".into(),
+            )),
+            _ => Ok(()),
+        },
+        OneOf(allowed) => {
+            if allowed.contains(&v) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    v.to_string(),
+                    format!("String must be one of: {}", allowed.join(", ")),
+                ))
+            }
+        }
+        ListOf(allowed) => match items().into_iter().find(|i| !allowed.contains(i)) {
+            Some(bad) => Err(invalid(
+                bad.to_string(),
+                format!("String must be one of: {}", allowed.join(", ")),
+            )),
+            None => Ok(()),
+        },
+        ThrottledReplicas => {
+            let list = items();
+            let pair = |s: &str| {
+                s.is_empty()
+                    || s.split_once(':').is_some_and(|(p, b)| {
+                        !p.is_empty()
+                            && !b.is_empty()
+                            && p.bytes().all(|c| c.is_ascii_digit())
+                            && b.bytes().all(|c| c.is_ascii_digit())
+                    })
+            };
+            if list == ["*"] || list.iter().all(|s| pair(s)) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    format!("[{}]", list.join(", ")),
+                    format!("{name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."),
+                ))
+            }
+        }
+        OnlyFalse(refusal) => {
+            if v.eq_ignore_ascii_case("false") {
+                Ok(())
+            } else {
+                Err(ConfigError::Refused(refusal))
+            }
+        }
+    }
+}
+
+/// Validates a topic's whole set of overrides: every value on its own, then Kafka's checks
+/// across configs (`LogConfig.validateValues`). CreateTopics, AlterConfigs and
+/// IncrementalAlterConfigs call this on the overrides the topic would end up with.
+pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for (k, v) in overrides {
+        validate(k, v)?;
+    }
+    let lag = |name| {
+        effective(overrides, name)
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(0)
+    };
+    let (min, max) = (lag("min.compaction.lag.ms"), lag("max.compaction.lag.ms"));
+    if min > max {
+        return Err(ConfigError::CompactionLag { min, max });
     }
     Ok(())
 }
 
-/// Effective value: the topic's override or Kafka's default.
+/// Effective value: the topic's override, else the cluster default, else Kafka's default.
 pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> &'a str {
-    overrides
-        .get(name)
-        .map(String::as_str)
-        .unwrap_or_else(|| lookup(name).map_or("", |d| d.default))
+    if let Some(v) = overrides.get(name) {
+        return v;
+    }
+    if let Some((_, v)) = CLUSTER_DEFAULTS.iter().find(|(k, _)| *k == name) {
+        return v;
+    }
+    lookup(name).map_or("", |d| d.default)
+}
+
+/// One synonym of a described config (DescribeConfigs' `synonyms`): a config name, its value
+/// and Kafka's `ConfigSource` id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: String,
+    pub source: i8,
+}
+
+/// One topic config as DescribeConfigs and CreateTopics (v5+) report it.
+#[derive(Debug, Clone)]
+pub struct DescribedConfig {
+    pub def: &'static TopicConfigDef,
+    /// The effective value.
+    pub value: String,
+    /// Kafka's `ConfigSource` id of the value.
+    pub source: i8,
+    /// Where the value could come from, most specific first, as Kafka lists them: the topic's
+    /// override, the cluster-wide default, the broker config's default.
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+/// Every topic config with its effective value, source and synonyms under `overrides`, in
+/// name order.
+pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
+    use crate::handlers::config_source::{
+        DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG,
+    };
+    TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let syn = |name: &str, value: &str, source| ConfigSynonym {
+                name: name.to_string(),
+                value: value.to_string(),
+                source,
+            };
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(def.name) {
+                synonyms.push(syn(def.name, v, DYNAMIC_TOPIC_CONFIG));
+            }
+            if let Some((_, v)) = CLUSTER_DEFAULTS.iter().find(|(k, _)| *k == def.name) {
+                synonyms.push(syn(def.name, v, DYNAMIC_DEFAULT_BROKER_CONFIG));
+            }
+            if let Some(BrokerSynonym {
+                name,
+                default: Some(d),
+            }) = def.broker
+            {
+                synonyms.push(syn(name, d, DEFAULT_CONFIG));
+            }
+            let (value, source) = match synonyms.first() {
+                Some(s) if s.source != DEFAULT_CONFIG => (s.value.clone(), s.source),
+                _ => (def.default.to_string(), DEFAULT_CONFIG),
+            };
+            DescribedConfig {
+                def,
+                value,
+                source,
+                synonyms,
+            }
+        })
+        .collect()
 }
 
 /// What the produce path needs of a topic, read once per request.
@@ -285,7 +471,7 @@ pub struct ProducePolicy {
 impl ProducePolicy {
     pub fn of(topic: &Topic) -> Self {
         let get = |name| effective(&topic.configs, name);
-        let long = |name| get(name).parse::<i64>().unwrap_or(i64::MAX);
+        let long = |name| get(name).trim().parse::<i64>().unwrap_or(i64::MAX);
         let compression = Codec::from_topic_config(get("compression.type"));
         ProducePolicy {
             max_message_bytes: get("max.message.bytes").parse().unwrap_or(1_048_588),
@@ -332,19 +518,61 @@ mod tests {
 
     #[test]
     fn validation_matches_kafka() {
+        let msg = |n: &str, v: &str| validate(n, v).unwrap_err().to_string();
         assert!(validate("retention.ms", "1000").is_ok());
-        assert!(validate("retention.ms", "-2").is_err());
-        assert!(validate("retention.ms", "abc").is_err());
-        assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
-        assert!(validate("message.timestamp.type", "Now").is_err());
-        assert!(validate("no.such.config", "1").is_err());
+        assert_eq!(
+            msg("retention.ms", "-2"),
+            "Invalid value -2 for configuration retention.ms: Value must be at least -1"
+        );
+        assert_eq!(
+            msg("retention.ms", "abc"),
+            "Invalid value abc for configuration retention.ms: Not a number of type LONG"
+        );
+        assert_eq!(
+            msg("max.message.bytes", "99999999999"),
+            "Invalid value 99999999999 for configuration max.message.bytes: Not a number of type INT"
+        );
+        assert_eq!(
+            msg("min.cleanable.dirty.ratio", "2"),
+            "Invalid value 2.0 for configuration min.cleanable.dirty.ratio: Value must be no more than 1"
+        );
+        assert_eq!(
+            msg("cleanup.policy", "delete,foo"),
+            "Invalid value foo for configuration cleanup.policy: String must be one of: compact, delete"
+        );
+        assert!(validate("cleanup.policy", "").is_ok());
+        assert_eq!(
+            msg("compression.type", "brotli"),
+            "Invalid value brotli for configuration compression.type: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"
+        );
+        assert_eq!(
+            msg("preallocate", "yes"),
+            "Invalid value yes for configuration preallocate: Expected value to be either true or false"
+        );
+        assert_eq!(
+            msg("compression.gzip.level", "0"),
+            "Invalid value 0 for configuration compression.gzip.level: Value must be between 1 and 9 or equal to -1"
+        );
         assert!(validate("compression.gzip.level", "-1").is_ok());
-        assert!(validate("compression.gzip.level", "10").is_err());
-        assert!(validate("compression.lz4.level", "17").is_ok());
-        assert!(validate("compression.lz4.level", "0").is_err());
-        assert!(validate("compression.zstd.level", "-131072").is_ok());
-        assert!(validate("compression.zstd.level", "23").is_err());
-        assert!(validate("message.timestamp.after.max.ms", "-1").is_err());
+        assert_eq!(
+            msg("compression.zstd.level", "23"),
+            "Invalid value 23 for configuration compression.zstd.level: Value must be no more than 22"
+        );
+        assert_eq!(
+            msg("remote.storage.enable", "true"),
+            "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
+        );
+        assert!(validate("remote.storage.enable", "false").is_ok());
+        assert_eq!(
+            msg("leader.replication.throttled.replicas", "0:1,*"),
+            "Invalid value [0:1, *] for configuration leader.replication.throttled.replicas: leader.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+        );
+        assert!(validate("leader.replication.throttled.replicas", "*").is_ok());
+        assert!(validate("follower.replication.throttled.replicas", "0:1,1:2").is_ok());
+        assert_eq!(
+            msg("no.such.config", "1"),
+            "Unknown topic config name: no.such.config"
+        );
         assert!(validate_topic_name("a.b_c-1").is_ok());
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name("a/b").is_err());
@@ -353,5 +581,65 @@ mod tests {
         assert_eq!(effective(&o, "max.message.bytes"), "1048588");
         o.insert("max.message.bytes".to_string(), "10".to_string());
         assert_eq!(effective(&o, "max.message.bytes"), "10");
+    }
+
+    #[test]
+    fn cross_config_checks() {
+        let mut o = BTreeMap::new();
+        o.insert("min.compaction.lag.ms".to_string(), "10".to_string());
+        assert!(validate_all(&o).is_ok());
+        o.insert("max.compaction.lag.ms".to_string(), "5".to_string());
+        assert_eq!(
+            validate_all(&o).unwrap_err().to_string(),
+            "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)"
+        );
+    }
+
+    #[test]
+    fn table_is_sorted_and_defaults_are_valid() {
+        for w in TOPIC_CONFIGS.windows(2) {
+            assert!(w[0].name < w[1].name, "{} {}", w[0].name, w[1].name);
+        }
+        for d in TOPIC_CONFIGS {
+            assert_eq!(validate(d.name, d.default), Ok(()), "{}", d.name);
+        }
+        assert_eq!(TOPIC_CONFIGS.len(), 33, "Kafka 4.1 lists 33 topic configs");
+    }
+
+    #[test]
+    fn described_like_kafka() {
+        // Observed on Kafka 4.1.2: a topic with retention.ms and retention.bytes overridden.
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "1000".to_string());
+        o.insert("retention.bytes".to_string(), "5".to_string());
+        let all = describe(&o);
+        let get = |n: &str| all.iter().find(|d| d.def.name == n).unwrap();
+        let syn = |n: &str| {
+            get(n)
+                .synonyms
+                .iter()
+                .map(|s| (s.name.as_str(), s.value.as_str(), s.source))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(syn("retention.ms"), [("retention.ms", "1000", 1)]);
+        assert_eq!(
+            syn("retention.bytes"),
+            [
+                ("retention.bytes", "5", 1),
+                ("log.retention.bytes", "-1", 5)
+            ]
+        );
+        assert_eq!(syn("segment.ms"), []);
+        assert_eq!(get("segment.ms").source, 5);
+        assert_eq!(
+            syn("min.insync.replicas"),
+            [
+                ("min.insync.replicas", "1", 3),
+                ("min.insync.replicas", "1", 5)
+            ]
+        );
+        assert_eq!(get("min.insync.replicas").source, 3);
+        assert_eq!(syn("remote.storage.enable"), []);
+        assert_eq!(get("retention.ms").value, "1000");
     }
 }

@@ -28,6 +28,11 @@ pub enum AuthError {
     /// The client's message does not parse.
     #[error("malformed SASL message: {0}")]
     Malformed(String),
+    /// A refusal the mechanism words for the client, as Kafka's `SaslAuthenticationException`
+    /// does (e.g. PLAIN's "Authentication failed: username not specified"); the text is sent as
+    /// the SaslAuthenticate error message.
+    #[error("{0}")]
+    Rejected(String),
     /// An OAUTHBEARER token that failed validation (signature, algorithm, key, claims).
     #[error("invalid token: {0}")]
     InvalidToken(String),

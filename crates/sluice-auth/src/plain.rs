@@ -14,23 +14,26 @@ pub fn authenticate(
     msg: &[u8],
     lookup: impl FnOnce(&str) -> Vec<(ScramMechanism, ScramCredential)>,
 ) -> Result<String, AuthError> {
-    let malformed = |m: &str| AuthError::Malformed(format!("PLAIN: {m}"));
-    let text = std::str::from_utf8(msg).map_err(|_| malformed("not UTF-8"))?;
-    let mut parts = text.split('\0');
-    let (Some(authzid), Some(user), Some(password), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed("expected authzid NUL user NUL password"));
+    // Kafka's PlainSaslServer: the message as (lossy) UTF-8, at most 4 NUL-separated tokens
+    // looked at, and each refusal worded as Kafka words it.
+    let rejected = |m: &str| AuthError::Rejected(m.to_string());
+    let text = String::from_utf8_lossy(msg);
+    let tokens: Vec<&str> = text.splitn(5, '\0').take(4).collect();
+    let [authzid, user, password] = tokens[..] else {
+        return Err(rejected(&format!(
+            "Invalid SASL/PLAIN response: expected 3 tokens, got {}",
+            tokens.len()
+        )));
     };
     if user.is_empty() {
-        return Err(malformed("user name is empty"));
+        return Err(rejected("Authentication failed: username not specified"));
     }
     if password.is_empty() {
-        return Err(malformed("password is empty"));
+        return Err(rejected("Authentication failed: password not specified"));
     }
     if !authzid.is_empty() && authzid != user {
-        return Err(malformed(
-            "requested an authorization id different from the user name",
+        return Err(rejected(
+            "Authentication failed: Client requested an authorization id that is different from username",
         ));
     }
     let creds = lookup(user);
@@ -75,21 +78,38 @@ mod tests {
     }
 
     #[test]
-    fn malformed_messages_fail() {
-        for m in [
-            &b""[..],
-            b"alice",
-            b"\0alice",
-            b"\0\0pw",
-            b"\0alice\0",
-            b"bob\0alice\0pw",
-            b"\0alice\0pw\0x",
-            b"\xff\0a\0b",
-        ] {
-            assert!(
-                matches!(authenticate(m, lookup), Err(AuthError::Malformed(_))),
-                "{m:?}"
-            );
-        }
+    fn malformed_messages_fail_with_kafkas_words() {
+        let rejected = |m: &str| Err(AuthError::Rejected(m.to_string()));
+        let tokens = |n| {
+            rejected(&format!(
+                "Invalid SASL/PLAIN response: expected 3 tokens, got {n}"
+            ))
+        };
+        assert_eq!(authenticate(b"", lookup), tokens(1));
+        assert_eq!(authenticate(b"alice", lookup), tokens(1));
+        assert_eq!(authenticate(b"\0alice", lookup), tokens(2));
+        assert_eq!(authenticate(b"\0alice\0pw\0x", lookup), tokens(4));
+        assert_eq!(authenticate(b"\0a\0b\0c\0d\0e", lookup), tokens(4));
+        assert_eq!(
+            authenticate(b"\0\0pw", lookup),
+            rejected("Authentication failed: username not specified")
+        );
+        assert_eq!(
+            authenticate(b"\0alice\0", lookup),
+            rejected("Authentication failed: password not specified")
+        );
+        assert_eq!(
+            authenticate(b"bob\0alice\0pw", lookup),
+            rejected("Authentication failed: Client requested an authorization id that is different from username")
+        );
+        // not UTF-8: read lossily, as Kafka does, so this authzid differs from the user name
+        assert_eq!(
+            authenticate(b"\xff\0a\0b", lookup),
+            rejected("Authentication failed: Client requested an authorization id that is different from username")
+        );
+        assert!(matches!(
+            authenticate(b"\0\xff\0pw", lookup),
+            Err(AuthError::InvalidCredentials { .. })
+        ));
     }
 }

@@ -118,6 +118,19 @@ pub struct MembershipResponse {
     pub learners: BTreeMap<NodeId, String>,
     /// Log index of the membership config (0 when none).
     pub index: u64,
+    /// The raft term this node is in (Kafka's leader epoch in DescribeQuorum).
+    #[serde(default)]
+    pub term: u64,
+    /// Last log index this node applied (the high watermark DescribeQuorum reports).
+    #[serde(default)]
+    pub applied: u64,
+    /// Last log index in this node's log.
+    #[serde(default)]
+    pub last_log_index: u64,
+    /// On the leader: each other member's matched log index (replication progress, absent
+    /// until the first append reaches it); empty on followers.
+    #[serde(default)]
+    pub matched: BTreeMap<NodeId, u64>,
 }
 
 /// Body of `POST /api/init`.

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ChangesResponse, ProposeResponse};
+use crate::api::{ChangesResponse, MembershipResponse, ProposeResponse};
 use crate::command::{Command, CommandResponse};
 use crate::error::MetaError;
 use crate::node::{decode_response, MetaNode};
@@ -54,6 +54,16 @@ impl MetaClient {
     /// Like [`MetaClient::remote`], with explicit options.
     pub fn remote_with(endpoints: &str, opts: RemoteOptions) -> Result<Self, MetaError> {
         Ok(MetaClient::Remote(RemoteClient::start(endpoints, opts)?))
+    }
+
+    /// The quorum as its leader sees it (membership, term, applied index, each member's
+    /// replication progress), for DescribeQuorum. Asks the node(s) it knows, then the leader
+    /// they name, since only the leader knows the followers' progress.
+    pub async fn quorum_status(&self) -> Result<MembershipResponse, MetaError> {
+        match self {
+            MetaClient::Local(node) => Ok(node.membership()),
+            MetaClient::Remote(c) => c.quorum_status().await,
+        }
     }
 
     /// Proposes `cmd`; returns the log index it was applied at and the response.
@@ -183,6 +193,33 @@ impl RemoteClient {
     /// The replica fed from the meta nodes' change feed.
     pub fn replica(&self) -> Replica {
         self.replica.clone()
+    }
+
+    async fn quorum_status(&self) -> Result<MembershipResponse, MetaError> {
+        let get = |base: String| async move {
+            let url = format!("{base}/api/membership");
+            let resp = self
+                .http
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .map_err(|e| MetaError::Unavailable(format!("{url}: {e}")))?;
+            decode_response::<MembershipResponse>(resp).await
+        };
+        let mut last = MetaError::Unavailable("no endpoint".to_string());
+        for base in &self.endpoints {
+            match get(base.clone()).await {
+                Ok(m) => match &m.leader {
+                    Some(l) if l.id != m.node_id => {
+                        return get(format!("http://{}", l.addr)).await;
+                    }
+                    _ => return Ok(m),
+                },
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     /// Proposes `cmd`, trying each node in turn and following leader hints.

@@ -592,12 +592,25 @@ impl NodeCore {
                 addr: n.addr.clone(),
             })
         });
+        let matched = m
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|(id, log)| log.map(|l| (*id, l.index)))
+                    .collect()
+            })
+            .unwrap_or_default();
         MembershipResponse {
             node_id: self.id,
             leader,
             voters,
             learners,
             index: stored.log_id().map(|l| l.index).unwrap_or(0),
+            term: m.current_term,
+            applied: m.last_applied.map(|l| l.index).unwrap_or(0),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            matched,
         }
     }
 

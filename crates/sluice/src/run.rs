@@ -226,6 +226,7 @@ async fn run_agent(
         default_partitions: t.num_partitions,
         orphan_grace: Duration::from_secs(t.orphan_grace_secs),
         cache: cache_cfg,
+        object_store_url: store_cfg.url.clone(),
         local_object_root: sluice_storage::local_root(&store_cfg),
         listeners: listeners.adverts(),
         sasl_mechanisms: crate::listeners::sasl_mechanisms(&t),

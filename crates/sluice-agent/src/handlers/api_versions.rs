@@ -8,7 +8,7 @@ use sluice_protocol::versions::api_versions;
 use super::str_bytes;
 
 /// `(feature, finalized level)`, advertised as supported `0..=level` and finalized at `level`.
-const FEATURES: &[(&str, i16)] = &[("group.version", 1), ("share.version", 1)];
+pub(super) const FEATURES: &[(&str, i16)] = &[("group.version", 1), ("share.version", 1)];
 
 pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();

@@ -20,12 +20,12 @@ use sluice_meta::state::MetaState;
 use uuid::Uuid;
 
 use super::{
-    duplicates, str_bytes, too_many_partitions, topic_config_entries, validate_manual_assignment,
+    duplicates, invalid_config, str_bytes, too_many_partitions, validate_manual_assignment,
     ApiError, MAX_PARTITIONS_PER_REQUEST,
 };
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
-use crate::topic_config::{validate, validate_topic_name};
+use crate::topic_config::{describe, validate_all, validate_topic_name};
 
 /// A topic that passed validation: what the `CreateTopic` command needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,9 +182,9 @@ fn topic_configs(t: &CreatableTopic) -> Result<BTreeMap<String, String>, ApiErro
     let mut out = BTreeMap::new();
     for c in &t.configs {
         let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-        validate(&c.name, &value).map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
         out.insert(c.name.to_string(), value);
     }
+    validate_all(&out).map_err(invalid_config)?;
     Ok(out)
 }
 
@@ -272,12 +272,12 @@ fn result(
     if version >= 5 {
         r.num_partitions = topic.partitions;
         r.replication_factor = 1;
-        let entries = topic_config_entries(&topic.configs)
+        let entries = describe(&topic.configs)
             .into_iter()
             .map(|e| {
                 let mut c = CreatableTopicConfigs::default();
                 c.name = str_bytes(e.def.name);
-                c.config_source = e.source();
+                c.config_source = e.source;
                 c.value = Some(str_bytes(e.value));
                 c
             })

@@ -1,9 +1,9 @@
 //! DescribeConfigs for topics and for this agent as a broker.
 //!
-//! Topic configs: every config Sluice knows (or only the requested keys), overrides reported as
-//! DYNAMIC_TOPIC_CONFIG and the rest as DEFAULT_CONFIG, with synonyms (the override, then the
-//! broker-level default under its broker name, as Kafka lists them) when asked, and type and
-//! documentation on v3+.
+//! Topic configs: every row of the topic config table (`topic_config::TOPIC_CONFIGS`, Kafka
+//! 4.1's topic configs), or only the requested keys, with the source and synonyms
+//! `topic_config::describe` gives (override, cluster default, broker default, as Kafka lists
+//! them) when asked, and type and documentation on v3+.
 //!
 //! Group configs (KIP-848 `consumer.*`, KIP-932 `share.*`): the group's overrides as
 //! GROUP_CONFIG, the rest as DEFAULT_CONFIG with the agent's defaults; any group id may be
@@ -11,7 +11,7 @@
 //!
 //! Broker configs: a small set of real broker configs taken from the agent's configuration, all
 //! read-only, since Sluice has no dynamic broker configs. As in Kafka, an empty broker name
-//! means the cluster-wide dynamic defaults, of which there are none.
+//! means the cluster-wide dynamic defaults: those a Kafka 4.x cluster is formatted with.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -21,59 +21,10 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::config_resource_gate;
-use super::{config_source, resource_type, str_bytes, topic_config_entries, ApiError};
+use super::{config_source, resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::authz::Op;
-use crate::topic_config::{lookup, validate_topic_name, ConfigType};
-
-/// The broker config each topic config defaults from (Kafka's topic-config synonyms).
-const BROKER_SYNONYMS: &[(&str, &str)] = &[
-    ("cleanup.policy", "log.cleanup.policy"),
-    ("compression.type", "compression.type"),
-    ("compression.gzip.level", "compression.gzip.level"),
-    ("compression.lz4.level", "compression.lz4.level"),
-    ("compression.zstd.level", "compression.zstd.level"),
-    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
-    ("file.delete.delay.ms", "log.segment.delete.delay.ms"),
-    ("flush.messages", "log.flush.interval.messages"),
-    ("flush.ms", "log.flush.interval.ms"),
-    ("index.interval.bytes", "log.index.interval.bytes"),
-    ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
-    ("max.message.bytes", "message.max.bytes"),
-    (
-        "message.timestamp.after.max.ms",
-        "log.message.timestamp.after.max.ms",
-    ),
-    (
-        "message.timestamp.before.max.ms",
-        "log.message.timestamp.before.max.ms",
-    ),
-    ("message.timestamp.type", "log.message.timestamp.type"),
-    (
-        "min.cleanable.dirty.ratio",
-        "log.cleaner.min.cleanable.ratio",
-    ),
-    ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
-    ("min.insync.replicas", "min.insync.replicas"),
-    ("preallocate", "log.preallocate"),
-    ("retention.bytes", "log.retention.bytes"),
-    ("retention.ms", "log.retention.ms"),
-    ("segment.bytes", "log.segment.bytes"),
-    ("segment.index.bytes", "log.index.size.max.bytes"),
-    ("segment.jitter.ms", "log.roll.jitter.ms"),
-    ("segment.ms", "log.roll.ms"),
-    (
-        "unclean.leader.election.enable",
-        "unclean.leader.election.enable",
-    ),
-];
-
-fn broker_synonym(topic_config: &str) -> Option<&'static str> {
-    BROKER_SYNONYMS
-        .iter()
-        .find(|(t, _)| *t == topic_config)
-        .map(|(_, b)| *b)
-}
+use crate::topic_config::{describe, lookup, validate_topic_name, ConfigType, CLUSTER_DEFAULTS};
 
 /// One config as reported, before the version- and flag-dependent trimming.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,28 +99,20 @@ fn topic_entries(
     let overrides = agent
         .read(|s| s.topic(name).map(|t| t.configs.clone()))
         .ok_or(ApiError::bare(ResponseError::UnknownTopicOrPartition))?;
-    Ok(topic_config_entries(&overrides)
+    Ok(describe(&overrides)
         .into_iter()
-        .map(|e| {
-            let mut synonyms = Vec::new();
-            if e.is_override {
-                synonyms.push((e.def.name.to_string(), e.value.clone(), e.source()));
-            }
-            let broker_name = broker_synonym(e.def.name).unwrap_or(e.def.name);
-            synonyms.push((
-                broker_name.to_string(),
-                e.def.default.to_string(),
-                config_source::DEFAULT_CONFIG,
-            ));
-            Entry {
-                name: e.def.name.to_string(),
-                source: e.source(),
-                value: e.value,
-                read_only: false,
-                ty: e.def.ty,
-                doc: e.def.doc,
-                synonyms,
-            }
+        .map(|e| Entry {
+            name: e.def.name.to_string(),
+            value: e.value,
+            source: e.source,
+            read_only: false,
+            ty: e.def.ty,
+            doc: e.def.doc,
+            synonyms: e
+                .synonyms
+                .into_iter()
+                .map(|s| (s.name, s.value, s.source))
+                .collect(),
         })
         .collect())
 }
@@ -250,8 +193,22 @@ fn broker_entries(
 ) -> Result<Vec<Entry>, ApiError> {
     let name = resource.resource_name.as_str();
     if name.is_empty() {
-        // Cluster-wide dynamic broker defaults: Sluice has none.
-        return Ok(Vec::new());
+        // Cluster-wide dynamic broker defaults: the ones a Kafka 4.x cluster is formatted with.
+        return Ok(CLUSTER_DEFAULTS
+            .iter()
+            .map(|(name, value)| {
+                let source = config_source::DYNAMIC_DEFAULT_BROKER_CONFIG;
+                Entry {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    source,
+                    read_only: false,
+                    ty: lookup(name).map_or(ConfigType::String, |d| d.ty),
+                    doc: "A cluster-wide default of a topic config.",
+                    synonyms: vec![(name.to_string(), value.to_string(), source)],
+                }
+            })
+            .collect());
     }
     let id: i32 = name.parse().map_err(|_| {
         ApiError::new(
@@ -388,12 +345,5 @@ mod tests {
         assert_eq!(full.synonyms.len(), 1);
         assert_eq!(full.synonyms[0].name.as_str(), "log.retention.ms");
         assert_eq!(full.documentation.as_deref(), Some("d"));
-    }
-
-    #[test]
-    fn every_topic_config_has_a_broker_synonym() {
-        for d in crate::topic_config::TOPIC_CONFIGS {
-            assert!(broker_synonym(d.name).is_some(), "{}", d.name);
-        }
     }
 }

@@ -21,27 +21,46 @@ use sluice_meta::command::Command;
 use sluice_meta::share_group::parse_iso8601_duration_ms;
 
 use super::config_resource_gate;
-use super::{duplicates, resource_type, str_bytes, ApiError};
+use super::{duplicates, invalid_config, resource_type, ApiError};
 use crate::agent::Agent;
 use crate::authz::Op;
-use crate::topic_config::{lookup, validate, ConfigType};
+use crate::topic_config::{lookup, validate, validate_all, ConfigType};
 
 /// Kafka's `AlterConfigOp.OpType` ids.
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
+pub(super) const OP_SET: i8 = 0;
+pub(super) const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
 /// Config changes as the `AlterTopicConfigs` command takes them: a new value, or removal.
-type Changes = Vec<(String, Option<String>)>;
+pub(super) type Changes = Vec<(String, Option<String>)>;
 
 pub async fn handle(
     agent: &Agent,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
-    let keys: Vec<(i8, &str)> = req
-        .resources
+    let outcomes = alter_resources(agent, &req.resources, req.validate_only).await;
+    let mut resp = IncrementalAlterConfigsResponse::default();
+    for (r, outcome) in req.resources.into_iter().zip(outcomes) {
+        let mut out = AlterConfigsResourceResponse::default();
+        (out.error_code, out.error_message) = ApiError::fields(outcome);
+        out.resource_type = r.resource_type;
+        out.resource_name = r.resource_name;
+        resp.responses.push(out);
+    }
+    resp
+}
+
+/// Alters each resource (duplicates refused, each authorized on its own), concurrently; one
+/// outcome per resource, in order. The legacy AlterConfigs comes here too, its full
+/// replacement turned into SET and DELETE operations.
+pub(super) async fn alter_resources(
+    agent: &Agent,
+    resources: &[AlterConfigsResource],
+    validate_only: bool,
+) -> Vec<Result<(), ApiError>> {
+    let keys: Vec<(i8, &str)> = resources
         .iter()
         .map(|r| (r.resource_type, r.resource_name.as_str()))
         .collect();
@@ -49,9 +68,7 @@ pub async fn handle(
         .into_iter()
         .map(|(t, n)| (t, n.to_string()))
         .collect();
-    let validate_only = req.validate_only;
-
-    let outcomes = req.resources.iter().map(|r| {
+    let outcomes = resources.iter().map(|r| {
         let duplicate = dup.contains(&(r.resource_type, r.resource_name.to_string()));
         async move {
             if duplicate {
@@ -64,22 +81,7 @@ pub async fn handle(
             alter(agent, r, validate_only).await
         }
     });
-    let outcomes = join_all(outcomes).await;
-
-    let mut resp = IncrementalAlterConfigsResponse::default();
-    for (r, outcome) in req.resources.into_iter().zip(outcomes) {
-        let mut out = AlterConfigsResourceResponse::default();
-        // Kafka sends a null message on success (the codec's default is "").
-        out.error_message = None;
-        if let Err(e) = outcome {
-            out.error_code = e.code;
-            out.error_message = e.message.map(str_bytes);
-        }
-        out.resource_type = r.resource_type;
-        out.resource_name = r.resource_name;
-        resp.responses.push(out);
-    }
-    resp
+    join_all(outcomes).await
 }
 
 async fn alter(
@@ -91,6 +93,12 @@ async fn alter(
     match r.resource_type {
         resource_type::TOPIC => {}
         resource_type::GROUP => return alter_group(agent, r, validate_only).await,
+        // Sluice has no dynamic broker configs, so deleting them changes nothing and succeeds,
+        // as in Kafka for a config that is not set (kafka-reassign-partitions clears its
+        // throttles this way).
+        resource_type::BROKER if r.configs.iter().all(|c| c.config_operation == OP_DELETE) => {
+            return Ok(())
+        }
         resource_type::BROKER => {
             return Err(ApiError::new(
                 ResponseError::InvalidRequest,
@@ -104,7 +112,22 @@ async fn alter(
             ))
         }
     }
-    let name = r.resource_name.to_string();
+    alter_topic(agent, &r.resource_name, validate_only, |overrides| {
+        changes(overrides, &r.configs)
+    })
+    .await
+}
+
+/// Applies an edit to a topic's overrides: looks the topic up, lets `edit` turn its current
+/// overrides into changes, validates the overrides that would result as a whole, and (unless
+/// `validate_only`) proposes them as one `AlterTopicConfigs` command. Shared by
+/// IncrementalAlterConfigs and the legacy AlterConfigs.
+pub(super) async fn alter_topic(
+    agent: &Agent,
+    name: &str,
+    validate_only: bool,
+    edit: impl FnOnce(&BTreeMap<String, String>) -> Result<Changes, ApiError>,
+) -> Result<(), ApiError> {
     if name.is_empty() {
         return Err(ApiError::new(
             ResponseError::InvalidRequest,
@@ -112,20 +135,31 @@ async fn alter(
         ));
     }
     let overrides = agent
-        .read(|s| s.topic(&name).map(|t| t.configs.clone()))
+        .read(|s| s.topic(name).map(|t| t.configs.clone()))
         .ok_or_else(|| {
             ApiError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("The topic '{name}' does not exist."),
             )
         })?;
-    let ops = changes(&overrides, &r.configs)?;
+    let ops = edit(&overrides)?;
+    let mut after = overrides;
+    for (k, v) in &ops {
+        match v {
+            Some(v) => after.insert(k.clone(), v.clone()),
+            None => after.remove(k),
+        };
+    }
+    validate_all(&after).map_err(invalid_config)?;
     if validate_only || ops.is_empty() {
         return Ok(());
     }
     tracing::info!(topic = %name, ?ops, "altering topic configs");
     agent
-        .propose_admin(Command::AlterTopicConfigs { name, ops })
+        .propose_admin(Command::AlterTopicConfigs {
+            name: name.to_string(),
+            ops,
+        })
         .await
         .map(|_| ())
 }
@@ -192,7 +226,7 @@ fn changes(
             }
         };
         if let Some(v) = &new {
-            validate(&key, v).map_err(invalid)?;
+            validate(&key, v).map_err(invalid_config)?;
         }
         out.push((key, new));
     }
@@ -309,6 +343,7 @@ async fn alter_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handlers::str_bytes;
 
     fn op(name: &str, op: i8, value: Option<&str>) -> AlterableConfig {
         let mut c = AlterableConfig::default();

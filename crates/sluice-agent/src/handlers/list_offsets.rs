@@ -23,6 +23,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use sluice_meta::state::{Chunk, PartitionLog};
 use sluice_protocol::batch::{BatchIter, ATTR_LOG_APPEND_TIME};
 
+use super::check_leader_epoch;
 use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::reader::{ReadPlan, Watermarks, LEADER_EPOCH};
@@ -143,17 +144,6 @@ async fn answer_partition(
         Err(e) => r.error_code = e.code(),
     }
     r
-}
-
-/// Kafka's fencing of a client's view of the leader (v4+; -1 means "not sent"). Sluice has one
-/// leader epoch forever, so only a client confused about it is refused.
-fn check_leader_epoch(current: i32) -> Result<(), ResponseError> {
-    match current.cmp(&LEADER_EPOCH) {
-        _ if current < 0 => Ok(()),
-        std::cmp::Ordering::Less => Err(ResponseError::FencedLeaderEpoch),
-        std::cmp::Ordering::Greater => Err(ResponseError::UnknownLeaderEpoch),
-        std::cmp::Ordering::Equal => Ok(()),
-    }
 }
 
 /// Kafka's `fetchOffsetByTimestamp` for one partition. Sluice has no transactions yet, so the

@@ -10,6 +10,7 @@ use sluice_meta::codes;
 use sluice_meta::command::{Command, CommandResponse};
 use uuid::Uuid;
 
+use super::PartitionView;
 use super::{str_bytes, topic_name};
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
@@ -137,13 +138,13 @@ async fn describe_topic(
     t.topic_id = topic.id;
     t.partitions = (0..topic.partitions)
         .map(|p| {
-            let leader = BrokerId(Agent::leader_for(agents, &topic.name, p));
+            let view = PartitionView::of(agents, &topic.name, p);
             let mut mp = MetadataResponsePartition::default();
             mp.partition_index = p;
-            mp.leader_id = leader;
-            mp.leader_epoch = crate::reader::LEADER_EPOCH;
-            mp.replica_nodes = vec![leader];
-            mp.isr_nodes = vec![leader];
+            mp.leader_id = view.leader;
+            mp.leader_epoch = view.leader_epoch;
+            mp.replica_nodes = view.replicas.clone();
+            mp.isr_nodes = view.replicas;
             mp
         })
         .collect();

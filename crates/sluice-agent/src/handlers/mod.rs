@@ -1,5 +1,6 @@
 //! One module per Kafka API. Shared patterns (topic lookup, string conversions) live here once.
 
+pub mod alter_configs;
 pub mod alter_share_group_offsets;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -16,9 +17,13 @@ pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_share_group_offsets;
+pub mod describe_topic_partitions;
 pub mod describe_user_scram_credentials;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -32,12 +37,15 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
+pub mod partition_reassignments;
 pub mod produce;
 pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
 pub mod sync_group;
+pub mod update_features;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
@@ -97,19 +105,56 @@ pub fn group_member_error(
     sluice_meta::groups::check_member(g, member_id, generation)
 }
 
+/// A partition as Metadata, DescribeTopicPartitions and the reassignment APIs show it: any
+/// agent serves any partition, so the leader is a live agent picked by hash (spreading clients),
+/// its one replica and in-sync replica, in Sluice's one leader epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    pub leader: kafka_protocol::messages::BrokerId,
+    pub leader_epoch: i32,
+    /// The replica set, which is also the ISR: the leader alone.
+    pub replicas: Vec<kafka_protocol::messages::BrokerId>,
+}
+
+impl PartitionView {
+    /// The view of `topic`'s `partition` among the live `agents`.
+    pub fn of(agents: &[sluice_meta::state::AgentInfo], topic: &str, partition: i32) -> Self {
+        let leader =
+            kafka_protocol::messages::BrokerId(Agent::leader_for(agents, topic, partition));
+        PartitionView {
+            leader,
+            leader_epoch: crate::reader::LEADER_EPOCH,
+            replicas: vec![leader],
+        }
+    }
+}
+
+/// Kafka's fencing of a client's view of the leader (ListOffsets v4+, OffsetForLeaderEpoch;
+/// -1 means "not sent"). Sluice has one leader epoch forever ([`crate::reader::LEADER_EPOCH`]),
+/// so only a client confused about it is refused: FENCED_LEADER_EPOCH below it,
+/// UNKNOWN_LEADER_EPOCH above it.
+pub fn check_leader_epoch(current: i32) -> Result<(), kafka_protocol::error::ResponseError> {
+    use std::cmp::Ordering;
+    match current.cmp(&crate::reader::LEADER_EPOCH) {
+        _ if current < 0 => Ok(()),
+        Ordering::Less => Err(kafka_protocol::error::ResponseError::FencedLeaderEpoch),
+        Ordering::Greater => Err(kafka_protocol::error::ResponseError::UnknownLeaderEpoch),
+        Ordering::Equal => Ok(()),
+    }
+}
+
 // ---- Shared by the admin handlers ----
 
 pub use admin::*;
 
 /// Helpers two or more admin handlers need (errors, duplicate checks, topic config listings).
 mod admin {
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::HashSet;
 
     use kafka_protocol::error::ResponseError;
     use sluice_meta::command::{Command, CommandResponse};
 
     use crate::agent::Agent;
-    use crate::topic_config::{TopicConfigDef, TOPIC_CONFIGS};
 
     /// A per-resource error as admin responses carry it: Kafka's code and, where Kafka sends one,
     /// its message.
@@ -132,6 +177,17 @@ mod admin {
             ApiError {
                 code: error.code(),
                 message: None,
+            }
+        }
+
+        /// A per-resource outcome as the wire carries it: `(error_code, error_message)`, with
+        /// the null message Kafka sends on success.
+        pub fn fields(
+            outcome: Result<(), ApiError>,
+        ) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+            match outcome {
+                Ok(()) => (0, None),
+                Err(e) => (e.code, e.message.map(super::str_bytes)),
             }
         }
     }
@@ -170,48 +226,17 @@ mod admin {
         pub const BROKER_LOGGER: i8 = 8;
     }
 
+    /// `INVALID_CONFIG` for a topic config Kafka refuses, with Kafka's message.
+    pub fn invalid_config(e: crate::topic_config::ConfigError) -> ApiError {
+        ApiError::new(ResponseError::InvalidConfig, e.to_string())
+    }
+
     /// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).
     pub mod config_source {
         pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+        pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
         pub const STATIC_BROKER_CONFIG: i8 = 4;
         pub const DEFAULT_CONFIG: i8 = 5;
-    }
-
-    /// One topic config as describing APIs report it: the definition, the effective value, and
-    /// whether the value is the topic's override.
-    pub struct TopicConfigEntry {
-        pub def: &'static TopicConfigDef,
-        pub value: String,
-        pub is_override: bool,
-    }
-
-    impl TopicConfigEntry {
-        pub fn source(&self) -> i8 {
-            if self.is_override {
-                config_source::DYNAMIC_TOPIC_CONFIG
-            } else {
-                config_source::DEFAULT_CONFIG
-            }
-        }
-    }
-
-    /// Every known topic config with its effective value under `overrides`, in name order.
-    pub fn topic_config_entries(overrides: &BTreeMap<String, String>) -> Vec<TopicConfigEntry> {
-        TOPIC_CONFIGS
-            .iter()
-            .map(|def| match overrides.get(def.name) {
-                Some(v) => TopicConfigEntry {
-                    def,
-                    value: v.clone(),
-                    is_override: true,
-                },
-                None => TopicConfigEntry {
-                    def,
-                    value: def.default.to_string(),
-                    is_override: false,
-                },
-            })
-            .collect()
     }
 
     /// Kafka's checks on one partition's manual replica list (CreateTopics, CreatePartitions):
