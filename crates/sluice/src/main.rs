@@ -11,6 +11,7 @@ mod alloc;
 mod bench;
 mod cli;
 mod faults;
+mod health;
 mod listeners;
 mod run;
 mod snapshots;
@@ -34,5 +35,11 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run::run(args))
+    if let Err(e) = rt.block_on(run::run(args)) {
+        // One line with the whole cause chain: what a service manager's log or
+        // `kubectl logs` shows as the reason the process stopped.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
