@@ -98,3 +98,4 @@ def test_unreachable_endpoint_stops_the_agent_at_start(tmp_path):
     assert code == 1, lines
     assert len(lines) == 1 and lines[0].startswith(
         "error: object store s3://b/p: bucket 'b' at endpoint http://127.0.0.1:1: "), lines
+    assert "Connection refused" in lines[0] and "DispatchFailure" not in lines[0], lines

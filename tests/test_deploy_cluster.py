@@ -5,6 +5,7 @@ port and volume mapped to 127.0.0.1, a free port and a temporary directory. Reco
 one agent and come out through the other, and /health/ready flips as nodes start and stop."""
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -45,7 +46,7 @@ class Pod:
     def __init__(self, cluster, tmp_path, statefulset, index, ports, shared, marker):
         self.name = f"{statefulset}-{index}"
         self.port, self.metrics = ports
-        root = tmp_path / self.name
+        self.root = root = tmp_path / self.name
         root.mkdir()
         own = {"0.0.0.0:9500": f"127.0.0.1:{self.port}", "0.0.0.0:9092": f"127.0.0.1:{self.port}",
                "0.0.0.0:9100": f"127.0.0.1:{self.metrics}", "/var/lib/sluice": str(root)}
@@ -53,6 +54,15 @@ class Pod:
         self.args, self.env = args, env
         self.proc = SluiceProcess(self.name, args, tmp_path, marker, self.port, env=env)
         cluster.procs.append(self.proc)
+
+
+def assert_rejoined(pod):
+    """The node's log shows the --rejoin path: old incarnation removed, node added back."""
+    deadline = time.monotonic() + 60
+    while "rejoined the quorum" not in pod.proc.stderr_text():
+        assert time.monotonic() < deadline, pod.proc.stderr_text()[-3000:]
+        time.sleep(0.1)
+    assert "removing this node's old incarnation before rejoining" in pod.proc.stderr_text()
 
 
 @pytest.fixture
@@ -81,12 +91,16 @@ def test_manifest_command_lines_serve_and_report_readiness(cluster, tmp_path, mo
     assert health(metas[0].metrics, "live") == (200, {"live": True})
     assert health(metas[0].metrics) == (503, {"ready": False, "reason": "no meta leader known"})
 
-    # when: the other two start, all three are ready (node 2, later than the first two, is
-    # dropped and re-added by --rejoin: its data directory is empty)
+    # when: a second node starts, the two form a quorum and are ready
     metas[1].proc.start()
-    metas[2].proc.start()
-    for m in metas:
+    for m in metas[:2]:
         assert wait_health(m.metrics, 200) == {"ready": True}
+    # and the third, started on an empty data directory next to a quorum with a leader, is
+    # what a replacement pod looks like to --rejoin: the leader drops node 2 and it adds
+    # itself back, then it is ready too
+    metas[2].proc.start()
+    assert wait_health(metas[2].metrics, 200) == {"ready": True}
+    assert_rejoined(metas[2])
 
     # and the agents are ready too
     for a in agents:
@@ -105,6 +119,16 @@ def test_manifest_command_lines_serve_and_report_readiness(cluster, tmp_path, mo
     keys = [o["Key"] for o in moto.s3.list_objects_v2(Bucket=BUCKET, Prefix="cluster/segments/").get("Contents", [])]
     assert keys
 
+    # when: node 2 loses its volume (killed, data wiped) and its replacement starts
+    metas[2].proc.kill()
+    shutil.rmtree(metas[2].root)
+    metas[2].root.mkdir()
+    metas[2].proc.start()
+    assert wait_health(metas[2].metrics, 200) == {"ready": True}
+    assert_rejoined(metas[2])
+    produce_all(producer(agents[0].proc.bootstrap), [(200, topic, 0, None, b"after", None, None)], log)
+    assert log.errors() == {}
+
     # when: two metadata nodes stop, the last one loses its quorum and turns not ready
     metas[2].proc.stop()
     assert health(metas[2].metrics) == (None, None)
@@ -122,5 +146,5 @@ def test_manifest_command_lines_serve_and_report_readiness(cluster, tmp_path, mo
     agents[1].proc.stop()
     assert health(agents[1].metrics) == (None, None)
     assert wait_health(agents[0].metrics, 200) == {"ready": True}
-    got = consume_exact(agents[0].proc.bootstrap, topic, {0: 100, 1: 100})
-    assert sorted(m.value() for p in got.values() for m in p) == sorted(r[4] for r in records)
+    got = consume_exact(agents[0].proc.bootstrap, topic, {0: 101, 1: 100})
+    assert sorted(m.value() for p in got.values() for m in p) == sorted([r[4] for r in records] + [b"after"])

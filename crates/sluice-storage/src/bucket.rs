@@ -20,7 +20,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketInfo, BucketLifecycleConfiguration,
     BucketLocationConstraint, BucketType, CreateBucketConfiguration, DataRedundancy,
@@ -166,8 +166,20 @@ async fn s3_client(cfg: &ObjectStoreConfig) -> (aws_sdk_s3::Client, String) {
             .connect_timeout(Duration::from_secs(5))
             .build(),
     );
-    if let Some(r) = &cfg.s3_region {
-        loader = loader.region(aws_config::Region::new(r.clone()));
+    // An S3-compatible server ignores the region: without one configured, do not let the AWS
+    // chain go looking for it in instance metadata.
+    let region = cfg.s3_region.clone().or_else(|| {
+        let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
+        from_env.or_else(|| {
+            cfg.s3_endpoint
+                .as_ref()
+                .map(|_| FALLBACK_REGION.to_string())
+        })
+    });
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r));
     }
     let shared = loader.load().await;
     let region = shared
@@ -277,7 +289,8 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
     }
 }
 
-/// One line: the error code and message when the service answered, else the whole cause chain.
+/// One line: the error code and message when the service answered, else the chain of causes
+/// (their `Display`s, without the SDK's debug dumps).
 fn describe<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -287,8 +300,22 @@ where
         (Some(code), Some(msg), Some(s)) => format!("{code}: {msg} ({s})"),
         (Some(code), None, Some(s)) => format!("{code} ({s})"),
         (None, _, Some(s)) => s,
-        _ => DisplayErrorContext(e).to_string().replace('\n', " "),
+        _ => cause_chain(e),
     }
+}
+
+/// `a: b: c` from an error and its sources, skipping a cause its parent already spelled out.
+fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ").replace('\n', " ")
 }
 
 #[cfg(test)]

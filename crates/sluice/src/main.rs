@@ -25,11 +25,17 @@ static GLOBAL: alloc::Allocator = alloc::Allocator;
 fn main() -> anyhow::Result<()> {
     cli::load_config_file_into_env()?;
     let args = cli::Cli::parse();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,openraft=warn".into());
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("aws")) {
+        // The AWS credential and region chains warn about every source they try (no instance
+        // metadata off EC2...); what fails is said by the error that stops the process.
+        for quiet in ["aws_config=error", "aws_smithy_runtime=error"] {
+            filter = filter.add_directive(quiet.parse()?);
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
