@@ -45,6 +45,34 @@ log "installing Python test clients (tests/requirements.txt)"
 PIP_BREAK_SYSTEM_PACKAGES=1 "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
     -r tests/requirements.txt
 
+# --- deployment checks (tests/test_deploy_static.py) ------------------------------
+# checkov pins many dependencies of its own: a separate virtualenv keeps them away from the
+# test clients'.
+if [ ! -x tests/.venv-checkov/bin/checkov ]; then
+    log "installing checkov (tests/.venv-checkov)"
+    "$PYTHON" -m venv tests/.venv-checkov
+    tests/.venv-checkov/bin/pip install -q --disable-pip-version-check -r tests/requirements-checkov.txt
+fi
+export CHECKOV="$PWD/tests/.venv-checkov/bin/checkov"
+# `tofu fmt -check` for terraform/: OpenTofu built from the Go module proxy (1.6.3 is the last
+# release whose go.mod has no replace directive, which `go install pkg@version` refuses).
+# A machine that already has tofu or terraform uses it.
+if [ -z "${TOFU:-}" ] && ! command -v tofu >/dev/null 2>&1 && ! command -v terraform >/dev/null 2>&1; then
+    TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/sluice-tools"
+    if [ ! -x "$TOOLS/bin/tofu" ]; then
+        if ! command -v go >/dev/null 2>&1; then
+            log "installing Go (apt-get) to build OpenTofu"
+            SUDO=""
+            if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+            $SUDO apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go
+        fi
+        log "installing OpenTofu 1.6.3 (go install from the Go module proxy)"
+        GOBIN="$TOOLS/bin" GOFLAGS=-p=2 go install github.com/opentofu/opentofu/cmd/tofu@v1.6.3
+    fi
+    export TOFU="$TOOLS/bin/tofu"
+fi
+
 # --- test identity provider (npm: oauth2-mock-server, for tests/test_oauth.py) ---
 if ! command -v npm >/dev/null 2>&1; then
     log "installing nodejs and npm (apt-get)"

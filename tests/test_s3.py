@@ -3,44 +3,22 @@ S3 stand-in installable from PyPI; users run MinIO via deploy/). Records produce
 are read back through the other, which has never seen them and must fetch them from S3."""
 
 import os
-import shutil
-import subprocess
-import time
 
-import boto3
 import pytest
 
 from conftest import SluiceProcess, free_port
 from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer
+from s3server import S3_ENV, MotoServer
 
 BUCKET = "sluice-test"
-S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-          "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture
 def s3_endpoint(tmp_path):
-    exe = shutil.which("moto_server")
-    assert exe, "moto_server not installed (pip install 'moto[s3]' flask flask-cors)"
-    port = free_port()
-    log = open(tmp_path / "moto.log", "wb")
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, **{
-        "aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"})
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            s3.create_bucket(Bucket=BUCKET)
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.2)
-    yield endpoint, s3
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    server = MotoServer(tmp_path)
+    server.create_bucket(BUCKET)
+    yield server.endpoint, server.s3
+    server.close()
 
 
 def start_agent(cluster, tmp_path, meta_url, endpoint, agent_id, name):

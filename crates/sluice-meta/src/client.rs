@@ -15,7 +15,7 @@
 //! Either way, after `propose` returns index `i`, [`MetaClient::wait_applied`]`(i)`
 //! makes the write visible in [`MetaClient::replica`].
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ChangesResponse, MembershipResponse, ProposeResponse};
 use crate::command::{Command, CommandResponse};
 use crate::error::MetaError;
+use crate::health::NotReady;
 use crate::node::{decode_response, MetaNode};
 use crate::replica::Replica;
 use crate::state::MetaState;
@@ -97,6 +98,16 @@ impl MetaClient {
         self.replica().wait_applied(index).await
     }
 
+    /// Whether this client can serve: for `Local`, the node's own readiness; for `Remote`, the
+    /// change feed answers and the replica has applied every write a proposal of this client
+    /// returned (see [`crate::health`]).
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        match self {
+            MetaClient::Local(node) => node.readiness(),
+            MetaClient::Remote(r) => r.readiness(),
+        }
+    }
+
     /// Stops the client's background work. For `Local` this does not stop the
     /// node, which belongs to whoever started it (call [`MetaNode::shutdown`]).
     pub async fn shutdown(&self) {
@@ -136,6 +147,8 @@ pub struct RemoteClient {
     preferred: AtomicUsize,
     /// Highest log index a proposal returned: the replica must reach it.
     committed: Arc<AtomicU64>,
+    /// Whether the last poll of the change feed was answered.
+    feed_ok: Arc<AtomicBool>,
     opts: RemoteOptions,
     cancel: CancellationToken,
     feed_task: Mutex<Option<JoinHandle<()>>>,
@@ -174,6 +187,7 @@ impl RemoteClient {
             replica: Replica::new(MetaState::default(), 0),
             preferred: AtomicUsize::new(0),
             committed: Arc::new(AtomicU64::new(0)),
+            feed_ok: Arc::new(AtomicBool::new(false)),
             opts,
             cancel: CancellationToken::new(),
             feed_task: Mutex::new(None),
@@ -183,6 +197,7 @@ impl RemoteClient {
             client.http.clone(),
             client.replica.clone(),
             client.committed.clone(),
+            client.feed_ok.clone(),
             client.opts.clone(),
             client.cancel.clone(),
         ));
@@ -220,6 +235,24 @@ impl RemoteClient {
             }
         }
         Err(last)
+    }
+
+    /// See [`MetaClient::readiness`].
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        if self.cancel.is_cancelled() {
+            return Err(NotReady::ShuttingDown);
+        }
+        if !self.feed_ok.load(Ordering::Relaxed) {
+            return Err(NotReady::FeedDown);
+        }
+        let (applied, needed) = (
+            self.replica.applied_index(),
+            self.committed.load(Ordering::Relaxed),
+        );
+        if applied < needed {
+            return Err(NotReady::Behind { applied, needed });
+        }
+        Ok(())
     }
 
     /// Proposes `cmd`, trying each node in turn and following leader hints.
@@ -301,6 +334,7 @@ async fn follow_feed(
     http: reqwest::Client,
     replica: Replica,
     committed: Arc<AtomicU64>,
+    feed_ok: Arc<AtomicBool>,
     opts: RemoteOptions,
     cancel: CancellationToken,
 ) {
@@ -335,6 +369,7 @@ async fn follow_feed(
         match res {
             Ok(changes) => {
                 failures = 0;
+                feed_ok.store(true, Ordering::Relaxed);
                 apply_changes(&replica, after, changes);
                 let applied = replica.applied_index();
                 if applied == after && applied < committed.load(Ordering::Relaxed) {
@@ -350,6 +385,7 @@ async fn follow_feed(
             }
             Err(e) => {
                 failures += 1;
+                feed_ok.store(false, Ordering::Relaxed);
                 if failures == 1 || failures.is_multiple_of(50) {
                     tracing::warn!(%url, error = %e, failures, "meta change feed poll failed");
                 }

@@ -28,6 +28,11 @@ pub struct MetaNodeConfig {
     /// Upload every snapshot here too, and start from the newest one when the data directory
     /// is empty (see [`crate::archive`]).
     pub snapshot_archive: Option<std::sync::Arc<dyn crate::archive::SnapshotArchive>>,
+    /// Automatic replacement: started with an empty data directory next to peers that already
+    /// form a cluster with a leader, this node has the leader remove its id (its old
+    /// incarnation's log and votes are gone) and, once started, adds itself back (learner,
+    /// catch up from the archived snapshot and the log, voter). See `MetaNode::start`.
+    pub rejoin: bool,
     /// Serve `/admin/net-faults` (cut or delay raft traffic; tests and drills only).
     pub fault_injection: bool,
     /// Timeouts, snapshot policy and buffer sizes.
@@ -45,6 +50,7 @@ impl MetaNodeConfig {
             peers: BTreeMap::new(),
             bootstrap: true,
             snapshot_archive: None,
+            rejoin: false,
             fault_injection: false,
             tuning: MetaTuning::default(),
         }

@@ -10,7 +10,7 @@
 //!   types in [`api`].
 //! - [`node`]: a running meta node ([`metrics`]: what it exports); [`admin`]: membership changes over HTTP;
 //!   [`client`]: what agents use, in-process or remote, each with a [`Replica`]
-//!   of the state.
+//!   of the state; [`health`]: what makes a node or a client ready.
 
 pub mod acl;
 pub mod assignor;
@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod health;
 pub mod log_store;
 pub mod metrics;
 pub mod netfault;
@@ -44,5 +45,6 @@ pub use client::MetaClient;
 pub use config::{MetaNodeConfig, MetaTuning};
 pub use error::{LeaderInfo, MetaError};
 pub use feed::{ChangeEntry, ChangeFeed};
+pub use health::NotReady;
 pub use node::MetaNode;
 pub use replica::Replica;

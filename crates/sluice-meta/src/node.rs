@@ -24,6 +24,7 @@ use crate::command::{Command, CommandResponse};
 use crate::config::MetaNodeConfig;
 use crate::error::{LeaderInfo, MetaError};
 use crate::feed::ChangeFeed;
+use crate::health::{NotReady, APPLY_SLACK};
 use crate::log_store::{LogStore, LOG_FILE_NAME};
 use crate::netfault::NetFaults;
 use crate::network::HttpNetworkFactory;
@@ -65,6 +66,9 @@ impl MetaNode {
     /// bootstraps the cluster if configured and not yet initialized.
     pub async fn start(cfg: MetaNodeConfig) -> Result<Arc<MetaNode>, MetaError> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        let rejoin = cfg.rejoin
+            && !cfg.data_dir.join(LOG_FILE_NAME).exists()
+            && prepare_rejoin(&cfg).await?;
         if let Some(archive) = &cfg.snapshot_archive {
             restore_from_archive(&cfg.data_dir, archive.as_ref()).await?;
         }
@@ -143,7 +147,18 @@ impl MetaNode {
         });
         tracing::info!(id = cfg.id, %local_addr, advertised = %node.core.advertised, "meta node started");
 
-        if cfg.bootstrap {
+        if rejoin {
+            let task = tokio::spawn(add_back(
+                other_peers(&cfg)?,
+                cfg.id,
+                node.core.advertised.clone(),
+                node.core.cancel.clone(),
+            ));
+            node.tasks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        } else if cfg.bootstrap {
             node.bootstrap(&cfg.peers).await?;
         }
         Ok(node)
@@ -264,6 +279,11 @@ impl MetaNode {
         self.core.membership()
     }
 
+    /// Whether this node has joined the quorum and caught up (see [`crate::health`]).
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        self.core.readiness()
+    }
+
     /// Builds a snapshot now (it happens automatically per the snapshot policy).
     pub async fn trigger_snapshot(&self) -> Result<(), MetaError> {
         self.core
@@ -297,6 +317,73 @@ impl Drop for MetaNode {
     /// the node's helper tasks (raft itself only stops in `shutdown`).
     fn drop(&mut self) {
         self.core.cancel.cancel();
+    }
+}
+
+/// An admin client of the peers of `cfg` other than this node.
+fn other_peers(cfg: &MetaNodeConfig) -> Result<crate::admin::MetaAdmin, MetaError> {
+    let others: Vec<String> = cfg
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != cfg.id)
+        .map(|(_, addr)| format!("http://{addr}"))
+        .collect();
+    crate::admin::MetaAdmin::new(&others.join(","))
+}
+
+/// `rejoin` on an empty data directory: when a peer knows a cluster with a leader, this node
+/// comes back as a new member, so the leader first drops its id if the old incarnation is
+/// still listed (a raft voter must not forget its log and votes). Returns whether the node
+/// must add itself back once started; `false` (a first start, or no leader anywhere yet)
+/// leaves the normal bootstrap path.
+async fn prepare_rejoin(cfg: &MetaNodeConfig) -> Result<bool, MetaError> {
+    if cfg.peers.keys().all(|id| *id == cfg.id) {
+        return Ok(false);
+    }
+    let admin = other_peers(cfg)?;
+    let Ok(m) = admin.membership().await else {
+        return Ok(false);
+    };
+    if m.voters.is_empty() || m.leader.is_none() {
+        return Ok(false);
+    }
+    if !m.voters.contains_key(&cfg.id) && !m.learners.contains_key(&cfg.id) {
+        return Ok(true);
+    }
+    // Whether this id ever held state cannot be told from outside (a new leader has not
+    // replicated to a dead node): remove and add back either way. A member that merely
+    // started later than its peers on a new cluster costs two membership changes.
+    tracing::info!(
+        id = cfg.id,
+        "empty data directory: removing this node's old incarnation before rejoining"
+    );
+    admin.remove_node(cfg.id).await?;
+    Ok(true)
+}
+
+/// Adds this (rejoining) node back through the leader, retrying until it is a voter or the
+/// node shuts down.
+async fn add_back(
+    admin: crate::admin::MetaAdmin,
+    id: NodeId,
+    addr: String,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            res = admin.add_node(id, &addr) => match res {
+                Ok(m) => {
+                    tracing::info!(id, voters = ?m.voters.keys().collect::<Vec<_>>(), "rejoined the quorum");
+                    return;
+                }
+                Err(e) => tracing::warn!(id, error = %e, "adding this node back failed; retrying"),
+            },
+            _ = cancel.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = cancel.cancelled() => return,
+        }
     }
 }
 
@@ -375,6 +462,43 @@ impl NodeCore {
         m.state == ServerState::Leader
             && m.millis_since_quorum_ack
                 .is_some_and(|ms| ms > self.quorum_ack_limit_ms)
+    }
+
+    /// See [`MetaNode::readiness`].
+    pub(crate) fn readiness(&self) -> Result<(), NotReady> {
+        if self.is_shutting_down() {
+            return Err(NotReady::ShuttingDown);
+        }
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        if !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.id)
+        {
+            return Err(NotReady::NotVoter { id: self.id });
+        }
+        if m.current_leader.is_none() {
+            return Err(NotReady::NoLeader);
+        }
+        if m.state == ServerState::Leader {
+            if let Some(ms) = m
+                .millis_since_quorum_ack
+                .filter(|&ms| ms > self.quorum_ack_limit_ms)
+            {
+                return Err(NotReady::CutOff { ms });
+            }
+        }
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let last = m.last_log_index.unwrap_or(0);
+        if applied + APPLY_SLACK < last {
+            return Err(NotReady::Behind {
+                applied,
+                needed: last - APPLY_SLACK,
+            });
+        }
+        Ok(())
     }
 
     fn is_shutting_down(&self) -> bool {

@@ -10,7 +10,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -50,12 +50,12 @@ pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>
     if url.starts_with("memory://") {
         return Ok(Arc::new(InMemory::new()));
     }
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let (bucket, prefix) = match rest.split_once('/') {
-            Some((b, p)) => (b, p.trim_matches('/')),
-            None => (rest, ""),
-        };
+    if let Some((bucket, prefix)) = crate::bucket::s3_bucket_and_prefix(url) {
         let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if crate::bucket::directory_bucket_zone(bucket).is_some() {
+            // S3 Express One Zone: session-based auth and the zonal endpoint.
+            b = b.with_s3_express(true);
+        }
         if let Some(ep) = &cfg.s3_endpoint {
             b = b
                 .with_endpoint(ep)
@@ -74,6 +74,19 @@ pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>
         return Ok(Arc::new(PrefixStore::new(s3, prefix)));
     }
     Err(StoreError::UnsupportedUrl(url.to_string()))
+}
+
+/// Key [`probe_store`] asks for; it never exists.
+const PROBE_KEY: &str = "sluice-health-probe";
+
+/// Checks that `store` answers: a `HEAD` of a key that does not exist must come back
+/// "not found" (anything else, such as access denied or a connection error, is returned).
+/// Used by the readiness endpoints; costs one request.
+pub async fn probe_store(store: &dyn ObjectStore) -> Result<(), object_store::Error> {
+    match store.head(&object_store::path::Path::from(PROBE_KEY)).await {
+        Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The directory behind a `file://` store, whose writes need an explicit fsync to be durable.

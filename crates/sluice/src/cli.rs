@@ -191,7 +191,8 @@ pub struct AgentTuning {
     /// Unreferenced objects older than this many seconds are deleted.
     #[arg(long, env = "SLUICE_ORPHAN_GRACE_SECS", default_value_t = 600)]
     pub orphan_grace_secs: u64,
-    /// Prometheus metrics listener (host:port); off when unset.
+    /// Metrics and health listener (host:port): `/metrics`, `/health/live`, `/health/ready`;
+    /// off when unset.
     #[arg(long, env = "SLUICE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Tests and drills only: wrap the object store in a fault injector switched by
@@ -237,10 +238,20 @@ pub struct MetaArgs {
     pub s3_endpoint: Option<String>,
     #[arg(long, env = "SLUICE_S3_REGION")]
     pub s3_region: Option<String>,
+    /// Create the bucket of an `s3://` --snapshot-store if it is missing (without it, a
+    /// missing bucket stops the node at start).
+    #[arg(long, env = "SLUICE_CREATE_BUCKET", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub create_bucket: bool,
+    /// Replace a lost node automatically: started on an empty data directory while its peers
+    /// (--peers) already form a cluster with a leader, have the leader drop this id, then add
+    /// this node back (it starts from the newest snapshot in --snapshot-store and catches up).
+    #[arg(long, env = "SLUICE_REJOIN", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rejoin: bool,
     /// Build a raft snapshot after this many log entries.
     #[arg(long, env = "SLUICE_SNAPSHOT_EVERY", default_value_t = 10_000)]
     pub snapshot_every: u64,
-    /// Prometheus metrics listener (host:port), e.g. `sluice_meta_raft_commit_seconds`; off when unset.
+    /// Metrics and health listener (host:port): `/metrics` (e.g. `sluice_meta_raft_commit_seconds`),
+    /// `/health/live`, `/health/ready`; off when unset.
     #[arg(long, env = "SLUICE_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Tests and drills only: serve `/admin/net-faults` to cut or delay this node's raft traffic.
@@ -296,6 +307,10 @@ pub struct AgentArgs {
     pub s3_endpoint: Option<String>,
     #[arg(long, env = "SLUICE_S3_REGION")]
     pub s3_region: Option<String>,
+    /// Create the bucket of an `s3://` --object-store if it is missing (without it, a missing
+    /// bucket or unusable credentials stop the agent at start, with one line saying why).
+    #[arg(long, env = "SLUICE_CREATE_BUCKET", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub create_bucket: bool,
     /// Disk tier of the read cache.
     #[arg(long, env = "SLUICE_CACHE_DIR", default_value = "./data/cache")]
     pub cache_dir: PathBuf,

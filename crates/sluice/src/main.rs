@@ -11,6 +11,7 @@ mod alloc;
 mod bench;
 mod cli;
 mod faults;
+mod health;
 mod listeners;
 mod run;
 mod snapshots;
@@ -24,15 +25,27 @@ static GLOBAL: alloc::Allocator = alloc::Allocator;
 fn main() -> anyhow::Result<()> {
     cli::load_config_file_into_env()?;
     let args = cli::Cli::parse();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,openraft=warn".into());
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("aws")) {
+        // The AWS credential and region chains warn about every source they try (no instance
+        // metadata off EC2...); what fails is said by the error that stops the process.
+        for quiet in ["aws_config=error", "aws_smithy_runtime=error"] {
+            filter = filter.add_directive(quiet.parse()?);
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run::run(args))
+    if let Err(e) = rt.block_on(run::run(args)) {
+        // One line with the whole cause chain: what a service manager's log or
+        // `kubectl logs` shows as the reason the process stopped.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }

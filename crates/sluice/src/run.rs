@@ -5,16 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::FutureExt;
+use object_store::ObjectStore;
 use sluice_agent::{Agent, AgentConfig};
 use sluice_meta::{MetaClient, MetaNode, MetaNodeConfig};
-use sluice_storage::{open_object_store, BlockCache, CacheConfig, ObjectStoreConfig};
+use sluice_storage::{open_object_store, BlockCache, BucketStatus, CacheConfig, ObjectStoreConfig};
 use tokio::task::JoinSet;
 
 use crate::cli::{AgentTuning, Cli, Command, MetaAdmin, MetaArgs};
+use crate::health::{Health, HealthServer, ReadyCheck};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(a) => {
+            let health = Health::default();
+            let server = serve_health(a.agent.metrics_listen, &health).await?;
             let data = std::path::absolute(&a.data_dir)?;
             std::fs::create_dir_all(&data)?;
             let meta_cfg = MetaNodeConfig::new(1, data.join("meta"), "127.0.0.1:0".parse()?);
@@ -38,24 +43,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store_cfg,
                 Some(data.join("cache")),
                 -1,
+                &health,
             )
             .await;
             node.shutdown().await;
+            stop_health(server).await;
             result
         }
         Command::Meta(MetaArgs {
             admin: Some(cmd), ..
         }) => meta_admin(cmd).await,
         Command::Meta(a) => {
-            if let Some(addr) = a.metrics_listen {
-                install_metrics(addr)?;
-            }
+            let health = Health::default();
+            let server = serve_health(a.metrics_listen, &health).await?;
             let mut cfg = MetaNodeConfig::new(a.id, a.data_dir.clone(), a.listen);
             cfg.advertised = a.advertised.clone();
             cfg.peers = parse_peers(&a.peers)?;
             cfg.bootstrap = a.bootstrap;
+            cfg.rejoin = a.rejoin;
             cfg.fault_injection = a.fault_injection;
             cfg.tuning.snapshot_every = a.snapshot_every;
+            let mut snapshot_store = None;
             if let Some(url) = &a.snapshot_store {
                 let store_cfg = ObjectStoreConfig {
                     url: url.clone(),
@@ -63,7 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     s3_region: a.s3_region.clone(),
                     s3_path_style: false,
                 };
+                check_bucket(&store_cfg, a.create_bucket).await?;
                 let store = open_object_store(&store_cfg).context("opening the snapshot store")?;
+                snapshot_store = Some(store.clone());
                 cfg.snapshot_archive = Some(Arc::new(
                     crate::snapshots::ObjectSnapshotArchive::new(store),
                 ));
@@ -71,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let node = MetaNode::start(cfg)
                 .await
                 .context("starting the metadata node")?;
+            health.set_check(meta_ready_check(node.clone(), snapshot_store));
             println!(
                 "meta node {} ready on {} ({})",
                 a.id,
@@ -78,27 +89,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 a.data_dir.display()
             );
             shutdown_signal().await;
+            health.shutting_down();
             println!("meta node {} shutting down", a.id);
             node.shutdown().await;
+            stop_health(server).await;
             Ok(())
         }
         Command::Agent(a) => {
-            let meta = MetaClient::remote(&a.meta).context("connecting to the metadata quorum")?;
+            let health = Health::default();
+            let server = serve_health(a.agent.metrics_listen, &health).await?;
             let store_cfg = ObjectStoreConfig {
                 url: a.object_store.clone(),
                 s3_endpoint: a.s3_endpoint.clone(),
                 s3_region: a.s3_region.clone(),
                 s3_path_style: false,
             };
+            check_bucket(&store_cfg, a.create_bucket).await?;
+            let meta = MetaClient::remote(&a.meta).context("connecting to the metadata quorum")?;
             let result = run_agent(
                 a.agent,
                 meta.clone(),
                 store_cfg,
                 Some(a.cache_dir.clone()),
                 a.agent_id,
+                &health,
             )
             .await;
             meta.shutdown().await;
+            stop_health(server).await;
             result
         }
         Command::Bench(b) => crate::bench::run(b).await,
@@ -165,21 +183,63 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Serves Prometheus metrics on `addr` (`/metrics`); every role's metrics go there, including
-/// the in-process meta node's in `dev`.
-fn install_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets_for_metric(
-            Matcher::Full(sluice_meta::metrics::RAFT_COMMIT_SECONDS.to_string()),
-            sluice_meta::metrics::RAFT_COMMIT_BUCKETS,
-        )
-        .context("metric buckets")?
-        .install()
-        .context("starting the metrics listener")?;
-    println!("metrics on http://{addr}/metrics");
+/// Starts the `--metrics-listen` listener (metrics and health, see [`crate::health`]) if asked.
+async fn serve_health(
+    addr: Option<std::net::SocketAddr>,
+    health: &Health,
+) -> anyhow::Result<Option<HealthServer>> {
+    match addr {
+        Some(addr) => Ok(Some(crate::health::serve(addr, health.clone()).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn stop_health(server: Option<HealthServer>) {
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
+}
+
+/// Checks the bucket of an `s3://` store before anything else starts (creating it with
+/// `--create-bucket`), so a missing bucket or wrong credentials stop the process at once with
+/// one line instead of failing the first produce.
+async fn check_bucket(cfg: &ObjectStoreConfig, create: bool) -> anyhow::Result<()> {
+    let status = sluice_storage::ensure_bucket(cfg, create)
+        .await
+        .with_context(|| format!("object store {}", cfg.url))?;
+    if status == BucketStatus::Created {
+        println!("created the bucket of {}", cfg.url);
+    }
     Ok(())
+}
+
+/// A meta node is ready when it has joined the quorum and caught up, and its snapshot store
+/// (if any) answers.
+fn meta_ready_check(node: Arc<MetaNode>, store: Option<Arc<dyn ObjectStore>>) -> ReadyCheck {
+    Arc::new(move || {
+        let (node, store) = (node.clone(), store.clone());
+        async move {
+            node.readiness().map_err(|e| e.to_string())?;
+            match store {
+                Some(store) => crate::health::store_ready(store.as_ref()).await,
+                None => Ok(()),
+            }
+        }
+        .boxed()
+    })
+}
+
+/// An agent is ready once registered, when its replica of the metadata is current and its
+/// object store answers.
+fn agent_ready_check(meta: MetaClient, store: Arc<dyn ObjectStore>) -> ReadyCheck {
+    Arc::new(move || {
+        let (meta, store) = (meta.clone(), store.clone());
+        async move {
+            meta.readiness().map_err(|e| format!("metadata: {e}"))?;
+            crate::health::store_ready(store.as_ref()).await
+        }
+        .boxed()
+    })
 }
 
 async fn run_agent(
@@ -188,12 +248,11 @@ async fn run_agent(
     store_cfg: ObjectStoreConfig,
     cache_dir: Option<std::path::PathBuf>,
     agent_id: i32,
+    health: &Health,
 ) -> anyhow::Result<()> {
-    if let Some(addr) = t.metrics_listen {
-        install_metrics(addr)?;
-    }
     let store = open_object_store(&store_cfg).context("opening the object store")?;
     let (store, _faults) = crate::faults::install(store, t.fault_injection_listen).await?;
+    let probe_store = store.clone();
     let cache_cfg = CacheConfig {
         dir: cache_dir.filter(|_| t.cache_disk_mb > 0),
         memory_bytes: t.cache_memory_mb << 20,
@@ -252,11 +311,13 @@ async fn run_agent(
     let mut tasks = JoinSet::new();
     sluice_agent::background::spawn_all(&agent, &mut tasks);
     listeners.serve_all(&agent, &mut tasks);
+    health.set_check(agent_ready_check(agent.meta.clone(), probe_store));
     println!(
         "Sluice ready: agent {} serving Kafka on {bound}, bootstrap {host}:{port}",
         agent.id()
     );
     shutdown_signal().await;
+    health.shutting_down();
     println!("shutting down: flushing buffered records");
     agent.shutdown.cancel();
     agent.writer.close().await;

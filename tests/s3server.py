@@ -1,0 +1,53 @@
+"""moto's S3 server on a free port: the S3-compatible server of the tests (MinIO's server is not
+installable from a registry). `env` reaches moto itself, e.g. INITIAL_NO_AUTH_ACTION_COUNT=0 makes
+it check credentials (in its default mode it accepts any)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import boto3
+
+from conftest import free_port
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+          "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+class MotoServer:
+    def __init__(self, tmp_path, env: dict | None = None):
+        exe = shutil.which("moto_server")
+        assert exe, "moto_server not installed (pip install 'moto[s3]' flask flask-cors)"
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._log = open(tmp_path / f"moto-{self.port}.log", "wb")
+        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)], stdout=self._log,
+                                     stderr=self._log, env=dict(os.environ, **(env or {})))
+        self.s3 = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="test",
+                               aws_secret_access_key="test", region_name="us-east-1")
+        deadline = time.monotonic() + 30
+        while True:  # up once it answers anything over HTTP
+            try:
+                import urllib.request
+                urllib.request.urlopen(self.endpoint + "/", timeout=2).close()
+                break
+            except Exception as e:  # noqa: BLE001 - connection refused until it listens; HTTP errors mean up
+                if hasattr(e, "code"):
+                    break
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+    def create_bucket(self, name: str) -> None:
+        self.s3.create_bucket(Bucket=name)
+
+    def bucket_exists(self, name: str) -> bool:
+        return name in [b["Name"] for b in self.s3.list_buckets().get("Buckets", [])]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._log.close()
