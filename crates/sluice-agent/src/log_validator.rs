@@ -4,13 +4,12 @@
 //! `LogValidator` (batch fields, keys of compacted topics, KIP-937 timestamp bounds, the topic's
 //! `compression.type`, LogAppendTime), then `max.message.bytes` again on the batch as stored.
 //!
-//! The hot path stays zero-copy: a compressed batch whose codec the topic keeps is neither
-//! decompressed nor copied unless its header says a record may break a timestamp bound (or the
-//! topic needs keys, or `message.timestamp.before.max.ms` is set), since its `maxTimestamp` bounds
-//! every record's. Uncompressed batches are walked (no copy) to check each record, as Kafka does.
-//! A batch is rebuilt only when its codec changes ([`sluice_protocol::batch::rebuild`]: same
-//! header fields, so producer id, epoch, base sequence and timestamps survive), when its
-//! `maxTimestamp` was wrong, or to stamp LogAppendTime.
+//! Every record is checked, as Kafka does: uncompressed batches are walked in place, compressed
+//! ones are decompressed into a scratch buffer (so a batch consumers could not decode is never
+//! stored). What is stored stays the producer's bytes, not copied, unless the batch must be
+//! rebuilt: when its codec changes ([`sluice_protocol::batch::rebuild`]: same header fields, so
+//! producer id, epoch, base sequence and timestamps survive), when its `maxTimestamp` was wrong,
+//! or to stamp LogAppendTime.
 //!
 //! Kafka recompresses when the producer's codec differs from the topic's (Kafka's
 //! `inPlaceAssignment`); the same codec at another KIP-390 level is kept as sent.
@@ -52,9 +51,18 @@ pub struct RecordError {
 /// Why a partition's records were refused; nothing of them is appended.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
-    /// INVALID_RECORD (87) without a message, as Kafka's `InvalidRecordException`.
+    /// INVALID_RECORD (87) without a message, from Kafka's request-level check
+    /// (`ProduceRequest.validateRecords`: one magic-v2 batch per partition).
+    #[error("invalid records: {0}")]
+    InvalidRequestRecords(String),
+    /// INVALID_RECORD (87) without a message, as Kafka's `InvalidRecordException` while
+    /// appending (batch fields, record structure, compressed data).
     #[error("invalid record batch: {0}")]
     InvalidRecord(String),
+    /// UNKNOWN_SERVER_ERROR (-1): the records section does not decompress (Kafka's decompression
+    /// fails with a `KafkaException`, which it answers with this code).
+    #[error("undecodable records: {0}")]
+    Undecodable(CodecError),
     /// CORRUPT_MESSAGE (2): a CRC mismatch or a truncated batch.
     #[error(transparent)]
     Corrupt(BatchError),
@@ -97,10 +105,11 @@ impl Rejection {
     /// The partition's error code.
     pub fn error(&self) -> ResponseError {
         match self {
-            Rejection::InvalidRecord(_) | Rejection::RecordErrors(_) => {
-                ResponseError::InvalidRecord
-            }
+            Rejection::InvalidRequestRecords(_)
+            | Rejection::InvalidRecord(_)
+            | Rejection::RecordErrors(_) => ResponseError::InvalidRecord,
             Rejection::Corrupt(_) => ResponseError::CorruptMessage,
+            Rejection::Undecodable(_) => ResponseError::UnknownServerError,
             Rejection::ZstdNeedsV7(_) => ResponseError::UnsupportedCompressionType,
             Rejection::TooLarge { .. } => ResponseError::MessageTooLarge,
             Rejection::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
@@ -114,6 +123,19 @@ impl Rejection {
             Rejection::InvalidTimestamp(_) | Rejection::RecordErrors(_) => Some(self.to_string()),
             _ => None,
         }
+    }
+
+    /// Whether Kafka's answer carries the partition's log start offset: it does for refusals
+    /// raised while appending to the log (`ReplicaManager.processFailedRecord`), not for the
+    /// request-level checks nor MESSAGE_TOO_LARGE and CORRUPT_MESSAGE (-1 there).
+    pub fn reports_log_start_offset(&self) -> bool {
+        matches!(
+            self,
+            Rejection::InvalidRecord(_)
+                | Rejection::Undecodable(_)
+                | Rejection::InvalidTimestamp(_)
+                | Rejection::RecordErrors(_)
+        )
     }
 
     /// Per-record errors (ProduceResponse v8+ `record_errors`).
@@ -130,16 +152,15 @@ impl From<BatchError> for Rejection {
         match e {
             BatchError::Crc { .. } | BatchError::Truncated { .. } => Rejection::Corrupt(e),
             // Produce v3+ accepts only magic 2, with INVALID_RECORD.
-            BatchError::Magic(_) | BatchError::Invalid(_) => {
-                Rejection::InvalidRecord(e.to_string())
-            }
+            BatchError::Magic(_) => Rejection::InvalidRequestRecords(e.to_string()),
+            BatchError::Invalid(_) => Rejection::InvalidRecord(e.to_string()),
         }
     }
 }
 
 impl From<CodecError> for Rejection {
     fn from(e: CodecError) -> Self {
-        Rejection::InvalidRecord(e.to_string())
+        Rejection::Undecodable(e)
     }
 }
 
@@ -165,7 +186,7 @@ impl LogValidator<'_> {
         if !rest.is_empty()
             && !matches!(BatchHeader::parse(rest), Err(BatchError::Truncated { .. }))
         {
-            return Err(Rejection::InvalidRecord(format!(
+            return Err(Rejection::InvalidRequestRecords(format!(
                 "Produce requests with version {} are only allowed to contain exactly one record \
                  batch per partition",
                 self.api_version
@@ -216,16 +237,6 @@ impl LogValidator<'_> {
         let target = self.policy.compression.unwrap_or(source);
         let recompress = source != target;
         let create_time = !self.policy.log_append_time;
-        let needs_records = recompress
-            || source == Codec::None
-            || self.policy.compacted
-            || h.is_log_append_time()
-            || (create_time
-                && (self.policy.timestamp_before_max_ms != i64::MAX
-                    || self.out_of_range(h.max_timestamp).is_some()));
-        if !needs_records {
-            return Ok(self.stamp(batch));
-        }
         let raw = match source {
             Codec::None => None,
             codec => Some(compression::decompress(
@@ -312,7 +323,7 @@ impl LogValidator<'_> {
                 errors.push(RecordError {
                     batch_index,
                     message: format!(
-                        "Compacted topic cannot accept message without key in topic partition {}.",
+                        "Compacted topic cannot accept message without key in topic partition {}",
                         self.tp()
                     ),
                 });

@@ -87,6 +87,9 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> Rep
                     }
                     Pending::Rejected(r) => {
                         pr.error_code = r.error().code();
+                        if r.reports_log_start_offset() {
+                            pr.log_start_offset = log_start_offset(&agent, &tr.name.0, index);
+                        }
                         pr.error_message = r.client_message().map(str_bytes);
                         pr.record_errors = r
                             .record_errors()
@@ -104,11 +107,10 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> Rep
                         log_append_time,
                     } => {
                         let result = rx.await.unwrap_or(Err(WriteError::ShuttingDown));
-                        fill(&mut pr, result, log_append_time);
-                        if pr.error_code == 0 {
-                            if let Some(w) = agent.watermarks(&tr.name.0, index) {
-                                pr.log_start_offset = w.log_start_offset;
-                            }
+                        // Kafka reports the log start offset with success and with errors
+                        // raised by the log (sequence, epoch), not with storage errors.
+                        if fill(&mut pr, result, log_append_time) {
+                            pr.log_start_offset = log_start_offset(&agent, &tr.name.0, index);
                         }
                     }
                 }
@@ -169,13 +171,21 @@ async fn append(
     }
 }
 
+/// The partition's log start offset as this agent knows it (-1 for an unknown partition).
+fn log_start_offset(agent: &Agent, topic: &str, partition: i32) -> i64 {
+    agent
+        .watermarks(topic, partition)
+        .map_or(-1, |w| w.log_start_offset)
+}
+
 /// Maps a partition's batch outcomes to its response: the first batch's offset, or the first
-/// error.
+/// error. True when the log answered (appended, or refused with a log error such as a sequence
+/// or epoch error), which is when Kafka reports the log start offset.
 fn fill(
     pr: &mut PartitionProduceResponse,
     result: Result<Vec<BatchOutcome>, WriteError>,
     log_append_time: i64,
-) {
+) -> bool {
     match result {
         Err(e) => {
             pr.error_code = match e {
@@ -185,6 +195,7 @@ fn fill(
                 }
             };
             pr.error_message = Some(str_bytes(e.to_string()));
+            false
         }
         Ok(outcomes) => {
             if let Some(code) = outcomes.iter().find_map(|o| match o {
@@ -192,7 +203,8 @@ fn fill(
                 _ => None,
             }) {
                 pr.error_code = code;
-                return;
+                // A topic deleted under the commit: Kafka has no log to report on.
+                return code != ResponseError::UnknownTopicOrPartition.code();
             }
             pr.base_offset = match outcomes.first() {
                 Some(
@@ -202,6 +214,7 @@ fn fill(
                 _ => -1,
             };
             pr.log_append_time_ms = log_append_time;
+            true
         }
     }
 }
