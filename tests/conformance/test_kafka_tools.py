@@ -78,6 +78,11 @@ def test_kafka_configs(both):
         out["alter_user"] = [rc, lines]
         rc, lines, _ = tool(t, "kafka-configs", "--describe", "--entity-type", "users", "--entity-name", user)
         out["describe_user"] = [rc, lines]
+        rc, lines, _ = tool(t, "kafka-configs", "--alter", "--entity-type", "users", "--entity-name", user,
+                            "--add-config", "producer_byte_rate=1048576")
+        out["alter_user_quota"] = rc
+        rc, lines, _ = tool(t, "kafka-configs", "--describe", "--entity-type", "brokers", "--entity-default")
+        out["describe_broker_defaults"] = [rc, lines[:1]]
         rc, lines, errs = tool(t, "kafka-configs", "--alter", "--entity-type", "topics", "--entity-name", topic,
                                "--add-config", "retention.ms=never")
         out["bad_value"] = rc

@@ -48,7 +48,8 @@ def test_share_acknowledge_of_ranges_never_acquired(both):
     both.compare(scenario)
 
 
-def test_late_implicit_acknowledgement_after_the_lock_ran_out(both):
+def test_late_implicit_acknowledgement_after_the_lock_ran_out(both_newest):
+    both = both_newest  # librdkafka's share member ids break Kafka 4.1.2's ShareFetch at random
     """share.record.lock.duration.ms=15000 (Kafka's least by default): a ShareConsumer polls 10 records,
     sleeps past the lock, polls again: the late implicit acknowledgement is refused with
     INVALID_RECORD_STATE and the same consumer gets the 10 records again, delivery count 2."""
@@ -75,7 +76,8 @@ def test_late_implicit_acknowledgement_after_the_lock_ran_out(both):
     both.compare(scenario)
 
 
-def test_share_partition_state_dies_with_its_topic(both):
+def test_share_partition_state_dies_with_its_topic(both_newest):
+    both = both_newest  # librdkafka's share member ids break Kafka 4.1.2's ShareFetch at random
     """A share group releases the 5 records it got (state: available, delivery count 1); the topic is
     deleted and created again with 5 new records: they arrive with delivery count 1."""
     def scenario(t):

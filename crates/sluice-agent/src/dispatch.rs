@@ -124,6 +124,12 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
         RequestKind::CreateAcls(r) => resp(async move {
             ResponseKind::CreateAcls(handlers::create_acls::handle(&agent, r, v).await)
         }),
+        RequestKind::DescribeClientQuotas(r) => ready(ResponseKind::DescribeClientQuotas(
+            handlers::client_quotas::describe(&agent, r),
+        )),
+        RequestKind::AlterClientQuotas(r) => ready(ResponseKind::AlterClientQuotas(
+            handlers::client_quotas::alter(&agent, r),
+        )),
         RequestKind::DescribeAcls(r) => ready(ResponseKind::DescribeAcls(
             handlers::describe_acls::handle(&agent, r, v),
         )),

@@ -203,7 +203,9 @@ fn before_max_bounds_old_timestamps_and_log_append_time_topics_are_exempt() {
     let (out, h) = validator(&p, 9).validate(&b).unwrap().remove(0);
     assert!(h.is_log_append_time());
     assert_eq!(h.max_timestamp, NOW);
-    assert_eq!(decode(&out).records[0].timestamp, NOW);
+    // As Kafka's in-place path: the records keep the timestamps they were sent with; readers take
+    // the batch's (LogAppendTime) max timestamp for every record.
+    assert_eq!(decode(&out).records[0].timestamp, NOW - 2 * HOUR);
 }
 
 #[test]

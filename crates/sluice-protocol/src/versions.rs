@@ -59,7 +59,14 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
+
+/// The lowest Produce version advertised, below what is served. Kafka 4 removed Produce v0-v2
+/// (KIP-896) but still advertises v0 (KAFKA-18659): older librdkafka releases enable compression
+/// only when a broker lists Produce v0-v2 as usable. Requests at v0-v2 are still refused.
+const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The served range of `api`, or `None` if the API is not served at all.
 pub fn supported_range(api: ApiKey) -> Option<VersionRange> {
@@ -77,10 +84,15 @@ pub fn api_versions() -> Vec<ApiVersion> {
         .iter()
         .filter_map(|(k, _, _)| {
             let r = supported_range(*k)?;
+            let min = if *k == ApiKey::Produce {
+                PRODUCE_ADVERTISED_MIN
+            } else {
+                r.min
+            };
             Some(
                 ApiVersion::default()
                     .with_api_key(*k as i16)
-                    .with_min_version(r.min)
+                    .with_min_version(min)
                     .with_max_version(r.max),
             )
         })
