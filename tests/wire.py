@@ -41,36 +41,26 @@ def message_class(name: str):
     raise KeyError(f"no kafka-python message class {name}")
 
 
-def _build(struct_field, values: dict, version: int):
-    """A DataContainer for `struct_field` (schema struct) from a dict, nested structs converted too."""
+def _fields(struct, values: dict, version: int, owner: str) -> dict:
+    """Keyword arguments for `struct`'s data class: nested dicts become nested data classes."""
     kwargs = {}
     for name, val in values.items():
-        f = struct_field.fields.get(name)
+        f = struct.fields.get(name)
         if f is None:
-            raise KeyError(f"{struct_field.name} has no field {name!r} (fields: {list(struct_field.fields)})")
+            raise KeyError(f"{owner} has no field {name!r} (fields: {list(struct.fields)})")
         if val is not None and f.is_struct_array():
-            val = [_build(f, v, version) if isinstance(v, dict) else v for v in val]
+            val = [f.data_class(version=version, **_fields(f, v, version, f.name)) if isinstance(v, dict) else v
+                   for v in val]
         elif val is not None and f.is_struct() and isinstance(val, dict):
-            val = _build(f, val, version)
+            val = f.data_class(version=version, **_fields(f, val, version, f.name))
         kwargs[name] = val
-    return struct_field.data_class(version=version, **kwargs) if struct_field.has_data_class() else kwargs
+    return kwargs
 
 
 def encode_request(api: str, version: int, client_id: str = "sluice-wire-test", **fields) -> tuple[bytes, int]:
     """The framed request bytes (size, header, body) and its correlation id."""
     cls = message_class(f"{api}Request")
-    struct = cls._struct
-    kwargs = {}
-    for name, val in fields.items():
-        f = struct.fields.get(name)
-        if f is None:
-            raise KeyError(f"{api}Request has no field {name!r} (fields: {list(struct.fields)})")
-        if val is not None and f.is_struct_array():
-            val = [_build(f, v, version) if isinstance(v, dict) else v for v in val]
-        elif val is not None and f.is_struct() and isinstance(val, dict):
-            val = _build(f, val, version)
-        kwargs[name] = val
-    req = cls[version](**kwargs)
+    req = cls[version](**_fields(cls._struct, fields, version, f"{api}Request"))
     cid = next(_correlation)
     req.with_header(correlation_id=cid, client_id=client_id)
     return bytes(req.encode(header=True, framed=True)), cid
