@@ -119,6 +119,8 @@ mod tests {
                     producer_id,
                     producer_epoch,
                     base_sequence,
+                    transactional: false,
+                    implicit_add_to_txn: false,
                 })
                 .collect(),
         }

@@ -85,6 +85,8 @@ pub enum Command {
     DeleteAcls {
         filters: Vec<AclBindingFilter>,
     },
+    /// The transaction coordinator ([`crate::txn`]).
+    Txn(crate::txn::TxnCommand),
 }
 
 /// One segment object and, per partition, the batches it holds in byte order.
@@ -126,6 +128,13 @@ pub struct BatchMeta {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
+    /// The batch belongs to a transaction (attributes bit 4).
+    #[serde(default)]
+    pub transactional: bool,
+    /// Its Produce request (v12+, KIP-890 transaction version 2) lets the partition join the
+    /// producer's transaction without AddPartitionsToTxn.
+    #[serde(default)]
+    pub implicit_add_to_txn: bool,
 }
 
 /// The fate of one batch in a `CommitSegment`.
@@ -167,4 +176,6 @@ pub enum CommandResponse {
     Group(GroupResponse),
     /// Per DeleteAcls filter, in order, the bindings it removed.
     AclsDeleted(Vec<Vec<AclBinding>>),
+    /// One Kafka error code per item of the command (WriteTxnMarkers' partitions).
+    Codes(Vec<i16>),
 }

@@ -850,35 +850,61 @@ impl Groups {
         offsets: &[OffsetCommitEntry],
         now_ms: i64,
     ) -> CommandResponse {
-        if !self.groups.contains_key(group) {
-            if generation >= 0 {
-                return err(codes::ILLEGAL_GENERATION, "The group has no generation.");
-            }
-            self.groups
-                .insert(group.to_string(), Group::new("", now_ms));
+        if let Some((code, message)) =
+            self.commit_refusal(group, generation, member_id, instance_id)
+        {
+            return err(code, message);
         }
-        let g = self.groups.get_mut(group).expect("present");
+        self.write_offsets(group, offsets, now_ms);
+        CommandResponse::Ok
+    }
+
+    /// Why OffsetCommit (or TxnOffsetCommit) by this member and generation would be refused:
+    /// a Kafka error code and message, or `None` when it may commit. A commit outside group
+    /// management (generation < 0, no members) is always allowed.
+    pub fn commit_refusal(
+        &self,
+        group: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Option<(i16, &'static str)> {
+        let Some(g) = self.groups.get(group) else {
+            return (generation >= 0)
+                .then_some((codes::ILLEGAL_GENERATION, "The group has no generation."));
+        };
         if let Some(c) = g.consumer.as_ref().filter(|c| !c.members.is_empty()) {
-            if let Some(code) = c.validate_commit(member_id, generation) {
-                return err(code, "OffsetCommit refused");
-            }
-        } else if generation < 0 && g.members.is_empty() {
+            return c
+                .validate_commit(member_id, generation)
+                .map(|code| (code, "OffsetCommit refused"));
+        }
+        if generation < 0 && g.members.is_empty() {
             // A commit outside group management (admin tools, manual assignment).
-        } else {
-            if let Some(inst) = instance_id {
-                if g.member_by_instance(inst)
-                    .is_some_and(|m| m.member_id != member_id)
-                {
-                    return err(codes::FENCED_INSTANCE_ID, "fenced static member");
-                }
-            }
-            if let Some(code) = check_member(g, member_id, generation) {
-                return err(code, "OffsetCommit refused");
-            }
-            if g.state == GroupState::CompletingRebalance {
-                return err(codes::REBALANCE_IN_PROGRESS, "The group is rebalancing.");
+            return None;
+        }
+        if let Some(inst) = instance_id {
+            if g.member_by_instance(inst)
+                .is_some_and(|m| m.member_id != member_id)
+            {
+                return Some((codes::FENCED_INSTANCE_ID, "fenced static member"));
             }
         }
+        if let Some(code) = check_member(g, member_id, generation) {
+            return Some((code, "OffsetCommit refused"));
+        }
+        if g.state == GroupState::CompletingRebalance {
+            return Some((codes::REBALANCE_IN_PROGRESS, "The group is rebalancing."));
+        }
+        None
+    }
+
+    /// Stores committed offsets for `group`, creating it (as a group with no protocol) if it
+    /// does not exist: OffsetCommit, and a committed transaction's TxnOffsetCommits.
+    pub fn write_offsets(&mut self, group: &str, offsets: &[OffsetCommitEntry], now_ms: i64) {
+        let g = self
+            .groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group::new("", now_ms));
         for o in offsets {
             g.offsets.entry(o.topic.clone()).or_default().insert(
                 o.partition,
@@ -890,7 +916,6 @@ impl Groups {
                 },
             );
         }
-        CommandResponse::Ok
     }
 }
 

@@ -21,6 +21,7 @@ pub mod groups;
 pub mod share;
 pub mod share_group;
 pub mod state;
+pub mod txn;
 
 pub mod admin;
 pub mod api;

@@ -52,5 +52,14 @@ pub fn command_kind(cmd: &Command) -> &'static str {
         Command::Group(_) => "group",
         Command::CreateAcls { .. } => "create_acls",
         Command::DeleteAcls { .. } => "delete_acls",
+        Command::Txn(c) => match c {
+            crate::txn::TxnCommand::InitProducerId { .. } => "txn_init_producer_id",
+            crate::txn::TxnCommand::AddPartitions { .. } => "txn_add_partitions",
+            crate::txn::TxnCommand::AddOffsets { .. } => "txn_add_offsets",
+            crate::txn::TxnCommand::OffsetCommit { .. } => "txn_offset_commit",
+            crate::txn::TxnCommand::End { .. } => "txn_end",
+            crate::txn::TxnCommand::WriteMarkers { .. } => "txn_write_markers",
+            crate::txn::TxnCommand::Expire { .. } => "txn_expire",
+        },
     }
 }

@@ -47,6 +47,9 @@ pub struct MetaState {
     /// ACLs (CreateAcls / DeleteAcls), read by every agent's authorizer from its replica.
     #[serde(default)]
     pub acls: crate::acl::Acls,
+    /// Transactional ids and their transactions (the transaction coordinator, [`crate::txn`]).
+    #[serde(default)]
+    pub transactions: crate::txn::Transactions,
 }
 
 /// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
@@ -96,6 +99,13 @@ pub struct PartitionLog {
     /// (ListOffsets MAX_TIMESTAMP).
     pub max_timestamp: i64,
     pub max_timestamp_offset: i64,
+    /// Producer id -> first offset of its open transaction here; the smallest is the last
+    /// stable offset ([`PartitionLog::last_stable_offset`]).
+    #[serde(default)]
+    pub open_txns: BTreeMap<i64, i64>,
+    /// Aborted transactions' offset ranges, oldest first, for read_committed fetches.
+    #[serde(default)]
+    pub aborted_txns: Vec<crate::txn::AbortedTxn>,
 }
 
 /// A run of batches of one partition, contiguous in one object.
@@ -108,6 +118,10 @@ pub struct Chunk {
     /// Offsets covered: `[base, base + records)`.
     pub records: i64,
     pub max_timestamp: i64,
+    /// A transaction marker in place of stored bytes: the chunk holds one offset, has no
+    /// object (`object` empty, `len` 0), and readers render its control batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<crate::txn::TxnMarker>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -359,6 +373,7 @@ impl MetaState {
                 CommandResponse::Ok
             }
             Command::Group(c) => self.groups.apply(c),
+            Command::Txn(c) => crate::txn::apply(self, c),
             Command::CreateAcls { bindings } => {
                 // The agent validated them; a replica re-checks so nothing malformed is stored.
                 for b in bindings.iter().filter(|b| b.validate().is_ok()) {
@@ -522,6 +537,20 @@ impl MetaState {
         // Accepted batches that are byte-contiguous coalesce into one chunk.
         let mut run: Option<(i64, Chunk)> = None;
         for b in &pa.batches {
+            // A transactional batch needs its producer's transaction to hold the partition.
+            let mut add_to_txn = false;
+            if b.transactional {
+                match crate::txn::admit_batch(&self.transactions, b, &pa.topic, pa.partition) {
+                    Ok(add) => add_to_txn = add,
+                    Err(error_code) => {
+                        outcomes.push(
+                            duplicate_of(&self.producers, &pa.topic, pa.partition, b)
+                                .unwrap_or(BatchOutcome::Rejected { error_code }),
+                        );
+                        continue;
+                    }
+                }
+            }
             let outcome = check_sequence(
                 &mut self.producers,
                 &pa.topic,
@@ -531,6 +560,18 @@ impl MetaState {
                 c.now_ms,
             );
             if let BatchOutcome::Appended { base_offset } = outcome {
+                if b.transactional {
+                    crate::txn::record_batch(
+                        &mut self.transactions,
+                        log,
+                        b.producer_id,
+                        &pa.topic,
+                        pa.partition,
+                        base_offset,
+                        add_to_txn,
+                        c.now_ms,
+                    );
+                }
                 log.high_watermark += b.records;
                 if b.max_timestamp > log.max_timestamp || log.chunks.is_empty() && run.is_none() {
                     log.max_timestamp = b.max_timestamp;
@@ -555,6 +596,7 @@ impl MetaState {
                                 len: b.len,
                                 records: b.records,
                                 max_timestamp: b.max_timestamp,
+                                marker: None,
                             },
                         ));
                     }
@@ -645,6 +687,8 @@ impl MetaState {
                     released.push(ch.object.clone());
                     p.chunks.remove(&base);
                 }
+                let start = p.log_start_offset;
+                p.aborted_txns.retain(|a| a.last_offset >= start);
             }
         }
         for o in released {
@@ -676,6 +720,25 @@ impl MetaState {
             .values()
             .filter(|a| a.last_seen_ms + session_ms >= now_ms)
             .collect()
+    }
+}
+
+/// The earlier append of `b` if it is a producer's retry of a batch in the log.
+fn duplicate_of(
+    producers: &BTreeMap<i64, ProducerState>,
+    topic: &str,
+    partition: i32,
+    b: &BatchMeta,
+) -> Option<BatchOutcome> {
+    let last_seq = next_seq(b.base_sequence, b.records - 1);
+    let state = producers
+        .get(&b.producer_id)?
+        .partitions
+        .get(topic)?
+        .get(&partition)?;
+    match state.check(b.producer_epoch, b.base_sequence, last_seq) {
+        SequenceCheck::Duplicate(base_offset) => Some(BatchOutcome::Duplicate { base_offset }),
+        _ => None,
     }
 }
 

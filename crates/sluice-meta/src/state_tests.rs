@@ -28,6 +28,8 @@ fn batch(pos: u64, records: i64, pid: i64, epoch: i16, seq: i32) -> BatchMeta {
         producer_id: pid,
         producer_epoch: epoch,
         base_sequence: seq,
+        transactional: false,
+        implicit_add_to_txn: false,
     }
 }
 
@@ -94,7 +96,8 @@ fn offsets_are_dense_per_partition_across_segments() {
             pos: 0,
             len: 200,
             records: 5,
-            max_timestamp: 1_100
+            max_timestamp: 1_100,
+            marker: None,
         }
     );
     assert_eq!(
