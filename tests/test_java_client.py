@@ -101,3 +101,20 @@ def test_java_group_consumers(sluice_dev, compiled, protocol):
                 for line in r.stdout.splitlines() if line.startswith("ASSIGNED")]
     assert len(assigned) == 2 and all(assigned) and not (assigned[0] & assigned[1]), assigned
     assert committed(bs, group, topic) == {p: 50 for p in range(12)}
+
+
+@pytest.mark.parametrize("client", ["newest", "reference"])
+def test_java_transactions(sluice_dev, compiled, client):
+    """The Java transactional producer (kafka-clients 4.4 and Kafka 4.1.2's, both on transaction version 2)
+    alternating commit and abort; read_committed and read_uncommitted Java consumers see exactly what they
+    should (tests/java/clients/src/main/java/TxnProduceConsume.java)."""
+    from reference.kafka_ref import reference_classpath
+    cp = compiled
+    if client == "reference":
+        # the same compiled program on Kafka 4.1.2's kafka-clients
+        programs = [p for p in compiled.split(":") if "sluice-tests-clients" in p]
+        cp = ":".join(programs + [reference_classpath()])
+    r = subprocess.run(["java", "-cp", cp, "TxnProduceConsume", sluice_dev.bootstrap, f"java-txn-{client}",
+                        f"java-txn-{client}", "10", "20"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, f"java client failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    assert "OK 100 committed of 200" in r.stdout

@@ -3,7 +3,9 @@
 //! - retention: proposes `ApplyRetention` with this agent's clock (only the lowest live agent
 //!   does, so N agents do not multiply the work);
 //! - janitor: deletes objects the index no longer references, and orphans (uploaded but never
-//!   committed, e.g. by an agent killed mid-flush) once older than the grace period.
+//!   committed, e.g. by an agent killed mid-flush) once older than the grace period;
+//! - transaction timeouts: aborts transactions open past their `transaction.timeout.ms`
+//!   (duty holder only, on its clock) and forgets idle transactional ids.
 //!
 //! Orphans are judged by age, so an object must never be committed after the janitor may have
 //! deleted it. Two rules close that race (every agent must run with the same
@@ -32,6 +34,17 @@ pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
     tasks.spawn(janitor(agent.clone()));
     tasks.spawn(crate::share::expiry_loop(agent.clone()));
     tasks.spawn(crate::group_coordinator::sweep(agent.clone()));
+    tasks.spawn(transaction_timeouts(agent.clone()));
+}
+
+/// Aborts transactions past `transaction.timeout.ms` and forgets idle transactional ids, on the
+/// duty holder's clock (Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+async fn transaction_timeouts(agent: Arc<Agent>) {
+    while every(&agent, agent.cfg.transaction_abort_check_interval).await {
+        if is_duty_holder(&agent) {
+            crate::txn_coordinator::abort_timed_out(&agent).await;
+        }
+    }
 }
 
 async fn every(agent: &Agent, period: std::time::Duration) -> bool {

@@ -67,6 +67,13 @@ pub struct AgentConfig {
     pub group_initial_rebalance_delay: Duration,
     /// `offsets.retention.minutes`: committed offsets of empty groups live this long.
     pub offsets_retention: Duration,
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` accepted, ms.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: idle transactional ids are forgotten after this.
+    pub transactional_id_expiration: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often timed-out
+    /// transactions are looked for.
+    pub transaction_abort_check_interval: Duration,
     /// ACL authorization (off by default: everything is allowed).
     pub authorizer: sluice_auth::authorizer::AuthorizerConfig,
 }
@@ -109,6 +116,11 @@ impl Default for AgentConfig {
             consumer_max_size: i32::MAX,
             group_initial_rebalance_delay: Duration::from_secs(3),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            transaction_max_timeout_ms: sluice_meta::txn::DEFAULT_TRANSACTION_MAX_TIMEOUT_MS,
+            transactional_id_expiration: Duration::from_millis(
+                sluice_meta::txn::DEFAULT_TRANSACTIONAL_ID_EXPIRATION_MS as u64,
+            ),
+            transaction_abort_check_interval: Duration::from_secs(10),
             authorizer: Default::default(),
         }
     }

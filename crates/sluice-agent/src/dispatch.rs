@@ -77,6 +77,31 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
                 handlers::describe_producers::handle(&agent, r, v).await,
             )
         }),
+        RequestKind::AddPartitionsToTxn(r) => resp(async move {
+            ResponseKind::AddPartitionsToTxn(
+                handlers::add_partitions_to_txn::handle(&agent, r, v).await,
+            )
+        }),
+        RequestKind::AddOffsetsToTxn(r) => resp(async move {
+            ResponseKind::AddOffsetsToTxn(handlers::add_offsets_to_txn::handle(&agent, r, v).await)
+        }),
+        RequestKind::TxnOffsetCommit(r) => resp(async move {
+            ResponseKind::TxnOffsetCommit(handlers::txn_offset_commit::handle(&agent, r, v).await)
+        }),
+        RequestKind::EndTxn(r) => {
+            resp(async move { ResponseKind::EndTxn(handlers::end_txn::handle(&agent, r, v).await) })
+        }
+        RequestKind::WriteTxnMarkers(r) => resp(async move {
+            ResponseKind::WriteTxnMarkers(handlers::write_txn_markers::handle(&agent, r, v).await)
+        }),
+        RequestKind::ListTransactions(r) => resp(async move {
+            ResponseKind::ListTransactions(handlers::list_transactions::handle(&agent, r, v).await)
+        }),
+        RequestKind::DescribeTransactions(r) => resp(async move {
+            ResponseKind::DescribeTransactions(
+                handlers::describe_transactions::handle(&agent, r, v).await,
+            )
+        }),
         RequestKind::FindCoordinator(r) => resp(async move {
             ResponseKind::FindCoordinator(handlers::find_coordinator::handle(&agent, r, v).await)
         }),

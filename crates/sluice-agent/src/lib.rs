@@ -5,7 +5,9 @@
 //! a segment object per `flush_bytes`/`linger` and commits it to the metadata quorum in one
 //! command; fetches are served by [`reader`] from the local metadata replica and the block cache.
 //! Everything durable lives in object storage or the quorum, so any agent can serve any
-//! partition and agents can come and go.
+//! partition and agents can come and go. Transactions ([`txn_coordinator`] and the
+//! `*_txn`/`*_transactions` handlers) are quorum commands too: markers are index entries,
+//! and read_committed fetches use the last stable offset and aborted ranges of the replica.
 
 pub mod agent;
 pub mod authz;
@@ -23,6 +25,7 @@ pub mod sequence_fence;
 pub mod server;
 pub mod share;
 pub mod topic_config;
+pub mod txn_coordinator;
 pub mod writer;
 pub mod zone;
 

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use sluice_meta::state::Chunk;
-use sluice_protocol::batch::{patch_base_offset, BatchHeader, BatchIter};
+use sluice_protocol::batch::{control_batch, patch_base_offset, BatchHeader, BatchIter};
 
 use crate::agent::Agent;
 
@@ -13,6 +13,8 @@ use crate::agent::Agent;
 pub struct Watermarks {
     pub log_start_offset: i64,
     pub high_watermark: i64,
+    /// The last stable offset (LSO): read_committed consumers read below it.
+    pub last_stable_offset: i64,
 }
 
 /// The index entries a read from `offset` needs, copied out of the replica.
@@ -31,6 +33,7 @@ impl Agent {
             s.partition(topic, partition).map(|p| Watermarks {
                 log_start_offset: p.log_start_offset,
                 high_watermark: p.high_watermark,
+                last_stable_offset: p.last_stable_offset(),
             })
         })
     }
@@ -50,6 +53,7 @@ impl Agent {
             let marks = Watermarks {
                 log_start_offset: p.log_start_offset,
                 high_watermark: p.high_watermark,
+                last_stable_offset: p.last_stable_offset(),
             };
             if offset < p.log_start_offset || offset > p.high_watermark {
                 return Err(ResponseError::OffsetOutOfRange);
@@ -58,7 +62,12 @@ impl Agent {
             let mut bytes = 0usize;
             for (base, c) in p.chunks_from(offset) {
                 chunks.push((base, c.clone()));
-                bytes += c.len as usize;
+                // A marker has no stored bytes; its control batch is about this long.
+                bytes += if c.marker.is_some() {
+                    70
+                } else {
+                    c.len as usize
+                };
                 if bytes >= max_bytes {
                     break;
                 }
@@ -77,10 +86,35 @@ impl Agent {
         max_bytes: usize,
         must_return_one: bool,
     ) -> Result<Bytes, ResponseError> {
-        self.collect_batches(&plan.chunks, offset, |_, h, taken| {
-            taken + h.total_len <= max_bytes || (must_return_one && taken == 0)
-        })
-        .await
+        self.read_batches_below(plan, offset, i64::MAX, max_bytes, must_return_one)
+            .await
+            .map(|(b, _)| b)
+    }
+
+    /// [`read_batches`](Self::read_batches) of batches starting below `upto` only (a
+    /// read_committed fetch stops at the last stable offset). Also returns the offset after the
+    /// last batch served (`offset` when none), the upper bound of a fetch's aborted
+    /// transactions.
+    pub async fn read_batches_below(
+        &self,
+        plan: &ReadPlan,
+        offset: i64,
+        upto: i64,
+        max_bytes: usize,
+        must_return_one: bool,
+    ) -> Result<(Bytes, i64), ResponseError> {
+        let mut next = offset;
+        let bytes = self
+            .collect_batches(&plan.chunks, offset, |base, h, taken| {
+                let take = base < upto
+                    && (taken + h.total_len <= max_bytes || (must_return_one && taken == 0));
+                if take {
+                    next = base + h.offset_count();
+                }
+                take
+            })
+            .await?;
+        Ok((bytes, next))
     }
 
     /// Reads every batch holding offsets `first..=last` (whole batches, patched), however many
@@ -117,6 +151,30 @@ impl Agent {
     ) -> Result<Bytes, ResponseError> {
         let mut out = BytesMut::new();
         for (base, chunk) in chunks {
+            if let Some(m) = &chunk.marker {
+                // A transaction marker: an index entry rendered as its control batch.
+                if *base < from {
+                    continue;
+                }
+                let batch = control_batch(
+                    *base,
+                    LEADER_EPOCH,
+                    m.producer_id,
+                    m.producer_epoch,
+                    m.commit,
+                    m.coordinator_epoch,
+                    chunk.max_timestamp,
+                );
+                let h = BatchHeader::parse(&batch).map_err(|e| {
+                    tracing::error!(error = %e, "rendered control batch is malformed");
+                    ResponseError::CorruptMessage
+                })?;
+                if !take(*base, &h, out.len()) {
+                    return Ok(out.freeze());
+                }
+                out.extend_from_slice(&batch);
+                continue;
+            }
             let data = self
                 .cache
                 .read(

@@ -211,6 +211,18 @@ impl SegmentWriter {
         key: PartitionKey,
         batches: Vec<(Bytes, BatchHeader)>,
     ) -> oneshot::Receiver<Outcomes> {
+        self.append_produced(key, batches, false).await
+    }
+
+    /// [`append`](Self::append) for a Produce request; `implicit_add_to_txn` (Produce v12+,
+    /// KIP-890) lets transactional batches add their partition to the producer's transaction
+    /// when they commit.
+    pub async fn append_produced(
+        &self,
+        key: PartitionKey,
+        batches: Vec<(Bytes, BatchHeader)>,
+        implicit_add_to_txn: bool,
+    ) -> oneshot::Receiver<Outcomes> {
         let incoming: usize = batches.iter().map(|(b, _)| b.len()).sum();
         loop {
             let room = self.shared.room.notified();
@@ -238,6 +250,8 @@ impl SegmentWriter {
                                 producer_id: h.producer_id,
                                 producer_epoch: h.producer_epoch,
                                 base_sequence: h.base_sequence,
+                                transactional: h.is_transactional(),
+                                implicit_add_to_txn,
                             },
                         );
                         p.builder.push(key.clone(), t, bytes);

@@ -59,6 +59,18 @@ pub enum TxnState {
 }
 
 impl TxnState {
+    /// Every state, in Kafka's order.
+    pub const ALL: [TxnState; 8] = [
+        TxnState::Empty,
+        TxnState::Ongoing,
+        TxnState::PrepareCommit,
+        TxnState::PrepareAbort,
+        TxnState::CompleteCommit,
+        TxnState::CompleteAbort,
+        TxnState::Dead,
+        TxnState::PrepareEpochFence,
+    ];
+
     /// Kafka's name of the state (`TransactionState.stateName`).
     pub fn name(self) -> &'static str {
         match self {
@@ -91,8 +103,8 @@ pub struct TransactionMeta {
     /// Groups added by AddOffsetsToTxn, with the offsets TxnOffsetCommit staged for them;
     /// they become the groups' committed offsets when the transaction commits.
     pub groups: BTreeMap<String, Vec<OffsetCommitEntry>>,
-    /// Proposer's clock when the current transaction started (first partition or group
-    /// added), ms; -1 when no transaction is open.
+    /// Proposer's clock when the current (or last completed) transaction started (first
+    /// partition or group added), ms; -1 before the first.
     pub start_ms: i64,
     /// Proposer's clock at the last change, ms (id expiration counts from it).
     pub last_update_ms: i64,
@@ -617,12 +629,11 @@ fn complete(state: &mut MetaState, tid: &str, commit: bool, bump: bool, now_ms: 
     } else {
         TxnState::CompleteAbort
     };
-    m.start_ms = -1;
+    // The start stays: DescribeTransactions shows it for the completed transaction.
     m.last_update_ms = now_ms;
+    // A completed transaction lists no partitions (DescribeTransactions, as Kafka).
     let partitions = std::mem::take(&mut m.partitions);
     let groups = std::mem::take(&mut m.groups);
-    // Kept for DescribeTransactions of the completed transaction.
-    m.partitions = partitions.clone();
     for (topic, p) in &partitions {
         if let Some(log) = partition_mut(state, topic, *p) {
             write_marker(log, marker, now_ms);
@@ -664,10 +675,6 @@ pub fn write_marker(log: &mut PartitionLog, marker: TxnMarker, now_ms: i64) {
         },
     );
     log.high_watermark += 1;
-    if now_ms > log.max_timestamp {
-        log.max_timestamp = now_ms;
-        log.max_timestamp_offset = offset;
-    }
     if let Some(first_offset) = log.open_txns.remove(&marker.producer_id) {
         if !marker.commit {
             log.aborted_txns.push(AbortedTxn {

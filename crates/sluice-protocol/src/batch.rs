@@ -263,6 +263,54 @@ pub fn rebuild(
     Ok(out)
 }
 
+/// A transaction marker as Kafka writes it (`MemoryRecords.withEndTransactionMarker`): a v2
+/// batch at `base_offset` with the transactional and control attributes, producer id and epoch,
+/// no sequence, and one control record whose key is (version 0, type 0 = ABORT / 1 = COMMIT)
+/// and whose value is (version 0, `coordinator_epoch`). `timestamp_ms` is the marker's time.
+pub fn control_batch(
+    base_offset: i64,
+    leader_epoch: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp_ms: i64,
+) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: leader_epoch,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: base_offset,
+        sequence: -1,
+        timestamp: timestamp_ms,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::with_capacity(80);
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    // Encoding one uncompressed record into memory has no failure mode.
+    RecordBatchEncoder::encode(&mut buf, std::iter::once(&record), &opts)
+        .expect("an uncompressed control batch encodes");
+    buf.freeze()
+}
+
 /// What validation needs of one record of an uncompressed records section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordInfo {

@@ -167,6 +167,30 @@ pub struct AgentTuning {
         default_value_t = 3_000
     )]
     pub group_initial_rebalance_delay_ms: u64,
+    /// Transactions: the largest transaction.timeout.ms a producer may ask for
+    /// (transaction.max.timeout.ms); InitProducerId beyond it is INVALID_TRANSACTION_TIMEOUT.
+    #[arg(
+        long,
+        env = "SLUICE_TRANSACTION_MAX_TIMEOUT_MS",
+        default_value_t = 900_000
+    )]
+    pub transaction_max_timeout_ms: i32,
+    /// Transactions: a transactional id without a transaction or request for this long is
+    /// forgotten (transactional.id.expiration.ms).
+    #[arg(
+        long,
+        env = "SLUICE_TRANSACTIONAL_ID_EXPIRATION_MS",
+        default_value_t = 604_800_000
+    )]
+    pub transactional_id_expiration_ms: u64,
+    /// Transactions: how often transactions past their timeout are looked for and aborted
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_TRANSACTION_ABORT_CHECK_INTERVAL_MS",
+        default_value_t = 10_000
+    )]
+    pub transaction_abort_check_interval_ms: u64,
     /// KIP-848 groups: most members a group may have (group.consumer.max.size).
     #[arg(long, env = "SLUICE_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX)]
     pub group_consumer_max_size: i32,

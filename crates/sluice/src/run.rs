@@ -296,6 +296,11 @@ async fn run_agent(
         consumer_max_size: t.group_consumer_max_size.max(1),
         group_initial_rebalance_delay: Duration::from_millis(t.group_initial_rebalance_delay_ms),
         offsets_retention: Duration::from_secs(t.offsets_retention_minutes.saturating_mul(60)),
+        transaction_max_timeout_ms: t.transaction_max_timeout_ms.max(1),
+        transactional_id_expiration: Duration::from_millis(t.transactional_id_expiration_ms),
+        transaction_abort_check_interval: Duration::from_millis(
+            t.transaction_abort_check_interval_ms.max(10),
+        ),
         authorizer: sluice_auth::authorizer::AuthorizerConfig {
             enabled: t.authorizer,
             super_users: sluice_auth::authorizer::AuthorizerConfig::parse_super_users(

@@ -1,5 +1,8 @@
 //! ApiVersions: the versions table from `sluice_protocol::versions`, and the features clients
-//! look for before using newer protocols (KIP-932 share groups need `share.version` >= 1).
+//! look for before using newer protocols (KIP-932 share groups need `share.version` >= 1;
+//! KIP-890's transaction version 2 — epoch bump at every EndTxn, partitions added by Produce —
+//! is used by clients when `transaction.version` is finalized at 2; older clients keep using
+//! version 1, which is still served).
 
 use kafka_protocol::messages::api_versions_response::{FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
@@ -8,7 +11,11 @@ use sluice_protocol::versions::api_versions;
 use super::str_bytes;
 
 /// `(feature, finalized level)`, advertised as supported `0..=level` and finalized at `level`.
-pub(super) const FEATURES: &[(&str, i16)] = &[("group.version", 1), ("share.version", 1)];
+pub(super) const FEATURES: &[(&str, i16)] = &[
+    ("group.version", 1),
+    ("share.version", 1),
+    ("transaction.version", 2),
+];
 
 pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();

@@ -1,6 +1,8 @@
 //! DescribeProducers: the idempotent producers with state on each requested partition, read
 //! from the producer table of the local metadata replica (the same state that deduplicates
-//! their retries). Without transactions, coordinator epoch and transaction start are -1.
+//! their retries). A producer with an open transaction on the partition reports its first
+//! offset there (`current_txn_start_offset`, what `kafka-transactions.sh find-hanging` looks
+//! for) and coordinator epoch 0 (Sluice's one coordinator); others report -1 for both.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{
@@ -56,10 +58,10 @@ pub async fn handle(
 fn describe(s: &MetaState, topic: &str, partition: i32) -> PartitionResponse {
     let mut r = PartitionResponse::default();
     r.partition_index = partition;
-    if s.partition(topic, partition).is_none() {
+    let Some(log) = s.partition(topic, partition) else {
         r.error_code = ResponseError::UnknownTopicOrPartition.code();
         return r;
-    }
+    };
     r.active_producers = s
         .producers
         .iter()
@@ -71,8 +73,9 @@ fn describe(s: &MetaState, topic: &str, partition: i32) -> PartitionResponse {
             p.producer_epoch = state.epoch as i32;
             p.last_sequence = newest.last_seq;
             p.last_timestamp = newest.timestamp;
-            p.coordinator_epoch = -1;
-            p.current_txn_start_offset = -1;
+            let open = log.open_txns.get(id).copied();
+            p.coordinator_epoch = if open.is_some() { 0 } else { -1 };
+            p.current_txn_start_offset = open.unwrap_or(-1);
             Some(p)
         })
         .collect();

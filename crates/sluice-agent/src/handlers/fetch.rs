@@ -1,13 +1,17 @@
 //! Fetch: batches from the offset index and block cache, long polling on metadata commits, and
-//! KIP-227 incremental fetch sessions.
+//! KIP-227 incremental fetch sessions. read_committed fetches (v4+) read below the last stable
+//! offset and get the aborted transactions overlapping what they read, from the local replica:
+//! no quorum round trip.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -26,6 +30,8 @@ struct PartitionResult {
     error: Option<ResponseError>,
     marks: Watermarks,
     records: Bytes,
+    /// read_committed: aborted transactions overlapping the records served.
+    aborted: Option<Vec<sluice_meta::txn::AbortedTxn>>,
 }
 
 pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResponse {
@@ -108,10 +114,11 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
     } else {
         req.max_bytes as usize
     };
+    let read_committed = req.isolation_level == 1;
     let mut applied = agent.meta.replica().applied();
     let results = loop {
         applied.borrow_and_update();
-        let results = read_all(agent, &parts, &denied, max_bytes, by_id).await;
+        let results = read_all(agent, &parts, &denied, max_bytes, by_id, read_committed).await;
         let bytes: usize = results.iter().map(|r| r.records.len()).sum();
         let errors = results.iter().any(|r| r.error.is_some());
         if bytes >= min_bytes.max(1)
@@ -156,8 +163,18 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
         pd.partition_index = r.key.partition;
         pd.error_code = r.error.map_or(0, |e| e.code());
         pd.high_watermark = r.marks.high_watermark;
-        pd.last_stable_offset = r.marks.high_watermark;
+        pd.last_stable_offset = r.marks.last_stable_offset;
         pd.log_start_offset = r.marks.log_start_offset;
+        pd.aborted_transactions = r.aborted.map(|list| {
+            list.into_iter()
+                .map(|a| {
+                    let mut t = AbortedTransaction::default();
+                    t.producer_id = ProducerId(a.producer_id);
+                    t.first_offset = a.first_offset;
+                    t
+                })
+                .collect()
+        });
         pd.records = Some(r.records);
         let same_topic = resp
             .responses
@@ -185,6 +202,7 @@ async fn read_all(
     denied: &HashSet<String>,
     max_bytes: usize,
     by_id: bool,
+    read_committed: bool,
 ) -> Vec<PartitionResult> {
     let mut out = Vec::with_capacity(parts.len());
     let mut total = 0usize;
@@ -196,8 +214,10 @@ async fn read_all(
             marks: Watermarks {
                 log_start_offset: -1,
                 high_watermark: -1,
+                last_stable_offset: -1,
             },
             records: Bytes::new(),
+            aborted: None,
         };
         let known = agent.resolve_topic(
             Some(&key.topic),
@@ -213,11 +233,33 @@ async fn read_all(
                 match agent.plan_read(&t.name, key.partition, request.fetch_offset, budget.max(1)) {
                     Ok(plan) => {
                         r.marks = plan.marks;
+                        // read_committed stops at the last stable offset.
+                        let upto = if read_committed {
+                            plan.marks.last_stable_offset
+                        } else {
+                            i64::MAX
+                        };
                         match agent
-                            .read_batches(&plan, request.fetch_offset, budget, total == 0)
+                            .read_batches_below(
+                                &plan,
+                                request.fetch_offset,
+                                upto,
+                                budget,
+                                total == 0,
+                            )
                             .await
                         {
-                            Ok(b) => r.records = b,
+                            Ok((b, next)) => {
+                                r.records = b;
+                                if read_committed {
+                                    r.aborted = Some(agent.read(|s| {
+                                        s.partition(&t.name, key.partition)
+                                            .map_or_else(Vec::new, |p| {
+                                                p.aborted_between(request.fetch_offset, next)
+                                            })
+                                    }));
+                                }
+                            }
                             Err(e) => r.error = Some(e),
                         }
                     }

@@ -1,6 +1,7 @@
-//! FindCoordinator: every group (and share group) has a coordinator agent, chosen by a stable
-//! hash of its id over live agents, so every agent gives the same answer. Coordinator state is
-//! quorum state; the coordinator only keeps liveness timers in memory.
+//! FindCoordinator: every group (and share group) and every transactional id has a coordinator
+//! agent, chosen by a stable hash of its id over live agents, so every agent gives the same
+//! answer. Coordinator state is quorum state; a group coordinator only keeps liveness timers in
+//! memory, and a transaction coordinator nothing at all.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -44,7 +45,7 @@ pub async fn handle(
                     c.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
                     c.error_message = Some(str_bytes("Transactional Id authorization failed."));
                 }
-                KEY_GROUP if !key.is_empty() => {
+                KEY_GROUP | KEY_TRANSACTION if !key.is_empty() => {
                     if let Some(a) = coordinator_among(&agents, &key) {
                         c.node_id = BrokerId(a.agent_id);
                         // The endpoint of the listener the client came in on (SASL, TLS...).
@@ -59,8 +60,8 @@ pub async fn handle(
                     c.error_message = Some(str_bytes("Group id can't be empty."));
                 }
                 KEY_TRANSACTION => {
-                    c.error_code = ResponseError::CoordinatorNotAvailable.code();
-                    c.error_message = Some(str_bytes("Transactions are not supported yet."));
+                    c.error_code = ResponseError::InvalidRequest.code();
+                    c.error_message = Some(str_bytes("Transactional id can't be empty."));
                 }
                 _ => {
                     c.error_code = ResponseError::InvalidRequest.code();

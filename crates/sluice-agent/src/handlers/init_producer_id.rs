@@ -4,18 +4,21 @@
 //! Kafka hands a non-transactional producer a new id whatever it sends; Sluice first tries the
 //! bump, which keeps the id, and falls back to a new id when the quorum no longer knows the
 //! producer or its epoch moved on, so an idempotent producer never gets an error Kafka would
-//! not send. Transactions are not implemented yet: a transactional id is refused with
-//! INVALID_REQUEST, which clients treat as fatal rather than retrying forever.
+//! not send. A transactional id goes to the transaction coordinator in the quorum
+//! ([`sluice_meta::txn`]): a new id gets a new producer id at epoch 0, a known one an epoch
+//! bump that fences earlier incarnations and aborts their open transaction.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use sluice_meta::codes;
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::state::ProducerInfo;
+use sluice_meta::txn::TxnCommand;
 
 use super::ApiError;
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res, ResourceType};
+use crate::txn_coordinator::{self, TxnApi};
 
 pub async fn handle(
     agent: &Agent,
@@ -56,11 +59,7 @@ async fn init(
         _ => {}
     }
     if let Some(tid) = &req.transactional_id {
-        tracing::warn!(
-            transactional_id = %tid.0.as_str(),
-            "InitProducerId for a transactional producer refused: transactions are not supported yet"
-        );
-        return Err(ResponseError::InvalidRequest.code());
+        return init_transactional(agent, req, &tid.0, version).await;
     }
     let (id, epoch) = if version >= 3 {
         (req.producer_id.0, req.producer_epoch)
@@ -85,6 +84,42 @@ async fn init(
         }
     }
     propose(agent, -1, -1).await
+}
+
+/// InitProducerId for a transactional id (Kafka's `TransactionCoordinator.handleInitProducerId`).
+async fn init_transactional(
+    agent: &Agent,
+    req: &InitProducerIdRequest,
+    tid: &str,
+    version: i16,
+) -> Result<ProducerInfo, i16> {
+    if tid.is_empty() {
+        return Err(ResponseError::InvalidRequest.code());
+    }
+    if req.transaction_timeout_ms <= 0
+        || req.transaction_timeout_ms > agent.cfg.transaction_max_timeout_ms
+    {
+        return Err(codes::INVALID_TRANSACTION_TIMEOUT);
+    }
+    let expected =
+        (version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+    let cmd = TxnCommand::InitProducerId {
+        transactional_id: tid.to_string(),
+        timeout_ms: req.transaction_timeout_ms,
+        expected,
+        now_ms: now_ms(),
+    };
+    match txn_coordinator::propose(agent, cmd).await {
+        Ok(CommandResponse::Producer(p)) => Ok(p),
+        Ok(other) => {
+            tracing::error!(
+                ?other,
+                "unexpected answer to a transactional InitProducerId"
+            );
+            Err(ResponseError::UnknownServerError.code())
+        }
+        Err(ApiError { code, .. }) => Err(TxnApi::InitProducerId.code_for(version, code)),
+    }
 }
 
 async fn propose(

@@ -65,6 +65,8 @@ pub async fn handle(agent: &Agent, req: ListOffsetsRequest, version: i16) -> Lis
     // v10 bounds the time spent reading storage; earlier versions have no timeout field.
     let timeout =
         (version >= 10 && req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms as u64));
+    // v2+ carry the isolation level (1 = READ_COMMITTED).
+    let read_committed = version >= 2 && req.isolation_level == 1;
     let mut seen = HashSet::new();
     let duplicated: HashSet<(String, i32)> = req
         .topics
@@ -100,7 +102,7 @@ pub async fn handle(agent: &Agent, req: ListOffsetsRequest, version: i16) -> Lis
         }
         let answers = topic.partitions.iter().map(|p| {
             let duplicate = duplicated.contains(&(name.clone(), p.partition_index));
-            answer_partition(agent, &name, p, duplicate, timeout, version)
+            answer_partition(agent, &name, p, duplicate, timeout, version, read_committed)
         });
         t.partitions = join_all(answers).await;
         t.name = topic.name;
@@ -116,6 +118,7 @@ async fn answer_partition(
     duplicate: bool,
     timeout: Option<Duration>,
     version: i16,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = p.partition_index;
@@ -124,7 +127,7 @@ async fn answer_partition(
     } else if let Err(e) = check_leader_epoch(p.current_leader_epoch) {
         Err(e)
     } else {
-        let lookup = offset_for(agent, topic, p.partition_index, p.timestamp);
+        let lookup = offset_for(agent, topic, p.partition_index, p.timestamp, read_committed);
         match timeout {
             Some(d) => tokio::time::timeout(d, lookup)
                 .await
@@ -146,26 +149,44 @@ async fn answer_partition(
     r
 }
 
-/// Kafka's `fetchOffsetByTimestamp` for one partition. Sluice has no transactions yet, so the
-/// last stable offset is the high watermark and both isolation levels get the same answer.
+/// Kafka's `fetchOffsetByTimestamp` for one partition: read_committed reads up to the last
+/// stable offset (LATEST is the LSO, and a search finding an offset at or past it finds
+/// nothing), read_uncommitted up to the high watermark.
 async fn offset_for(
     agent: &Agent,
     topic: &str,
     partition: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> Result<Found, ResponseError> {
     let marks = agent
         .watermarks(topic, partition)
         .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let fetchable = if read_committed {
+        marks.last_stable_offset
+    } else {
+        marks.high_watermark
+    };
+    let below_fetchable = |f: Found| {
+        if f.offset >= fetchable {
+            Found::NONE
+        } else {
+            f
+        }
+    };
     match timestamp {
-        LATEST_TIMESTAMP => Ok(Found::at(marks.high_watermark)),
+        LATEST_TIMESTAMP => Ok(Found::at(fetchable)),
         // All data is "local": object storage is the log itself, not a tier behind it.
         EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Ok(Found::at(marks.log_start_offset)),
         // Without tiered storage Kafka answers these with offset -1.
         LATEST_TIERED_TIMESTAMP | EARLIEST_PENDING_UPLOAD_TIMESTAMP => Ok(Found::NONE),
-        MAX_TIMESTAMP => max_timestamp(agent, topic, partition).await,
+        MAX_TIMESTAMP => max_timestamp(agent, topic, partition)
+            .await
+            .map(below_fetchable),
         // Any other value, including unknown negative ones, is a search (as in Kafka).
-        t => search(agent, topic, partition, t).await,
+        t => search(agent, topic, partition, t)
+            .await
+            .map(below_fetchable),
     }
 }
 
@@ -210,7 +231,8 @@ async fn search(
             let p = s.partition(topic, partition)?;
             // `chunks_from` also yields a chunk the log start falls inside.
             p.chunks_from(after.max(p.log_start_offset))
-                .find(|(_, c)| c.max_timestamp >= target)
+                // Transaction markers hold no records to find.
+                .find(|(_, c)| c.marker.is_none() && c.max_timestamp >= target)
                 .map(|(b, c)| (b, c.clone(), marks_of(p)))
         });
         let Some((base, chunk, marks)) = next else {
@@ -282,6 +304,7 @@ fn marks_of(p: &PartitionLog) -> Watermarks {
     Watermarks {
         log_start_offset: p.log_start_offset,
         high_watermark: p.high_watermark,
+        last_stable_offset: p.last_stable_offset(),
     }
 }
 

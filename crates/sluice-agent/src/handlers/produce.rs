@@ -32,8 +32,16 @@ enum Pending {
     },
 }
 
+/// The first Produce version of transaction version 2 (KIP-890): its transactional batches add
+/// their partition to the producer's transaction themselves.
+const TV2_VERSION: i16 = 12;
+
 pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> ReplyFuture {
     let acks = req.acks;
+    // A transactional producer needs WRITE on its transactional id (Kafka's KafkaApis).
+    let txn_denied = req.transactional_id.as_ref().is_some_and(|tid| {
+        !tid.0.is_empty() && !agent.authorize(Op::Write, Res::TransactionalId(&tid.0))
+    });
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for td in req.topic_data {
         let name = td.name.0.to_string();
@@ -48,10 +56,9 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> Rep
         let mut parts = Vec::with_capacity(td.partition_data.len());
         for pd in td.partition_data {
             let pending = match (&resolved, policy) {
-                _ if req.transactional_id.is_some() => Pending::Failed(
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    Some("transactions are not supported yet".into()),
-                ),
+                _ if txn_denied => {
+                    Pending::Failed(ResponseError::TransactionalIdAuthorizationFailed, None)
+                }
                 _ if !matches!(acks, -1..=1) => {
                     Pending::Failed(ResponseError::InvalidRequiredAcks, None)
                 }
@@ -153,18 +160,15 @@ async fn append(
             return Pending::Rejected(e);
         }
     };
-    if batches.iter().any(|(_, h)| h.is_transactional()) {
-        return Pending::Failed(
-            ResponseError::TransactionalIdAuthorizationFailed,
-            Some("transactions are not supported yet".into()),
-        );
-    }
     let log_append_time = if policy.log_append_time { now } else { -1 };
     let records: usize = batches.iter().map(|(_, h)| h.records_count as usize).sum();
     metrics::counter!("sluice_produced_records_total").increment(records as u64);
     metrics::counter!("sluice_produced_bytes_total")
         .increment(batches.iter().map(|(b, _)| b.len() as u64).sum::<u64>());
-    let rx = agent.writer.append(key, batches).await;
+    let rx = agent
+        .writer
+        .append_produced(key, batches, version >= TV2_VERSION)
+        .await;
     Pending::Appended {
         rx,
         log_append_time,

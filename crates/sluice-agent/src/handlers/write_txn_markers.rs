@@ -1,0 +1,74 @@
+//! WriteTxnMarkers: Kafka's coordinator-to-leader request, which admins also send to close a
+//! hanging transaction (`Admin.abortTransaction`, `kafka-transactions.sh abort`). Needs
+//! CLUSTER_ACTION. Each marker becomes one quorum command placing a commit or abort marker in
+//! every listed partition where the producer has an open transaction
+//! ([`sluice_meta::txn::TxnCommand::WriteMarkers`]); Sluice's own coordinator never needs it.
+
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+use sluice_meta::codes;
+use sluice_meta::command::CommandResponse;
+use sluice_meta::txn::TxnCommand;
+
+use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
+use crate::txn_coordinator;
+
+pub async fn handle(
+    agent: &Agent,
+    req: WriteTxnMarkersRequest,
+    _version: i16,
+) -> WriteTxnMarkersResponse {
+    let allowed = agent.authorize(Op::ClusterAction, Res::Cluster);
+    let mut resp = WriteTxnMarkersResponse::default();
+    for m in req.markers {
+        let partitions: Vec<(String, i32)> = m
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let name = t.name.0.to_string();
+                t.partition_indexes.iter().map(move |p| (name.clone(), *p))
+            })
+            .collect();
+        let codes: Vec<i16> = if !allowed {
+            vec![codes::CLUSTER_AUTHORIZATION_FAILED; partitions.len()]
+        } else {
+            let cmd = TxnCommand::WriteMarkers {
+                producer_id: m.producer_id.0,
+                producer_epoch: m.producer_epoch,
+                commit: m.transaction_result,
+                partitions: partitions.clone(),
+                now_ms: now_ms(),
+            };
+            match txn_coordinator::propose(agent, cmd).await {
+                Ok(CommandResponse::Codes(c)) if c.len() == partitions.len() => c,
+                Ok(other) => {
+                    tracing::error!(?other, "unexpected answer to WriteTxnMarkers");
+                    vec![codes::UNKNOWN_SERVER_ERROR; partitions.len()]
+                }
+                Err(e) => vec![e.code; partitions.len()],
+            }
+        };
+        let mut r = WritableTxnMarkerResult::default();
+        r.producer_id = m.producer_id;
+        for ((topic, p), code) in partitions.into_iter().zip(codes) {
+            if r.topics.last().is_none_or(|t| t.name.0.as_str() != topic) {
+                let mut t = WritableTxnMarkerTopicResult::default();
+                t.name = super::topic_name(topic);
+                r.topics.push(t);
+            }
+            let mut pr = WritableTxnMarkerPartitionResult::default();
+            pr.partition_index = p;
+            pr.error_code = code;
+            r.topics
+                .last_mut()
+                .expect("pushed above")
+                .partitions
+                .push(pr);
+        }
+        resp.markers.push(r);
+    }
+    resp
+}

@@ -1,0 +1,89 @@
+//! What the transaction APIs' handlers share: the gate (WRITE on the transactional id), the
+//! proposal of a [`TxnCommand`] to the quorum, and the version-dependent error codes.
+//!
+//! Kafka places each transactional id on one broker (the leader of its `__transaction_state`
+//! partition) because that broker holds the id's state in memory. Sluice's transaction state is
+//! quorum state and every command is checked where it is applied, so any agent can serve any
+//! id; FindCoordinator still names one agent per id (the same placement as groups), which keeps
+//! a producer's requests on one connection.
+//!
+//! Timed-out transactions are aborted by [`abort_timed_out`], run by the agent holding the
+//! background duty: it proposes [`TxnCommand::Expire`] with its clock when its replica shows
+//! a transaction past its timeout or an id past `transactional.id.expiration.ms`.
+
+use sluice_meta::codes;
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::txn::TxnCommand;
+
+use crate::agent::{now_ms, Agent};
+use crate::authz::{Op, Res};
+use crate::handlers::ApiError;
+
+/// The first version of each transactional API that may carry PRODUCER_FENCED (KIP-588);
+/// older clients get INVALID_PRODUCER_EPOCH for it, as Kafka answers them.
+#[derive(Debug, Clone, Copy)]
+pub enum TxnApi {
+    InitProducerId,
+    AddPartitionsToTxn,
+    AddOffsetsToTxn,
+    TxnOffsetCommit,
+    EndTxn,
+}
+
+impl TxnApi {
+    fn producer_fenced_since(self) -> i16 {
+        match self {
+            TxnApi::InitProducerId => 4,
+            TxnApi::AddPartitionsToTxn | TxnApi::AddOffsetsToTxn | TxnApi::EndTxn => 2,
+            TxnApi::TxnOffsetCommit => 3,
+        }
+    }
+
+    /// The code a client of `version` gets for `code` (KIP-588's PRODUCER_FENCED folded back
+    /// into INVALID_PRODUCER_EPOCH for older versions).
+    pub fn code_for(self, version: i16, code: i16) -> i16 {
+        if code == codes::PRODUCER_FENCED && version < self.producer_fenced_since() {
+            codes::INVALID_PRODUCER_EPOCH
+        } else {
+            code
+        }
+    }
+}
+
+/// WRITE on the transactional id, as every transactional request needs; the error is
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+pub fn gate(agent: &Agent, transactional_id: &str) -> Result<(), i16> {
+    if transactional_id.is_empty() {
+        return Err(codes::INVALID_REQUEST);
+    }
+    if agent.authorize(Op::Write, Res::TransactionalId(transactional_id)) {
+        Ok(())
+    } else {
+        Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    }
+}
+
+/// Proposes a transaction command; a refusal by the state machine or quorum trouble comes
+/// back as the Kafka error code (and message) the client gets.
+pub async fn propose(agent: &Agent, cmd: TxnCommand) -> Result<CommandResponse, ApiError> {
+    agent.propose_admin(Command::Txn(cmd)).await
+}
+
+/// One round of the timeout and expiration duty: proposes [`TxnCommand::Expire`] if the
+/// replica shows anything due.
+pub async fn abort_timed_out(agent: &Agent) {
+    let now = now_ms();
+    let id_expiration_ms = agent.cfg.transactional_id_expiration.as_millis() as i64;
+    let due = agent.read(|s| sluice_meta::txn::expiry_due(&s.transactions, now, id_expiration_ms));
+    if !due {
+        return;
+    }
+    let cmd = TxnCommand::Expire {
+        now_ms: now,
+        id_expiration_ms,
+    };
+    match agent.propose(Command::Txn(cmd)).await {
+        Ok(_) => tracing::info!("timed-out transactions aborted, idle transactional ids expired"),
+        Err(e) => tracing::warn!(error = ?e, "transaction expiry proposal failed"),
+    }
+}

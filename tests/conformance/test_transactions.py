@@ -1,0 +1,255 @@
+"""Conformance scenarios for transactions (KIP-98, KIP-890, KIP-1152): what a transactional producer, a
+read_committed consumer, the raw transaction APIs and kafka-transactions.sh observe on Apache Kafka and
+on Sluice."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import TopicPartition
+
+from conformance.harness import error_name
+from conformance.test_kafka_tools import tool
+
+RETRIABLE = {14, 15, 16, 51}  # COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS
+
+
+def settled(t, api: str, version: int, code_of=lambda r: r.get("error_code", 0), **fields) -> dict:
+    """`t.call` repeated while the answer is a retriable coordinator error (Kafka loads its transaction
+    state log partitions lazily)."""
+    deadline = time.monotonic() + 60
+    while True:
+        r = t.call(api, version, **fields)
+        if code_of(r) not in RETRIABLE or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
+def txn_producer(t, tid: str, **conf):
+    p = t.producer(**{"transactional.id": tid, "linger.ms": 2, **conf})
+    p.init_transactions(60)
+    return p
+
+
+def read(t, topic: str, isolation: str, partitions: int = 1) -> list:
+    """(partition, offset, value) of every record up to the end (read_committed: up to the LSO)."""
+    c = t.consumer(**{"isolation.level": isolation, "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got, eof, deadline = [], set(), time.monotonic() + 60
+    while len(eof) < partitions and time.monotonic() < deadline:
+        for m in c.consume(num_messages=100, timeout=0.5):
+            if m.error():
+                if m.error().code() == -191:
+                    eof.add(m.partition())
+                continue
+            eof.discard(m.partition())
+            got.append((m.partition(), m.offset(), m.value().decode()))
+    c.close()
+    return sorted(got)
+
+
+def list_offsets(t, topic: str, isolation: int, timestamp: int = -1) -> list:
+    r = t.call("ListOffsets", 7, replica_id=-1, isolation_level=isolation,
+               topics=[{"name": topic, "partitions": [{"partition_index": 0, "timestamp": timestamp,
+                                                       "current_leader_epoch": -1}]}])
+    p = r["topics"][0]["partitions"][0]
+    return [error_name(p["error_code"]), p["offset"]]
+
+
+def test_commit_abort_visibility(both):
+    """Commit, abort (records sent before the abort), commit: read_committed sees the committed records at
+    their offsets, read_uncommitted every data record; the markers take an offset each; ListOffsets latest
+    is the same for both isolation levels once nothing is open."""
+    def scenario(t):
+        topic = t.topic("vis", partitions=2)
+        p = txn_producer(t, t.name("vis-txn"))
+        for i, commit in enumerate([True, False, True]):
+            p.begin_transaction()
+            for q in range(2):
+                p.produce(topic, value=f"t{i}-p{q}".encode(), partition=q)
+            assert p.flush(30) == 0
+            (p.commit_transaction if commit else p.abort_transaction)(60)
+        return {"read_committed": read(t, topic, "read_committed", 2),
+                "read_uncommitted": read(t, topic, "read_uncommitted", 2),
+                "latest_committed": list_offsets(t, topic, 1),
+                "latest_uncommitted": list_offsets(t, topic, 0)}
+    both.compare(scenario)
+
+
+def test_open_transaction_holds_the_lso(both):
+    """An open transaction holds the last stable offset at its first offset: ListOffsets(read_committed)
+    latest and a read_committed Fetch stop there, read_uncommitted does not; after the abort a
+    read_committed Fetch lists the aborted transaction."""
+    def scenario(t):
+        topic = t.topic("lso")
+        plain = t.producer()
+        plain.produce(topic, value=b"before", partition=0)
+        assert plain.flush(30) == 0
+        p = txn_producer(t, t.name("lso-txn"))
+        p.begin_transaction()
+        p.produce(topic, value=b"open-1", partition=0)
+        p.produce(topic, value=b"open-2", partition=0)
+        assert p.flush(30) == 0
+        plain.produce(topic, value=b"after", partition=0)
+        assert plain.flush(30) == 0
+        out = {"open": {"latest_committed": list_offsets(t, topic, 1),
+                        "latest_uncommitted": list_offsets(t, topic, 0),
+                        "fetch_committed": fetch(t, topic, 1),
+                        "fetch_uncommitted": fetch(t, topic, 0)}}
+        p.abort_transaction(60)
+        # Kafka writes the markers after answering EndTxn; wait until they are in
+        deadline = time.monotonic() + 30
+        while list_offsets(t, topic, 1)[1] != 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        out["aborted"] = {"latest_committed": list_offsets(t, topic, 1),
+                          "fetch_committed": fetch(t, topic, 1),
+                          "fetch_uncommitted": fetch(t, topic, 0)}
+        return out
+    both.compare(scenario)
+
+
+def fetch(t, topic: str, isolation: int) -> dict:
+    """A raw Fetch v11 from offset 0: watermarks, aborted transactions (first offsets) and how many
+    bytes came back (zero or not)."""
+    r = t.call("Fetch", 11, replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20,
+               isolation_level=isolation, session_id=0, session_epoch=-1, rack_id="",
+               topics=[{"topic": topic, "partitions": [{"partition": 0, "current_leader_epoch": -1,
+                                                        "fetch_offset": 0, "log_start_offset": -1,
+                                                        "partition_max_bytes": 1 << 20}]}],
+               forgotten_topics_data=[])
+    p = r["responses"][0]["partitions"][0]
+    aborted = p.get("aborted_transactions")
+    return {"error": error_name(p["error_code"]), "high_watermark": p["high_watermark"],
+            "last_stable_offset": p["last_stable_offset"],
+            "aborted_first_offsets": None if aborted is None else [a["first_offset"] for a in aborted],
+            "has_records": bool(p.get("records"))}
+
+
+def init_pid(t, tid: str, version: int = 4) -> tuple[int, int]:
+    settled(t, "FindCoordinator", 4, code_of=lambda r: r["coordinators"][0]["error_code"], key_type=1,
+            coordinator_keys=[tid])
+    r = settled(t, "InitProducerId", version, transactional_id=tid, transaction_timeout_ms=60000,
+                producer_id=-1, producer_epoch=-1)
+    assert r["error_code"] == 0, r
+    return r["producer_id"], r["producer_epoch"]
+
+
+def test_transaction_api_errors(both):
+    """The raw transaction APIs' error codes: EndTxn with nothing open, with a stale epoch (v1: the old
+    INVALID_PRODUCER_EPOCH, v3: PRODUCER_FENCED), with another producer id; AddPartitionsToTxn with an
+    unknown topic among known ones; AddOffsetsToTxn then TxnOffsetCommit; a retried EndTxn."""
+    def scenario(t):
+        topic = t.topic("errs")
+        tid = t.name("errs-txn")
+        pid, epoch = init_pid(t, tid)
+
+        def end(version, commit, producer_id=pid, producer_epoch=epoch):
+            r = settled(t, "EndTxn", version, transactional_id=tid, producer_id=producer_id,
+                        producer_epoch=producer_epoch, committed=commit)
+            return error_name(r["error_code"])
+
+        def add(topics):
+            r = settled(t, "AddPartitionsToTxn", 3,
+                        code_of=lambda r: max((p["partition_error_code"] for tr in r["results_by_topic_v3_and_below"]
+                                               for p in tr["results_by_partition"]), default=0),
+                        v3_and_below_transactional_id=tid, v3_and_below_producer_id=pid,
+                        v3_and_below_producer_epoch=epoch,
+                        v3_and_below_topics=[{"name": n, "partitions": ps} for n, ps in topics])
+            return sorted((tr["name"], p["partition_index"], error_name(p["partition_error_code"]))
+                          for tr in r["results_by_topic_v3_and_below"] for p in tr["results_by_partition"])
+
+        out = {"end_nothing_open": [end(3, True), end(3, False)],
+               "end_stale_epoch": [end(1, False, producer_epoch=epoch - 1 if epoch > 0 else 5),
+                                   end(3, False, producer_epoch=epoch + 7)],
+               "end_other_pid": end(3, False, producer_id=pid + 1000),
+               "add_with_unknown_topic": add([(topic, [0]), (t.name("no-such-topic"), [0])]),
+               "add": add([(topic, [0])])}
+        group = t.name("errs-group")
+        r = settled(t, "AddOffsetsToTxn", 3, transactional_id=tid, producer_id=pid, producer_epoch=epoch,
+                    group_id=group)
+        out["add_offsets"] = error_name(r["error_code"])
+        r = t.call("TxnOffsetCommit", 3, transactional_id=tid, group_id=group, producer_id=pid,
+                   producer_epoch=epoch, generation_id=-1, member_id="", group_instance_id=None,
+                   topics=[{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 0,
+                                                           "committed_leader_epoch": -1,
+                                                           "committed_metadata": "m"}]}])
+        out["txn_offset_commit"] = [error_name(p["error_code"]) for tp in r["topics"] for p in tp["partitions"]]
+        out["commit"] = end(3, True)
+        out["commit_retried"] = end(3, True)
+        out["abort_after_commit"] = end(3, False)
+        return out
+    both.compare(scenario)
+
+
+def test_list_and_describe_transactions(both):
+    """ListTransactions v2 with a transactional-id pattern, a state filter and an unknown state; the
+    duration filter; DescribeTransactions of an ongoing, a completed and an unknown id."""
+    def scenario(t):
+        topic = t.topic("list", partitions=2)
+        ids = [t.name("orders-1"), t.name("orders-2"), t.name("payments-1")]
+        producers = {tid: txn_producer(t, tid) for tid in ids}
+        ongoing = producers[ids[0]]
+        ongoing.begin_transaction()
+        ongoing.produce(topic, value=b"x", partition=1)
+        assert ongoing.flush(30) == 0
+        done = producers[ids[2]]
+        done.begin_transaction()
+        done.produce(topic, value=b"y", partition=0)
+        done.commit_transaction(60)
+        prefix = t.name("")
+
+        def listed(**filters):
+            r = t.call("ListTransactions", 2, state_filters=filters.get("states", []), producer_id_filters=[],
+                       duration_filter=filters.get("duration", -1),
+                       transactional_id_pattern=filters.get("pattern"))
+            return {"error": error_name(r["error_code"]),
+                    "unknown_states": r["unknown_state_filters"],
+                    "ids": sorted((s["transactional_id"], s["transaction_state"]) for s in r["transaction_states"]
+                                  if s["transactional_id"].startswith(prefix))}
+
+        out = {"orders": listed(pattern=f"{prefix}orders-.*"),
+               "ongoing": listed(states=["Ongoing", "Bogus"]),
+               "all_ours": listed(pattern=f"{prefix}.*"),
+               "long_running": listed(pattern=f"{prefix}.*", duration=3_600_000)}
+        r = t.call("DescribeTransactions", 0, transactional_ids=[ids[0], ids[2], t.name("nobody")])
+        out["describe"] = [{"id": s["transactional_id"], "error": error_name(s["error_code"]),
+                            "state": s["transaction_state"], "timeout": s["transaction_timeout_ms"],
+                            "started": s["transaction_start_time_ms"] > 0,
+                            "topics": sorted((tp["topic"], sorted(tp["partitions"])) for tp in s["topics"])}
+                           for s in r["transaction_states"]]
+        ongoing.abort_transaction(60)
+        return out
+    both.compare(scenario)
+
+
+def test_kafka_transactions_tool(both):
+    """kafka-transactions.sh: list with --transactional-id-pattern, describe, describe-producers, and
+    find-hanging on a partition with an open transaction."""
+    def scenario(t):
+        topic = t.topic("tool")
+        tids = [t.name("orders-a"), t.name("orders-b"), t.name("other")]
+        ps = {tid: txn_producer(t, tid) for tid in tids}
+        for tid, p in ps.items():
+            p.begin_transaction()
+            p.produce(topic, value=tid.encode(), partition=0)
+            assert p.flush(30) == 0
+            if tid != tids[0]:
+                p.commit_transaction(60)
+        prefix = t.name("")
+        rc, lines, _ = tool(t, "kafka-transactions", "list", "--transactional-id-pattern", f"{prefix}orders-.*")
+        rows = sorted(" ".join(ln.split()[0:1] + ln.split()[3:4]) for ln in lines[1:])
+        out = {"list": [rc, lines[0].split() if lines else None, rows]}
+        rc, lines, _ = tool(t, "kafka-transactions", "describe", "--transactional-id", tids[0])
+        cols = lines[1].split("\t") if len(lines) > 1 else []
+        header = lines[0].split("\t") if lines else []
+        row = dict(zip(header, cols))
+        out["describe"] = [rc, header, {k: row.get(k) for k in ("TransactionalId", "TransactionState",
+                                                                  "TransactionTimeoutMs", "TopicPartitions")}]
+        rc, lines, _ = tool(t, "kafka-transactions", "describe-producers", "--topic", topic, "--partition", "0")
+        out["describe_producers"] = [rc, lines[0].split("\t") if lines else None, len(lines) - 1]
+        rc, lines, _ = tool(t, "kafka-transactions", "find-hanging", "--topic", topic, "--partition", "0",
+                            "--max-transaction-timeout", "1")
+        out["find_hanging"] = [rc, lines[0].split() if lines else None, len(lines) - 1]
+        ps[tids[0]].abort_transaction(60)
+        return out
+    both.compare(scenario)
