@@ -14,6 +14,10 @@ latency p50/p99/p99.9, the broker's CPU seconds per GiB produced (from /proc/PID
 memory after the run, and the ratio Sluice / Kafka for each column. The client runs on the same
 machine and shares its cores: compare ratios, not absolute numbers.
 
+The `1k-txn` workload is the headline with a transactional producer committing every 100 ms and a
+read_committed consumer (compare it with `1k`); for Sluice it also reports quorum commands and object
+PUTs per transaction, from the agent's Prometheus metrics.
+
 Not yet here (issue 17): the S3 rows (agents on an S3-compatible server with a 3-node quorum, PUTs and
 GETs per GiB), librdkafka as a second client, cold reads from the object store, KIP-848 and share group
 drains, and the other object-storage broker as a row.
@@ -48,6 +52,7 @@ class Workload:
     record_size: int
     records: int  # at the default --records scale (1.0)
     partitions: int
+    txn_ms: int = 0  # > 0: a transactional producer committing every txn_ms (read_committed consumer)
 
 
 WORKLOADS = {
@@ -55,6 +60,7 @@ WORKLOADS = {
     "100b": Workload("100 B x 8 partitions", 100, 3_000_000, 8),
     "64k": Workload("64 KiB x 8 partitions", 65536, 24_000, 8),
     "1k-1000p": Workload("1 KiB x 1000 partitions", 1024, 1_000_000, 1000),
+    "1k-txn": Workload("1 KiB x 8 partitions, 100 ms transactions", 1024, 1_500_000, 8, txn_ms=100),
 }
 
 
@@ -124,8 +130,10 @@ class SluiceBroker(Broker):
         port = free_port()
         self.bootstrap = f"127.0.0.1:{port}"
         log = open(self.workdir / "sluice.log", "wb")
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
         self.proc = subprocess.Popen([sluice_bin(), "dev", "--data-dir", str(self.workdir / "data"), "--listen",
-                                      self.bootstrap, *self.args], stdout=log, stderr=subprocess.STDOUT)
+                                      self.bootstrap, "--metrics-listen", self.metrics_url[7:-8], *self.args],
+                                     stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while b"Sluice ready" not in (self.workdir / "sluice.log").read_bytes():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -143,12 +151,17 @@ def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
     topic = f"bench-{w.record_size}-{w.partitions}-{int(time.time())}"
     run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", topic, "--partitions",
              str(w.partitions), "--replication-factor", "1", check=True)
+    txn_args = (["--transactional-id", f"{topic}-txn", "--transaction-duration-ms", str(w.txn_ms)]
+                if w.txn_ms else [])
+    counters0 = sluice_counters(b)
     cpu0 = cpu_seconds(b.pid)
     r = run_tool("kafka-producer-perf-test", "--topic", topic, "--num-records", str(records), "--record-size",
-                 str(w.record_size), "--throughput", "-1", "--producer-props", f"bootstrap.servers={b.bootstrap}",
+                 str(w.record_size), "--throughput", "-1", *txn_args,
+                 "--producer-props", f"bootstrap.servers={b.bootstrap}",
                  "acks=all", "linger.ms=5", "batch.size=1048576", "max.request.size=10485760",
                  "buffer.memory=268435456", timeout=3600)
     cpu1 = cpu_seconds(b.pid)
+    counters1 = sluice_counters(b)
     m = PRODUCE_SUMMARY.search(r.stdout)
     if r.returncode != 0 or m is None:
         return Result(error=(r.stderr or r.stdout)[-300:])
@@ -157,14 +170,43 @@ def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
     res = Result(records_per_s=float(m.group(2)), mib_per_s=float(m.group(2)) * w.record_size / (1 << 20),
                  p50_ms=float(m.group(4)), p99_ms=float(m.group(6)), p999_ms=float(m.group(7)),
                  cpu_s_per_gib=(cpu1 - cpu0) / gib if gib else 0.0, rss_mib=rss_mib(b.pid))
+    if counters0 is not None and counters1 is not None:
+        delta = {k: counters1.get(k, 0) - counters0.get(k, 0) for k in counters1}
+        txns = delta.get('sluice_meta_proposals_total{kind="txn_end"}', 0)
+        if txns:
+            quorum = sum(v for k, v in delta.items() if k.startswith("sluice_meta_proposals_total")
+                         and "commit_segment" not in k and "agent_heartbeat" not in k)
+            res.extra = {"transactions": txns, "quorum commands per transaction (besides segment commits)":
+                         quorum / txns, "object PUTs per transaction":
+                         delta.get("sluice_segment_upload_seconds_count", 0) / txns}
     if consume:
+        conf = Path(tempfile.mkstemp(suffix=".properties")[1])
+        conf.write_text(f"isolation.level={'read_committed' if w.txn_ms else 'read_uncommitted'}\n")
         c = run_tool("kafka-consumer-perf-test", "--bootstrap-server", b.bootstrap, "--topic", topic,
-                     "--messages", str(sent), "--timeout", "120000", timeout=3600)
+                     "--messages", str(sent), "--timeout", "120000", "--consumer.config", str(conf),
+                     timeout=3600)
         # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
         rows = [ln.split(",") for ln in c.stdout.splitlines() if ln.count(",") >= 5 and ln[0].isdigit()]
         if rows:
             res.consume_mib_per_s = float(rows[-1][3]) * 1e6 / (1 << 20)
     return res
+
+
+def sluice_counters(b: Broker) -> dict | None:
+    """Sluice's Prometheus counters (name{labels} -> value), None for other brokers."""
+    url = getattr(b, "metrics_url", None)
+    if not url:
+        return None
+    import urllib.request
+    out = {}
+    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
 
 
 COLUMNS = [("records/s", "records_per_s", "{:,.0f}"), ("MiB/s", "mib_per_s", "{:.1f}"),
@@ -225,7 +267,7 @@ def main(argv=None) -> int:
                     n = max(1000, int(w.records * args.records))
                     t0 = time.monotonic()
                     print(f"[{name}] {w.name}: {n:,} records ...", end="", flush=True)
-                    results[(name, wk)] = r = run_workload(b, w, n, consume=(wk == "1k"))
+                    results[(name, wk)] = r = run_workload(b, w, n, consume=wk in ("1k", "1k-txn"))
                     print(f" {r.mib_per_s:.1f} MiB/s, p99 {r.p99_ms:.0f} ms ({time.monotonic() - t0:.0f}s)"
                           if not r.error else f" error: {r.error[-200:]}", flush=True)
             finally:
@@ -233,6 +275,9 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print_table(results, names, workloads)
+    for (name, wk), r in results.items():
+        for k, v in r.extra.items():
+            print(f"{name} {WORKLOADS[wk].name}: {k}: {v:,.2f}")
     return 0
 
 

@@ -221,3 +221,27 @@ def test_kafka_acls_tool(as_alice):
                                "--topic", topic),
                 "after": acls("--list", "--topic", topic)}
     as_alice.compare(scenario)
+
+
+def test_transactional_id_needs_write(as_alice):
+    """A transactional producer needs WRITE on its transactional id (InitProducerId: TRANSACTIONAL_ID_
+    AUTHORIZATION_FAILED without it), then WRITE on the topics it adds (a commit without it fails)."""
+    def scenario(t):
+        topic = make_topic(t, "txn-guarded")
+        tid = t.name("alice-txn")
+
+        def init():
+            p = t.producer(**{"transactional.id": tid, "linger.ms": 2})
+            p.init_transactions(20)
+            return p
+        out = {"init_denied": code_of(init)}
+        grant(t, acl(ResourceType.TRANSACTIONAL_ID, tid, AclOperation.WRITE))
+        holder = {}
+        out["init_granted"] = code_of(lambda: holder.setdefault("p", init()))
+        p = holder.get("p")
+        if p is not None:
+            p.begin_transaction()
+            p.produce(topic, value=b"x", partition=0)
+            out["commit_without_topic_write"] = code_of(lambda: p.commit_transaction(20))
+        return out
+    as_alice.compare(scenario)

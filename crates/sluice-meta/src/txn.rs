@@ -719,14 +719,13 @@ pub fn admit_batch(
     }
 }
 
-/// Records an admitted transactional batch at `base_offset`: the partition joins the
+/// Records an admitted transactional batch at `base_offset` of `(topic, partition)`: the partition joins the
 /// transaction (opening it if needed) when `add`, and the transaction is open there.
 pub fn record_batch(
     txns: &mut Transactions,
     log: &mut PartitionLog,
     producer_id: i64,
-    topic: &str,
-    partition: i32,
+    (topic, partition): (&str, i32),
     base_offset: i64,
     add: bool,
     now_ms: i64,

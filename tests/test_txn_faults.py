@@ -1,0 +1,155 @@
+"""Transactions under faults: a transactional producer commits and aborts transactions over 4 partitions
+through two agents while an agent and then the meta leader are SIGKILLed (and restarted).
+
+Afterwards, from every agent, under read_committed: every transaction whose commit was acknowledged is
+there exactly once, whole; no transaction whose abort was acknowledged is visible; and a transaction whose
+outcome the client never heard (its EndTxn failed in the fault) is either whole in every partition or
+absent from every partition: no partition shows a different outcome for one transaction."""
+
+import threading
+import time
+from collections import Counter
+
+from confluent_kafka import KafkaException, Producer, TopicPartition
+
+from clusterops import wait_leader
+from helpers import QUIET, consumer, create_topic
+from test_faults import start_agent
+
+PARTITIONS = 4
+PER_TXN = 8
+
+
+class TxnLoop:
+    """Transactions `i` = records `i-0`..`i-7` over the partitions; even ones commit, odd ones abort. A
+    fatal error (fenced, timed out) starts a new producer with the same transactional id."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap, self.topic = bootstrap, topic
+        self.outcome: dict[int, str] = {}  # txn -> committed | aborted | unknown
+        self.errors: list[str] = []
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _producer(self) -> Producer:
+        while not self.stop_flag.is_set():
+            try:
+                p = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": "faulty", "linger.ms": 2,
+                              "transaction.timeout.ms": 30000, "message.timeout.ms": 30000, **QUIET})
+                p.init_transactions(30)
+                return p
+            except KafkaException as e:
+                self.errors.append(f"init: {e}")
+                time.sleep(0.5)
+        return None
+
+    def _run(self):
+        p = self._producer()
+        i = 0
+        while p is not None and not self.stop_flag.is_set():
+            commit = i % 2 == 0
+            try:
+                p.begin_transaction()
+                for k in range(PER_TXN):
+                    p.produce(self.topic, value=f"{i}-{k}".encode(), partition=k % PARTITIONS)
+                p.flush(30)
+                self.outcome[i] = "unknown"
+                if commit:
+                    p.commit_transaction(30)
+                    self.outcome[i] = "committed"
+                else:
+                    p.abort_transaction(30)
+                    self.outcome[i] = "aborted"
+            except KafkaException as e:
+                err = e.args[0]
+                self.errors.append(f"txn {i}: {err}")
+                self.outcome.setdefault(i, "unknown")
+                if err.txn_requires_abort():
+                    try:
+                        p.abort_transaction(30)
+                        self.outcome[i] = "aborted"
+                    except KafkaException as e2:
+                        self.errors.append(f"abort {i}: {e2}")
+                        p = self._producer()
+                elif err.fatal() or not err.retriable():
+                    p = self._producer()
+            i += 1
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def committed(self) -> int:
+        return sum(1 for o in list(self.outcome.values()) if o == "committed")
+
+    def wait_committed(self, more: int, timeout: float = 90.0):
+        target = self.committed() + more
+        deadline = time.monotonic() + timeout
+        while self.committed() < target:
+            assert time.monotonic() < deadline, f"no progress: {self.committed()} committed, errors {self.errors[-3:]}"
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(120)
+
+
+def read_committed(bootstrap: str, topic: str) -> list[str]:
+    c = consumer(bootstrap, **{"isolation.level": "read_committed", "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, q, 0) for q in range(PARTITIONS)])
+    got, eof, deadline = [], set(), time.monotonic() + 120
+    while len(eof) < PARTITIONS:
+        assert time.monotonic() < deadline, f"timed out reading from {bootstrap}"
+        for m in c.consume(num_messages=1000, timeout=0.5):
+            if m.error():
+                if m.error().code() == -191:
+                    eof.add(m.partition())
+                continue
+            eof.discard(m.partition())
+            got.append(m.value().decode())
+    c.close()
+    return got
+
+
+def test_transaction_outcomes_survive_agent_and_meta_leader_kills(cluster, tmp_path):
+    nodes = cluster.meta_quorum(3)
+    meta_urls = ",".join(n.url for n in nodes)
+    wait_leader(nodes)
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    a = start_agent(cluster, meta_urls, objects, 1, "agent-a")
+    b = start_agent(cluster, meta_urls, objects, 2, "agent-b")
+    topic = "txn-faults"
+    create_topic(a.bootstrap, topic, PARTITIONS)
+    loop = TxnLoop(f"{a.bootstrap},{b.bootstrap}", topic).start()
+    loop.wait_committed(20)
+
+    a.kill()  # mid-transaction: the loop runs one every few ms
+    loop.wait_committed(10)
+    a.start()
+    loop.wait_committed(10)
+
+    leader = wait_leader(nodes)
+    nodes[leader - 1].kill()
+    wait_leader(nodes, exclude=(leader,))
+    loop.wait_committed(10)
+    nodes[leader - 1].start()
+    wait_leader(nodes)
+    loop.wait_committed(10)
+    loop.stop()
+
+    outcome = dict(loop.outcome)
+    assert sum(1 for o in outcome.values() if o == "committed") >= 60
+    for bs in (a.bootstrap, b.bootstrap):
+        seen = Counter(read_committed(bs, topic))
+        assert all(n == 1 for n in seen.values()), f"{bs}: records seen twice: {[r for r, n in seen.items() if n > 1][:5]}"
+        by_txn = Counter(int(r.split("-")[0]) for r in seen)
+        for txn, o in outcome.items():
+            visible = by_txn.get(txn, 0)
+            if o == "committed":
+                assert visible == PER_TXN, f"{bs}: committed txn {txn} shows {visible} of {PER_TXN} records"
+            elif o == "aborted":
+                assert visible == 0, f"{bs}: aborted txn {txn} shows {visible} records"
+            else:
+                assert visible in (0, PER_TXN), f"{bs}: txn {txn} of unknown outcome is half visible ({visible})"
+        assert set(by_txn) <= set(outcome), f"{bs}: records of transactions never sent"
