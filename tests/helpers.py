@@ -129,6 +129,26 @@ def consume_exact(bootstrap: str, topic: str, expected_counts: dict, timeout=180
         c.close()
 
 
+def read_to_end(c: Consumer, partitions: int, timeout: float = 60) -> list:
+    """Every message an assigned consumer (with enable.partition.eof) gets until all `partitions` are at
+    their end (read_committed: the last stable offset), in arrival order. Closes the consumer."""
+    got, eof, deadline = [], set(), time.monotonic() + timeout
+    try:
+        while len(eof) < partitions:
+            assert time.monotonic() < deadline, f"timed out reading to the end: eof on {sorted(eof)}"
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                        continue
+                    raise AssertionError(f"consumer error: {m.error()}")
+                eof.discard(m.partition())
+                got.append(m)
+        return got
+    finally:
+        c.close()
+
+
 def watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
     c = consumer(bootstrap)
     try:

@@ -39,6 +39,20 @@ def start_agent(cluster, meta_urls, objects, agent_id, name):
     return p
 
 
+def quorum_and_two_agents(cluster, tmp_path, topic: str):
+    """3 meta nodes with raft fault injection, 2 agents with store fault injection on one object store,
+    and `topic` with PARTITIONS partitions: (meta nodes, agent a, agent b)."""
+    nodes = cluster.meta_quorum(3, "--fault-injection")
+    meta_urls = ",".join(n.url for n in nodes)
+    wait_leader(nodes)
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    a = start_agent(cluster, meta_urls, objects, 1, "agent-a")
+    b = start_agent(cluster, meta_urls, objects, 2, "agent-b")
+    create_topic(a.bootstrap, topic, PARTITIONS)
+    return nodes, a, b
+
+
 def test_no_acknowledged_record_is_lost_or_duplicated_under_faults(cluster, tmp_path):
     injected, verified = [], []
 
@@ -47,15 +61,8 @@ def test_no_acknowledged_record_is_lost_or_duplicated_under_faults(cluster, tmp_
         injected.append(what)
 
     # given: 3 meta nodes, 2 agents on one store, one producer per agent (each knowing both)
-    nodes = cluster.meta_quorum(3, "--fault-injection")
-    meta_urls = ",".join(n.url for n in nodes)
-    wait_leader(nodes)
-    objects = tmp_path / "objects"
-    objects.mkdir()
-    a = start_agent(cluster, meta_urls, objects, 1, "agent-a")
-    b = start_agent(cluster, meta_urls, objects, 2, "agent-b")
     topic = "faults"
-    create_topic(a.bootstrap, topic, PARTITIONS)
+    nodes, a, b = quorum_and_two_agents(cluster, tmp_path, topic)
     pa = ContinuousProducer(f"{a.bootstrap},{b.bootstrap}", topic, PARTITIONS, "a").start()
     pb = ContinuousProducer(f"{b.bootstrap},{a.bootstrap}", topic, PARTITIONS, "b").start()
     pa.wait_acked(300)
@@ -143,15 +150,9 @@ def test_no_acknowledged_record_is_lost_or_duplicated_under_faults(cluster, tmp_
 
 def test_an_isolated_meta_leader_is_replaced_and_loses_no_acknowledged_record(cluster, tmp_path):
     # given: 3 meta nodes, 2 agents, an idempotent producer through each
-    nodes = cluster.meta_quorum(3, "--fault-injection")
-    meta_urls = ",".join(n.url for n in nodes)
-    leader = wait_leader(nodes)
-    objects = tmp_path / "objects"
-    objects.mkdir()
-    a = start_agent(cluster, meta_urls, objects, 1, "agent-a")
-    b = start_agent(cluster, meta_urls, objects, 2, "agent-b")
     topic = "isolated-leader"
-    create_topic(a.bootstrap, topic, PARTITIONS)
+    nodes, a, b = quorum_and_two_agents(cluster, tmp_path, topic)
+    leader = wait_leader(nodes)
     pa = ContinuousProducer(f"{a.bootstrap},{b.bootstrap}", topic, PARTITIONS, "a").start()
     pb = ContinuousProducer(f"{b.bootstrap},{a.bootstrap}", topic, PARTITIONS, "b").start()
     pa.wait_acked(300)

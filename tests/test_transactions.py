@@ -13,7 +13,7 @@ import time
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
-from helpers import consumer, create_topic, producer
+from helpers import consumer, create_topic, producer, read_to_end
 
 TXN_CHECK_MS = "300"
 
@@ -35,27 +35,15 @@ def txn_producer(bootstrap, tid, **conf):
     return p
 
 
-def read_all(bootstrap, topic, partitions, isolation, expect_end=None, timeout=60):
-    """Every message of `topic` from offset 0 up to each partition's end (read_committed: up to the LSO)."""
+def read_all(bootstrap, topic, partitions, isolation):
+    """{partition: [(offset, key, value)]} of every message from offset 0 to each partition's end
+    (read_committed: the LSO)."""
     c = consumer(bootstrap, **{"isolation.level": isolation, "enable.partition.eof": True})
-    try:
-        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        got = {p: [] for p in range(partitions)}
-        eof = set()
-        deadline = time.monotonic() + timeout
-        while len(eof) < partitions:
-            assert time.monotonic() < deadline, f"timed out reading {topic}: eof on {sorted(eof)}"
-            for m in c.consume(num_messages=1000, timeout=0.5):
-                if m.error():
-                    if m.error().code() == -191:  # _PARTITION_EOF
-                        eof.add(m.partition())
-                        continue
-                    raise AssertionError(f"consumer error: {m.error()}")
-                eof.discard(m.partition())
-                got[m.partition()].append((m.offset(), m.key(), m.value()))
-        return got
-    finally:
-        c.close()
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got = {p: [] for p in range(partitions)}
+    for m in read_to_end(c, partitions):
+        got[m.partition()].append((m.offset(), m.key(), m.value()))
+    return got
 
 
 def test_commit_and_abort_over_partitions_and_topics(bs):

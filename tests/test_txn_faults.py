@@ -13,10 +13,9 @@ from collections import Counter
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from clusterops import wait_leader
-from helpers import QUIET, consumer, create_topic
-from test_faults import start_agent
+from helpers import QUIET, consumer, read_to_end
+from test_faults import PARTITIONS, quorum_and_two_agents
 
-PARTITIONS = 4
 PER_TXN = 8
 
 
@@ -97,30 +96,12 @@ class TxnLoop:
 def read_committed(bootstrap: str, topic: str) -> list[str]:
     c = consumer(bootstrap, **{"isolation.level": "read_committed", "enable.partition.eof": True})
     c.assign([TopicPartition(topic, q, 0) for q in range(PARTITIONS)])
-    got, eof, deadline = [], set(), time.monotonic() + 120
-    while len(eof) < PARTITIONS:
-        assert time.monotonic() < deadline, f"timed out reading from {bootstrap}"
-        for m in c.consume(num_messages=1000, timeout=0.5):
-            if m.error():
-                if m.error().code() == -191:
-                    eof.add(m.partition())
-                continue
-            eof.discard(m.partition())
-            got.append(m.value().decode())
-    c.close()
-    return got
+    return [m.value().decode() for m in read_to_end(c, PARTITIONS, timeout=120)]
 
 
 def test_transaction_outcomes_survive_agent_and_meta_leader_kills(cluster, tmp_path):
-    nodes = cluster.meta_quorum(3)
-    meta_urls = ",".join(n.url for n in nodes)
-    wait_leader(nodes)
-    objects = tmp_path / "objects"
-    objects.mkdir()
-    a = start_agent(cluster, meta_urls, objects, 1, "agent-a")
-    b = start_agent(cluster, meta_urls, objects, 2, "agent-b")
     topic = "txn-faults"
-    create_topic(a.bootstrap, topic, PARTITIONS)
+    nodes, a, b = quorum_and_two_agents(cluster, tmp_path, topic)
     loop = TxnLoop(f"{a.bootstrap},{b.bootstrap}", topic).start()
     loop.wait_committed(20)
 

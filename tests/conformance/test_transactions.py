@@ -10,6 +10,7 @@ from confluent_kafka import TopicPartition
 
 from conformance.harness import error_name
 from conformance.test_kafka_tools import tool
+from helpers import read_to_end
 
 RETRIABLE = {14, 15, 16, 51}  # COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS
 
@@ -35,17 +36,7 @@ def read(t, topic: str, isolation: str, partitions: int = 1) -> list:
     """(partition, offset, value) of every record up to the end (read_committed: up to the LSO)."""
     c = t.consumer(**{"isolation.level": isolation, "enable.partition.eof": True})
     c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    got, eof, deadline = [], set(), time.monotonic() + 60
-    while len(eof) < partitions and time.monotonic() < deadline:
-        for m in c.consume(num_messages=100, timeout=0.5):
-            if m.error():
-                if m.error().code() == -191:
-                    eof.add(m.partition())
-                continue
-            eof.discard(m.partition())
-            got.append((m.partition(), m.offset(), m.value().decode()))
-    c.close()
-    return sorted(got)
+    return sorted((m.partition(), m.offset(), m.value().decode()) for m in read_to_end(c, partitions))
 
 
 def list_offsets(t, topic: str, isolation: int, timestamp: int = -1) -> list:

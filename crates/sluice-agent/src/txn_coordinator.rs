@@ -87,3 +87,32 @@ pub async fn abort_timed_out(agent: &Agent) {
         Err(e) => tracing::warn!(error = ?e, "transaction expiry proposal failed"),
     }
 }
+
+/// `(topic, partition)` pairs of a request's topics, in request order.
+pub fn partitions_of<'a, T: 'a>(
+    topics: impl IntoIterator<Item = &'a T>,
+    parts: impl Fn(&'a T) -> (&'a str, &'a [i32]),
+) -> Vec<(String, i32)> {
+    topics
+        .into_iter()
+        .flat_map(|t| {
+            let (name, ps) = parts(t);
+            ps.iter().map(move |p| (name.to_string(), *p))
+        })
+        .collect()
+}
+
+/// Per-partition answers grouped by topic for a response, keeping request order: consecutive
+/// partitions of one topic share an entry.
+pub fn by_topic<T>(
+    answers: impl IntoIterator<Item = ((String, i32), T)>,
+) -> Vec<(String, Vec<(i32, T)>)> {
+    let mut out: Vec<(String, Vec<(i32, T)>)> = Vec::new();
+    for ((topic, p), answer) in answers {
+        match out.last_mut() {
+            Some((t, ps)) if *t == topic => ps.push((p, answer)),
+            _ => out.push((topic, vec![(p, answer)])),
+        }
+    }
+    out
+}

@@ -119,7 +119,7 @@ fn log(s: &MetaState, p: i32) -> &PartitionLog {
     s.partition(T, p).unwrap()
 }
 
-fn meta<'a>(s: &'a MetaState) -> &'a TransactionMeta {
+fn meta(s: &MetaState) -> &TransactionMeta {
     &s.transactions.by_id[TID]
 }
 
@@ -415,11 +415,11 @@ fn offsets_are_committed_with_the_transaction_only() {
     };
     assert_eq!(stage(&mut s, p, 5), CommandResponse::Ok);
     assert!(
-        s.groups.groups.get("g").is_none(),
+        !s.groups.groups.contains_key("g"),
         "not visible before the commit"
     );
     end(&mut s, p, false, false);
-    assert!(s.groups.groups.get("g").is_none(), "discarded by the abort");
+    assert!(!s.groups.groups.contains_key("g"), "discarded by the abort");
     assert_eq!(stage(&mut s, p, 7), CommandResponse::Ok);
     end(&mut s, p, true, false);
     assert_eq!(s.groups.groups["g"].offsets[T][&0].offset, 7);

@@ -68,14 +68,9 @@ struct Txn {
 }
 
 async fn add(agent: &Agent, t: Txn, version: i16) -> Vec<AddPartitionsToTxnTopicResult> {
-    let partitions: Vec<(String, i32)> = t
-        .topics
-        .iter()
-        .flat_map(|tp| {
-            let name = tp.name.0.to_string();
-            tp.partitions.iter().map(move |p| (name.clone(), *p))
-        })
-        .collect();
+    let partitions = txn_coordinator::partitions_of(&t.topics, |tp| {
+        (tp.name.0.as_str(), tp.partitions.as_slice())
+    });
     // Per-partition refusals first (authorization, existence), as Kafka's KafkaApis.
     let refusals: Vec<Option<i16>> = partitions
         .iter()
@@ -137,20 +132,21 @@ fn group_by_topic(
     partitions: &[(String, i32)],
     codes: &[i16],
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let mut out: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
-    for ((topic, p), code) in partitions.iter().zip(codes) {
-        if out.last().is_none_or(|r| r.name.0.as_str() != topic) {
+    txn_coordinator::by_topic(partitions.iter().cloned().zip(codes.iter().copied()))
+        .into_iter()
+        .map(|(topic, parts)| {
             let mut r = AddPartitionsToTxnTopicResult::default();
-            r.name = super::topic_name(topic.clone());
-            out.push(r);
-        }
-        let mut pr = AddPartitionsToTxnPartitionResult::default();
-        pr.partition_index = *p;
-        pr.partition_error_code = *code;
-        out.last_mut()
-            .expect("pushed above")
-            .results_by_partition
-            .push(pr);
-    }
-    out
+            r.name = super::topic_name(topic);
+            r.results_by_partition = parts
+                .into_iter()
+                .map(|(p, code)| {
+                    let mut pr = AddPartitionsToTxnPartitionResult::default();
+                    pr.partition_index = p;
+                    pr.partition_error_code = code;
+                    pr
+                })
+                .collect();
+            r
+        })
+        .collect()
 }

@@ -45,16 +45,13 @@ fn describe(t: &mut TransactionState, m: &TransactionMeta) {
     t.transaction_start_time_ms = m.start_ms;
     t.producer_id = ProducerId(m.producer_id);
     t.producer_epoch = m.producer_epoch;
-    for (topic, p) in &m.partitions {
-        if t.topics.last().is_none_or(|d| d.topic.0.as_str() != topic) {
+    t.topics = crate::txn_coordinator::by_topic(m.partitions.iter().map(|tp| (tp.clone(), ())))
+        .into_iter()
+        .map(|(topic, parts)| {
             let mut d = TopicData::default();
-            d.topic = topic_name(topic.clone());
-            t.topics.push(d);
-        }
-        t.topics
-            .last_mut()
-            .expect("pushed above")
-            .partitions
-            .push(*p);
-    }
+            d.topic = topic_name(topic);
+            d.partitions = parts.into_iter().map(|(p, ())| p).collect();
+            d
+        })
+        .collect();
 }

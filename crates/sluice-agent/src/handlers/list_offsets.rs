@@ -506,6 +506,7 @@ mod tests {
             len: 10,
             records: 2,
             max_timestamp: ts,
+            marker: None,
         };
         let mut p = PartitionLog::default();
         p.chunks.insert(0, chunk(5));

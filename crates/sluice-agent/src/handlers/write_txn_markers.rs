@@ -24,14 +24,9 @@ pub async fn handle(
     let allowed = agent.authorize(Op::ClusterAction, Res::Cluster);
     let mut resp = WriteTxnMarkersResponse::default();
     for m in req.markers {
-        let partitions: Vec<(String, i32)> = m
-            .topics
-            .iter()
-            .flat_map(|t| {
-                let name = t.name.0.to_string();
-                t.partition_indexes.iter().map(move |p| (name.clone(), *p))
-            })
-            .collect();
+        let partitions = txn_coordinator::partitions_of(&m.topics, |t| {
+            (t.name.0.as_str(), t.partition_indexes.as_slice())
+        });
         let codes: Vec<i16> = if !allowed {
             vec![codes::CLUSTER_AUTHORIZATION_FAILED; partitions.len()]
         } else {
@@ -53,21 +48,23 @@ pub async fn handle(
         };
         let mut r = WritableTxnMarkerResult::default();
         r.producer_id = m.producer_id;
-        for ((topic, p), code) in partitions.into_iter().zip(codes) {
-            if r.topics.last().is_none_or(|t| t.name.0.as_str() != topic) {
+        r.topics = txn_coordinator::by_topic(partitions.into_iter().zip(codes))
+            .into_iter()
+            .map(|(topic, parts)| {
                 let mut t = WritableTxnMarkerTopicResult::default();
                 t.name = super::topic_name(topic);
-                r.topics.push(t);
-            }
-            let mut pr = WritableTxnMarkerPartitionResult::default();
-            pr.partition_index = p;
-            pr.error_code = code;
-            r.topics
-                .last_mut()
-                .expect("pushed above")
-                .partitions
-                .push(pr);
-        }
+                t.partitions = parts
+                    .into_iter()
+                    .map(|(p, code)| {
+                        let mut pr = WritableTxnMarkerPartitionResult::default();
+                        pr.partition_index = p;
+                        pr.error_code = code;
+                        pr
+                    })
+                    .collect();
+                t
+            })
+            .collect();
         resp.markers.push(r);
     }
     resp
