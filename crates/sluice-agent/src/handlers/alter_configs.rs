@@ -12,7 +12,7 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::incremental_alter_configs::{alter_resources, OP_DELETE, OP_SET};
+use super::incremental_alter_configs::{alter_resources, resource_outcomes, OP_DELETE, OP_SET};
 use super::{resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::request::RequestContext;
@@ -26,13 +26,7 @@ pub async fn handle(cx: &RequestContext, req: AlterConfigsRequest) -> AlterConfi
         .collect();
     let outcomes = alter_resources(cx, &resources, req.validate_only).await;
     let mut resp = AlterConfigsResponse::default();
-    for (r, outcome) in req.resources.into_iter().zip(outcomes) {
-        let mut out = AlterConfigsResourceResponse::default();
-        (out.error_code, out.error_message) = ApiError::fields(outcome);
-        out.resource_type = r.resource_type;
-        out.resource_name = r.resource_name;
-        resp.responses.push(out);
-    }
+    resp.responses = resource_outcomes!(req.resources, outcomes, AlterConfigsResourceResponse);
     resp
 }
 

@@ -42,15 +42,28 @@ pub async fn handle(
 ) -> IncrementalAlterConfigsResponse {
     let outcomes = alter_resources(cx, &req.resources, req.validate_only).await;
     let mut resp = IncrementalAlterConfigsResponse::default();
-    for (r, outcome) in req.resources.into_iter().zip(outcomes) {
-        let mut out = AlterConfigsResourceResponse::default();
-        (out.error_code, out.error_message) = ApiError::fields(outcome);
-        out.resource_type = r.resource_type;
-        out.resource_name = r.resource_name;
-        resp.responses.push(out);
-    }
+    resp.responses = resource_outcomes!(req.resources, outcomes, AlterConfigsResourceResponse);
     resp
 }
+
+/// The per-resource answer of AlterConfigs and IncrementalAlterConfigs: each requested resource
+/// (`resource_type`, `resource_name`) with its outcome, in request order.
+macro_rules! resource_outcomes {
+    ($resources:expr, $outcomes:expr, $entry:ty) => {
+        $resources
+            .into_iter()
+            .zip($outcomes)
+            .map(|(r, outcome)| {
+                let mut out = <$entry>::default();
+                (out.error_code, out.error_message) = ApiError::fields(outcome);
+                out.resource_type = r.resource_type;
+                out.resource_name = r.resource_name;
+                out
+            })
+            .collect()
+    };
+}
+pub(super) use resource_outcomes;
 
 /// Alters each resource (duplicates refused, each authorized on its own), concurrently; one
 /// outcome per resource, in order. The legacy AlterConfigs comes here too, its full
