@@ -1,11 +1,10 @@
 //! Authorization as handlers use it: one call at the top of a handler.
 //!
-//! `agent.authorize(Op::Read, Res::Topic(name))` asks the standard authorizer
-//! ([`sluice_auth::authorizer`]) about the current request's principal and peer IP (from
-//! [`current_conn`]) against the ACLs in the agent's local metadata replica, so a check costs a
-//! read lock and no network hop. With the authorizer off (the default) every check passes.
-//! Calls outside a client connection (unit tests driving handlers directly) are internal and
-//! pass too. Denials are logged with the principal, operation and resource.
+//! `cx.authorize(Op::Read, Res::Topic(name))` asks the standard authorizer
+//! ([`sluice_auth::authorizer`]) about the request's principal and peer IP (from its
+//! [`RequestContext`]) against the ACLs in the agent's local metadata replica, so a check costs
+//! a read lock and no network hop. With the authorizer off (the default) every check passes.
+//! Denials are logged with the principal, operation and resource.
 
 pub use sluice_meta::acl::{AclOperation as Op, ResourceType};
 
@@ -13,7 +12,7 @@ use sluice_auth::authorizer::{self, Caller};
 use sluice_meta::acl::CLUSTER_NAME;
 
 use crate::agent::Agent;
-use crate::listener::current_conn;
+use crate::request::RequestContext;
 
 /// A resource a request acts on.
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +39,18 @@ impl Agent {
     pub fn authorizer_enabled(&self) -> bool {
         self.cfg.authorizer.enabled
     }
+}
 
-    /// May the current request's principal do `op` on `res`? Logs a denial at info.
+impl RequestContext {
+    /// The request's principal and peer as the authorizer sees them.
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            principal: &self.principal,
+            host: &self.peer,
+        }
+    }
+
+    /// May the request's principal do `op` on `res`? Logs a denial at info.
     pub fn authorize(&self, op: Op, res: Res<'_>) -> bool {
         self.check(op, res, true)
     }
@@ -53,24 +62,19 @@ impl Agent {
     }
 
     fn check(&self, op: Op, res: Res<'_>, loud: bool) -> bool {
-        let cfg = &self.cfg.authorizer;
+        let cfg = &self.agent.cfg.authorizer;
         if !cfg.enabled {
             return true;
         }
-        let Some(conn) = current_conn() else {
-            return true;
-        };
         let (rt, name) = res.parts();
-        let caller = Caller {
-            principal: &conn.principal,
-            host: &conn.host,
-        };
-        let ok = self.read(|s| authorizer::authorize(cfg, &s.acls, caller, op, rt, name));
+        let ok = self
+            .agent
+            .read(|s| authorizer::authorize(cfg, &s.acls, self.caller(), op, rt, name));
         if !ok {
             if loud {
-                tracing::info!(principal = %conn.principal, host = %conn.host, operation = ?op, resource_type = ?rt, resource = %name, "authorization denied");
+                tracing::info!(principal = %self.principal, host = %self.peer, operation = ?op, resource_type = ?rt, resource = %name, "authorization denied");
             } else {
-                tracing::debug!(principal = %conn.principal, host = %conn.host, operation = ?op, resource_type = ?rt, resource = %name, "authorization denied");
+                tracing::debug!(principal = %self.principal, host = %self.peer, operation = ?op, resource_type = ?rt, resource = %name, "authorization denied");
             }
         }
         ok
@@ -79,38 +83,29 @@ impl Agent {
     /// May the principal do `op` on at least one resource of `rt` (Kafka's
     /// `authorizeByResourceType`)?
     pub fn authorize_any(&self, op: Op, rt: ResourceType) -> bool {
-        let cfg = &self.cfg.authorizer;
+        let cfg = &self.agent.cfg.authorizer;
         if !cfg.enabled {
             return true;
         }
-        let Some(conn) = current_conn() else {
-            return true;
-        };
-        let caller = Caller {
-            principal: &conn.principal,
-            host: &conn.host,
-        };
-        let ok =
-            self.read(|s| authorizer::authorize_by_resource_type(cfg, &s.acls, caller, op, rt));
+        let ok = self
+            .agent
+            .read(|s| authorizer::authorize_by_resource_type(cfg, &s.acls, self.caller(), op, rt));
         if !ok {
-            tracing::info!(principal = %conn.principal, host = %conn.host, operation = ?op, resource_type = ?rt, "authorization denied on every resource of the type");
+            tracing::info!(principal = %self.principal, host = %self.peer, operation = ?op, resource_type = ?rt, "authorization denied on every resource of the type");
         }
         ok
     }
 
-    /// Kafka's authorized-operations bit field of `res` for the current principal.
+    /// Kafka's authorized-operations bit field of `res` for the request's principal (bit `op.id()`
+    /// set for each operation allowed).
     pub fn authorized_operations(&self, res: Res<'_>) -> i32 {
         let (rt, name) = res.parts();
         let ops = authorizer::supported_operations(rt);
-        let cfg = &self.cfg.authorizer;
-        let caller_conn = current_conn().filter(|_| cfg.enabled);
-        let Some(conn) = caller_conn else {
+        let cfg = &self.agent.cfg.authorizer;
+        if !cfg.enabled {
             return ops.iter().fold(0, |bits, op| bits | (1 << op.id()));
-        };
-        let caller = Caller {
-            principal: &conn.principal,
-            host: &conn.host,
-        };
-        self.read(|s| authorizer::authorized_operations(cfg, &s.acls, caller, rt, name, ops))
+        }
+        self.agent
+            .read(|s| authorizer::authorized_operations(cfg, &s.acls, self.caller(), rt, name, ops))
     }
 }

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod listener;
 pub mod log_validator;
 pub mod reader;
+pub mod request;
 pub mod sasl;
 pub mod sequence_fence;
 pub mod server;

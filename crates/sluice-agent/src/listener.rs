@@ -1,13 +1,10 @@
-//! Listeners: which security protocol each port speaks, what it advertises, and the
-//! per-connection context handlers can see.
+//! Listeners: which security protocol each port speaks and what it advertises.
 //!
 //! An agent may listen on several ports, one per security protocol (`PLAINTEXT`, `SSL`,
 //! `SASL_PLAINTEXT`, `SASL_SSL`). Each listener is advertised under its name, and Metadata /
 //! DescribeCluster answer a client with the endpoints of the listener it connected on, as
-//! Kafka does. The connection runs each request inside [`CONN`], so a handler reaches the
-//! listener and the authenticated principal without every handler signature carrying them.
-
-use std::sync::Arc;
+//! Kafka does. A handler finds the listener of its request in its
+//! [`crate::request::RequestContext`].
 
 use sluice_meta::state::AgentInfo;
 
@@ -85,63 +82,13 @@ pub fn parse_listener(s: &str) -> Result<(String, SecurityProtocol, String), Lis
     Ok((protocol.name().to_string(), protocol, addr.to_string()))
 }
 
-/// What a request's handler knows of its connection.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub listener: String,
-    pub protocol: SecurityProtocol,
-    /// Kafka principal, e.g. `User:alice`; `User:ANONYMOUS` without SASL.
-    pub principal: String,
-    /// The request header's client id (empty when null); may carry a zone hint
-    /// (see [`crate::zone`]).
-    pub client_id: String,
-    /// The peer's IP address (ACL host matching).
-    pub host: String,
-}
-
-impl ConnInfo {
-    pub fn anonymous(listener: &str, protocol: SecurityProtocol) -> Self {
-        ConnInfo {
-            listener: listener.to_string(),
-            protocol,
-            principal: "User:ANONYMOUS".into(),
-            client_id: String::new(),
-            host: String::new(),
-        }
+/// The endpoint `(host, port)` of `agent` for a client connected on the listener named
+/// `listener`: the one advertised under that name, else the agent's first listener.
+pub fn endpoint_on(agent: &AgentInfo, listener: &str) -> (String, i32) {
+    match agent.listeners.iter().find(|(n, _, _)| n == listener) {
+        Some((_, h, p)) => (h.clone(), *p),
+        None => (agent.host.clone(), agent.port),
     }
-}
-
-tokio::task_local! {
-    /// The connection a request came in on; set around each request by the connection loop.
-    pub static CONN: Arc<ConnInfo>;
-}
-
-/// The current request's connection, if it runs inside one (tests call handlers directly).
-pub fn current_conn() -> Option<Arc<ConnInfo>> {
-    CONN.try_with(|c| c.clone()).ok()
-}
-
-/// The current request's client host as Kafka's group APIs report it (`/127.0.0.1`), or "".
-pub fn client_host() -> String {
-    current_conn()
-        .filter(|c| !c.host.is_empty())
-        .map_or(String::new(), |c| format!("/{}", c.host))
-}
-
-/// The current request's client id, or "".
-pub fn client_id() -> String {
-    current_conn().map_or(String::new(), |c| c.client_id.clone())
-}
-
-/// The endpoint of `agent` that a client of the current connection should use: the one
-/// advertised under the same listener name, else the agent's first listener.
-pub fn endpoint_for(agent: &AgentInfo) -> (String, i32) {
-    if let Some(conn) = current_conn() {
-        if let Some((_, h, p)) = agent.listeners.iter().find(|(n, _, _)| *n == conn.listener) {
-            return (h.clone(), *p);
-        }
-    }
-    (agent.host.clone(), agent.port)
 }
 
 #[cfg(test)]
@@ -163,8 +110,8 @@ mod tests {
         assert!(parse_listener("SSL://h").is_err());
     }
 
-    #[tokio::test]
-    async fn endpoint_follows_the_connection_listener() {
+    #[test]
+    fn endpoint_follows_the_connection_listener() {
         let a = AgentInfo {
             agent_id: 1,
             host: "h".into(),
@@ -175,9 +122,8 @@ mod tests {
             ],
             ..Default::default()
         };
-        assert_eq!(endpoint_for(&a), ("h".into(), 1));
-        let conn = Arc::new(ConnInfo::anonymous("SSL", SecurityProtocol::Ssl));
-        let got = CONN.scope(conn, async { endpoint_for(&a) }).await;
-        assert_eq!(got, ("s".into(), 2));
+        assert_eq!(endpoint_on(&a, "PLAINTEXT"), ("h".into(), 1));
+        assert_eq!(endpoint_on(&a, "SSL"), ("s".into(), 2));
+        assert_eq!(endpoint_on(&a, "SASL_SSL"), ("h".into(), 1));
     }
 }

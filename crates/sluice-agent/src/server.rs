@@ -8,8 +8,8 @@
 //! Each listener ([`ListenerCtx`]) has a security protocol: TLS listeners finish the rustls
 //! handshake before the first frame; SASL listeners run [`SaslConn`] in the loop, serving only
 //! ApiVersions / SaslHandshake / SaslAuthenticate until the client has authenticated, with
-//! frames bounded by [`MAX_SASL_FRAME_BYTES`] until then. Every request runs inside
-//! [`CONN`], so handlers know the listener and principal.
+//! frames bounded by [`MAX_SASL_FRAME_BYTES`] until then. Every other request is handed to
+//! [`dispatch`] with a [`RequestContext`] naming its listener, principal and peer.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,8 +29,9 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::agent::Agent;
-use crate::dispatch::{dispatch, Reply};
-use crate::listener::{ConnInfo, SecurityProtocol, CONN};
+use crate::dispatch::{dispatch, Reply, ANSWERED_BY_CONNECTION};
+use crate::listener::SecurityProtocol;
+use crate::request::{RequestContext, ANONYMOUS};
 use crate::sasl::{after_authentication, SaslConn, SaslReply, MAX_SASL_FRAME_BYTES};
 
 /// How long a client may take over the TLS handshake.
@@ -183,7 +184,7 @@ async fn handle_connection<S>(
                     }
                 }
                 match decode_request(frame) {
-                    Ok(req) if matches!(req.api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => {
+                    Ok(req) if ANSWERED_BY_CONNECTION.contains(&req.api) => {
                         let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
                         let SaslReply { response, close_after } = sasl_request(&agent, sasl.as_mut(), req).await;
                         if sasl.as_ref().is_some_and(|s| s.principal().is_some()) {
@@ -205,26 +206,28 @@ async fn handle_connection<S>(
                             }
                         }
                         let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
-                        let conn = Arc::new(ConnInfo {
-                            listener: ctx.name.clone(),
-                            protocol: ctx.protocol,
+                        let cx = RequestContext {
+                            agent: agent.clone(),
+                            api_version: version,
+                            client_id: client.clone(),
                             principal: sasl
                                 .as_ref()
                                 .and_then(|s| s.principal())
-                                .unwrap_or("User:ANONYMOUS")
+                                .unwrap_or(ANONYMOUS)
                                 .to_string(),
-                            client_id: client.clone(),
-                            host: peer.clone(),
-                        });
+                            peer: peer.clone(),
+                            listener: ctx.name.clone(),
+                            protocol: ctx.protocol,
+                        };
                         let span = tracing::debug_span!("request", ?api, version, correlation_id = corr, client_id = %client);
                         metrics::counter!("sluice_requests_total", "api" => format!("{api:?}")).increment(1);
                         let started = std::time::Instant::now();
-                        let fut = CONN.scope(conn.clone(), dispatch(agent.clone(), req).instrument(span.clone())).await;
-                        inflight.push_back(Box::pin(CONN.scope(conn, async move {
+                        let fut = dispatch(cx, req).instrument(span.clone()).await;
+                        inflight.push_back(Box::pin(async move {
                             let reply = fut.instrument(span).await;
                             metrics::histogram!("sluice_request_seconds", "api" => format!("{api:?}")).record(started.elapsed().as_secs_f64());
                             (api, version, corr, reply, None)
-                        })) as InFlight);
+                        }) as InFlight);
                     }
                     Err(DecodeError::UnsupportedVersion { api: ApiKey::ApiVersions, version, correlation_id }) => {
                         // Kafka answers an ApiVersions it cannot parse in v0 with the full table, so

@@ -18,6 +18,7 @@ use sluice_meta::txn::TxnCommand;
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
 use crate::handlers::ApiError;
+use crate::request::RequestContext;
 
 /// The first version of each transactional API that may carry PRODUCER_FENCED (KIP-588);
 /// older clients get INVALID_PRODUCER_EPOCH for it, as Kafka answers them.
@@ -52,11 +53,11 @@ impl TxnApi {
 
 /// WRITE on the transactional id, as every transactional request needs; the error is
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
-pub fn gate(agent: &Agent, transactional_id: &str) -> Result<(), i16> {
+pub fn gate(cx: &RequestContext, transactional_id: &str) -> Result<(), i16> {
     if transactional_id.is_empty() {
         return Err(codes::INVALID_REQUEST);
     }
-    if agent.authorize(Op::Write, Res::TransactionalId(transactional_id)) {
+    if cx.authorize(Op::Write, Res::TransactionalId(transactional_id)) {
         Ok(())
     } else {
         Err(codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)

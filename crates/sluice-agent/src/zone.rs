@@ -14,8 +14,6 @@
 
 use sluice_meta::state::AgentInfo;
 
-use crate::listener::current_conn;
-
 /// The `client.id` element that names the client's zone.
 pub const ZONE_HINT: &str = "sluice_az=";
 
@@ -43,11 +41,9 @@ pub fn pin(agents: Vec<AgentInfo>, zone: Option<&str>) -> Vec<AgentInfo> {
     }
 }
 
-/// `agents` pinned to the zone the current request's client id names.
-pub fn pin_to_client_zone(agents: Vec<AgentInfo>) -> Vec<AgentInfo> {
-    let conn = current_conn();
-    let zone = conn.as_ref().and_then(|c| client_zone(&c.client_id));
-    pin(agents, zone)
+/// `agents` pinned to the zone `client_id` names (all of them without a hint).
+pub fn pin_to_client_zone(agents: Vec<AgentInfo>, client_id: &str) -> Vec<AgentInfo> {
+    pin(agents, client_zone(client_id))
 }
 
 #[cfg(test)]

@@ -586,6 +586,34 @@ impl ConsumerGroup {
     }
 }
 
+impl ConsumerGroup {
+    /// [`crate::invariants::Invariant::ConsumerOwnership`]: no partition in two members' target
+    /// assignments, nor in two members' current assignment and pending revocation together.
+    /// `Err` names the partition and the members.
+    pub fn check_ownership(&self) -> Result<(), String> {
+        let mut target: BTreeMap<(Uuid, i32), &str> = BTreeMap::new();
+        for (id, a) in &self.target {
+            for tp in flatten(a) {
+                if let Some(other) = target.insert(tp, id) {
+                    return Err(format!("{tp:?} in the targets of {other} and {id}"));
+                }
+            }
+        }
+        let mut owned: BTreeMap<(Uuid, i32), &str> = BTreeMap::new();
+        for (id, m) in &self.members {
+            for tp in flatten(&m.assigned)
+                .into_iter()
+                .chain(flatten(&m.pending_revocation))
+            {
+                if let Some(other) = owned.insert(tp, id) {
+                    return Err(format!("{tp:?} owned by {other} and {id}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -796,14 +824,8 @@ mod tests {
         // What each client believes: (epoch, owned)
         let mut clients: BTreeMap<String, (i32, Assignment)> = BTreeMap::new();
         let check = |g: &ConsumerGroup| {
-            let mut seen = BTreeSet::new();
-            for m in g.members.values() {
-                for tp in flatten(&m.assigned)
-                    .into_iter()
-                    .chain(flatten(&m.pending_revocation))
-                {
-                    assert!(seen.insert(tp), "{tp:?} owned twice: {g:#?}");
-                }
+            if let Err(why) = g.check_ownership() {
+                panic!("{why}: {g:#?}");
             }
         };
         for step in 0..3_000 {

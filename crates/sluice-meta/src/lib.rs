@@ -18,6 +18,7 @@ pub mod codes;
 pub mod command;
 pub mod consumer_group;
 pub mod groups;
+pub mod invariants;
 pub mod share;
 pub mod share_group;
 pub mod state;
@@ -41,6 +42,9 @@ mod server;
 pub mod snapshot_store;
 pub mod state_machine;
 pub mod types;
+
+#[cfg(test)]
+mod random_apply_tests;
 
 pub use client::MetaClient;
 pub use config::{MetaNodeConfig, MetaTuning};

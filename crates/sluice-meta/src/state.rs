@@ -297,7 +297,15 @@ fn next_seq(seq: i32, records: i64) -> i32 {
 
 impl MetaState {
     /// Applies one committed command. Deterministic: no clock, no randomness, no I/O.
+    /// In tests, the [`crate::invariants`] are checked after every command.
     pub fn apply(&mut self, cmd: &Command) -> CommandResponse {
+        let response = self.apply_command(cmd);
+        #[cfg(any(test, feature = "invariants"))]
+        crate::invariants::assert_holds(self, cmd);
+        response
+    }
+
+    fn apply_command(&mut self, cmd: &Command) -> CommandResponse {
         match cmd {
             Command::Noop => CommandResponse::Ok,
             Command::InitCluster { cluster_id } => {

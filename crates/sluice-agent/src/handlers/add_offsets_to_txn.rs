@@ -6,21 +6,20 @@ use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use sluice_meta::codes;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
-pub async fn handle(
-    agent: &Agent,
-    req: AddOffsetsToTxnRequest,
-    version: i16,
-) -> AddOffsetsToTxnResponse {
+pub async fn handle(cx: &RequestContext, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = AddOffsetsToTxnResponse::default();
     let tid = req.transactional_id.0.to_string();
     let group = req.group_id.0.to_string();
-    resp.error_code = if let Err(code) = txn_coordinator::gate(agent, &tid) {
+    resp.error_code = if let Err(code) = txn_coordinator::gate(cx, &tid) {
         code
-    } else if !agent.authorize(Op::Read, Res::Group(&group)) {
+    } else if !cx.authorize(Op::Read, Res::Group(&group)) {
         codes::GROUP_AUTHORIZATION_FAILED
     } else {
         let cmd = TxnCommand::AddOffsets {

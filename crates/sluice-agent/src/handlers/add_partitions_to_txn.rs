@@ -19,13 +19,14 @@ use sluice_meta::txn::{TxnCommand, TxnState};
 
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: AddPartitionsToTxnRequest,
-    version: i16,
 ) -> AddPartitionsToTxnResponse {
+    let version = cx.api_version;
     let mut resp = AddPartitionsToTxnResponse::default();
     if version <= 3 {
         let one = Txn {
@@ -35,10 +36,10 @@ pub async fn handle(
             verify_only: false,
             topics: req.v3_and_below_topics,
         };
-        resp.results_by_topic_v3_and_below = add(agent, one, version).await;
+        resp.results_by_topic_v3_and_below = add(cx, one, version).await;
         return resp;
     }
-    if !agent.authorize(Op::ClusterAction, Res::Cluster) {
+    if !cx.authorize(Op::ClusterAction, Res::Cluster) {
         resp.error_code = codes::CLUSTER_AUTHORIZATION_FAILED;
         return resp;
     }
@@ -53,7 +54,7 @@ pub async fn handle(
         };
         let mut r = AddPartitionsToTxnResult::default();
         r.transactional_id = tid;
-        r.topic_results = add(agent, one, version).await;
+        r.topic_results = add(cx, one, version).await;
         resp.results_by_transaction.push(r);
     }
     resp
@@ -67,7 +68,8 @@ struct Txn {
     topics: Vec<AddPartitionsToTxnTopic>,
 }
 
-async fn add(agent: &Agent, t: Txn, version: i16) -> Vec<AddPartitionsToTxnTopicResult> {
+async fn add(cx: &RequestContext, t: Txn, version: i16) -> Vec<AddPartitionsToTxnTopicResult> {
+    let agent = &*cx.agent;
     let partitions = txn_coordinator::partitions_of(&t.topics, |tp| {
         (tp.name.0.as_str(), tp.partitions.as_slice())
     });
@@ -75,7 +77,7 @@ async fn add(agent: &Agent, t: Txn, version: i16) -> Vec<AddPartitionsToTxnTopic
     let refusals: Vec<Option<i16>> = partitions
         .iter()
         .map(|(topic, p)| {
-            if !agent.authorize(Op::Write, Res::Topic(topic)) {
+            if !cx.authorize(Op::Write, Res::Topic(topic)) {
                 Some(codes::TOPIC_AUTHORIZATION_FAILED)
             } else if agent.read(|s| s.partition(topic, *p).is_none()) {
                 Some(codes::UNKNOWN_TOPIC_OR_PARTITION)
@@ -84,7 +86,7 @@ async fn add(agent: &Agent, t: Txn, version: i16) -> Vec<AddPartitionsToTxnTopic
             }
         })
         .collect();
-    let codes: Vec<i16> = if let Err(code) = txn_coordinator::gate(agent, &t.transactional_id) {
+    let codes: Vec<i16> = if let Err(code) = txn_coordinator::gate(cx, &t.transactional_id) {
         vec![code; partitions.len()]
     } else if refusals.iter().any(Option::is_some) {
         refusals

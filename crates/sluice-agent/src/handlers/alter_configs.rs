@@ -12,29 +12,21 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::incremental_alter_configs::{alter_resources, OP_DELETE, OP_SET};
+use super::incremental_alter_configs::{alter_resources, resource_outcomes, OP_DELETE, OP_SET};
 use super::{resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
+use crate::request::RequestContext;
 
-pub async fn handle(
-    agent: &Agent,
-    req: AlterConfigsRequest,
-    _version: i16,
-) -> AlterConfigsResponse {
+pub async fn handle(cx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let agent = &*cx.agent;
     let resources: Vec<AlterConfigsResource> = req
         .resources
         .iter()
         .map(|r| as_incremental(agent, r))
         .collect();
-    let outcomes = alter_resources(agent, &resources, req.validate_only).await;
+    let outcomes = alter_resources(cx, &resources, req.validate_only).await;
     let mut resp = AlterConfigsResponse::default();
-    for (r, outcome) in req.resources.into_iter().zip(outcomes) {
-        let mut out = AlterConfigsResourceResponse::default();
-        (out.error_code, out.error_message) = ApiError::fields(outcome);
-        out.resource_type = r.resource_type;
-        out.resource_name = r.resource_name;
-        resp.responses.push(out);
-    }
+    resp.responses = resource_outcomes!(req.resources, outcomes, AlterConfigsResourceResponse);
     resp
 }
 

@@ -8,20 +8,20 @@ use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOff
 use sluice_meta::share_group::ShareCommand;
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: AlterShareGroupOffsetsRequest,
-    _version: i16,
 ) -> AlterShareGroupOffsetsResponse {
+    let agent = &*cx.agent;
     let mut resp = AlterShareGroupOffsetsResponse::default();
     let group = req.group_id.0.to_string();
     // READ on the group; READ on each topic below.
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
-        resp.error_message = Some(str_bytes("Group authorization failed."));
+    if let Err(refused) = cx.authorize_group(Op::Read, &group) {
+        resp.error_code = refused.code();
+        resp.error_message = refused.wire_message();
         return resp;
     }
     let mut offsets = Vec::new();
@@ -32,7 +32,7 @@ pub async fn handle(
         rt.topic_id = agent
             .read(|s| s.topic(&name).map(|t| t.id))
             .unwrap_or_default();
-        let topic_denied = !agent.authorize(Op::Read, Res::Topic(&name));
+        let topic_denied = !cx.authorize(Op::Read, Res::Topic(&name));
         for p in &t.partitions {
             let mut rp = AlterShareGroupOffsetsResponsePartition::default();
             rp.partition_index = p.partition_index;

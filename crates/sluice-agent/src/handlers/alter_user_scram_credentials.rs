@@ -19,18 +19,19 @@ use sluice_meta::command::Command;
 use super::{cluster_denied, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: AlterUserScramCredentialsRequest,
-    _version: i16,
 ) -> AlterUserScramCredentialsResponse {
+    let agent = &*cx.agent;
     // Per user, in first-seen order: the commands to apply, or the first error.
     let mut order: Vec<String> = Vec::new();
     let mut per_user: BTreeMap<String, Result<Vec<Command>, ApiError>> = BTreeMap::new();
     let mut seen: HashSet<(String, i8)> = HashSet::new();
     // ALTER on the cluster, or every user's alterations fail.
-    let cluster_alter = agent.authorize(Op::Alter, Res::Cluster);
+    let cluster_alter = cx.authorize(Op::Alter, Res::Cluster);
     let alterations = req
         .deletions
         .iter()

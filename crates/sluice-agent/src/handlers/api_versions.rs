@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use sluice_protocol::versions::api_versions;
 
 use super::str_bytes;
+use crate::request::RequestContext;
 
 /// `(feature, finalized level)`, advertised as supported `0..=level` and finalized at `level`.
 pub(super) const FEATURES: &[(&str, i16)] = &[
@@ -17,7 +18,7 @@ pub(super) const FEATURES: &[(&str, i16)] = &[
     ("transaction.version", 2),
 ];
 
-pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+pub async fn handle(_cx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();
     r.api_keys = api_versions();
     r.supported_features = FEATURES

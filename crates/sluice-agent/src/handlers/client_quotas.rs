@@ -16,8 +16,8 @@ use kafka_protocol::messages::{
 };
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// The message every AlterClientQuotas entry is refused with.
 pub const NOT_SUPPORTED: &str =
@@ -25,9 +25,12 @@ pub const NOT_SUPPORTED: &str =
 
 /// DescribeClientQuotas v0-v1: no quotas, whatever the filter; CLUSTER_AUTHORIZATION_FAILED without
 /// DESCRIBE_CONFIGS on the cluster.
-pub fn describe(agent: &Agent, _req: DescribeClientQuotasRequest) -> DescribeClientQuotasResponse {
+pub async fn describe(
+    cx: &RequestContext,
+    _req: DescribeClientQuotasRequest,
+) -> DescribeClientQuotasResponse {
     let mut resp = DescribeClientQuotasResponse::default();
-    if !agent.authorize(Op::DescribeConfigs, Res::Cluster) {
+    if !cx.authorize(Op::DescribeConfigs, Res::Cluster) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         resp.error_message = Some(str_bytes("Cluster authorization failed."));
         return resp;
@@ -38,8 +41,11 @@ pub fn describe(agent: &Agent, _req: DescribeClientQuotasRequest) -> DescribeCli
 
 /// AlterClientQuotas v0-v1: each entry refused (INVALID_REQUEST, [`NOT_SUPPORTED`]), or
 /// CLUSTER_AUTHORIZATION_FAILED for each without ALTER_CONFIGS on the cluster.
-pub fn alter(agent: &Agent, req: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
-    let (code, message) = if agent.authorize(Op::AlterConfigs, Res::Cluster) {
+pub async fn alter(
+    cx: &RequestContext,
+    req: AlterClientQuotasRequest,
+) -> AlterClientQuotasResponse {
+    let (code, message) = if cx.authorize(Op::AlterConfigs, Res::Cluster) {
         (ResponseError::InvalidRequest.code(), NOT_SUPPORTED)
     } else {
         (

@@ -1,7 +1,6 @@
 //! ConsumerGroupDescribe (KIP-848): epochs, the assignor, and every member's current and target
 //! assignment, from the replica.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment, DescribedGroup, Member, TopicPartitions,
 };
@@ -9,97 +8,67 @@ use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescri
 use sluice_meta::assignor;
 use sluice_meta::state::MetaState;
 
+use super::groups::{describe_groups, group_not_found};
 use super::{str_bytes, topic_name};
-use crate::agent::Agent;
-use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// ConsumerGroupDescribe v1's member type of a KIP-848 member.
 const CONSUMER_MEMBER: i8 = 1;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: ConsumerGroupDescribeRequest,
-    _version: i16,
 ) -> ConsumerGroupDescribeResponse {
-    let mut resp = ConsumerGroupDescribeResponse::default();
-    for gid in req.group_ids {
-        let mut d = DescribedGroup::default();
-        d.group_id = gid.clone();
-        d.authorized_operations = i32::MIN;
-        let group = gid.0.to_string();
-        if !agent.authorize(Op::Describe, Res::Group(&group)) {
-            d.error_code = ResponseError::GroupAuthorizationFailed.code();
-            d.error_message = Some(str_bytes("Group authorization failed."));
-            resp.groups.push(d);
-            continue;
-        }
-        if req.include_authorized_operations {
-            d.authorized_operations = agent.authorized_operations(Res::Group(&group));
-        }
-        if !agent.is_group_coordinator(&group) {
-            d.error_code = ResponseError::NotCoordinator.code();
-            resp.groups.push(d);
-            continue;
-        }
-        let found = agent.read(|s| {
-            let g = s.groups.get(&group)?;
-            let Some(c) = &g.consumer else {
-                return Some(None);
-            };
-            let mut d = DescribedGroup::default();
-            d.group_state = str_bytes(c.state_name());
-            d.group_epoch = c.group_epoch;
-            d.assignment_epoch = c.assignment_epoch;
-            d.assignor_name = str_bytes(if c.assignor.is_empty() {
-                assignor::UNIFORM
-            } else {
-                c.assignor.as_str()
-            });
-            d.members = c
-                .members
-                .values()
-                .map(|m| {
-                    let mut wm = Member::default();
-                    wm.member_id = str_bytes(m.member_id.clone());
-                    wm.instance_id = m.instance_id.clone().map(str_bytes);
-                    wm.rack_id = m.rack_id.clone().map(str_bytes);
-                    wm.member_epoch = m.member_epoch;
-                    wm.client_id = str_bytes(m.client_id.clone());
-                    wm.client_host = str_bytes(m.client_host.clone());
-                    wm.subscribed_topic_names = m
-                        .subscribed_topic_names
-                        .iter()
-                        .map(|t| topic_name(t.clone()))
-                        .collect();
-                    wm.subscribed_topic_regex = m.subscribed_topic_regex.clone().map(str_bytes);
-                    wm.assignment = to_wire(s, &m.assigned);
-                    wm.target_assignment =
-                        to_wire(s, c.target.get(&m.member_id).unwrap_or(&Default::default()));
-                    wm.member_type = CONSUMER_MEMBER;
-                    wm
-                })
+    let (ids, with_operations) = (req.group_ids, req.include_authorized_operations);
+    ConsumerGroupDescribeResponse::default().with_groups(describe_groups(
+        cx,
+        ids,
+        with_operations,
+        describe,
+    ))
+}
+
+/// A consumer group as the replica has it, or the message of GROUP_ID_NOT_FOUND.
+fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
+    let g = s.groups.get(group).ok_or_else(|| group_not_found(group))?;
+    let c = g
+        .consumer
+        .as_ref()
+        .ok_or_else(|| format!("Group {group} is not a consumer group."))?;
+    let mut d = DescribedGroup::default();
+    d.group_state = str_bytes(c.state_name());
+    d.group_epoch = c.group_epoch;
+    d.assignment_epoch = c.assignment_epoch;
+    d.assignor_name = str_bytes(if c.assignor.is_empty() {
+        assignor::UNIFORM
+    } else {
+        c.assignor.as_str()
+    });
+    d.members = c
+        .members
+        .values()
+        .map(|m| {
+            let mut wm = Member::default();
+            wm.member_id = str_bytes(m.member_id.clone());
+            wm.instance_id = m.instance_id.clone().map(str_bytes);
+            wm.rack_id = m.rack_id.clone().map(str_bytes);
+            wm.member_epoch = m.member_epoch;
+            wm.client_id = str_bytes(m.client_id.clone());
+            wm.client_host = str_bytes(m.client_host.clone());
+            wm.subscribed_topic_names = m
+                .subscribed_topic_names
+                .iter()
+                .map(|t| topic_name(t.clone()))
                 .collect();
-            Some(Some(d))
-        });
-        match found {
-            Some(Some(mut found)) => {
-                found.group_id = gid;
-                found.authorized_operations = d.authorized_operations;
-                d = found;
-            }
-            Some(None) => {
-                d.error_code = ResponseError::GroupIdNotFound.code();
-                d.error_message =
-                    Some(str_bytes(format!("Group {group} is not a consumer group.")));
-            }
-            None => {
-                d.error_code = ResponseError::GroupIdNotFound.code();
-                d.error_message = Some(str_bytes(format!("Group {group} not found.")));
-            }
-        }
-        resp.groups.push(d);
-    }
-    resp
+            wm.subscribed_topic_regex = m.subscribed_topic_regex.clone().map(str_bytes);
+            wm.assignment = to_wire(s, &m.assigned);
+            wm.target_assignment =
+                to_wire(s, c.target.get(&m.member_id).unwrap_or(&Default::default()));
+            wm.member_type = CONSUMER_MEMBER;
+            wm
+        })
+        .collect();
+    Ok(d)
 }
 
 fn to_wire(s: &MetaState, a: &assignor::Assignment) -> Assignment {

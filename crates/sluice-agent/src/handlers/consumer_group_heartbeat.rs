@@ -23,17 +23,18 @@ use sluice_meta::state::MetaState;
 
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
-use crate::authz::{Op, Res};
+use crate::authz::Op;
+use crate::request::RequestContext;
 
 /// Kafka's INVALID_REGULAR_EXPRESSION.
 const INVALID_REGULAR_EXPRESSION: i16 = 128;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: ConsumerGroupHeartbeatRequest,
-    version: i16,
-    client_id: String,
 ) -> ConsumerGroupHeartbeatResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let group = req.group_id.0.to_string();
     let mut resp = ConsumerGroupHeartbeatResponse::default();
     resp.heartbeat_interval_ms = agent.consumer_heartbeat_interval_ms(&group);
@@ -47,24 +48,12 @@ pub async fn handle(
         return fail(resp, invalid, "GroupId can't be empty.");
     }
     // READ on the group, DESCRIBE on every subscribed topic named.
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        let code = ResponseError::GroupAuthorizationFailed.code();
-        return fail(resp, code, "Group authorization failed.");
+    if let Err(refused) = cx.authorize_group(Op::Read, &group) {
+        return fail(resp, refused.code(), refused.message());
     }
-    if let Some(ts) = &req.subscribed_topic_names {
-        let denied: Vec<&str> = ts
-            .iter()
-            .map(|t| t.0.as_str())
-            .filter(|t| !agent.authorize(Op::Describe, Res::Topic(t)))
-            .collect();
-        if !denied.is_empty() {
-            let code = ResponseError::TopicAuthorizationFailed.code();
-            return fail(
-                resp,
-                code,
-                &format!("Unauthorized topics: {}", denied.join(", ")),
-            );
-        }
+    if let Err(why) = cx.authorize_subscription(req.subscribed_topic_names.as_deref()) {
+        let code = ResponseError::TopicAuthorizationFailed.code();
+        return fail(resp, code, &why);
     }
     let mut member = req.member_id.to_string();
     let epoch = req.member_epoch;
@@ -131,12 +120,8 @@ pub async fn handle(
             );
         }
     }
-    if !agent.is_group_coordinator(&group) {
-        return fail(
-            resp,
-            ResponseError::NotCoordinator.code(),
-            "This agent is not the coordinator of the group.",
-        );
+    if let Err(refused) = agent.coordinates(&group) {
+        return fail(resp, refused.code(), refused.message());
     }
     resp.member_id = Some(str_bytes(member.clone()));
 
@@ -157,8 +142,8 @@ pub async fn handle(
                 .map(|tp| (tp.topic_id, tp.partitions))
                 .collect()
         }),
-        client_id,
-        client_host: crate::listener::client_host(),
+        client_id: cx.client_id.clone(),
+        client_host: cx.client_host(),
         topics: Vec::new(),
         max_size: agent.cfg.consumer_max_size,
         now_ms: now_ms(),

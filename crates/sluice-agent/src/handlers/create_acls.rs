@@ -12,10 +12,11 @@ use sluice_meta::acl::{
 use sluice_meta::command::Command;
 
 use super::{acl_gate, str_bytes, ApiError};
-use crate::agent::Agent;
 use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub async fn handle(agent: &Agent, req: CreateAclsRequest, _version: i16) -> CreateAclsResponse {
+pub async fn handle(cx: &RequestContext, req: CreateAclsRequest) -> CreateAclsResponse {
+    let agent = &*cx.agent;
     let mut resp = CreateAclsResponse::default();
     let result = |e: &Option<ApiError>| {
         let mut r = AclCreationResult::default();
@@ -26,7 +27,7 @@ pub async fn handle(agent: &Agent, req: CreateAclsRequest, _version: i16) -> Cre
         }
         r
     };
-    if let Err(e) = acl_gate(agent, Op::Alter) {
+    if let Err(e) = acl_gate(cx, Op::Alter) {
         resp.results = req
             .creations
             .iter()

@@ -16,14 +16,11 @@ use super::{
     duplicates, str_bytes, too_many_partitions, validate_manual_assignment, ApiError,
     MAX_PARTITIONS_PER_REQUEST,
 };
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub async fn handle(
-    agent: &Agent,
-    req: CreatePartitionsRequest,
-    _version: i16,
-) -> CreatePartitionsResponse {
+pub async fn handle(cx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let agent = &*cx.agent;
     let dup = duplicates(req.topics.iter().map(|t| t.name.0.as_str()));
     let mut answered = std::collections::HashSet::new();
     // ALTER on each topic.
@@ -31,7 +28,7 @@ pub async fn handle(
         .topics
         .iter()
         .map(|t| t.name.0.as_str())
-        .filter(|n| !agent.authorize(Op::Alter, Res::Topic(n)))
+        .filter(|n| !cx.authorize(Op::Alter, Res::Topic(n)))
         .collect();
     let planned: Vec<(CreatePartitionsTopic, Result<i32, ApiError>)> = agent.read(|s| {
         let registered = |id: i32| s.agents.contains_key(&id);

@@ -23,8 +23,9 @@ use super::{
     duplicates, invalid_config, str_bytes, too_many_partitions, validate_manual_assignment,
     ApiError, MAX_PARTITIONS_PER_REQUEST,
 };
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::topic_config::{describe, validate_all, validate_topic_name};
 
 /// A topic that passed validation: what the `CreateTopic` command needs.
@@ -36,7 +37,9 @@ struct NewTopic {
     configs: BTreeMap<String, String>,
 }
 
-pub async fn handle(agent: &Agent, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub async fn handle(cx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let dup: HashSet<String> = duplicates(req.topics.iter().map(|t| t.name.0.as_str()))
         .into_iter()
         .map(String::from)
@@ -57,11 +60,11 @@ pub async fn handle(agent: &Agent, req: CreateTopicsRequest, version: i16) -> Cr
     let request_error = (total > MAX_PARTITIONS_PER_REQUEST).then(too_many_partitions);
 
     // CREATE on the cluster, or else on each topic.
-    let cluster_create = agent.may(Op::Create, Res::Cluster);
+    let cluster_create = cx.may(Op::Create, Res::Cluster);
     let denied: HashSet<String> = topics
         .iter()
         .map(|t| t.name.0.to_string())
-        .filter(|n| !cluster_create && !agent.authorize(Op::Create, Res::Topic(n)))
+        .filter(|n| !cluster_create && !cx.authorize(Op::Create, Res::Topic(n)))
         .collect();
     let planned: Vec<Result<NewTopic, ApiError>> = agent.read(|s| {
         let registered = |id: i32| s.agents.contains_key(&id);

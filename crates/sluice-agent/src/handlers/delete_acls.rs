@@ -14,10 +14,11 @@ use sluice_meta::acl::{
 use sluice_meta::command::{Command, CommandResponse};
 
 use super::{acl_gate, str_bytes, ApiError};
-use crate::agent::Agent;
 use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub async fn handle(agent: &Agent, req: DeleteAclsRequest, _version: i16) -> DeleteAclsResponse {
+pub async fn handle(cx: &RequestContext, req: DeleteAclsRequest) -> DeleteAclsResponse {
+    let agent = &*cx.agent;
     let mut resp = DeleteAclsResponse::default();
     let failed = |e: &ApiError| {
         let mut r = DeleteAclsFilterResult::default();
@@ -25,7 +26,7 @@ pub async fn handle(agent: &Agent, req: DeleteAclsRequest, _version: i16) -> Del
         r.error_message = e.message.clone().map(str_bytes);
         r
     };
-    if let Err(e) = acl_gate(agent, Op::Alter) {
+    if let Err(e) = acl_gate(cx, Op::Alter) {
         resp.filter_results = req.filters.iter().map(|_| failed(&e)).collect();
         return resp;
     }

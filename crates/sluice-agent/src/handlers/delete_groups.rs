@@ -7,25 +7,17 @@ use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::share_group::{ShareCommand, ShareResponse};
 
-use crate::agent::Agent;
-use crate::authz::{Op, Res};
+use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub async fn handle(
-    agent: &Agent,
-    req: DeleteGroupsRequest,
-    _version: i16,
-) -> DeleteGroupsResponse {
+pub async fn handle(cx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let agent = &*cx.agent;
     let mut codes: Vec<i16> = req
         .groups_names
         .iter()
-        .map(|g| {
-            if !agent.authorize(Op::Delete, Res::Group(&g.0)) {
-                ResponseError::GroupAuthorizationFailed.code()
-            } else if agent.is_group_coordinator(g.0.as_str()) {
-                0
-            } else {
-                ResponseError::NotCoordinator.code()
-            }
+        .map(|g| match cx.coordinated_group(Op::Delete, &g.0) {
+            Ok(()) => 0,
+            Err(refused) => refused.code(),
         })
         .collect();
     // Share groups (KIP-932) live apart from classic/consumer groups: settle them first.

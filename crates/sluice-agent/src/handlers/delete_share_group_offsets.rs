@@ -6,20 +6,20 @@ use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupO
 use sluice_meta::share_group::ShareCommand;
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: DeleteShareGroupOffsetsRequest,
-    _version: i16,
 ) -> DeleteShareGroupOffsetsResponse {
+    let agent = &*cx.agent;
     let mut resp = DeleteShareGroupOffsetsResponse::default();
     let group = req.group_id.0.to_string();
     // DELETE on the group; READ on each topic (unauthorized topics are left alone).
-    if !agent.authorize(Op::Delete, Res::Group(&group)) {
-        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
-        resp.error_message = Some(str_bytes("Group authorization failed."));
+    if let Err(refused) = cx.authorize_group(Op::Delete, &group) {
+        resp.error_code = refused.code();
+        resp.error_message = refused.wire_message();
         return resp;
     }
     let mut topics: Vec<String> = Vec::new();
@@ -27,7 +27,7 @@ pub async fn handle(
         let mut rt = DeleteShareGroupOffsetsResponseTopic::default();
         rt.topic_name = t.topic_name.clone();
         rt.error_message = None;
-        if !agent.authorize(Op::Read, Res::Topic(&t.topic_name.0)) {
+        if !cx.authorize(Op::Read, Res::Topic(&t.topic_name.0)) {
             rt.error_code = ResponseError::TopicAuthorizationFailed.code();
             resp.responses.push(rt);
             continue;

@@ -17,8 +17,8 @@ use sluice_meta::state::MetaState;
 use uuid::Uuid;
 
 use super::{duplicates, topic_name, ApiError};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// One row of the request, as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,9 @@ struct Row {
     outcome: Result<(), ApiError>,
 }
 
-pub async fn handle(agent: &Agent, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub async fn handle(cx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let targets: Vec<Target> = if version >= 6 {
         req.topics
             .into_iter()
@@ -82,7 +84,7 @@ pub async fn handle(agent: &Agent, req: DeleteTopicsRequest, version: i16) -> De
             Err(e) => e.code == unknown,
         };
         if let Some(name) = row.name.as_deref().filter(|_| checkable) {
-            if !agent.authorize(Op::Delete, Res::Topic(name)) {
+            if !cx.authorize(Op::Delete, Res::Topic(name)) {
                 row.outcome = Err(ApiError::new(
                     ResponseError::TopicAuthorizationFailed,
                     "Authorization failed.",

@@ -9,14 +9,15 @@ use sluice_meta::acl::{
 };
 
 use super::{acl_gate, str_bytes};
-use crate::agent::Agent;
 use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: DescribeAclsRequest, _version: i16) -> DescribeAclsResponse {
+pub async fn handle(cx: &RequestContext, req: DescribeAclsRequest) -> DescribeAclsResponse {
+    let agent = &*cx.agent;
     let mut resp = DescribeAclsResponse::default();
     // Kafka sends a null message on success (the codec's default is "").
     resp.error_message = None;
-    if let Err(e) = acl_gate(agent, Op::Describe) {
+    if let Err(e) = acl_gate(cx, Op::Describe) {
         resp.error_code = e.code;
         resp.error_message = e.message.map(str_bytes);
         return resp;

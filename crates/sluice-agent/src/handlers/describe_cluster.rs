@@ -10,18 +10,16 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// KIP-919 endpoint types.
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
-pub async fn handle(
-    agent: &Agent,
-    req: DescribeClusterRequest,
-    version: i16,
-) -> DescribeClusterResponse {
+pub async fn handle(cx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = DescribeClusterResponse::default();
     if let Some((code, message)) = endpoint_error(req.endpoint_type, version) {
         resp.error_code = code;
@@ -34,7 +32,7 @@ pub async fn handle(
         .map(|a| {
             let mut b = DescribeClusterBroker::default();
             b.broker_id = BrokerId(a.agent_id);
-            let (host, port) = crate::listener::endpoint_for(a);
+            let (host, port) = cx.endpoint_of(a);
             b.host = str_bytes(host);
             b.port = port;
             b.rack = a.rack.clone().map(str_bytes);
@@ -48,8 +46,8 @@ pub async fn handle(
     }
     // As Kafka: the operations are told only to a principal that may DESCRIBE the cluster.
     if req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = if agent.may(Op::Describe, Res::Cluster) {
-            agent.authorized_operations(Res::Cluster)
+        resp.cluster_authorized_operations = if cx.may(Op::Describe, Res::Cluster) {
+            cx.authorized_operations(Res::Cluster)
         } else {
             0
         };

@@ -24,6 +24,7 @@ use super::config_resource_gate;
 use super::{config_source, resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::authz::Op;
+use crate::request::RequestContext;
 use crate::topic_config::{describe, lookup, validate_topic_name, ConfigType, CLUSTER_DEFAULTS};
 
 /// One config as reported, before the version- and flag-dependent trimming.
@@ -39,16 +40,14 @@ struct Entry {
     synonyms: Vec<(String, String, i8)>,
 }
 
-pub async fn handle(
-    agent: &Agent,
-    req: DescribeConfigsRequest,
-    version: i16,
-) -> DescribeConfigsResponse {
+pub async fn handle(cx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let include_docs = version >= 3 && req.include_documentation;
     let mut resp = DescribeConfigsResponse::default();
     for resource in req.resources {
         let gate = config_resource_gate(
-            agent,
+            cx,
             Op::DescribeConfigs,
             resource.resource_type,
             &resource.resource_name,

@@ -8,10 +8,12 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use sluice_meta::groups::GroupState;
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+pub async fn handle(cx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = DescribeGroupsResponse::default();
     resp.groups = req
         .groups
@@ -20,15 +22,15 @@ pub fn handle(agent: &Agent, req: DescribeGroupsRequest, version: i16) -> Descri
             let mut d = DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_authorized_operations(i32::MIN);
-            if !agent.authorize(Op::Describe, Res::Group(&id.0)) {
-                d.error_code = ResponseError::GroupAuthorizationFailed.code();
+            if let Err(refused) = cx.authorize_group(Op::Describe, &id.0) {
+                d.error_code = refused.code();
                 return d;
             }
             if req.include_authorized_operations {
-                d.authorized_operations = agent.authorized_operations(Res::Group(&id.0));
+                d.authorized_operations = cx.authorized_operations(Res::Group(&id.0));
             }
-            if !agent.is_group_coordinator(id.0.as_str()) {
-                d.error_code = ResponseError::NotCoordinator.code();
+            if let Err(refused) = agent.coordinates(&id.0) {
+                d.error_code = refused.code();
                 return d;
             }
             let Some(g) = agent.read(|s| s.groups.get(id.0.as_str()).cloned()) else {

@@ -17,12 +17,14 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 
 use super::{str_bytes, topic_name};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: DescribeLogDirsRequest, version: i16) -> DescribeLogDirsResponse {
+pub async fn handle(cx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = DescribeLogDirsResponse::default();
-    if !agent.authorize(Op::Describe, Res::Cluster) {
+    if !cx.authorize(Op::Describe, Res::Cluster) {
         if version >= 3 {
             resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         }

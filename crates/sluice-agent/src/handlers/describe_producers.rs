@@ -11,20 +11,20 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 use sluice_meta::state::MetaState;
 
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: DescribeProducersRequest,
-    _version: i16,
 ) -> DescribeProducersResponse {
+    let agent = &*cx.agent;
     let mut resp = DescribeProducersResponse::default();
     // READ on each topic.
     let allowed: Vec<bool> = req
         .topics
         .iter()
-        .map(|t| agent.authorize(Op::Read, Res::Topic(&t.name.0)))
+        .map(|t| cx.authorize(Op::Read, Res::Topic(&t.name.0)))
         .collect();
     resp.topics = agent.read(|s| {
         req.topics

@@ -18,20 +18,19 @@ use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumRe
 use sluice_meta::api::MembershipResponse;
 
 use super::{str_bytes, topic_name};
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// KRaft's metadata topic, the only partition DescribeQuorum describes.
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
-pub async fn handle(
-    agent: &Agent,
-    req: DescribeQuorumRequest,
-    version: i16,
-) -> DescribeQuorumResponse {
+pub async fn handle(cx: &RequestContext, req: DescribeQuorumRequest) -> DescribeQuorumResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = DescribeQuorumResponse::default();
     resp.error_message = None;
-    if !agent.authorize(Op::Describe, Res::Cluster) {
+    if !cx.authorize(Op::Describe, Res::Cluster) {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return resp;
     }

@@ -10,25 +10,23 @@ use kafka_protocol::messages::{
 };
 
 use super::topic_name;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: DescribeShareGroupOffsetsRequest,
-    _version: i16,
 ) -> DescribeShareGroupOffsetsResponse {
+    let agent = &*cx.agent;
     let mut resp = DescribeShareGroupOffsetsResponse::default();
     for g in req.groups {
         let mut out = DescribeShareGroupOffsetsResponseGroup::default();
         out.group_id = g.group_id.clone();
         let group = g.group_id.0.to_string();
         // DESCRIBE on the group; DESCRIBE on each topic below.
-        if !agent.authorize(Op::Describe, Res::Group(&group)) {
-            out.error_code = ResponseError::GroupAuthorizationFailed.code();
-            out.error_message = Some(kafka_protocol::protocol::StrBytes::from_static_str(
-                "Group authorization failed.",
-            ));
+        if let Err(refused) = cx.authorize_group(Op::Describe, &group) {
+            out.error_code = refused.code();
+            out.error_message = refused.wire_message();
             resp.groups.push(out);
             continue;
         }
@@ -48,7 +46,7 @@ pub async fn handle(
         out.topics = wanted
             .into_iter()
             .map(|(topic, parts)| {
-                let topic_denied = !agent.authorize(Op::Describe, Res::Topic(&topic));
+                let topic_denied = !cx.authorize(Op::Describe, Res::Topic(&topic));
                 agent.read(|s| {
                     let mut t = DescribeShareGroupOffsetsResponseTopic::default();
                     t.topic_name = topic_name(topic.clone());

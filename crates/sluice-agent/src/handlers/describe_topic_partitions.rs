@@ -17,23 +17,23 @@ use kafka_protocol::messages::describe_topic_partitions_response::{
 use kafka_protocol::messages::{DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse};
 
 use super::{topic_name, PartitionView};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// Kafka's default `max.request.partition.size.limit`.
 const MAX_PARTITIONS: i32 = 2000;
 
-pub fn handle(
-    agent: &Agent,
+pub async fn handle(
+    cx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
-    _version: i16,
 ) -> DescribeTopicPartitionsResponse {
+    let agent = &*cx.agent;
     let mut resp = DescribeTopicPartitionsResponse::default();
     let mut names: Vec<String> = if req.topics.is_empty() {
         agent
             .read(|s| s.topics.keys().cloned().collect::<Vec<_>>())
             .into_iter()
-            .filter(|n| agent.may(Op::Describe, Res::Topic(n)))
+            .filter(|n| cx.may(Op::Describe, Res::Topic(n)))
             .collect()
     } else {
         req.topics.iter().map(|t| t.name.to_string()).collect()
@@ -54,7 +54,7 @@ pub fn handle(
         let mut t = DescribeTopicPartitionsResponseTopic::default();
         t.name = Some(topic_name(name.clone()));
         t.topic_authorized_operations = i32::MIN;
-        if !agent.authorize(Op::Describe, Res::Topic(&name)) {
+        if !cx.authorize(Op::Describe, Res::Topic(&name)) {
             t.error_code = ResponseError::TopicAuthorizationFailed.code();
             resp.topics.push(t);
             continue;
@@ -67,7 +67,7 @@ pub fn handle(
             continue;
         };
         t.topic_id = id;
-        t.topic_authorized_operations = agent.authorized_operations(Res::Topic(&name));
+        t.topic_authorized_operations = cx.authorized_operations(Res::Topic(&name));
         let first = if name == start_topic {
             start_partition.max(0)
         } else {

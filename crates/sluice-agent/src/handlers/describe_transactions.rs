@@ -10,14 +10,14 @@ use sluice_meta::codes;
 use sluice_meta::txn::TransactionMeta;
 
 use super::{str_bytes, topic_name};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: DescribeTransactionsRequest,
-    _version: i16,
 ) -> DescribeTransactionsResponse {
+    let agent = &*cx.agent;
     let mut resp = DescribeTransactionsResponse::default();
     for tid in req.transactional_ids {
         let mut t = TransactionState::default();
@@ -25,7 +25,7 @@ pub async fn handle(
         t.producer_epoch = -1;
         t.transaction_start_time_ms = -1;
         let id = tid.0.to_string();
-        if !agent.authorize(Op::Describe, Res::TransactionalId(&id)) {
+        if !cx.authorize(Op::Describe, Res::TransactionalId(&id)) {
             t.error_code = codes::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
         } else {
             match agent.read(|s| s.transactions.by_id.get(&id).cloned()) {

@@ -12,17 +12,17 @@ use kafka_protocol::messages::{
 };
 
 use super::{cluster_denied, duplicates, str_bytes};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: DescribeUserScramCredentialsRequest,
-    _version: i16,
 ) -> DescribeUserScramCredentialsResponse {
+    let agent = &*cx.agent;
     let mut resp = DescribeUserScramCredentialsResponse::default();
     // DESCRIBE on the cluster, or every user's result fails.
-    let cluster_describe = agent.authorize(Op::Describe, Res::Cluster);
+    let cluster_describe = cx.authorize(Op::Describe, Res::Cluster);
     let users: Vec<String> = match req.users {
         Some(us) => us.into_iter().map(|u| u.name.to_string()).collect(),
         None => agent.read(|s| s.scram_users.keys().cloned().collect()),

@@ -12,12 +12,14 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
 use super::{str_bytes, topic_name};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
+pub async fn handle(cx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = ElectLeadersResponse::default();
-    let denied = !agent.authorize(Op::Alter, Res::Cluster);
+    let denied = !cx.authorize(Op::Alter, Res::Cluster);
     if denied && version >= 1 {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
     }

@@ -8,18 +8,21 @@ use sluice_meta::codes;
 use sluice_meta::command::CommandResponse;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
+use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
 /// The first EndTxn version of transaction version 2 (epoch bump at every end).
 const TV2_VERSION: i16 = 5;
 
-pub async fn handle(agent: &Agent, req: EndTxnRequest, version: i16) -> EndTxnResponse {
+pub async fn handle(cx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = EndTxnResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
     let tid = req.transactional_id.0.to_string();
-    if let Err(code) = txn_coordinator::gate(agent, &tid) {
+    if let Err(code) = txn_coordinator::gate(cx, &tid) {
         resp.error_code = code;
         return resp;
     }

@@ -20,6 +20,7 @@ use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::fetch_session::{PartitionRequest, PartitionSent, SessionKey};
 use crate::reader::Watermarks;
+use crate::request::RequestContext;
 
 /// Longest long poll honoured, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -34,7 +35,9 @@ struct PartitionResult {
     aborted: Option<Vec<sluice_meta::txn::AbortedTxn>>,
 }
 
-pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(cx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let by_id = version >= 13;
     let key_of = |name: &str, id: Uuid, partition: i32| {
         let resolved = agent.resolve_topic(
@@ -101,7 +104,7 @@ pub async fn handle(agent: &Agent, req: FetchRequest, version: i16) -> FetchResp
         // An unknown topic id has no name (UNKNOWN_TOPIC_ID, answered below).
         if !key.topic.is_empty()
             && checked.insert(&key.topic)
-            && !agent.authorize(Op::Read, Res::Topic(&key.topic))
+            && !cx.authorize(Op::Read, Res::Topic(&key.topic))
         {
             denied.insert(key.topic.clone());
         }

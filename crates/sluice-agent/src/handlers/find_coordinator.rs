@@ -8,18 +8,16 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::group_coordinator::coordinator_among;
+use crate::request::RequestContext;
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
 
-pub async fn handle(
-    agent: &Agent,
-    req: FindCoordinatorRequest,
-    version: i16,
-) -> FindCoordinatorResponse {
+pub async fn handle(cx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = FindCoordinatorResponse::default();
     let keys: Vec<String> = if version >= 4 {
         req.coordinator_keys.iter().map(|k| k.to_string()).collect()
@@ -27,6 +25,16 @@ pub async fn handle(
         vec![req.key.to_string()]
     };
     let agents = agent.live_agents();
+    // The coordinator of `key`, at the endpoint of the listener the client came in on.
+    let locate = |c: &mut Coordinator, key: &str| {
+        if let Some(a) = coordinator_among(&agents, key) {
+            c.node_id = BrokerId(a.agent_id);
+            let (host, port) = cx.endpoint_of(a);
+            c.host = str_bytes(host);
+            c.port = port;
+            c.error_message = None;
+        }
+    };
     let answers: Vec<Coordinator> = keys
         .into_iter()
         .map(|key| {
@@ -35,26 +43,18 @@ pub async fn handle(
             c.node_id = BrokerId(-1);
             c.port = -1;
             match req.key_type {
-                KEY_GROUP
-                    if !key.is_empty() && !agent.authorize(Op::Describe, Res::Group(&key)) =>
-                {
-                    c.error_code = ResponseError::GroupAuthorizationFailed.code();
-                    c.error_message = Some(str_bytes("Group authorization failed."));
-                }
-                KEY_TRANSACTION if !agent.authorize(Op::Describe, Res::TransactionalId(&key)) => {
+                KEY_GROUP if !key.is_empty() => match cx.authorize_group(Op::Describe, &key) {
+                    Err(refused) => {
+                        c.error_code = refused.code();
+                        c.error_message = refused.wire_message();
+                    }
+                    Ok(()) => locate(&mut c, &key),
+                },
+                KEY_TRANSACTION if !cx.authorize(Op::Describe, Res::TransactionalId(&key)) => {
                     c.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
                     c.error_message = Some(str_bytes("Transactional Id authorization failed."));
                 }
-                KEY_GROUP | KEY_TRANSACTION if !key.is_empty() => {
-                    if let Some(a) = coordinator_among(&agents, &key) {
-                        c.node_id = BrokerId(a.agent_id);
-                        // The endpoint of the listener the client came in on (SASL, TLS...).
-                        let (host, port) = crate::listener::endpoint_for(a);
-                        c.host = str_bytes(host);
-                        c.port = port;
-                        c.error_message = None;
-                    }
-                }
+                KEY_TRANSACTION if !key.is_empty() => locate(&mut c, &key),
                 KEY_GROUP => {
                     c.error_code = ResponseError::InvalidRequest.code();
                     c.error_message = Some(str_bytes("Group id can't be empty."));

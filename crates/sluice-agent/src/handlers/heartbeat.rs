@@ -8,19 +8,16 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use sluice_meta::groups::GroupState;
 
 use super::group_member_error;
-use crate::agent::Agent;
-use crate::authz::{Op, Res};
+use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
+pub async fn handle(cx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
+    let agent = &*cx.agent;
     let group = req.group_id.0.as_str();
     let member = req.member_id.as_str();
     let mut resp = HeartbeatResponse::default();
-    if !agent.authorize(Op::Read, Res::Group(group)) {
-        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
-        return resp;
-    }
-    if !agent.is_group_coordinator(group) {
-        resp.error_code = ResponseError::NotCoordinator.code();
+    if let Err(refused) = cx.coordinated_group(Op::Read, group) {
+        resp.error_code = refused.code();
         return resp;
     }
     let instance = req.group_instance_id.as_ref().map(|s| s.as_str());

@@ -24,6 +24,7 @@ use super::config_resource_gate;
 use super::{duplicates, invalid_config, resource_type, ApiError};
 use crate::agent::Agent;
 use crate::authz::Op;
+use crate::request::RequestContext;
 use crate::topic_config::{lookup, validate, validate_all, ConfigType};
 
 /// Kafka's `AlterConfigOp.OpType` ids.
@@ -36,30 +37,43 @@ const OP_SUBTRACT: i8 = 3;
 pub(super) type Changes = Vec<(String, Option<String>)>;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
-    _version: i16,
 ) -> IncrementalAlterConfigsResponse {
-    let outcomes = alter_resources(agent, &req.resources, req.validate_only).await;
+    let outcomes = alter_resources(cx, &req.resources, req.validate_only).await;
     let mut resp = IncrementalAlterConfigsResponse::default();
-    for (r, outcome) in req.resources.into_iter().zip(outcomes) {
-        let mut out = AlterConfigsResourceResponse::default();
-        (out.error_code, out.error_message) = ApiError::fields(outcome);
-        out.resource_type = r.resource_type;
-        out.resource_name = r.resource_name;
-        resp.responses.push(out);
-    }
+    resp.responses = resource_outcomes!(req.resources, outcomes, AlterConfigsResourceResponse);
     resp
 }
+
+/// The per-resource answer of AlterConfigs and IncrementalAlterConfigs: each requested resource
+/// (`resource_type`, `resource_name`) with its outcome, in request order.
+macro_rules! resource_outcomes {
+    ($resources:expr, $outcomes:expr, $entry:ty) => {
+        $resources
+            .into_iter()
+            .zip($outcomes)
+            .map(|(r, outcome)| {
+                let mut out = <$entry>::default();
+                (out.error_code, out.error_message) = ApiError::fields(outcome);
+                out.resource_type = r.resource_type;
+                out.resource_name = r.resource_name;
+                out
+            })
+            .collect()
+    };
+}
+pub(super) use resource_outcomes;
 
 /// Alters each resource (duplicates refused, each authorized on its own), concurrently; one
 /// outcome per resource, in order. The legacy AlterConfigs comes here too, its full
 /// replacement turned into SET and DELETE operations.
 pub(super) async fn alter_resources(
-    agent: &Agent,
+    cx: &RequestContext,
     resources: &[AlterConfigsResource],
     validate_only: bool,
 ) -> Vec<Result<(), ApiError>> {
+    let agent = &*cx.agent;
     let keys: Vec<(i8, &str)> = resources
         .iter()
         .map(|r| (r.resource_type, r.resource_name.as_str()))
@@ -77,7 +91,7 @@ pub(super) async fn alter_resources(
                     "Each resource must appear at most once.",
                 ));
             }
-            config_resource_gate(agent, Op::AlterConfigs, r.resource_type, &r.resource_name)?;
+            config_resource_gate(cx, Op::AlterConfigs, r.resource_type, &r.resource_name)?;
             alter(agent, r, validate_only).await
         }
     });

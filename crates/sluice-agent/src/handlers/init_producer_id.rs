@@ -18,15 +18,13 @@ use sluice_meta::txn::TxnCommand;
 use super::ApiError;
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res, ResourceType};
+use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
-pub async fn handle(
-    agent: &Agent,
-    req: InitProducerIdRequest,
-    version: i16,
-) -> InitProducerIdResponse {
+pub async fn handle(cx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    let version = cx.api_version;
     let mut resp = InitProducerIdResponse::default();
-    match init(agent, &req, version).await {
+    match init(cx, &req, version).await {
         Ok(p) => {
             resp.producer_id = ProducerId(p.producer_id);
             resp.producer_epoch = p.producer_epoch;
@@ -41,18 +39,19 @@ pub async fn handle(
 }
 
 async fn init(
-    agent: &Agent,
+    cx: &RequestContext,
     req: &InitProducerIdRequest,
     version: i16,
 ) -> Result<ProducerInfo, i16> {
+    let agent = &*cx.agent;
     // A transactional id needs WRITE on it; otherwise, as Kafka 3.x+, IDEMPOTENT_WRITE on the
     // cluster or WRITE on at least one topic.
     match &req.transactional_id {
-        Some(tid) if !agent.authorize(Op::Write, Res::TransactionalId(&tid.0)) => {
+        Some(tid) if !cx.authorize(Op::Write, Res::TransactionalId(&tid.0)) => {
             return Err(ResponseError::TransactionalIdAuthorizationFailed.code());
         }
-        None if !agent.may(Op::IdempotentWrite, Res::Cluster)
-            && !agent.authorize_any(Op::Write, ResourceType::Topic) =>
+        None if !cx.may(Op::IdempotentWrite, Res::Cluster)
+            && !cx.authorize_any(Op::Write, ResourceType::Topic) =>
         {
             return Err(ResponseError::ClusterAuthorizationFailed.code());
         }

@@ -18,19 +18,17 @@ use sluice_meta::command::CommandResponse;
 use sluice_meta::groups::{GroupCommand, GroupResponse, JoinMember};
 
 use super::str_bytes;
-use crate::agent::{now_ms, Agent};
-use crate::authz::{Op, Res};
+use crate::agent::now_ms;
+use crate::authz::Op;
+use crate::request::RequestContext;
 
 /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
 pub const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
 pub const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
 
-pub async fn handle(
-    agent: &Agent,
-    req: JoinGroupRequest,
-    version: i16,
-    client_id: &str,
-) -> JoinGroupResponse {
+pub async fn handle(cx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let group = req.group_id.0.to_string();
     let mut resp = JoinGroupResponse::default()
         .with_generation_id(-1)
@@ -39,14 +37,8 @@ pub async fn handle(
         r.error_code = e.code();
         r
     };
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        return fail(resp, ResponseError::GroupAuthorizationFailed);
-    }
-    if group.is_empty() {
-        return fail(resp, ResponseError::InvalidGroupId);
-    }
-    if !agent.is_group_coordinator(&group) {
-        return fail(resp, ResponseError::NotCoordinator);
+    if let Err(refused) = cx.coordinated_named_group(Op::Read, &group) {
+        return fail(resp, refused.0);
     }
     if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&req.session_timeout_ms) {
         return fail(resp, ResponseError::InvalidSessionTimeout);
@@ -54,7 +46,7 @@ pub async fn handle(
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
     let mut member_id = req.member_id.to_string();
     let new_member = if member_id.is_empty() {
-        member_id = format!("{client_id}-{}", uuid::Uuid::new_v4());
+        member_id = format!("{}-{}", cx.client_id, uuid::Uuid::new_v4());
         if version >= 4 && instance_id.is_none() {
             agent.groups.add_pending(&group, &member_id);
             resp.member_id = str_bytes(member_id);
@@ -79,8 +71,8 @@ pub async fn handle(
         member_id: member_id.clone(),
         new_member,
         instance_id,
-        client_id: client_id.to_string(),
-        client_host: crate::listener::client_host(),
+        client_id: cx.client_id.clone(),
+        client_host: cx.client_host(),
         session_timeout_ms: req.session_timeout_ms,
         rebalance_timeout_ms,
         protocol_type: req.protocol_type.to_string(),

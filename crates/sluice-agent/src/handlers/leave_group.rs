@@ -7,18 +7,17 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use sluice_meta::command::CommandResponse;
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 
-use crate::agent::{now_ms, Agent};
-use crate::authz::{Op, Res};
+use crate::agent::now_ms;
+use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub async fn handle(agent: &Agent, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub async fn handle(cx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let group = req.group_id.0.to_string();
     let mut resp = LeaveGroupResponse::default();
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
-        return resp;
-    }
-    if !agent.is_group_coordinator(&group) {
-        resp.error_code = ResponseError::NotCoordinator.code();
+    if let Err(refused) = cx.coordinated_group(Op::Read, &group) {
+        resp.error_code = refused.code();
         return resp;
     }
     let members: Vec<(String, Option<String>)> = if version >= 3 {

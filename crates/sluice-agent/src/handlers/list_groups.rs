@@ -5,18 +5,19 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::str_bytes;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::group_coordinator::coordinator_among;
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroupsResponse {
+pub async fn handle(cx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+    let agent = &*cx.agent;
     let agents = agent.live_agents();
     let me = agent.id();
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     let mut resp = ListGroupsResponse::default();
     // Every group with DESCRIBE on the cluster, else only those the principal may describe.
-    let all = agent.may(Op::Describe, Res::Cluster);
+    let all = cx.may(Op::Describe, Res::Cluster);
     let groups: Vec<ListedGroup> = agent.read(|s| {
         s.groups
             .groups
@@ -58,7 +59,7 @@ pub fn handle(agent: &Agent, req: ListGroupsRequest, _version: i16) -> ListGroup
     });
     resp.groups = groups
         .into_iter()
-        .filter(|g| all || agent.may(Op::Describe, Res::Group(&g.group_id.0)))
+        .filter(|g| all || cx.may(Op::Describe, Res::Group(&g.group_id.0)))
         .collect();
     resp
 }

@@ -27,6 +27,7 @@ use super::check_leader_epoch;
 use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::reader::{ReadPlan, Watermarks, LEADER_EPOCH};
+use crate::request::RequestContext;
 
 /// Kafka's special timestamps (`ListOffsetsRequest`).
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -61,7 +62,9 @@ impl Found {
     }
 }
 
-pub async fn handle(agent: &Agent, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub async fn handle(cx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     // v10 bounds the time spent reading storage; earlier versions have no timeout field.
     let timeout =
         (version >= 10 && req.timeout_ms > 0).then(|| Duration::from_millis(req.timeout_ms as u64));
@@ -83,7 +86,7 @@ pub async fn handle(agent: &Agent, req: ListOffsetsRequest, version: i16) -> Lis
     for topic in req.topics {
         let name = topic.name.0.to_string();
         let mut t = ListOffsetsTopicResponse::default();
-        if !agent.authorize(Op::Describe, Res::Topic(&name)) {
+        if !cx.authorize(Op::Describe, Res::Topic(&name)) {
             t.partitions = topic
                 .partitions
                 .iter()

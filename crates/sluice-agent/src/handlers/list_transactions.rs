@@ -11,14 +11,12 @@ use sluice_meta::codes;
 use sluice_meta::txn::TxnState;
 
 use super::str_bytes;
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub async fn handle(
-    agent: &Agent,
-    req: ListTransactionsRequest,
-    _version: i16,
-) -> ListTransactionsResponse {
+pub async fn handle(cx: &RequestContext, req: ListTransactionsRequest) -> ListTransactionsResponse {
+    let agent = &*cx.agent;
     let mut resp = ListTransactionsResponse::default();
     let mut states = Vec::new();
     for f in &req.state_filters {
@@ -59,7 +57,7 @@ pub async fn handle(
     });
     resp.transaction_states = listed
         .into_iter()
-        .filter(|(id, _, _)| agent.may(Op::Describe, Res::TransactionalId(id)))
+        .filter(|(id, _, _)| cx.may(Op::Describe, Res::TransactionalId(id)))
         .map(|(id, producer_id, state)| {
             let mut t = TransactionState::default();
             t.transactional_id = TransactionalId(str_bytes(id));

@@ -14,17 +14,20 @@ use super::PartitionView;
 use super::{str_bytes, topic_name};
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::topic_config::validate_topic_name;
 
-pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let agents = crate::zone::pin_to_client_zone(agent.live_agents());
+pub async fn handle(cx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
+    let agents = crate::zone::pin_to_client_zone(agent.live_agents(), &cx.client_id);
     let mut resp = MetadataResponse::default();
     resp.brokers = agents
         .iter()
         .map(|a| {
             let mut b = MetadataResponseBroker::default();
             b.node_id = BrokerId(a.agent_id);
-            let (host, port) = crate::listener::endpoint_for(a);
+            let (host, port) = cx.endpoint_of(a);
             b.host = str_bytes(host);
             b.port = port;
             b.rack = a.rack.clone().map(str_bytes);
@@ -35,8 +38,8 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
     resp.controller_id = BrokerId(agents.first().map_or(agent.id(), |a| a.agent_id));
     resp.cluster_authorized_operations = i32::MIN;
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = if agent.may(Op::Describe, Res::Cluster) {
-            agent.authorized_operations(Res::Cluster)
+        resp.cluster_authorized_operations = if cx.may(Op::Describe, Res::Cluster) {
+            cx.authorized_operations(Res::Cluster)
         } else {
             0
         };
@@ -63,7 +66,7 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
             .into_iter()
             .filter(|(n, _)| {
                 n.as_deref()
-                    .is_some_and(|n| agent.may(Op::Describe, Res::Topic(n)))
+                    .is_some_and(|n| cx.may(Op::Describe, Res::Topic(n)))
             })
             .collect(),
         Some(r) => r,
@@ -72,10 +75,10 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
         agent.cfg.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let with_ops = version >= 8 && req.include_topic_authorized_operations;
     for (name, id) in names {
-        let mut t = describe_topic(agent, &agents, name, id, auto_create).await;
+        let mut t = describe_topic(cx, &agents, name, id, auto_create).await;
         if with_ops && t.error_code == 0 {
             if let Some(n) = &t.name {
-                t.topic_authorized_operations = agent.authorized_operations(Res::Topic(&n.0));
+                t.topic_authorized_operations = cx.authorized_operations(Res::Topic(&n.0));
             }
         }
         resp.topics.push(t);
@@ -84,12 +87,13 @@ pub async fn handle(agent: &Agent, req: MetadataRequest, version: i16) -> Metada
 }
 
 async fn describe_topic(
-    agent: &Agent,
+    cx: &RequestContext,
     agents: &[sluice_meta::state::AgentInfo],
     name: Option<String>,
     id: Uuid,
     auto_create: bool,
 ) -> MetadataResponseTopic {
+    let agent = &*cx.agent;
     let mut t = MetadataResponseTopic::default();
     t.topic_authorized_operations = i32::MIN;
     t.topic_id = id;
@@ -101,7 +105,7 @@ async fn describe_topic(
         .map(|r| r.name.as_str())
         .or(name.as_deref());
     if let Some(n) = shown {
-        if !agent.authorize(Op::Describe, Res::Topic(n)) {
+        if !cx.authorize(Op::Describe, Res::Topic(n)) {
             t.error_code = ResponseError::TopicAuthorizationFailed.code();
             t.topic_id = Uuid::nil();
             return t;
@@ -116,9 +120,7 @@ async fn describe_topic(
             }
             if auto_create {
                 // Auto-creation needs CREATE on the cluster or on the topic.
-                if !agent.may(Op::Create, Res::Cluster)
-                    && !agent.authorize(Op::Create, Res::Topic(n))
-                {
+                if !cx.may(Op::Create, Res::Cluster) && !cx.authorize(Op::Create, Res::Topic(n)) {
                     t.error_code = ResponseError::TopicAuthorizationFailed.code();
                     return t;
                 }

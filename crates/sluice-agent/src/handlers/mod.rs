@@ -31,6 +31,7 @@ pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod groups;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -50,6 +51,7 @@ pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
+pub mod share_requests;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod update_features;
@@ -163,6 +165,7 @@ mod admin {
     use sluice_meta::command::{Command, CommandResponse};
 
     use crate::agent::Agent;
+    use crate::request::RequestContext;
 
     /// A per-resource error as admin responses carry it: Kafka's code and, where Kafka sends one,
     /// its message.
@@ -287,14 +290,14 @@ mod admin {
 
     /// The gate of the ACL APIs: SECURITY_DISABLED without an authorizer (Kafka's words), else
     /// `op` (ALTER or DESCRIBE) on the cluster or CLUSTER_AUTHORIZATION_FAILED.
-    pub fn acl_gate(agent: &Agent, op: crate::authz::Op) -> Result<(), ApiError> {
-        if !agent.authorizer_enabled() {
+    pub fn acl_gate(cx: &RequestContext, op: crate::authz::Op) -> Result<(), ApiError> {
+        if !cx.agent.authorizer_enabled() {
             return Err(ApiError::new(
                 ResponseError::SecurityDisabled,
                 "No Authorizer is configured.",
             ));
         }
-        if !agent.authorize(op, crate::authz::Res::Cluster) {
+        if !cx.authorize(op, crate::authz::Res::Cluster) {
             return Err(cluster_denied());
         }
         Ok(())
@@ -303,7 +306,7 @@ mod admin {
     /// DescribeConfigs / IncrementalAlterConfigs: `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on
     /// the resource a config resource names, with that resource's authorization error.
     pub fn config_resource_gate(
-        agent: &Agent,
+        cx: &RequestContext,
         op: crate::authz::Op,
         resource_type: i8,
         name: &str,
@@ -317,7 +320,7 @@ mod admin {
             }
             _ => return Ok(()),
         };
-        if agent.authorize(op, res) {
+        if cx.authorize(op, res) {
             Ok(())
         } else {
             Err(ApiError::new(error, "Authorization failed."))

@@ -13,34 +13,28 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use sluice_meta::groups::{GroupCommand, OffsetCommitEntry, OFFSET_METADATA_MAX_BYTES};
 
-use crate::agent::{now_ms, Agent};
+use super::groups::partition_codes;
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub async fn handle(
-    agent: &Agent,
-    req: OffsetCommitRequest,
-    _version: i16,
-) -> OffsetCommitResponse {
+pub async fn handle(cx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let agent = &*cx.agent;
     let group = req.group_id.0.to_string();
     // Per partition: an error decided here, or None to be decided by the proposal.
     let mut verdicts: Vec<Vec<Option<i16>>> = Vec::with_capacity(req.topics.len());
     let mut entries = Vec::new();
     // READ on the group, then READ on each topic.
-    let whole = if !agent.authorize(Op::Read, Res::Group(&group)) {
-        Some(ResponseError::GroupAuthorizationFailed.code())
-    } else if group.is_empty() {
-        Some(ResponseError::InvalidGroupId.code())
-    } else if !agent.is_group_coordinator(&group) {
-        Some(ResponseError::NotCoordinator.code())
-    } else {
-        None
-    };
+    let whole = cx
+        .coordinated_named_group(Op::Read, &group)
+        .err()
+        .map(|e| e.code());
     for t in &req.topics {
         let partitions = agent.read(|s| {
             s.topic(t.name.0.as_str())
                 .map(|t| t.partitions.len() as i32)
         });
-        let topic_denied = whole.is_none() && !agent.authorize(Op::Read, Res::Topic(&t.name.0));
+        let topic_denied = whole.is_none() && !cx.authorize(Op::Read, Res::Topic(&t.name.0));
         let mut v = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let code = if whole.is_some() {
@@ -87,26 +81,15 @@ pub async fn handle(
             outcome = code;
         }
     }
+    let codes = verdicts
+        .into_iter()
+        .map(|v| v.into_iter().map(|c| c.unwrap_or(outcome)));
     let mut resp = OffsetCommitResponse::default();
-    resp.topics = req
-        .topics
-        .iter()
-        .zip(verdicts)
-        .map(|(t, v)| {
-            OffsetCommitResponseTopic::default()
-                .with_name(t.name.clone())
-                .with_partitions(
-                    t.partitions
-                        .iter()
-                        .zip(v)
-                        .map(|(p, code)| {
-                            OffsetCommitResponsePartition::default()
-                                .with_partition_index(p.partition_index)
-                                .with_error_code(code.unwrap_or(outcome))
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+    resp.topics = partition_codes!(
+        req.topics,
+        codes,
+        OffsetCommitResponseTopic,
+        OffsetCommitResponsePartition
+    );
     resp
 }

@@ -13,23 +13,17 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use kafka_protocol::protocol::Decodable;
 use sluice_meta::groups::{Group, GroupCommand};
 
-use crate::agent::Agent;
+use super::groups::partition_codes;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub async fn handle(
-    agent: &Agent,
-    req: OffsetDeleteRequest,
-    _version: i16,
-) -> OffsetDeleteResponse {
+pub async fn handle(cx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let agent = &*cx.agent;
     let group = req.group_id.0.to_string();
     let mut resp = OffsetDeleteResponse::default();
     // DELETE on the group, then READ on each topic.
-    if !agent.authorize(Op::Delete, Res::Group(&group)) {
-        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
-        return resp;
-    }
-    if !agent.is_group_coordinator(&group) {
-        resp.error_code = ResponseError::NotCoordinator.code();
+    if let Err(refused) = cx.coordinated_group(Op::Delete, &group) {
+        resp.error_code = refused.code();
         return resp;
     }
     let Some(g) = agent.read(|s| s.groups.get(&group).cloned()) else {
@@ -42,7 +36,7 @@ pub async fn handle(
     for t in &req.topics {
         let name = t.name.0.to_string();
         let partitions = agent.read(|s| s.topic(&name).map(|t| t.partitions.len() as i32));
-        let topic_denied = !agent.authorize(Op::Read, Res::Topic(&name));
+        let topic_denied = !cx.authorize(Op::Read, Res::Topic(&name));
         let v: Vec<i16> = t
             .partitions
             .iter()
@@ -73,26 +67,15 @@ pub async fn handle(
         }
         outcome = 0;
     }
-    resp.topics = req
-        .topics
-        .iter()
-        .zip(verdicts)
-        .map(|(t, v)| {
-            OffsetDeleteResponseTopic::default()
-                .with_name(t.name.clone())
-                .with_partitions(
-                    t.partitions
-                        .iter()
-                        .zip(v)
-                        .map(|(p, code)| {
-                            OffsetDeleteResponsePartition::default()
-                                .with_partition_index(p.partition_index)
-                                .with_error_code(if code == 0 { outcome } else { code })
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
+    let codes = verdicts
+        .into_iter()
+        .map(|v| v.into_iter().map(|c| if c == 0 { outcome } else { c }));
+    resp.topics = partition_codes!(
+        req.topics,
+        codes,
+        OffsetDeleteResponseTopic,
+        OffsetDeleteResponsePartition
+    );
     resp
 }
 

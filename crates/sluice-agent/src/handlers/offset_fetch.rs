@@ -10,13 +10,14 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse}
 use sluice_meta::state::MetaState;
 
 use super::{str_bytes, topic_name};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
 /// One partition's answer: (partition, offset, leader epoch, metadata, error).
 type PartitionOffset = (i32, i64, i32, String, i16);
 
-pub fn handle(agent: &Agent, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub async fn handle(cx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let version = cx.api_version;
     let mut resp = OffsetFetchResponse::default();
     if version >= 8 {
         resp.groups = req
@@ -28,7 +29,7 @@ pub fn handle(agent: &Agent, req: OffsetFetchRequest, version: i16) -> OffsetFet
                         .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                         .collect::<Vec<_>>()
                 });
-                let (code, topics) = fetch(agent, g.group_id.0.as_str(), wanted);
+                let (code, topics) = fetch(cx, g.group_id.0.as_str(), wanted);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
                     .with_error_code(code)
@@ -64,7 +65,7 @@ pub fn handle(agent: &Agent, req: OffsetFetchRequest, version: i16) -> OffsetFet
             .collect::<Vec<_>>()
     });
     let GroupId(group) = &req.group_id;
-    let (code, topics) = fetch(agent, group.as_str(), wanted);
+    let (code, topics) = fetch(cx, group.as_str(), wanted);
     resp.error_code = code;
     resp.topics = topics
         .into_iter()
@@ -93,20 +94,15 @@ pub fn handle(agent: &Agent, req: OffsetFetchRequest, version: i16) -> OffsetFet
 /// The group-level error and, per topic, the committed offsets asked for (all when `wanted` is
 /// None); -1 where nothing is committed.
 fn fetch(
-    agent: &Agent,
+    cx: &RequestContext,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (i16, Vec<(String, Vec<PartitionOffset>)>) {
+    let agent = &*cx.agent;
     // DESCRIBE on the group, then on each topic (unauthorized topics are errors when asked
     // for, left out when listing all).
-    let group_error = if !agent.authorize(Op::Describe, Res::Group(group)) {
-        Some(ResponseError::GroupAuthorizationFailed.code())
-    } else if !agent.is_group_coordinator(group) {
-        Some(ResponseError::NotCoordinator.code())
-    } else {
-        None
-    };
-    if let Some(code) = group_error {
+    if let Err(refused) = cx.coordinated_group(Op::Describe, group) {
+        let code = refused.code();
         let topics = wanted
             .unwrap_or_default()
             .into_iter()
@@ -159,7 +155,7 @@ fn fetch(
     let topics = topics
         .into_iter()
         .filter_map(|(t, parts)| {
-            if agent.may(Op::Describe, Res::Topic(&t)) {
+            if cx.may(Op::Describe, Res::Topic(&t)) {
                 Some((t, parts))
             } else if listing_all {
                 None

@@ -14,18 +14,18 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::check_leader_epoch;
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::reader::LEADER_EPOCH;
+use crate::request::RequestContext;
 
-pub fn handle(
-    agent: &Agent,
+pub async fn handle(
+    cx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
-    _version: i16,
 ) -> OffsetForLeaderEpochResponse {
+    let agent = &*cx.agent;
     let mut resp = OffsetForLeaderEpochResponse::default();
     for t in req.topics {
-        let allowed = agent.authorize(Op::Describe, Res::Topic(&t.topic));
+        let allowed = cx.authorize(Op::Describe, Res::Topic(&t.topic));
         let partitions = t
             .partitions
             .iter()

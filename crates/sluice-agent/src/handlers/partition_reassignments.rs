@@ -21,20 +21,21 @@ use kafka_protocol::messages::{
 };
 
 use super::{cluster_denied, str_bytes, validate_manual_assignment, ApiError, PartitionView};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub fn alter(
-    agent: &Agent,
+pub async fn alter(
+    cx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
-    version: i16,
 ) -> AlterPartitionReassignmentsResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = AlterPartitionReassignmentsResponse::default();
     if version >= 1 {
         resp.allow_replication_factor_change = req.allow_replication_factor_change;
     }
     resp.error_message = None;
-    if !agent.authorize(Op::Alter, Res::Cluster) {
+    if !cx.authorize(Op::Alter, Res::Cluster) {
         let e = cluster_denied();
         resp.error_code = e.code;
         resp.error_message = e.message.map(str_bytes);
@@ -94,14 +95,13 @@ fn reassign(
     ))
 }
 
-pub fn list(
-    agent: &Agent,
+pub async fn list(
+    cx: &RequestContext,
     _req: ListPartitionReassignmentsRequest,
-    _version: i16,
 ) -> ListPartitionReassignmentsResponse {
     let mut resp = ListPartitionReassignmentsResponse::default();
     resp.error_message = None;
-    if !agent.authorize(Op::Describe, Res::Cluster) {
+    if !cx.authorize(Op::Describe, Res::Cluster) {
         let e = cluster_denied();
         resp.error_code = e.code;
         resp.error_message = e.message.map(str_bytes);

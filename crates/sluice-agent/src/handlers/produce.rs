@@ -2,8 +2,6 @@
 //! the segment holding it is durable and committed (acks 0, 1 and all all mean that; acks=0 only
 //! skips the answer).
 
-use std::sync::Arc;
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -15,8 +13,8 @@ use tokio::sync::oneshot;
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
-use crate::dispatch::{Reply, ReplyFuture};
 use crate::log_validator::{LogValidator, Rejection};
+use crate::request::{Reply, ReplyFuture, RequestContext};
 use crate::topic_config::ProducePolicy;
 use crate::writer::{PartitionKey, WriteError};
 
@@ -36,11 +34,12 @@ enum Pending {
 /// their partition to the producer's transaction themselves.
 const TV2_VERSION: i16 = 12;
 
-pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> ReplyFuture {
+pub async fn handle(cx: &RequestContext, req: ProduceRequest) -> ReplyFuture {
+    let (agent, version) = (cx.agent.clone(), cx.api_version);
     let acks = req.acks;
     // A transactional producer needs WRITE on its transactional id (Kafka's KafkaApis).
     let txn_denied = req.transactional_id.as_ref().is_some_and(|tid| {
-        !tid.0.is_empty() && !agent.authorize(Op::Write, Res::TransactionalId(&tid.0))
+        !tid.0.is_empty() && !cx.authorize(Op::Write, Res::TransactionalId(&tid.0))
     });
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for td in req.topic_data {
@@ -48,8 +47,7 @@ pub async fn handle(agent: Arc<Agent>, req: ProduceRequest, version: i16) -> Rep
         let resolved = agent.resolve_topic(Some(&name), td.topic_id);
         // WRITE on the topic; an unknown topic id has no name to check (UNKNOWN_TOPIC_ID).
         let checked_name = resolved.as_ref().map_or(name.as_str(), |t| t.name.as_str());
-        let allowed =
-            checked_name.is_empty() || agent.authorize(Op::Write, Res::Topic(checked_name));
+        let allowed = checked_name.is_empty() || cx.authorize(Op::Write, Res::Topic(checked_name));
         let policy = resolved
             .as_ref()
             .and_then(|t| agent.read(|s| s.topic(&t.name).map(ProducePolicy::of)));

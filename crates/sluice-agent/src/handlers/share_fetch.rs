@@ -14,13 +14,13 @@ use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::share::{Acquired, RecordState};
 use sluice_meta::share_group::{
-    limits_of, AckOutcome, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
+    limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
 };
 use tokio::time::Instant;
-use uuid::Uuid;
 
+use super::share_requests::{apply_acks, by_topic, release_all, AckSink};
 use crate::agent::{now_ms, Agent};
-use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::share::{partition_acks, SessionStep, SharePartitionKey};
 
 /// Longest long poll honoured.
@@ -36,38 +36,19 @@ struct PartitionOut {
     listed: bool,
 }
 
-pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> ShareFetchResponse {
+pub async fn handle(cx: &RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
+    let agent = &*cx.agent;
     let mut resp = ShareFetchResponse::default();
     resp.acquisition_lock_timeout_ms = agent.share.limits.lock_ms as i32;
-    let group = req
-        .group_id
-        .as_ref()
-        .map(|g| g.0.to_string())
-        .unwrap_or_default();
-    let member = req
-        .member_id
-        .as_ref()
-        .map(|m| m.to_string())
-        .unwrap_or_default();
     let fail = |mut resp: ShareFetchResponse, e: ResponseError| {
         resp.error_code = e.code();
         resp
     };
-    if group.is_empty() || member.is_empty() {
-        return fail(resp, ResponseError::InvalidRequest);
-    }
     // READ on the group; READ on each topic below.
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        return fail(resp, ResponseError::GroupAuthorizationFailed);
-    }
-    let is_member = agent.read(|s| {
-        s.share_groups
-            .get(&group)
-            .is_some_and(|g| g.members.contains_key(&member))
-    });
-    if !is_member {
-        return fail(resp, ResponseError::UnknownMemberId);
-    }
+    let (group, member) = match cx.share_member(req.group_id.as_ref(), req.member_id.as_ref()) {
+        Ok(x) => x,
+        Err(e) => return fail(resp, e),
+    };
     let limits = agent.read(|s| {
         s.share_groups
             .get(&group)
@@ -80,24 +61,25 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
     let mut acks: Vec<(SharePartitionKey, AckRequest)> = Vec::new();
     let mut add = Vec::new();
     for t in &req.topics {
-        let name = agent.resolve_topic(None, t.topic_id).map(|r| r.name);
-        let denied = name
-            .as_deref()
-            .is_some_and(|n| !agent.authorize(Op::Read, Res::Topic(n)));
+        let name = cx.share_topic(t.topic_id);
         for p in &t.partitions {
             let key = (t.topic_id, p.partition_index);
             let out = parts.entry(key).or_default();
             out.listed = true;
-            if denied {
+            let name = match &name {
+                Ok(name) => name,
                 // Never enters the session, so nothing of it is ever acquired.
-                out.error = Some(ResponseError::TopicAuthorizationFailed);
-                continue;
-            }
-            add.push(key);
-            let Some(name) = &name else {
-                out.error = Some(ResponseError::UnknownTopicId);
-                continue;
+                Err(e @ ResponseError::TopicAuthorizationFailed) => {
+                    out.error = Some(*e);
+                    continue;
+                }
+                Err(e) => {
+                    add.push(key);
+                    out.error = Some(*e);
+                    continue;
+                }
             };
+            add.push(key);
             match partition_acks(name, p.partition_index, &p.acknowledgement_batches) {
                 Ok(rs) => acks.extend(rs.into_iter().map(|r| (key, r))),
                 Err(e) => out.ack_error = Some(e.code()),
@@ -122,14 +104,7 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
     }
     apply_acks(agent, &group, &member, acks, &mut parts).await;
     if step == SessionStep::Close {
-        let limits = agent.share.limits;
-        let _ = agent
-            .propose(Command::Share(ShareCommand::ReleaseAll {
-                group,
-                member_id: member,
-                limits,
-            }))
-            .await;
+        release_all(agent, group, member).await;
         return finish(resp, parts);
     }
 
@@ -217,51 +192,6 @@ pub async fn handle(agent: &Agent, req: ShareFetchRequest, _version: i16) -> Sha
     finish(resp, parts)
 }
 
-/// One quorum command for all acknowledgements of the request; errors land per partition.
-pub async fn apply_acks<P: Default + AckSink>(
-    agent: &Agent,
-    group: &str,
-    member: &str,
-    acks: Vec<(SharePartitionKey, AckRequest)>,
-    parts: &mut BTreeMap<SharePartitionKey, P>,
-) {
-    if acks.is_empty() {
-        return;
-    }
-    let (keys, reqs): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
-    let cmd = ShareCommand::Acknowledge {
-        group: group.to_string(),
-        member_id: member.to_string(),
-        limits: agent.share.limits,
-        acks: reqs,
-        now_ms: now_ms(),
-    };
-    let failed = |code: i16| {
-        vec![
-            AckOutcome {
-                code,
-                message: None
-            };
-            keys.len()
-        ]
-    };
-    let outcomes: Vec<AckOutcome> = match agent.propose(Command::Share(cmd)).await {
-        Ok(CommandResponse::Share(ShareResponse::Acknowledged(c))) => c,
-        Ok(CommandResponse::Share(ShareResponse::Error { code, .. })) => failed(code),
-        Ok(_) => failed(ResponseError::UnknownServerError.code()),
-        Err(e) => failed(e.code()),
-    };
-    for (k, o) in keys.into_iter().zip(outcomes) {
-        parts.entry(k).or_default().ack_result(o.code, o.message);
-    }
-}
-
-/// Where an acknowledgement result goes (ShareFetch and ShareAcknowledge partitions): the
-/// first error of a partition wins, with its message.
-pub trait AckSink {
-    fn ack_result(&mut self, code: i16, message: Option<String>);
-}
-
 impl AckSink for PartitionOut {
     fn ack_result(&mut self, code: i16, _message: Option<String>) {
         self.listed = true;
@@ -303,42 +233,40 @@ fn finish(
     mut resp: ShareFetchResponse,
     parts: BTreeMap<SharePartitionKey, PartitionOut>,
 ) -> ShareFetchResponse {
-    let mut by_topic: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
-    for ((topic_id, partition), out) in parts {
-        if !out.listed && out.acquired.is_empty() && out.error.is_none() {
-            continue;
-        }
-        let mut pd = PartitionData::default();
-        pd.partition_index = partition;
-        pd.error_code = out.error.map_or(0, |e| e.code());
-        pd.error_message = None;
-        // Kafka answers piggy-backed acknowledgements with the code alone (no message).
-        pd.acknowledge_error_code = out.ack_error.unwrap_or(0);
-        pd.acknowledge_error_message = None;
-        pd.current_leader.leader_id = -1;
-        pd.current_leader.leader_epoch = -1;
-        pd.acquired_records = out
-            .acquired
-            .iter()
-            .map(|a| {
-                let mut r = AcquiredRecords::default();
-                r.first_offset = a.first;
-                r.last_offset = a.last;
-                r.delivery_count = a.delivery_count;
-                r
-            })
-            .collect();
-        pd.records = Some(out.records);
-        by_topic.entry(topic_id).or_default().push(pd);
-    }
-    resp.responses = by_topic
+    let listed = parts
         .into_iter()
-        .map(|(id, partitions)| {
+        .filter(|(_, out)| out.listed || !out.acquired.is_empty() || out.error.is_some());
+    resp.responses = by_topic(
+        listed.map(|((topic_id, partition), out)| {
+            let mut pd = PartitionData::default();
+            pd.partition_index = partition;
+            pd.error_code = out.error.map_or(0, |e| e.code());
+            pd.error_message = None;
+            // Kafka answers piggy-backed acknowledgements with the code alone (no message).
+            pd.acknowledge_error_code = out.ack_error.unwrap_or(0);
+            pd.acknowledge_error_message = None;
+            pd.current_leader.leader_id = -1;
+            pd.current_leader.leader_epoch = -1;
+            pd.acquired_records = out
+                .acquired
+                .iter()
+                .map(|a| {
+                    let mut r = AcquiredRecords::default();
+                    r.first_offset = a.first;
+                    r.last_offset = a.last;
+                    r.delivery_count = a.delivery_count;
+                    r
+                })
+                .collect();
+            pd.records = Some(out.records);
+            (topic_id, pd)
+        }),
+        |id, partitions| {
             let mut t = ShareFetchableTopicResponse::default();
             t.topic_id = id;
             t.partitions = partitions;
             t
-        })
-        .collect();
+        },
+    );
     resp
 }

@@ -12,13 +12,14 @@ use sluice_meta::share_group::{assign, ShareCommand, ShareResponse};
 
 use super::str_bytes;
 use crate::agent::Agent;
-use crate::authz::{Op, Res};
+use crate::authz::Op;
+use crate::request::RequestContext;
 
 pub async fn handle(
-    agent: &Agent,
+    cx: &RequestContext,
     req: ShareGroupHeartbeatRequest,
-    _version: i16,
 ) -> ShareGroupHeartbeatResponse {
+    let agent = &*cx.agent;
     let mut resp = ShareGroupHeartbeatResponse::default();
     resp.heartbeat_interval_ms = agent.share.heartbeat_interval.as_millis() as i32;
     let group = req.group_id.0.to_string();
@@ -43,33 +44,14 @@ pub async fn handle(
         );
     }
     // READ on the group, DESCRIBE on every subscribed topic.
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        return fail(
-            resp,
-            ResponseError::GroupAuthorizationFailed,
-            "Group authorization failed.",
-        );
+    if let Err(refused) = cx.authorize_group(Op::Read, &group) {
+        return fail(resp, refused.0, refused.message());
     }
-    if let Some(ts) = &req.subscribed_topic_names {
-        let denied: Vec<&str> = ts
-            .iter()
-            .map(|t| t.0.as_str())
-            .filter(|t| !agent.authorize(Op::Describe, Res::Topic(t)))
-            .collect();
-        if !denied.is_empty() {
-            return fail(
-                resp,
-                ResponseError::TopicAuthorizationFailed,
-                &format!("Unauthorized topics: {}", denied.join(", ")),
-            );
-        }
+    if let Err(why) = cx.authorize_subscription(req.subscribed_topic_names.as_deref()) {
+        return fail(resp, ResponseError::TopicAuthorizationFailed, &why);
     }
-    if !agent.is_group_coordinator(&group) {
-        return fail(
-            resp,
-            ResponseError::NotCoordinator,
-            "This agent is not the coordinator of the group.",
-        );
+    if let Err(refused) = agent.coordinates(&group) {
+        return fail(resp, refused.0, refused.message());
     }
     resp.member_id = Some(str_bytes(member.clone()));
     let subscribed: Option<Vec<String>> = req
@@ -137,8 +119,8 @@ pub async fn handle(
             group: group.clone(),
             member_id: member.clone(),
             rack: req.rack_id.map(|r| r.to_string()),
-            client_id: crate::listener::client_id(),
-            client_host: crate::listener::client_host(),
+            client_id: cx.client_id.clone(),
+            client_host: cx.client_host(),
             subscribed,
         };
         match agent.propose(Command::Share(cmd)).await {

@@ -9,20 +9,18 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use sluice_meta::groups::{GroupCommand, GroupState};
 
 use super::{group_member_error, str_bytes};
-use crate::agent::{now_ms, Agent};
-use crate::authz::{Op, Res};
+use crate::agent::now_ms;
+use crate::authz::Op;
+use crate::request::RequestContext;
 
-pub async fn handle(agent: &Agent, req: SyncGroupRequest, _version: i16) -> SyncGroupResponse {
+pub async fn handle(cx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+    let agent = &*cx.agent;
     let group = req.group_id.0.to_string();
     let member = req.member_id.to_string();
     let generation = req.generation_id;
     let mut resp = SyncGroupResponse::default();
-    if !agent.authorize(Op::Read, Res::Group(&group)) {
-        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
-        return resp;
-    }
-    if !agent.is_group_coordinator(&group) {
-        resp.error_code = ResponseError::NotCoordinator.code();
+    if let Err(refused) = cx.coordinated_group(Op::Read, &group) {
+        resp.error_code = refused.code();
         return resp;
     }
     let instance = req.group_instance_id.as_ref().map(|s| s.to_string());

@@ -13,25 +13,24 @@ use sluice_meta::codes;
 use sluice_meta::groups::OffsetCommitEntry;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
-pub async fn handle(
-    agent: &Agent,
-    req: TxnOffsetCommitRequest,
-    version: i16,
-) -> TxnOffsetCommitResponse {
+pub async fn handle(cx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let tid = req.transactional_id.0.to_string();
     let group = req.group_id.0.to_string();
     let topic_allowed: Vec<bool> = req
         .topics
         .iter()
-        .map(|t| agent.authorize(Op::Read, Res::Topic(&t.name.0)))
+        .map(|t| cx.authorize(Op::Read, Res::Topic(&t.name.0)))
         .collect();
-    let common = if let Err(code) = txn_coordinator::gate(agent, &tid) {
+    let common = if let Err(code) = txn_coordinator::gate(cx, &tid) {
         Some(code)
-    } else if !agent.authorize(Op::Read, Res::Group(&group)) {
+    } else if !cx.authorize(Op::Read, Res::Group(&group)) {
         Some(codes::GROUP_AUTHORIZATION_FAILED)
     } else {
         None

@@ -14,13 +14,15 @@ use kafka_protocol::messages::{UpdateFeaturesRequest, UpdateFeaturesResponse};
 
 use super::api_versions::FEATURES;
 use super::{cluster_denied, str_bytes, ApiError};
-use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 
-pub fn handle(agent: &Agent, req: UpdateFeaturesRequest, version: i16) -> UpdateFeaturesResponse {
+pub async fn handle(cx: &RequestContext, req: UpdateFeaturesRequest) -> UpdateFeaturesResponse {
+    let agent = &*cx.agent;
+    let version = cx.api_version;
     let mut resp = UpdateFeaturesResponse::default();
     resp.error_message = None;
-    let outcome = if !agent.authorize(Op::Alter, Res::Cluster) {
+    let outcome = if !cx.authorize(Op::Alter, Res::Cluster) {
         Err(cluster_denied())
     } else {
         req.feature_updates

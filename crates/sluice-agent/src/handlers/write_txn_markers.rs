@@ -12,16 +12,14 @@ use sluice_meta::codes;
 use sluice_meta::command::CommandResponse;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::request::RequestContext;
 use crate::txn_coordinator;
 
-pub async fn handle(
-    agent: &Agent,
-    req: WriteTxnMarkersRequest,
-    _version: i16,
-) -> WriteTxnMarkersResponse {
-    let allowed = agent.authorize(Op::ClusterAction, Res::Cluster);
+pub async fn handle(cx: &RequestContext, req: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+    let agent = &*cx.agent;
+    let allowed = cx.authorize(Op::ClusterAction, Res::Cluster);
     let mut resp = WriteTxnMarkersResponse::default();
     for m in req.markers {
         let partitions = txn_coordinator::partitions_of(&m.topics, |t| {

@@ -1,0 +1,287 @@
+//! The invariants of the quorum state, stated once and checked after every apply in tests.
+//!
+//! [`MetaState::apply`] keeps these true whatever the command; a command that cannot keep them
+//! is refused. Under `cfg(test)` (this crate's unit tests) and with the `invariants` feature
+//! (other crates' tests, through their dev-dependency) `apply` calls [`assert_holds`] after every
+//! command, so the churn tests, the randomized state-machine test and every given/when/then test
+//! check all of them at every step, not only the outcome each asserts.
+//!
+//! | invariant | what it protects |
+//! | --- | --- |
+//! | [`Invariant::DenseOffsets`] | a partition's chunks cover `[first base, high watermark)` without gap or overlap, the log start inside it |
+//! | [`Invariant::ObjectRefs`] | each object's reference count is the number of chunks naming it (the janitor deletes an object at zero) |
+//! | [`Invariant::Garbage`] | no object awaiting deletion is still referenced |
+//! | [`Invariant::ShareInFlight`] | a share-partition's in-flight ranges are sorted, disjoint and contiguous from its SPSO, below the high watermark |
+//! | [`Invariant::ConsumerOwnership`] | no partition is owned twice in a KIP-848 group: not in the target assignment, not among current assignments and pending revocations |
+//! | [`Invariant::ProducerBatches`] | a producer's state on a partition remembers at least one batch |
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::share::{RecordState, SharePartition};
+use crate::state::{MetaState, PartitionLog};
+
+/// The invariants [`check`] verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invariant {
+    DenseOffsets,
+    ObjectRefs,
+    Garbage,
+    ShareInFlight,
+    ConsumerOwnership,
+    ProducerBatches,
+}
+
+/// An invariant that does not hold, with where and how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invariant {invariant:?} violated: {detail}")]
+pub struct Violation {
+    pub invariant: Invariant,
+    pub detail: String,
+}
+
+fn violation(invariant: Invariant, detail: String) -> Violation {
+    Violation { invariant, detail }
+}
+
+/// Checks every invariant of `s`; the first violation found.
+pub fn check(s: &MetaState) -> Result<(), Violation> {
+    for (name, t) in &s.topics {
+        for (p, log) in t.partitions.iter().enumerate() {
+            dense_offsets(log)
+                .map_err(|d| violation(Invariant::DenseOffsets, format!("{name}-{p}: {d}")))?;
+        }
+    }
+    object_refs(s)?;
+    for (group, g) in &s.share_groups {
+        for (topic, parts) in &g.partitions {
+            for (p, sp) in parts {
+                let hw = s.partition(topic, *p).map(|l| l.high_watermark);
+                share_in_flight(sp, hw).map_err(|d| {
+                    violation(
+                        Invariant::ShareInFlight,
+                        format!("group {group}, {topic}-{p}: {d}"),
+                    )
+                })?;
+            }
+        }
+    }
+    for (id, g) in &s.groups.groups {
+        if let Some(c) = &g.consumer {
+            c.check_ownership()
+                .map_err(|d| violation(Invariant::ConsumerOwnership, format!("group {id}: {d}")))?;
+        }
+    }
+    for (pid, p) in &s.producers {
+        for (topic, parts) in &p.partitions {
+            if let Some((part, _)) = parts.iter().find(|(_, st)| st.batches.is_empty()) {
+                return Err(violation(
+                    Invariant::ProducerBatches,
+                    format!("producer {pid} on {topic}-{part} remembers no batch"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Panics with the violation and the command that caused it (tests).
+pub fn assert_holds(s: &MetaState, after: &crate::command::Command) {
+    if let Err(v) = check(s) {
+        panic!("{v}\nafter applying {after:?}");
+    }
+}
+
+/// [`Invariant::DenseOffsets`] of one partition.
+fn dense_offsets(log: &PartitionLog) -> Result<(), String> {
+    if log.log_start_offset > log.high_watermark {
+        return Err(format!(
+            "log start {} above high watermark {}",
+            log.log_start_offset, log.high_watermark
+        ));
+    }
+    let mut next: Option<i64> = None;
+    for (&base, c) in &log.chunks {
+        if c.records <= 0 {
+            return Err(format!("chunk at {base} holds {} records", c.records));
+        }
+        if let Some(n) = next.filter(|n| *n != base) {
+            return Err(format!(
+                "chunk at {base} does not start where the last ended ({n})"
+            ));
+        }
+        next = Some(base + c.records);
+    }
+    match (log.chunks.keys().next(), next) {
+        (Some(&first), Some(end)) => {
+            if end != log.high_watermark {
+                return Err(format!(
+                    "chunks end at {end}, high watermark is {}",
+                    log.high_watermark
+                ));
+            }
+            if log.log_start_offset < first {
+                return Err(format!(
+                    "log start {} below the first chunk at {first}",
+                    log.log_start_offset
+                ));
+            }
+        }
+        _ if log.log_start_offset != log.high_watermark => {
+            return Err(format!(
+                "no chunks, yet log start {} and high watermark {} differ",
+                log.log_start_offset, log.high_watermark
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// [`Invariant::ObjectRefs`] and [`Invariant::Garbage`].
+fn object_refs(s: &MetaState) -> Result<(), Violation> {
+    let mut counted: BTreeMap<&str, u64> = BTreeMap::new();
+    for t in s.topics.values() {
+        for log in &t.partitions {
+            for c in log.chunks.values() {
+                *counted.entry(c.object.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let stored: BTreeMap<&str, u64> = s
+        .object_refs
+        .iter()
+        .map(|(o, n)| (o.as_str(), *n))
+        .collect();
+    if counted != stored {
+        let differ: BTreeSet<&str> = counted
+            .keys()
+            .chain(stored.keys())
+            .filter(|o| counted.get(*o) != stored.get(*o))
+            .copied()
+            .collect();
+        let detail = differ
+            .iter()
+            .map(|o| {
+                format!(
+                    "{o}: {} chunks, count {}",
+                    counted.get(o).copied().unwrap_or(0),
+                    stored.get(o).copied().unwrap_or(0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(violation(Invariant::ObjectRefs, detail));
+    }
+    if let Some(o) = s.garbage.iter().find(|o| counted.contains_key(o.as_str())) {
+        return Err(violation(
+            Invariant::Garbage,
+            format!("{o} awaits deletion but chunks still name it"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`Invariant::ShareInFlight`] of one share-partition (`hw`: its partition's high watermark,
+/// when the partition exists).
+fn share_in_flight(sp: &SharePartition, hw: Option<i64>) -> Result<(), String> {
+    let mut next = sp.start_offset;
+    for r in &sp.in_flight {
+        if r.first != next || r.last < r.first {
+            return Err(format!(
+                "range {}..={} where {next} was expected next (SPSO {})",
+                r.first, r.last, sp.start_offset
+            ));
+        }
+        if (r.state == RecordState::Acquired) != r.owner.is_some() {
+            return Err(format!(
+                "range {}..={} is {:?} with owner {:?}",
+                r.first, r.last, r.state, r.owner
+            ));
+        }
+        next = r.last + 1;
+    }
+    if let Some(hw) = hw.filter(|hw| next > *hw && !sp.in_flight.is_empty()) {
+        return Err(format!(
+            "in-flight records end at {next}, past the high watermark {hw}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Chunk;
+
+    fn chunk(object: &str, records: i64) -> Chunk {
+        Chunk {
+            object: object.into(),
+            object_len: 100,
+            pos: 0,
+            len: 10,
+            records,
+            max_timestamp: 0,
+        }
+    }
+
+    #[test]
+    fn a_gap_between_chunks_is_a_violation() {
+        let mut log = PartitionLog::default();
+        log.chunks.insert(0, chunk("a", 5));
+        log.chunks.insert(6, chunk("a", 5));
+        log.high_watermark = 11;
+        assert!(dense_offsets(&log).unwrap_err().contains("does not start"));
+        log.chunks.remove(&6);
+        log.chunks.insert(5, chunk("a", 5));
+        log.high_watermark = 10;
+        assert_eq!(dense_offsets(&log), Ok(()));
+        log.high_watermark = 12;
+        assert!(dense_offsets(&log).unwrap_err().contains("high watermark"));
+    }
+
+    #[test]
+    fn a_miscounted_or_collected_object_is_a_violation() {
+        let mut s = MetaState::default();
+        let mut t = crate::state::Topic {
+            name: "t".into(),
+            id: uuid::Uuid::nil(),
+            configs: Default::default(),
+            partitions: vec![PartitionLog::default()],
+            created_ms: 0,
+        };
+        t.partitions[0].chunks.insert(0, chunk("a", 1));
+        t.partitions[0].high_watermark = 1;
+        s.topics.insert("t".into(), t);
+        let e = check(&s).unwrap_err();
+        assert_eq!(e.invariant, Invariant::ObjectRefs);
+        s.object_refs.insert("a".into(), 1);
+        assert_eq!(check(&s), Ok(()));
+        s.garbage.insert("a".into());
+        assert_eq!(check(&s).unwrap_err().invariant, Invariant::Garbage);
+    }
+
+    #[test]
+    fn share_ranges_must_be_contiguous_from_the_spso() {
+        use crate::share::InFlight;
+        let range = |first, last, state, owner: Option<&str>| InFlight {
+            first,
+            last,
+            state,
+            delivery_count: 1,
+            owner: owner.map(String::from),
+            lock_until_ms: 0,
+        };
+        let mut sp = SharePartition::new(3);
+        sp.in_flight = vec![
+            range(3, 4, RecordState::Acquired, Some("m")),
+            range(5, 9, RecordState::Available, None),
+        ];
+        assert_eq!(share_in_flight(&sp, Some(10)), Ok(()));
+        assert!(share_in_flight(&sp, Some(9)).is_err());
+        sp.in_flight[1].first = 6;
+        assert!(share_in_flight(&sp, Some(10)).is_err());
+        sp.in_flight[1].first = 5;
+        sp.in_flight[1].owner = Some("m".into());
+        assert!(share_in_flight(&sp, Some(10)).is_err());
+    }
+}
