@@ -52,6 +52,9 @@ pub async fn dispatch(agent: Arc<Agent>, req: Request) -> ReplyFuture {
         RequestKind::CreateTopics(r) => resp(async move {
             ResponseKind::CreateTopics(handlers::create_topics::handle(&agent, r, v).await)
         }),
+        RequestKind::DeleteRecords(r) => resp(async move {
+            ResponseKind::DeleteRecords(handlers::delete_records::handle(&agent, r, v).await)
+        }),
         RequestKind::DeleteTopics(r) => resp(async move {
             ResponseKind::DeleteTopics(handlers::delete_topics::handle(&agent, r, v).await)
         }),

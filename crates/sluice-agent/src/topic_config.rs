@@ -409,10 +409,14 @@ pub struct DescribedConfig {
 }
 
 /// Every topic config with its effective value, source and synonyms under `overrides`, in
-/// name order.
-pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
+/// name order. `static_broker` lists the broker configs set on this agent's command line as
+/// (broker config name, value) ([`crate::config::AgentConfig::static_topic_defaults`]).
+pub fn describe(
+    overrides: &BTreeMap<String, String>,
+    static_broker: &[(&str, String)],
+) -> Vec<DescribedConfig> {
     use crate::handlers::config_source::{
-        DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG,
+        DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG,
     };
     TOPIC_CONFIGS
         .iter()
@@ -428,6 +432,14 @@ pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
             }
             if let Some((_, v)) = CLUSTER_DEFAULTS.iter().find(|(k, _)| *k == def.name) {
                 synonyms.push(syn(def.name, v, DYNAMIC_DEFAULT_BROKER_CONFIG));
+            }
+            if let Some((name, v)) = def.broker.and_then(|b| {
+                static_broker
+                    .iter()
+                    .find(|(n, _)| *n == b.name)
+                    .map(|(_, v)| (b.name, v))
+            }) {
+                synonyms.push(syn(name, v, STATIC_BROKER_CONFIG));
             }
             if let Some(BrokerSynonym {
                 name,
@@ -612,7 +624,7 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "1000".to_string());
         o.insert("retention.bytes".to_string(), "5".to_string());
-        let all = describe(&o);
+        let all = describe(&o, &[]);
         let get = |n: &str| all.iter().find(|d| d.def.name == n).unwrap();
         let syn = |n: &str| {
             get(n)

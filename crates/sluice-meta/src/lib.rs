@@ -18,6 +18,7 @@ pub mod codes;
 pub mod command;
 pub mod consumer_group;
 pub mod groups;
+pub mod lifecycle;
 pub mod share;
 pub mod share_group;
 pub mod state;
