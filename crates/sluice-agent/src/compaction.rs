@@ -374,18 +374,18 @@ fn records_of(
         object: object.to_string(),
         source,
     };
-    let codec = Codec::from_attributes(b.header.attributes).map_err(|source| {
-        CompactionError::Codec {
+    let codec =
+        Codec::from_attributes(b.header.attributes).map_err(|source| CompactionError::Codec {
             object: object.to_string(),
             source,
-        }
-    })?;
-    let raw = decompress(codec, records_section(&b.bytes, &b.header), 256 << 20).map_err(
-        |source| CompactionError::Codec {
-            object: object.to_string(),
-            source,
-        },
-    )?;
+        })?;
+    let raw =
+        decompress(codec, records_section(&b.bytes, &b.header), 256 << 20).map_err(|source| {
+            CompactionError::Codec {
+                object: object.to_string(),
+                source,
+            }
+        })?;
     let records = read_records(&raw, b.header.records_count).map_err(malformed)?;
     Ok((raw, records))
 }
@@ -454,12 +454,11 @@ fn clean(
             }
             let mut header = b.bytes[..sluice_protocol::batch::HEADER_LEN].to_vec();
             header[57..61].copy_from_slice(&(kept.len() as i32).to_be_bytes());
-            let codec = Codec::from_attributes(h.attributes).map_err(|source| {
-                CompactionError::Codec {
+            let codec =
+                Codec::from_attributes(h.attributes).map_err(|source| CompactionError::Codec {
                     object: object.to_string(),
                     source,
-                }
-            })?;
+                })?;
             let rebuilt = rebuild(&header, &section, codec, None).map_err(|source| {
                 CompactionError::Codec {
                     object: object.to_string(),
@@ -516,7 +515,10 @@ pub async fn run_job(agent: &Agent, job: &Job) -> Result<JobReport, CompactionEr
         agent
             .cache
             .store()
-            .put(&ObjectPath::from(object.as_str()), PutPayload::from(data.clone()))
+            .put(
+                &ObjectPath::from(object.as_str()),
+                PutPayload::from(data.clone()),
+            )
             .await
             .map_err(|source| CompactionError::Write {
                 object: object.clone(),
@@ -597,7 +599,10 @@ async fn hold_lease(agent: &Agent, ttl: Duration) -> bool {
     });
     matches!(
         agent.meta.propose_and_wait(cmd).await,
-        Ok((_, CommandResponse::Lifecycle(LifecycleResponse::Lease(true))))
+        Ok((
+            _,
+            CommandResponse::Lifecycle(LifecycleResponse::Lease(true))
+        ))
     )
 }
 
@@ -606,6 +611,7 @@ async fn hold_lease(agent: &Agent, ttl: Duration) -> bool {
 pub async fn pass(agent: &Agent, cfg: &CompactionConfig) -> Vec<JobReport> {
     export_storage_gauges(agent);
     let ttl = (cfg.interval * 4).max(Duration::from_secs(60));
+    let pass_started = Instant::now();
     let jobs = agent.read(|s| plan(s, now_ms(), cfg));
     let mut reports = Vec::new();
     for job in jobs {
@@ -633,9 +639,8 @@ pub async fn pass(agent: &Agent, cfg: &CompactionConfig) -> Vec<JobReport> {
             }
         }
         // Rate limit: a job of n bytes takes at least n / max_bytes_per_sec.
-        let floor = Duration::from_secs_f64(
-            job.input_bytes() as f64 / cfg.max_bytes_per_sec.max(1) as f64,
-        );
+        let floor =
+            Duration::from_secs_f64(job.input_bytes() as f64 / cfg.max_bytes_per_sec.max(1) as f64);
         if let Some(rest) = floor.checked_sub(started.elapsed()) {
             tokio::select! {
                 _ = tokio::time::sleep(rest) => {}
@@ -645,6 +650,16 @@ pub async fn pass(agent: &Agent, cfg: &CompactionConfig) -> Vec<JobReport> {
     }
     if !reports.is_empty() {
         export_storage_gauges(agent);
+        let (bytes_in, bytes_out) = reports
+            .iter()
+            .fold((0, 0), |(i, o), r| (i + r.bytes_in, o + r.bytes_out));
+        tracing::info!(
+            jobs = reports.len(),
+            bytes_in,
+            bytes_out,
+            secs = pass_started.elapsed().as_secs_f64(),
+            "compaction pass"
+        );
     }
     reports
 }

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use sluice_meta::state::{Chunk, PartitionLog};
 
@@ -44,7 +43,7 @@ fn flush_slices_merge_up_to_the_target_and_big_compacted_objects_stay() {
     let p = log(vec![
         (0, c("segments/a", 500, 40)),
         (1, c("segments/b", 500, 40)),
-        (2, c("segments/c", 500, 40)), // 120 > 100: a new run
+        (2, c("segments/c", 500, 40)),    // 120 > 100: a new run
         (3, c("segments/c-big", 90, 90)), // compacted, >= target/2: stays, splits runs
         (4, c("segments/c-small1", 10, 10)),
         (5, c("segments/c-small2", 10, 10)),
@@ -91,7 +90,13 @@ fn cleaning_is_due_by_dirty_ratio_or_max_lag_and_waits_for_min_lag() {
     assert_eq!(due(&[], 5_000), Some(2), "0.5 >= the default ratio 0.5");
     assert_eq!(due(&[("min.cleanable.dirty.ratio", "0.6")], 5_000), None);
     assert_eq!(
-        due(&[("min.cleanable.dirty.ratio", "0.6"), ("max.compaction.lag.ms", "1000")], 5_000),
+        due(
+            &[
+                ("min.cleanable.dirty.ratio", "0.6"),
+                ("max.compaction.lag.ms", "1000")
+            ],
+            5_000
+        ),
         Some(2),
         "overdue"
     );
@@ -172,8 +177,17 @@ fn decode(out: &Output) -> Vec<(i64, String, Option<String>)> {
 #[test]
 fn cleaning_keeps_the_latest_record_per_key_at_its_offset() {
     let batches = vec![
-        in_batch(0, batch(0, &[(Some("a"), Some("a1"), 10), (Some("b"), Some("b1"), 10)])),
-        in_batch(2, batch(2, &[(Some("a"), Some("a2"), 20), (Some("c"), None, 20)])),
+        in_batch(
+            0,
+            batch(
+                0,
+                &[(Some("a"), Some("a1"), 10), (Some("b"), Some("b1"), 10)],
+            ),
+        ),
+        in_batch(
+            2,
+            batch(2, &[(Some("a"), Some("a2"), 20), (Some("c"), None, 20)]),
+        ),
         in_batch(4, batch(4, &[(Some("b"), None, 5_000)])), // a young tombstone
         in_batch(5, batch(5, &[(Some("d"), Some("d1"), 30)])),
     ];
@@ -189,7 +203,10 @@ fn cleaning_keeps_the_latest_record_per_key_at_its_offset() {
     );
     // offsets 2..6 are one entry (batch 1 keeps its two-offset span)
     assert_eq!(
-        out.entries.iter().map(|(b, c)| (*b, c.records)).collect::<Vec<_>>(),
+        out.entries
+            .iter()
+            .map(|(b, c)| (*b, c.records))
+            .collect::<Vec<_>>(),
         vec![(2, 4)]
     );
     // once the tombstone is old, it goes too; the last batch is kept whole
@@ -199,7 +216,10 @@ fn cleaning_keeps_the_latest_record_per_key_at_its_offset() {
         vec![2, 5]
     );
     assert_eq!(
-        out.entries.iter().map(|(b, c)| (*b, c.records)).collect::<Vec<_>>(),
+        out.entries
+            .iter()
+            .map(|(b, c)| (*b, c.records))
+            .collect::<Vec<_>>(),
         vec![(2, 2), (5, 1)]
     );
 }
