@@ -199,3 +199,53 @@ def test_log_compaction_keeps_the_latest_record_per_key(agents):
     wait_until("log compaction", lambda: compacted_view(b.bootstrap) == expected, timeout=90, every=0.5)
     assert compacted_view(a.bootstrap) == expected
     assert watermarks(a.bootstrap, topic, 0) == (0, trailer + 1)
+
+
+def read_isolated(bootstrap: str, topic: str, isolation: str) -> list:
+    """(offset, key, value) of partition 0 from offset 0 to its end (read_committed: to the LSO)."""
+    c = consumer(bootstrap, **{"isolation.level": isolation, "enable.partition.eof": True})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, f"timed out reading {topic}"
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    if m.error().code() == -191:  # _PARTITION_EOF
+                        return got
+                    raise AssertionError(f"consumer error: {m.error()}")
+                got.append((m.offset(), m.key(), m.value()))
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("policy", ["delete", "compact"])
+def test_transactions_survive_compaction(agents, policy):
+    """Transaction markers pass through segment and log compaction: read_committed and read_uncommitted
+    readers see the same records at the same offsets before and after."""
+    a, b, objects = agents
+    topic = f"lc-txn-{policy}"
+    create_topic(a.bootstrap, topic, 1, config={"cleanup.policy": policy, "retention.ms": "-1"})
+    before = seg_files(objects)
+    p = producer(a.bootstrap, **{"transactional.id": f"lc-{policy}", "linger.ms": 2})
+    p.init_transactions(60)
+    plain = producer(a.bootstrap)
+    for i in range(20):
+        p.begin_transaction()
+        p.produce(topic, key=f"t{i % 3}".encode(), value=f"txn-{i}".encode(), partition=0)
+        assert p.flush(30) == 0
+        if i % 2 == 0:
+            p.commit_transaction(60)
+        else:
+            p.abort_transaction(60)
+        plain.produce(topic, key=f"p{i}".encode(), value=f"plain-{i}".encode(), partition=0)
+        assert plain.flush(30) == 0
+    committed = read_isolated(b.bootstrap, topic, "read_committed")
+    uncommitted = read_isolated(b.bootstrap, topic, "read_uncommitted")
+    assert len(committed) == 30 and len(uncommitted) == 40
+    wait_until("compaction of the topic's flush objects",
+               lambda: all(f.startswith("c-") for f in seg_files(objects) - before))
+    for x in (a, b):
+        assert read_isolated(x.bootstrap, topic, "read_committed") == committed
+        assert read_isolated(x.bootstrap, topic, "read_uncommitted") == uncommitted

@@ -294,7 +294,9 @@ impl Output {
         self.data.extend_from_slice(bytes);
         let len = bytes.len() as u64;
         match self.entries.last_mut() {
-            Some((b, c)) if c.marker.is_none() && *b + c.records == base && c.pos + c.len == pos => {
+            Some((b, c))
+                if c.marker.is_none() && *b + c.records == base && c.pos + c.len == pos =>
+            {
                 c.records += span;
                 c.len += len;
                 c.max_timestamp = c.max_timestamp.max(max_ts);
