@@ -228,7 +228,7 @@ def test_transactions_survive_compaction(agents, policy):
     topic = f"lc-txn-{policy}"
     create_topic(a.bootstrap, topic, 1, config={"cleanup.policy": policy, "retention.ms": "-1"})
     before = seg_files(objects)
-    p = producer(a.bootstrap, **{"transactional.id": f"lc-{policy}", "linger.ms": 2})
+    p = producer(a.bootstrap, **{"transactional.id": f"lc-{policy}", "linger.ms": 2, "message.timeout.ms": 60000})
     p.init_transactions(60)
     plain = producer(a.bootstrap)
     for i in range(20):
