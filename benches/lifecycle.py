@@ -1,10 +1,10 @@
 """Storage lifecycle benchmark (issue 14): compaction throughput, storage amplification before and after,
 and the cold catch-up read throughput of one partition before and after segment compaction.
 
-    python3 benches/lifecycle.py [--mib 40] [--partitions 50]
+    python3 benches/lifecycle.py [--mib 40] [--partitions 4] [--flush-kib 256]
 
 One `sluice dev` (file:// store, no disk cache tier so a restart makes the read cache cold):
-1. compaction off: writes two topics side by side in small flushes (linger 5 ms), one kept forever and
+1. compaction off: writes two topics side by side in small flushes (--flush-kib each), one kept forever and
    one with retention.ms=1 s, waits for retention; measures object bytes / live bytes and a cold read of
    one partition of the kept topic;
 2. restarts with compaction on, waits until every flush object is gone, and measures again, with the
@@ -32,9 +32,13 @@ from helpers import DeliveryLog, consumer, create_topic, produce_all, producer  
 
 def seg_bytes(objects: Path) -> tuple[int, int, int]:
     """(bytes of all objects, bytes of flush objects, number of objects)."""
-    files = list((objects / "segments").glob("*.seg"))
-    return (sum(f.stat().st_size for f in files),
-            sum(f.stat().st_size for f in files if not f.name.startswith("c-")), len(files))
+    sizes = {}
+    for f in (objects / "segments").glob("*.seg"):
+        try:
+            sizes[f.name] = f.stat().st_size
+        except FileNotFoundError:  # deleted by the janitor meanwhile
+            pass
+    return (sum(sizes.values()), sum(v for k, v in sizes.items() if not k.startswith("c-")), len(sizes))
 
 
 def cold_read(bootstrap: str, topic: str, partition: int, records: int) -> float:
@@ -56,7 +60,8 @@ def cold_read(bootstrap: str, topic: str, partition: int, records: int) -> float
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=float, default=40, help="MiB written to each of the two topics")
-    ap.add_argument("--partitions", type=int, default=25)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--flush-kib", type=int, default=256, help="bytes produced per flush (one object each: small flushes of a busy multi-partition agent)")
     args = ap.parse_args()
     size = 1024
     per_topic = int(args.mib * (1 << 20) / size)
@@ -71,10 +76,13 @@ def main():
         create_topic(dev.bootstrap, "short", args.partitions, config={"retention.ms": "1000"})
         log = DeliveryLog()
         value = os.urandom(size)
-        recs = ((i, t, (i // 2) % args.partitions, None, value, None, None)
-                for i, t in enumerate(t for _ in range(per_topic) for t in ("keep", "short")))
+        recs = [(i, t, (i // 2) % args.partitions, None, value, None, None)
+                for i, t in enumerate(t for _ in range(per_topic) for t in ("keep", "short"))]
         t0 = time.monotonic()
-        produce_all(producer(dev.bootstrap, **{"linger.ms": 5, "batch.size": 65536}), recs, log)
+        p = producer(dev.bootstrap, **{"linger.ms": 5, "batch.size": 65536})
+        per_round = max(1, (args.flush_kib << 10) // size)
+        for r in range(0, len(recs), per_round):  # one flush object per round
+            produce_all(p, recs[r:r + per_round], log)
         print(f"produced {2 * args.mib:.0f} MiB in {time.monotonic() - t0:.1f} s")
         per_partition = per_topic // args.partitions
         live = per_topic * (size + 8)  # what "keep" holds; "short" goes
@@ -95,8 +103,8 @@ def main():
             time.sleep(1)
         total, _, count = seg_bytes(objects)
         passes = [tuple(map(float, m)) for m in re.findall(
-            r"compaction pass.*?bytes_in\S*?=\S*?(\d+).*?bytes_out\S*?=\S*?(\d+).*?secs\S*?=\S*?([\d.]+)",
-            dev.stderr_text())]
+            r"compaction pass.*?bytes_in=(\d+) bytes_out=(\d+) secs=([\d.]+)",
+            re.sub(r"\x1b\[[0-9;]*m", "", dev.stderr_text()))]
         bin_, bout, secs = (sum(p[i] for p in passes) for i in range(3))
         print(f"compaction: {len(passes)} passes, {bin_ / (1 << 20):.1f} MiB in, {bout / (1 << 20):.1f} MiB out, "
               f"{secs:.1f} s: {bin_ / (1 << 20) / max(secs, 1e-9):.1f} MiB/s of input on one task")
