@@ -2,6 +2,7 @@
 //! - heartbeat: keeps this agent in the quorum's live set (Metadata lists live agents);
 //! - retention: proposes `ApplyRetention` with this agent's clock (only the lowest live agent
 //!   does, so N agents do not multiply the work);
+//! - compaction: merges and log-compacts under a quorum lease ([`crate::compaction`]);
 //! - janitor: deletes objects the index no longer references, and orphans (uploaded but never
 //!   committed, e.g. by an agent killed mid-flush) once older than the grace period;
 //! - transaction timeouts: aborts transactions open past their `transaction.timeout.ms`
@@ -17,7 +18,7 @@
 //!   that the janitor's replica lacks was then proposed before the quorum's newest entries were,
 //!   and sits in no log position that could still commit after them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -32,6 +33,9 @@ pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
     tasks.spawn(heartbeat(agent.clone()));
     tasks.spawn(retention(agent.clone()));
     tasks.spawn(janitor(agent.clone()));
+    if let Some(cfg) = agent.cfg.compaction {
+        tasks.spawn(crate::compaction::run(agent.clone(), cfg));
+    }
     tasks.spawn(crate::share::expiry_loop(agent.clone()));
     tasks.spawn(crate::group_coordinator::sweep(agent.clone()));
     tasks.spawn(transaction_timeouts(agent.clone()));
@@ -78,7 +82,10 @@ async fn retention(agent: Arc<Agent>) {
         if is_duty_holder(&agent) {
             if let Err(e) = agent
                 .meta
-                .propose(Command::ApplyRetention { now_ms: now_ms() })
+                .propose(Command::ApplyRetention {
+                    now_ms: now_ms(),
+                    defaults: agent.cfg.retention_defaults(),
+                })
                 .await
             {
                 tracing::warn!(error = %e, "retention proposal failed");
@@ -106,24 +113,43 @@ async fn expire_offsets(agent: &Agent) {
 }
 
 async fn janitor(agent: Arc<Agent>) {
-    let period = (agent.cfg.orphan_grace / 4).clamp(
-        std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(300),
-    );
+    let period = (agent.cfg.orphan_grace / 4)
+        .min(agent.cfg.file_delete_delay / 2)
+        .clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(300),
+        );
+    let mut unreferenced_since = HashMap::new();
     while every(&agent, period).await {
         if is_duty_holder(&agent) {
-            if let Err(e) = sweep(&agent).await {
+            if let Err(e) = sweep(&agent, &mut unreferenced_since).await {
                 tracing::warn!(error = %e, "janitor sweep failed");
             }
+        } else {
+            unreferenced_since.clear();
         }
     }
 }
 
-/// One janitor pass. Public so tests can drive it.
-pub async fn sweep(agent: &Agent) -> Result<usize, object_store::Error> {
+/// One janitor pass. `unreferenced_since` remembers, across passes, when this janitor first saw
+/// each object in the quorum's garbage list: an object is deleted only `file_delete_delay`
+/// after that, so a read that resolved it from the index just before it went still finds it
+/// (a new janitor starts its clocks afresh, which only delays deletions).
+pub async fn sweep(
+    agent: &Agent,
+    unreferenced_since: &mut HashMap<String, i64>,
+) -> Result<usize, object_store::Error> {
     let store = agent.cache.store().clone();
-    // Objects the index dropped (retention, deleted topics, all-duplicate segments).
-    let garbage: Vec<String> = agent.read(|s| s.garbage.iter().cloned().collect());
+    // Objects the index dropped (retention, DeleteRecords, compaction, deleted topics,
+    // all-duplicate segments), once they have been unreferenced for the delay.
+    let now = now_ms();
+    let delay = agent.cfg.file_delete_delay.as_millis() as i64;
+    let listed: BTreeSet<String> = agent.read(|s| s.garbage.iter().cloned().collect());
+    unreferenced_since.retain(|k, _| listed.contains(k));
+    let garbage: Vec<String> = listed
+        .into_iter()
+        .filter(|k| now - *unreferenced_since.entry(k.clone()).or_insert(now) >= delay)
+        .collect();
     for key in &garbage {
         match store.delete(&ObjectPath::from(key.as_str())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -131,6 +157,11 @@ pub async fn sweep(agent: &Agent) -> Result<usize, object_store::Error> {
         }
     }
     if !garbage.is_empty() {
+        tracing::info!(
+            objects = garbage.len(),
+            "janitor deleted unreferenced objects"
+        );
+        metrics::counter!("sluice_objects_deleted_total").increment(garbage.len() as u64);
         let _ = agent
             .meta
             .propose(Command::ObjectsDeleted {
@@ -140,7 +171,6 @@ pub async fn sweep(agent: &Agent) -> Result<usize, object_store::Error> {
     }
     // Orphans: listed under segments/, referenced by nothing, older than the grace period.
     // An in-flight flush's object is younger than the grace period, so it is never touched.
-    let now = now_ms();
     let freshness = (agent.cfg.orphan_grace / 4).max(agent.cfg.heartbeat_interval * 3);
     let newest = agent.read(|s| s.agents.values().map(|a| a.last_seen_ms).max());
     if newest.is_none_or(|t| now - t > freshness.as_millis() as i64) {

@@ -30,7 +30,17 @@ pub struct AgentConfig {
     pub heartbeat_interval: Duration,
     /// Unreferenced objects older than this are deleted by the janitor.
     pub orphan_grace: Duration,
+    /// `log.retention.check.interval.ms`: how often the duty holder applies retention.
     pub retention_check_interval: Duration,
+    /// `log.retention.ms` / `log.retention.bytes`: retention of topics without their own
+    /// `retention.ms` / `retention.bytes` (`None`: Kafka's defaults, 7 days and unbounded).
+    pub log_retention_ms: Option<i64>,
+    pub log_retention_bytes: Option<i64>,
+    /// `file.delete.delay.ms`: how long an object stays in the store after the index stopped
+    /// referencing it, so that reads that resolved it just before still find it.
+    pub file_delete_delay: Duration,
+    /// Segment and log compaction ([`crate::compaction`]); `None` turns it off.
+    pub compaction: Option<crate::compaction::CompactionConfig>,
     pub cache: CacheConfig,
     /// The object store's URL (`s3://bucket/prefix`, `file:///dir`): DescribeLogDirs reports
     /// it as the agent's one log dir.
@@ -78,6 +88,32 @@ pub struct AgentConfig {
     pub authorizer: sluice_auth::authorizer::AuthorizerConfig,
 }
 
+/// Kafka's `log.retention.hours` default, 168, in ms.
+pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl AgentConfig {
+    /// Retention of topics without overrides, as the quorum applies it.
+    pub fn retention_defaults(&self) -> sluice_meta::lifecycle::RetentionDefaults {
+        sluice_meta::lifecycle::RetentionDefaults {
+            retention_ms: self.log_retention_ms.unwrap_or(DEFAULT_RETENTION_MS),
+            retention_bytes: self.log_retention_bytes.unwrap_or(-1),
+        }
+    }
+
+    /// Broker configs set on this agent that are topic configs' synonyms, as
+    /// (broker config name, value): DescribeConfigs reports them as STATIC_BROKER_CONFIG.
+    pub fn static_topic_defaults(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if let Some(ms) = self.log_retention_ms {
+            v.push(("log.retention.ms", ms.to_string()));
+        }
+        if let Some(b) = self.log_retention_bytes {
+            v.push(("log.retention.bytes", b.to_string()));
+        }
+        v
+    }
+}
+
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
@@ -96,6 +132,10 @@ impl Default for AgentConfig {
             heartbeat_interval: Duration::from_secs(2),
             orphan_grace: Duration::from_secs(600),
             retention_check_interval: Duration::from_secs(60),
+            log_retention_ms: None,
+            log_retention_bytes: None,
+            file_delete_delay: Duration::from_secs(60),
+            compaction: Some(Default::default()),
             cache: CacheConfig::default(),
             object_store_url: "memory://".to_string(),
             local_object_root: None,

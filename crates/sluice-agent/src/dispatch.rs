@@ -82,6 +82,7 @@ dispatch_table! {
     WriteTxnMarkers => handlers::write_txn_markers::handle,
     ListTransactions => handlers::list_transactions::handle,
     DescribeTransactions => handlers::describe_transactions::handle,
+    DeleteRecords => handlers::delete_records::handle,
     FindCoordinator => handlers::find_coordinator::handle,
     JoinGroup => handlers::join_group::handle,
     SyncGroup => handlers::sync_group::handle,

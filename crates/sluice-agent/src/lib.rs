@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod authz;
 pub mod background;
+pub mod compaction;
 pub mod config;
 pub mod dispatch;
 pub mod fetch_session;

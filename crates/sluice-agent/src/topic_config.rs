@@ -127,7 +127,7 @@ pub const COMPRESSION_TYPES: &[&str] =
 /// Kafka 4.1's topic configs, in name order.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     row("cleanup.policy", List, "delete", ListOf(&["compact", "delete"]), b("log.cleanup.policy", "delete"),
-        "delete: records older than retention.ms, or beyond retention.bytes, are dropped (enforced). compact is stored; compaction is not implemented yet."),
+        "delete: records older than retention.ms, or beyond retention.bytes, are dropped. compact: a background job keeps only the latest record per key (offsets preserved). compact,delete: both."),
     row("compression.gzip.level", Int, "-1", GzipLevel, b("compression.gzip.level", "-1"),
         "The gzip level used when compression.type is gzip: 1 to 9, or -1 for the codec's default."),
     row("compression.lz4.level", Int, "9", Between(1.0, 17.0), b("compression.lz4.level", "9"),
@@ -137,7 +137,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     row("compression.zstd.level", Int, "3", Between(-131072.0, 22.0), b("compression.zstd.level", "3"),
         "The zstd level used when compression.type is zstd."),
     row("delete.retention.ms", Long, "86400000", AtLeast(0), b("log.cleaner.delete.retention.ms", "86400000"),
-        "How long delete tombstones of compacted topics are kept. Stored; compaction is not implemented yet."),
+        "How long delete tombstones of compacted topics are kept (by record timestamp) before log compaction drops them."),
     row("file.delete.delay.ms", Long, "60000", AtLeast(0), b("log.segment.delete.delay.ms", "60000"),
         "Kafka's delay before deleting a segment file. Stored only: Sluice frees objects after the janitor's grace period."),
     row("flush.messages", Long, "9223372036854775807", AtLeast(1), b("log.flush.interval.messages", "9223372036854775807"),
@@ -155,7 +155,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     row("local.retention.ms", Long, "-2", AtLeast(-2), b("log.local.retention.ms", "-2"),
         "Tiered storage's local retention in ms (-2: retention.ms). Stored only: all data lives in object storage."),
     row("max.compaction.lag.ms", Long, "9223372036854775807", AtLeast(1), b("log.cleaner.max.compaction.lag.ms", "9223372036854775807"),
-        "Longest time a record stays ineligible for compaction. Stored; compaction is not implemented yet."),
+        "Longest time a record stays uncompacted: older dirty data makes log compaction run whatever the dirty ratio."),
     row("max.message.bytes", Int, "1048588", AtLeast(0), b("message.max.bytes", "1048588"),
         "The largest record batch accepted, as stored (after compression) (enforced)."),
     row("message.timestamp.after.max.ms", Long, "3600000", AtLeast(0), b("log.message.timestamp.after.max.ms", "3600000"),
@@ -165,9 +165,9 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     row("message.timestamp.type", ConfigType::String, "CreateTime", OneOf(&["CreateTime", "LogAppendTime"]), b("log.message.timestamp.type", "CreateTime"),
         "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the agent's clock before upload (enforced)."),
     row("min.cleanable.dirty.ratio", Double, "0.5", Between(0.0, 1.0), b("log.cleaner.min.cleanable.ratio", "0.5"),
-        "Share of a compacted log that must be uncompacted before compaction runs. Stored; compaction is not implemented yet."),
+        "Share of a compacted log's bytes that must be uncompacted before log compaction runs."),
     row("min.compaction.lag.ms", Long, "0", AtLeast(0), b("log.cleaner.min.compaction.lag.ms", "0"),
-        "Shortest time a record stays uncompacted. Stored; compaction is not implemented yet."),
+        "Shortest time a record stays uncompacted."),
     row("min.insync.replicas", Int, "1", AtLeast(1), b("min.insync.replicas", "1"),
         "Kafka's minimum in-sync replicas for acks=all. Stored only: durability comes from object storage and the metadata quorum."),
     row("preallocate", Boolean, "false", Any, b("log.preallocate", "false"),
@@ -409,10 +409,14 @@ pub struct DescribedConfig {
 }
 
 /// Every topic config with its effective value, source and synonyms under `overrides`, in
-/// name order.
-pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
+/// name order. `static_broker` lists the broker configs set on this agent's command line as
+/// (broker config name, value) ([`crate::config::AgentConfig::static_topic_defaults`]).
+pub fn describe(
+    overrides: &BTreeMap<String, String>,
+    static_broker: &[(&str, String)],
+) -> Vec<DescribedConfig> {
     use crate::handlers::config_source::{
-        DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG,
+        DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG,
     };
     TOPIC_CONFIGS
         .iter()
@@ -428,6 +432,14 @@ pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
             }
             if let Some((_, v)) = CLUSTER_DEFAULTS.iter().find(|(k, _)| *k == def.name) {
                 synonyms.push(syn(def.name, v, DYNAMIC_DEFAULT_BROKER_CONFIG));
+            }
+            if let Some((name, v)) = def.broker.and_then(|b| {
+                static_broker
+                    .iter()
+                    .find(|(n, _)| *n == b.name)
+                    .map(|(_, v)| (b.name, v))
+            }) {
+                synonyms.push(syn(name, v, STATIC_BROKER_CONFIG));
             }
             if let Some(BrokerSynonym {
                 name,
@@ -612,7 +624,7 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "1000".to_string());
         o.insert("retention.bytes".to_string(), "5".to_string());
-        let all = describe(&o);
+        let all = describe(&o, &[]);
         let get = |n: &str| all.iter().find(|d| d.def.name == n).unwrap();
         let syn = |n: &str| {
             get(n)

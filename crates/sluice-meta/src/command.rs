@@ -56,10 +56,15 @@ pub enum Command {
         producer_epoch: i16,
         now_ms: i64,
     },
-    /// Drops data older than each topic's retention, as of `now_ms`.
+    /// Drops data past each topic's retention, as of `now_ms`; topics without overrides use
+    /// `defaults` (the proposer's `--log-retention-*`).
     ApplyRetention {
         now_ms: i64,
+        #[serde(default)]
+        defaults: crate::lifecycle::RetentionDefaults,
     },
+    /// Storage lifecycle: DeleteRecords, job leases, compaction swaps.
+    Lifecycle(crate::lifecycle::LifecycleCommand),
     /// The janitor deleted these unreferenced objects.
     ObjectsDeleted {
         keys: Vec<String>,
@@ -178,4 +183,6 @@ pub enum CommandResponse {
     AclsDeleted(Vec<Vec<AclBinding>>),
     /// One Kafka error code per item of the command (WriteTxnMarkers' partitions).
     Codes(Vec<i16>),
+    /// A [`crate::lifecycle::LifecycleCommand`]'s answer.
+    Lifecycle(crate::lifecycle::LifecycleResponse),
 }

@@ -14,6 +14,7 @@
 //! | [`Invariant::ShareInFlight`] | a share-partition's in-flight ranges are sorted, disjoint and contiguous from its SPSO, below the high watermark |
 //! | [`Invariant::ConsumerOwnership`] | no partition is owned twice in a KIP-848 group: not in the target assignment, not among current assignments and pending revocations |
 //! | [`Invariant::ProducerBatches`] | a producer's state on a partition remembers at least one batch |
+//! | [`Invariant::Transactions`] | a partition's open transactions start inside its log, below the high watermark, and belong to an Ongoing transaction holding the partition; aborted ranges are ordered and end at a marker; every transactional producer id maps to its id |
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +30,7 @@ pub enum Invariant {
     ShareInFlight,
     ConsumerOwnership,
     ProducerBatches,
+    Transactions,
 }
 
 /// An invariant that does not hold, with where and how.
@@ -52,6 +54,7 @@ pub fn check(s: &MetaState) -> Result<(), Violation> {
         }
     }
     object_refs(s)?;
+    transactions(s).map_err(|d| violation(Invariant::Transactions, d))?;
     for (group, g) in &s.share_groups {
         for (topic, parts) in &g.partitions {
             for (p, sp) in parts {
@@ -138,11 +141,56 @@ fn dense_offsets(log: &PartitionLog) -> Result<(), String> {
 }
 
 /// [`Invariant::ObjectRefs`] and [`Invariant::Garbage`].
+fn transactions(s: &MetaState) -> Result<(), String> {
+    use crate::txn::TxnState;
+    for (tid, m) in &s.transactions.by_id {
+        if s.transactions.by_producer.get(&m.producer_id) != Some(tid) {
+            return Err(format!(
+                "{tid}: producer id {} does not map back to it",
+                m.producer_id
+            ));
+        }
+    }
+    for (name, t) in &s.topics {
+        for (p, log) in t.partitions.iter().enumerate() {
+            for (pid, first) in &log.open_txns {
+                if *first >= log.high_watermark {
+                    return Err(format!(
+                        "{name}-{p}: open transaction of {pid} at {first} >= HW"
+                    ));
+                }
+                let owner = s.transactions.of_producer(*pid).map(|(_, m)| m);
+                let holds = owner.is_some_and(|m| {
+                    m.state == TxnState::Ongoing && m.partitions.contains(&(name.clone(), p as i32))
+                });
+                if !holds {
+                    return Err(format!(
+                        "{name}-{p}: producer {pid} has data open here but no Ongoing transaction holding the partition"
+                    ));
+                }
+            }
+            let mut last_end = i64::MIN;
+            for a in &log.aborted_txns {
+                let at_marker = log.chunks.get(&a.last_offset).is_some_and(|c| {
+                    c.marker
+                        .is_some_and(|m| !m.commit && m.producer_id == a.producer_id)
+                });
+                if a.first_offset > a.last_offset || a.last_offset < last_end || !at_marker {
+                    return Err(format!("{name}-{p}: aborted range {a:?} out of order or not ended by its abort marker"));
+                }
+                last_end = a.last_offset;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn object_refs(s: &MetaState) -> Result<(), Violation> {
     let mut counted: BTreeMap<&str, u64> = BTreeMap::new();
     for t in s.topics.values() {
         for log in &t.partitions {
-            for c in log.chunks.values() {
+            // A transaction marker is an index entry without object.
+            for c in log.chunks.values().filter(|c| c.marker.is_none()) {
                 *counted.entry(c.object.as_str()).or_default() += 1;
             }
         }
@@ -221,6 +269,7 @@ mod tests {
             len: 10,
             records,
             max_timestamp: 0,
+            marker: None,
         }
     }
 

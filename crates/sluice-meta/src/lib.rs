@@ -19,6 +19,7 @@ pub mod command;
 pub mod consumer_group;
 pub mod groups;
 pub mod invariants;
+pub mod lifecycle;
 pub mod share;
 pub mod share_group;
 pub mod state;

@@ -47,6 +47,12 @@ pub fn command_kind(cmd: &Command) -> &'static str {
         Command::InitProducerId { .. } => "init_producer_id",
         Command::ApplyRetention { .. } => "apply_retention",
         Command::ObjectsDeleted { .. } => "objects_deleted",
+        Command::Lifecycle(c) => match c {
+            crate::lifecycle::LifecycleCommand::DeleteRecords { .. } => "delete_records",
+            crate::lifecycle::LifecycleCommand::AcquireLease { .. }
+            | crate::lifecycle::LifecycleCommand::ReleaseLease { .. } => "lifecycle_lease",
+            crate::lifecycle::LifecycleCommand::SwapChunks(_) => "swap_chunks",
+        },
         Command::UpsertScramCredential { .. } => "upsert_scram_credential",
         Command::DeleteScramCredential { .. } => "delete_scram_credential",
         Command::Group(_) => "group",

@@ -62,7 +62,10 @@ fn command(rng: &mut Rng, s: &MetaState, now: i64, n: u64) -> Command {
             name: topic,
             count: 1 + rng.below(5) as i32,
         },
-        3 => Command::ApplyRetention { now_ms: now },
+        3 => Command::ApplyRetention {
+            now_ms: now,
+            defaults: Default::default(),
+        },
         4 => {
             let garbage: Vec<String> = s.garbage.iter().cloned().collect();
             let keys = garbage.into_iter().filter(|_| rng.below(2) == 0).collect();
@@ -154,6 +157,8 @@ fn segment(rng: &mut Rng, s: &MetaState, now: i64, n: u64) -> SegmentCommit {
                     producer_id: if idempotent { rng.below(3) as i64 } else { -1 },
                     producer_epoch: if idempotent { rng.below(2) as i16 } else { -1 },
                     base_sequence: if idempotent { rng.below(8) as i32 } else { -1 },
+                    transactional: false,
+                    implicit_add_to_txn: false,
                 };
                 pos += 50;
                 b

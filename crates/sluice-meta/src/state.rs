@@ -50,6 +50,9 @@ pub struct MetaState {
     /// Transactional ids and their transactions (the transaction coordinator, [`crate::txn`]).
     #[serde(default)]
     pub transactions: crate::txn::Transactions,
+    /// Storage lifecycle job leases by job name ([`crate::lifecycle`]).
+    #[serde(default)]
+    pub leases: BTreeMap<String, crate::lifecycle::Lease>,
 }
 
 /// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
@@ -106,6 +109,9 @@ pub struct PartitionLog {
     /// Aborted transactions' offset ranges, oldest first, for read_committed fetches.
     #[serde(default)]
     pub aborted_txns: Vec<crate::txn::AbortedTxn>,
+    /// Log compaction's checkpoint: offsets below it have been cleaned (0: never).
+    #[serde(default)]
+    pub cleaned_offset: i64,
 }
 
 /// A run of batches of one partition, contiguous in one object.
@@ -347,10 +353,11 @@ impl MetaState {
                 producer_epoch,
                 now_ms,
             } => self.init_producer_id(*producer_id, *producer_epoch, *now_ms),
-            Command::ApplyRetention { now_ms } => {
-                self.apply_retention(*now_ms);
+            Command::ApplyRetention { now_ms, defaults } => {
+                self.apply_retention(*now_ms, defaults);
                 CommandResponse::Ok
             }
+            Command::Lifecycle(c) => self.apply_lifecycle(c),
             Command::UpsertScramCredential {
                 user,
                 mechanism,
@@ -491,7 +498,7 @@ impl MetaState {
         CommandResponse::Ok
     }
 
-    fn release_object(&mut self, object: &str) {
+    pub(crate) fn release_object(&mut self, object: &str) {
         if let Some(n) = self.object_refs.get_mut(object) {
             *n -= 1;
             if *n == 0 {
@@ -664,43 +671,12 @@ impl MetaState {
         })
     }
 
-    fn apply_retention(&mut self, now_ms: i64) {
+    fn apply_retention(&mut self, now_ms: i64, defaults: &crate::lifecycle::RetentionDefaults) {
         // Producer state expires like Kafka's `producer.id.expiration.ms` (1 day): a producer
         // silent that long is forgotten, and its late retries are refused rather than deduplicated.
         self.producers
             .retain(|_, p| p.last_update_ms >= now_ms - PRODUCER_ID_EXPIRATION_MS);
-        let mut released = Vec::new();
-        for t in self.topics.values_mut() {
-            let retention_ms = t
-                .configs
-                .get("retention.ms")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(-1);
-            let retention_bytes = t
-                .configs
-                .get("retention.bytes")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(-1);
-            for p in &mut t.partitions {
-                let mut total: i64 = p.chunks.values().map(|c| c.len as i64).sum();
-                while let Some((&base, ch)) = p.chunks.iter().next() {
-                    let too_old = retention_ms >= 0 && ch.max_timestamp < now_ms - retention_ms;
-                    let too_big = retention_bytes >= 0 && total > retention_bytes;
-                    if !too_old && !too_big {
-                        break;
-                    }
-                    total -= ch.len as i64;
-                    p.log_start_offset = base + ch.records;
-                    released.push(ch.object.clone());
-                    p.chunks.remove(&base);
-                }
-                let start = p.log_start_offset;
-                p.aborted_txns.retain(|a| a.last_offset >= start);
-            }
-        }
-        for o in released {
-            self.release_object(&o);
-        }
+        self.apply_retention_limits(now_ms, defaults);
     }
 
     // ---- reads ----

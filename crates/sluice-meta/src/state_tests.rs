@@ -405,7 +405,10 @@ fn retention_drops_old_chunks_and_advances_log_start() {
         "new",
         vec![(0, vec![batch(5_000, 3, -1, -1, -1)])],
     ); // max ts 6000
-    s.apply(&Command::ApplyRetention { now_ms: 6_000 });
+    s.apply(&Command::ApplyRetention {
+        now_ms: 6_000,
+        defaults: Default::default(),
+    });
     let p = s.partition(T, 0).unwrap();
     assert_eq!(p.log_start_offset, 2);
     assert_eq!(p.high_watermark, 5);
@@ -461,6 +464,7 @@ fn retention_forgets_producers_silent_for_a_day() {
     });
     s.apply(&Command::ApplyRetention {
         now_ms: PRODUCER_ID_EXPIRATION_MS + 2_000,
+        defaults: Default::default(),
     });
     assert_eq!(s.producers.keys().copied().collect::<Vec<_>>(), vec![1]);
 }

@@ -320,6 +320,18 @@ pub struct RecordInfo {
     pub key_len: i32,
     /// Bytes of the value; -1 for a null value.
     pub value_len: i32,
+    /// Where the whole record (its length prefix included) lies in the records section:
+    /// `span.0..span.1`.
+    pub span: (usize, usize),
+    /// Where the key's bytes start in the records section (`key_len` of them).
+    pub key_pos: usize,
+}
+
+impl RecordInfo {
+    /// The key's bytes within `raw` (the records section this was read from); `None` if null.
+    pub fn key<'a>(&self, raw: &'a [u8]) -> Option<&'a [u8]> {
+        (self.key_len >= 0).then(|| &raw[self.key_pos..self.key_pos + self.key_len as usize])
+    }
 }
 
 /// A cursor over zig-zag varints, as the v2 record format encodes its fields.
@@ -371,6 +383,7 @@ pub fn read_records(raw: &[u8], count: i32) -> Result<Vec<RecordInfo>, BatchErro
     let mut out = Vec::with_capacity(count.clamp(0, 1 << 16) as usize);
     let mut c = Varints { buf: raw, pos: 0 };
     for _ in 0..count {
+        let start = c.pos;
         let size = c.varint()?;
         if size < 0 || raw.len() - c.pos < size as usize {
             return Err(BAD_RECORD);
@@ -384,6 +397,7 @@ pub fn read_records(raw: &[u8], count: i32) -> Result<Vec<RecordInfo>, BatchErro
         let timestamp_delta = r.varlong()?;
         let offset_delta = r.varint()?;
         let key_len = r.field()?;
+        let key_pos = r.pos - key_len.max(0) as usize;
         let value_len = r.field()?;
         let headers = r.varint()?;
         if headers < 0 {
@@ -404,6 +418,8 @@ pub fn read_records(raw: &[u8], count: i32) -> Result<Vec<RecordInfo>, BatchErro
             timestamp_delta,
             key_len,
             value_len,
+            span: (start, end),
+            key_pos,
         });
     }
     if c.pos != raw.len() {

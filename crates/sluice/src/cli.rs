@@ -212,6 +212,39 @@ pub struct AgentTuning {
     /// Disk tier of the read cache, in MiB (0 disables it).
     #[arg(long, env = "SLUICE_CACHE_DISK_MB", default_value_t = 1024)]
     pub cache_disk_mb: usize,
+    /// Retention of topics without a retention.ms override, in ms; -1 keeps forever
+    /// (log.retention.ms; Kafka's default is 7 days).
+    #[arg(long, env = "SLUICE_LOG_RETENTION_MS", allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
+    pub log_retention_ms: Option<i64>,
+    /// Retention of each partition of topics without a retention.bytes override, in bytes; -1
+    /// is unbounded (log.retention.bytes).
+    #[arg(
+        long,
+        env = "SLUICE_LOG_RETENTION_BYTES",
+        allow_negative_numbers = true
+    )]
+    pub log_retention_bytes: Option<i64>,
+    /// How often retention is applied, in ms (log.retention.check.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_LOG_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 60_000
+    )]
+    pub log_retention_check_interval_ms: u64,
+    /// How long an object the index no longer references stays in the store, so that reads
+    /// that resolved it just before still find it, in ms (file.delete.delay.ms).
+    #[arg(long, env = "SLUICE_FILE_DELETE_DELAY_MS", default_value_t = 60_000)]
+    pub file_delete_delay_ms: u64,
+    /// Pause between compaction passes (segment merging, and log compaction of
+    /// cleanup.policy=compact topics), in ms; 0 turns compaction off.
+    #[arg(long, env = "SLUICE_COMPACTION_INTERVAL_MS", default_value_t = 30_000)]
+    pub compaction_interval_ms: u64,
+    /// Size, in bytes, merged per-partition objects grow to.
+    #[arg(long, env = "SLUICE_COMPACTION_TARGET_BYTES", default_value_t = 64 << 20)]
+    pub compaction_target_bytes: u64,
+    /// Most bytes compaction reads per second.
+    #[arg(long, env = "SLUICE_COMPACTION_MAX_BYTES_PER_SEC", default_value_t = 64 << 20)]
+    pub compaction_max_bytes_per_sec: u64,
     /// Unreferenced objects older than this many seconds are deleted.
     #[arg(long, env = "SLUICE_ORPHAN_GRACE_SECS", default_value_t = 600)]
     pub orphan_grace_secs: u64,

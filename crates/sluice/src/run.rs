@@ -284,6 +284,17 @@ async fn run_agent(
         auto_create_topics: t.auto_create_topics,
         default_partitions: t.num_partitions,
         orphan_grace: Duration::from_secs(t.orphan_grace_secs),
+        retention_check_interval: Duration::from_millis(t.log_retention_check_interval_ms.max(1)),
+        log_retention_ms: t.log_retention_ms,
+        log_retention_bytes: t.log_retention_bytes,
+        file_delete_delay: Duration::from_millis(t.file_delete_delay_ms),
+        compaction: (t.compaction_interval_ms > 0).then(|| {
+            sluice_agent::compaction::CompactionConfig {
+                interval: Duration::from_millis(t.compaction_interval_ms),
+                target_bytes: t.compaction_target_bytes.max(1),
+                max_bytes_per_sec: t.compaction_max_bytes_per_sec.max(1),
+            }
+        }),
         cache: cache_cfg,
         object_store_url: store_cfg.url.clone(),
         local_object_root: sluice_storage::local_root(&store_cfg),

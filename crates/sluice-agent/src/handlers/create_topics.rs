@@ -105,7 +105,12 @@ pub async fn handle(cx: &RequestContext, req: CreateTopicsRequest) -> CreateTopi
 
     let mut resp = CreateTopicsResponse::default();
     for (t, outcome) in topics.into_iter().zip(outcomes) {
-        resp.topics.push(result(t, outcome, version));
+        resp.topics.push(result(
+            t,
+            outcome,
+            version,
+            &agent.cfg.static_topic_defaults(),
+        ));
     }
     resp
 }
@@ -259,6 +264,7 @@ fn result(
     t: CreatableTopic,
     outcome: Result<NewTopic, ApiError>,
     version: i16,
+    static_broker: &[(&str, String)],
 ) -> CreatableTopicResult {
     let mut r = CreatableTopicResult::default();
     // Kafka sends a null message on success (the codec's default is "").
@@ -275,7 +281,7 @@ fn result(
     if version >= 5 {
         r.num_partitions = topic.partitions;
         r.replication_factor = 1;
-        let entries = describe(&topic.configs)
+        let entries = describe(&topic.configs, static_broker)
             .into_iter()
             .map(|e| {
                 let mut c = CreatableTopicConfigs::default();
@@ -451,7 +457,7 @@ mod tests {
             partitions: 4,
             configs,
         };
-        let r = result(topic("a", 4, 1), Ok(nt.clone()), 7);
+        let r = result(topic("a", 4, 1), Ok(nt.clone()), 7, &[]);
         assert_eq!(
             (r.num_partitions, r.replication_factor, r.topic_id),
             (4, 1, nt.id)
@@ -465,7 +471,7 @@ mod tests {
             .unwrap();
         assert_eq!((ret.value.as_deref(), ret.config_source), (Some("5"), 1));
         // v4 carries none of it.
-        let r = result(topic("a", 4, 1), Ok(nt), 4);
+        let r = result(topic("a", 4, 1), Ok(nt), 4, &[]);
         assert!(r.configs.as_ref().is_none_or(|c| c.is_empty()));
         assert_eq!(r.num_partitions, -1);
     }

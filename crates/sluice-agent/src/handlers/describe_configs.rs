@@ -98,7 +98,7 @@ fn topic_entries(
     let overrides = agent
         .read(|s| s.topic(name).map(|t| t.configs.clone()))
         .ok_or(ApiError::bare(ResponseError::UnknownTopicOrPartition))?;
-    Ok(describe(&overrides)
+    Ok(describe(&overrides, &agent.cfg.static_topic_defaults())
         .into_iter()
         .map(|e| Entry {
             name: e.def.name.to_string(),
