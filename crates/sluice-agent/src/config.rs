@@ -76,6 +76,8 @@ pub struct AgentConfig {
     pub transaction_abort_check_interval: Duration,
     /// ACL authorization (off by default: everything is allowed).
     pub authorizer: sluice_auth::authorizer::AuthorizerConfig,
+    /// Topics as tables: the background table job's settings.
+    pub table: crate::table_job::TableJobConfig,
 }
 
 impl Default for AgentConfig {
@@ -122,6 +124,7 @@ impl Default for AgentConfig {
             ),
             transaction_abort_check_interval: Duration::from_secs(10),
             authorizer: Default::default(),
+            table: Default::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod share;
 pub mod share_group;
 pub mod state;
 pub mod txn;
+pub mod tables;
 
 pub mod admin;
 pub mod api;
