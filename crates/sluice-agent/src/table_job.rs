@@ -285,8 +285,12 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
         next_offsets.push(r.to);
         outcome.caught_up &= r.to == r.high_watermark;
     }
-    let moved = next_offsets.len() > next.len()
-        || next_offsets.iter().zip(&next).any(|(new, old)| new != old);
+    // A partition the table has no offset for yet is at 0 (a fresh table commits nothing until
+    // some partition moves).
+    let moved = next_offsets
+        .iter()
+        .enumerate()
+        .any(|(i, new)| *new != next.get(i).copied().unwrap_or(0));
     if !moved {
         return Ok(outcome);
     }
@@ -303,9 +307,9 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
             })
             .await?;
         outcome.puts += prepared.puts;
+        pause_at(agent, "files").await;
         (prepared.metadata_key, prepared.malformed)
     };
-    pause_at(agent, "files").await;
     propose(
         agent,
         Command::Table(TableCommand::Commit(TableCommit {
