@@ -184,3 +184,20 @@ def test_agent_killed_mid_commit_loses_and_doubles_nothing(cluster, tmp_path):
         per = 2 * n // parts
         assert per_partition(c, src) == {p: (per, 0, per - 1) for p in range(parts)}
         assert c.execute(f'select count(*) from {src} where "offset" <> i // {parts}').fetchone() == (0,)
+
+
+def test_table_reads_committed_transactions_only(dev):
+    bs, objects, topic = dev.bootstrap, dev.objects, "txn-table"
+    create_topic(bs, topic, 2, {"sluice.table.enable": "true", "sluice.table.lag.ms": "1000"})
+    p = producer(bs, **{"transactional.id": "table-txn", "message.timeout.ms": 30000})
+    p.init_transactions(30)
+    for fate, ids in (("commit", range(0, 50)), ("abort", range(50, 80)), ("commit", range(80, 100))):
+        p.begin_transaction()
+        for i in ids:
+            p.produce(topic, partition=i % 2, value=json.dumps({"i": i}).encode())
+        p.flush(30)
+        (p.commit_transaction if fate == "commit" else p.abort_transaction)(30)
+    wait_for_rows(objects, topic, 70)
+    with connect() as c:
+        got = [r[0] for r in c.execute(f"select i from {iceberg(objects, topic)} order by i").fetchall()]
+    assert got == list(range(0, 50)) + list(range(80, 100))

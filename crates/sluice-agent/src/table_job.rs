@@ -6,7 +6,7 @@
 //! split the tables), and that has not been written for half its lag, it runs one pass
 //! ([`run_once`]):
 //! 1. take or renew the table's lease in the quorum (one writer per table at a time);
-//! 2. read each partition from the table's next offset (in the quorum) to its high watermark,
+//! 2. read each partition from the table's next offset (in the quorum) to its last stable offset,
 //!    at most [`TableJobConfig::max_commit_bytes`] of stored batches per pass;
 //! 3. write the commit's files ([`sluice_table::TableWriter::prepare`]: Parquet, manifest,
 //!    manifest list, metadata JSON; unique names, nothing current yet);
@@ -15,8 +15,8 @@
 //! 5. point `version-hint.text` at the quorum's current metadata (also repaired on later passes
 //!    when a crash fell between 4 and 5).
 //!
-//! Records read are committed records (up to the high watermark); control batches are
-//! skipped. A partition whose log start moved past the table's offset (retention) continues
+//! The table holds what a read_committed consumer reads: records below each partition's last
+//! stable offset, without control batches or aborted transactions. A partition whose log start moved past the table's offset (retention) continues
 //! from the log start. Undecodable JSON values never stop the job: they are written with
 //! `_raw` and `_error` and counted (`sluice_table_malformed_records_total`).
 
@@ -185,7 +185,9 @@ struct PartitionRange {
     partition: i32,
     from: i64,
     to: i64,
-    high_watermark: i64,
+    /// Where the partition's committed data ends: its last stable offset.
+    stable_end: i64,
+    aborted: Vec<sluice_table::AbortedTxn>,
 }
 
 /// One pass over `topic`'s table: lease, read, write, commit, hint (see the module doc).
@@ -244,25 +246,35 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
             .iter()
             .enumerate()
             .map(|(i, p)| {
+                // read_committed: up to the last stable offset, aborted transactions left out.
+                let stable_end = p.last_stable_offset();
                 let from = next
                     .get(i)
                     .copied()
                     .unwrap_or(0)
                     .max(p.log_start_offset)
-                    .min(p.high_watermark);
+                    .min(stable_end);
                 let mut to = from;
                 for (base, c) in p.chunks_from(from) {
-                    if left == 0 {
+                    if left == 0 || to >= stable_end {
                         break;
                     }
                     left = left.saturating_sub(c.len);
-                    to = (base + c.records).min(p.high_watermark);
+                    to = (base + c.records).min(stable_end);
                 }
                 PartitionRange {
                     partition: i as i32,
                     from,
                     to,
-                    high_watermark: p.high_watermark,
+                    stable_end,
+                    aborted: p
+                        .aborted_between(from, to)
+                        .into_iter()
+                        .map(|a| sluice_table::AbortedTxn {
+                            producer_id: a.producer_id,
+                            first_offset: a.first_offset,
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -279,11 +291,12 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
                     error,
                 })?;
             outcome.bytes_read += data.len() as u64;
-            let (recs, _) = sluice_table::decode_batches(r.partition, &data, r.from, r.to)?;
+            let (recs, _) =
+                sluice_table::decode_batches(r.partition, &data, r.from, r.to, &r.aborted)?;
             records.extend(recs);
         }
         next_offsets.push(r.to);
-        outcome.caught_up &= r.to == r.high_watermark;
+        outcome.caught_up &= r.to == r.stable_end;
     }
     // A partition the table has no offset for yet is at 0 (a fresh table commits nothing until
     // some partition moves).

@@ -21,8 +21,8 @@ pub mod groups;
 pub mod share;
 pub mod share_group;
 pub mod state;
-pub mod txn;
 pub mod tables;
+pub mod txn;
 
 pub mod admin;
 pub mod api;

@@ -39,6 +39,6 @@ pub(crate) mod testing;
 
 pub use error::TableError;
 pub use parquet_file::{ParquetSink, ParquetStats};
-pub use record::{decode_batches, TableRecord};
+pub use record::{decode_batches, AbortedTxn, TableRecord};
 pub use schema::{TableSchema, ValueFormat};
 pub use writer::{CommitInput, PreparedCommit, TableLocation, TableWriter};

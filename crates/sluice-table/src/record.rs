@@ -33,20 +33,35 @@ impl TableRecord {
     }
 }
 
+/// An aborted transaction as Fetch reports it: its producer and first offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+}
+
 /// Decodes the records of `partition` with offsets in `from..to` out of concatenated magic-v2
-/// batches (base offsets already real, as the agent's reader and Fetch responses give them).
+/// batches (base offsets already real, as the agent's reader and Fetch responses give them),
+/// as a read_committed consumer sees them.
 ///
-/// Control batches (transaction markers) are skipped; a trailing partial batch (Fetch may cut
-/// one) ends the run. Returns the records and the offset after the last batch looked at, so a
-/// caller can continue from there even when a whole batch was control records.
+/// Control batches (transaction markers) are skipped, and so are the transactional batches of
+/// `aborted` transactions (Kafka's consumer rule: from the transaction's first offset, a
+/// producer's transactional batches are aborted until its next control batch). A trailing
+/// partial batch (Fetch may cut one) ends the run. Returns the records and the offset after the
+/// last batch looked at, so a caller can continue from there even when a whole batch was
+/// control records.
 pub fn decode_batches(
     partition: i32,
     data: &Bytes,
     from: i64,
     to: i64,
+    aborted: &[AbortedTxn],
 ) -> Result<(Vec<TableRecord>, i64), TableError> {
     let mut out = Vec::new();
     let mut next = from;
+    let mut pending: Vec<AbortedTxn> = aborted.to_vec();
+    pending.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
+    let mut aborting: Vec<i64> = Vec::new();
     for item in BatchIter::new(data) {
         let (pos, h) = item.map_err(|e| TableError::Batch {
             partition,
@@ -57,11 +72,18 @@ pub fn decode_batches(
             break;
         }
         let end = h.base_offset + h.offset_count();
+        while pending.last().is_some_and(|a| a.first_offset < end) {
+            let a = pending.pop().expect("checked");
+            aborting.push(a.producer_id);
+        }
+        if h.is_control() {
+            aborting.retain(|p| *p != h.producer_id);
+        }
         if end <= from {
             continue;
         }
         next = next.max(end.min(to));
-        if h.is_control() {
+        if h.is_control() || (h.is_transactional() && aborting.contains(&h.producer_id)) {
             continue;
         }
         let mut one = data.slice(pos..pos + h.total_len);
@@ -101,7 +123,7 @@ mod tests {
         let mut data = batch(10, &[b"a", b"b", b"c"]).to_vec();
         data.extend_from_slice(&batch(13, &[b"d", b"e"]));
         let data = Bytes::from(data);
-        let (recs, next) = decode_batches(3, &data, 11, 14).unwrap();
+        let (recs, next) = decode_batches(3, &data, 11, 14, &[]).unwrap();
         let got: Vec<(i64, &[u8])> = recs
             .iter()
             .map(|r| (r.offset, r.value.as_deref().unwrap()))
@@ -120,7 +142,7 @@ mod tests {
         let full = batch(0, &[b"x", b"y"]);
         let mut data = full.to_vec();
         data.extend_from_slice(&full[..20]);
-        let (recs, next) = decode_batches(0, &Bytes::from(data), 0, 100).unwrap();
+        let (recs, next) = decode_batches(0, &Bytes::from(data), 0, 100, &[]).unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(next, 2);
     }

@@ -1,6 +1,8 @@
 //! `sluice table export`: an offset range of any topic (table config or not) to one Parquet
 //! file, read over the Kafka protocol from any Kafka-compatible bootstrap (Sluice or Apache
-//! Kafka), with the columns the table job writes (see `sluice_table::schema`).
+//! Kafka), with the columns the table job writes (see `sluice_table::schema`). It reads as a
+//! read_committed consumer: aborted transactions are left out, and a partition with an open
+//! transaction ends at its last stable offset.
 //!
 //! JSON topics are read twice: once to infer the columns from every value in the range (a
 //! Parquet file has one schema), once to write them. Raw topics are read once. A progress bar
@@ -19,7 +21,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use sluice_table::schema::ValueFormat;
-use sluice_table::{decode_batches, ParquetSink, TableRecord, TableSchema};
+use sluice_table::{decode_batches, AbortedTxn, ParquetSink, TableRecord, TableSchema};
 use uuid::Uuid;
 
 use crate::bench::client::{self, Connection, EARLIEST, LATEST};
@@ -108,7 +110,7 @@ impl RangeReader {
             .with_max_wait_ms(500)
             .with_min_bytes(1)
             .with_max_bytes(32 << 20)
-            .with_isolation_level(0)
+            .with_isolation_level(1)
             .with_session_id(0)
             .with_session_epoch(-1)
             .with_topics(vec![FetchTopic::default()
@@ -136,7 +138,21 @@ impl RangeReader {
             );
         }
         let data = part.records.clone().unwrap_or_default();
-        let (records, after) = decode_batches(p, &data, next, end)?;
+        let aborted: Vec<AbortedTxn> = part
+            .aborted_transactions
+            .iter()
+            .flatten()
+            .map(|a| AbortedTxn {
+                producer_id: a.producer_id.0,
+                first_offset: a.first_offset,
+            })
+            .collect();
+        let (records, after) = decode_batches(p, &data, next, end, &aborted)?;
+        if after <= next && data.is_empty() && part.last_stable_offset <= next {
+            // An open transaction holds the rest back: the export ends at the stable offset.
+            self.cursors.insert(p, (next, next));
+            return Ok(Some(Vec::new()));
+        }
         if after <= next {
             bail!(
                 "Fetch {}/{p} at {next} returned no batch below the end {end}",
