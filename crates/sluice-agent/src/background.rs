@@ -7,6 +7,7 @@
 //!   committed, e.g. by an agent killed mid-flush) once older than the grace period;
 //! - transaction timeouts: aborts transactions open past their `transaction.timeout.ms`
 //!   (duty holder only, on its clock) and forgets idle transactional ids.
+//! - tables: writes topics with `sluice.table.enable=true` as Iceberg tables ([`crate::table_job`]).
 //!
 //! Orphans are judged by age, so an object must never be committed after the janitor may have
 //! deleted it. Two rules close that race (every agent must run with the same
@@ -39,6 +40,7 @@ pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
     tasks.spawn(crate::share::expiry_loop(agent.clone()));
     tasks.spawn(crate::group_coordinator::sweep(agent.clone()));
     tasks.spawn(transaction_timeouts(agent.clone()));
+    tasks.spawn(crate::table_job::run(agent.clone()));
 }
 
 /// Aborts transactions past `transaction.timeout.ms` and forgets idle transactional ids, on the

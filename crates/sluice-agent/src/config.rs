@@ -86,6 +86,8 @@ pub struct AgentConfig {
     pub transaction_abort_check_interval: Duration,
     /// ACL authorization (off by default: everything is allowed).
     pub authorizer: sluice_auth::authorizer::AuthorizerConfig,
+    /// Topics as tables: the background table job's settings.
+    pub table: crate::table_job::TableJobConfig,
 }
 
 /// Kafka's `log.retention.hours` default, 168, in ms.
@@ -162,6 +164,7 @@ impl Default for AgentConfig {
             ),
             transaction_abort_check_interval: Duration::from_secs(10),
             authorizer: Default::default(),
+            table: Default::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod sasl;
 pub mod sequence_fence;
 pub mod server;
 pub mod share;
+pub mod table_job;
 pub mod topic_config;
 pub mod txn_coordinator;
 pub mod writer;

@@ -190,6 +190,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Kafka's random jitter of segment rolls. Stored only."),
     row("segment.ms", Long, "604800000", AtLeast(1), b_null("log.roll.ms"),
         "Kafka's segment roll time. Stored only: agents cut segment objects by --flush-bytes and --linger-ms."),
+    row("sluice.table.enable", Boolean, "false", Any, None,
+        "Sluice: write the topic as an Iceberg table of Parquet files under tables/<topic>/ in the object store (see sluice-table). Listed by DescribeConfigs only when set."),
+    row("sluice.table.lag.ms", Long, "60000", AtLeast(1000), None,
+        "Sluice: how long a record may wait before the table shows it (the table job commits at least every half of this). Listed only when set."),
+    row("sluice.table.value.format", ConfigType::String, "json", OneOf(&["json", "raw"]), None,
+        "Sluice: json decodes object values into one column per field (schema inferred, columns only added; undecodable values keep their bytes in _raw and the reason in _error); raw keeps the bytes in a value column. Listed only when set."),
     row("unclean.leader.election.enable", Boolean, "false", Any, b("unclean.leader.election.enable", "false"),
         "Kafka's unclean leader election. Stored only: any agent leads every partition, with no data loss."),
 ];
@@ -198,6 +204,15 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
 /// cluster is formatted, KIP-966): reported with source DYNAMIC_DEFAULT_BROKER_CONFIG, as Kafka
 /// reports them, for topics that do not override them.
 pub const CLUSTER_DEFAULTS: &[(&str, &str)] = &[("min.insync.replicas", "1")];
+
+/// Sluice's own topic configs (`sluice.*`, not Kafka's): DescribeConfigs and CreateTopics
+/// list them only where a topic sets them, so a topic without them reads exactly as on Kafka.
+pub const EXTENSION_PREFIX: &str = "sluice.";
+
+/// Whether `name` is one of Sluice's own topic configs.
+pub fn is_extension(name: &str) -> bool {
+    name.starts_with(EXTENSION_PREFIX)
+}
 
 /// The row of `name`, if Kafka has such a topic config.
 pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
@@ -420,6 +435,7 @@ pub fn describe(
     };
     TOPIC_CONFIGS
         .iter()
+        .filter(|def| !is_extension(def.name) || overrides.contains_key(def.name))
         .map(|def| {
             let syn = |name: &str, value: &str, source| ConfigSynonym {
                 name: name.to_string(),
@@ -615,7 +631,26 @@ mod tests {
         for d in TOPIC_CONFIGS {
             assert_eq!(validate(d.name, d.default), Ok(()), "{}", d.name);
         }
-        assert_eq!(TOPIC_CONFIGS.len(), 33, "Kafka 4.1 lists 33 topic configs");
+        let kafka = TOPIC_CONFIGS.iter().filter(|d| !is_extension(d.name));
+        assert_eq!(kafka.count(), 33, "Kafka 4.1 lists 33 topic configs");
+    }
+
+    #[test]
+    fn sluice_configs_are_listed_only_when_set() {
+        let mut o = BTreeMap::new();
+        assert!(describe(&o).iter().all(|d| !is_extension(d.def.name)));
+        o.insert("sluice.table.enable".to_string(), "true".to_string());
+        let all = describe(&o);
+        let t = all
+            .iter()
+            .find(|d| d.def.name == "sluice.table.enable")
+            .unwrap();
+        assert_eq!((t.value.as_str(), t.source), ("true", 1));
+        assert!(all
+            .iter()
+            .all(|d| d.def.name == "sluice.table.enable" || !is_extension(d.def.name)));
+        assert!(validate("sluice.table.value.format", "xml").is_err());
+        assert!(validate("sluice.table.lag.ms", "999").is_err());
     }
 
     #[test]

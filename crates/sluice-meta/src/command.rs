@@ -86,6 +86,8 @@ pub enum Command {
     CreateAcls {
         bindings: Vec<AclBinding>,
     },
+    /// Topics as tables: the writer's lease and each table commit (see [`crate::tables`]).
+    Table(crate::tables::TableCommand),
     /// DeleteAcls: answered with the bindings each filter removed ([`CommandResponse::AclsDeleted`]).
     DeleteAcls {
         filters: Vec<AclBindingFilter>,

@@ -67,5 +67,6 @@ pub fn command_kind(cmd: &Command) -> &'static str {
             crate::txn::TxnCommand::WriteMarkers { .. } => "txn_write_markers",
             crate::txn::TxnCommand::Expire { .. } => "txn_expire",
         },
+        Command::Table(_) => "table",
     }
 }

@@ -53,6 +53,9 @@ pub struct MetaState {
     /// Storage lifecycle job leases by job name ([`crate::lifecycle`]).
     #[serde(default)]
     pub leases: BTreeMap<String, crate::lifecycle::Lease>,
+    /// Topics written as tables: per topic, the table's progress and current metadata file.
+    #[serde(default)]
+    pub tables: BTreeMap<String, crate::tables::TableState>,
 }
 
 /// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
@@ -332,7 +335,10 @@ impl MetaState {
                 configs,
                 now_ms,
             } => self.create_topic(name, *id, *partitions, configs, *now_ms),
-            Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::DeleteTopic { name } => {
+                self.tables.remove(name);
+                self.delete_topic(name)
+            }
             Command::CreatePartitions { name, count } => self.create_partitions(name, *count),
             Command::AlterTopicConfigs { name, ops } => {
                 let Some(t) = self.topics.get_mut(name) else {
@@ -389,6 +395,7 @@ impl MetaState {
             }
             Command::Group(c) => self.groups.apply(c),
             Command::Txn(c) => crate::txn::apply(self, c),
+            Command::Table(c) => crate::tables::apply(self, c),
             Command::CreateAcls { bindings } => {
                 // The agent validated them; a replica re-checks so nothing malformed is stored.
                 for b in bindings.iter().filter(|b| b.validate().is_ok()) {

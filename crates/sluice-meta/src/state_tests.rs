@@ -770,3 +770,99 @@ fn deleting_a_topic_takes_the_state_keyed_by_its_name_with_it() {
     let r = commit(&mut s, new_id, "c", vec![(0, vec![batch(0, 1, 0, 0, 0)])]);
     assert_eq!(r[0], vec![BatchOutcome::Appended { base_offset: 2 }]);
 }
+
+mod tables {
+    use super::*;
+    use crate::tables::{TableCommand, TableCommit, LEASE_NOT_HELD};
+
+    fn topic_with_data(s: &mut MetaState) -> Uuid {
+        let id = Uuid::from_u128(7);
+        s.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id,
+            partitions: 2,
+            configs: vec![],
+            now_ms: 0,
+        });
+        for p in s.topics.get_mut("t").unwrap().partitions.iter_mut() {
+            p.high_watermark = 10;
+        }
+        id
+    }
+
+    fn lease(s: &mut MetaState, id: Uuid, agent: i32, now: i64) -> CommandResponse {
+        s.apply(&Command::Table(TableCommand::Lease {
+            topic: "t".into(),
+            topic_id: id,
+            agent_id: agent,
+            now_ms: now,
+            lease_ms: 100,
+        }))
+    }
+
+    fn commit(id: Uuid, agent: i32, now: i64, version: u64, next: Vec<i64>) -> Command {
+        Command::Table(TableCommand::Commit(TableCommit {
+            topic: "t".into(),
+            topic_id: id,
+            agent_id: agent,
+            now_ms: now,
+            version,
+            next_offsets: next,
+            metadata: format!("m{version}"),
+            records: 4,
+            malformed: 1,
+            lease_ms: 100,
+        }))
+    }
+
+    fn code(r: CommandResponse) -> i16 {
+        match r {
+            CommandResponse::Error { code, .. } => code,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn one_lease_holder_commits_each_version_once() {
+        let mut s = MetaState::default();
+        let id = topic_with_data(&mut s);
+        assert_eq!(code(lease(&mut s, id, 1, 0)), 0);
+        assert_eq!(code(lease(&mut s, id, 2, 50)), LEASE_NOT_HELD);
+        assert_eq!(
+            code(s.apply(&commit(id, 2, 50, 1, vec![3, 4]))),
+            LEASE_NOT_HELD
+        );
+        assert_eq!(code(s.apply(&commit(id, 1, 50, 1, vec![3, 4]))), 0);
+        // A retry of the same commit (an ambiguous proposal) is refused: the offsets moved once.
+        assert_eq!(
+            code(s.apply(&commit(id, 1, 60, 1, vec![3, 4]))),
+            codes::INVALID_REQUEST
+        );
+        let t = &s.tables["t"];
+        assert_eq!(
+            (t.version, t.next_offsets.clone(), t.records, t.malformed),
+            (1, vec![3, 4], 4, 1)
+        );
+        assert_eq!(t.metadata, "m1");
+        // Offsets never go back nor past the high watermark.
+        assert_eq!(
+            code(s.apply(&commit(id, 1, 60, 2, vec![2, 4]))),
+            codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code(s.apply(&commit(id, 1, 60, 2, vec![3, 11]))),
+            codes::INVALID_REQUEST
+        );
+        // The commit extended the lease to 150; past it another agent takes over.
+        assert_eq!(code(lease(&mut s, id, 2, 140)), LEASE_NOT_HELD);
+        assert_eq!(code(lease(&mut s, id, 2, 150)), 0);
+        assert_eq!(
+            code(s.apply(&commit(id, 1, 151, 2, vec![5, 5]))),
+            LEASE_NOT_HELD
+        );
+        assert_eq!(code(s.apply(&commit(id, 2, 151, 2, vec![5, 5]))), 0);
+        // Deleting the topic drops its table.
+        s.apply(&Command::DeleteTopic { name: "t".into() });
+        assert!(!s.tables.contains_key("t"));
+    }
+}

@@ -30,6 +30,8 @@ pub enum Command {
     Agent(AgentArgs),
     /// Load generator: produce or consume against any Kafka-compatible bootstrap address.
     Bench(crate::bench::BenchArgs),
+    /// Topics as tables: `export` an offset range to Parquet.
+    Table(crate::table::TableArgs),
     /// JWT-bearer grant (KIP-1139): sign an assertion, exchange it, print the access token.
     Token(crate::token::TokenArgs),
 }
@@ -256,6 +258,13 @@ pub struct AgentTuning {
     /// `POST http://ADDR/faults` (error rates, latency, timeouts); off when unset.
     #[arg(long, env = "SLUICE_FAULT_INJECTION_LISTEN")]
     pub fault_injection_listen: Option<SocketAddr>,
+    /// Topics as tables: stored batch bytes (MiB) one table commit reads at most.
+    #[arg(long, env = "SLUICE_TABLE_MAX_COMMIT_MB", default_value_t = 256)]
+    pub table_max_commit_mb: u64,
+    /// Crash tests only: the table job stops for an hour at `files` (table files written, quorum
+    /// commit not proposed) or `committed` (before the version hint), printing where.
+    #[arg(long, env = "SLUICE_TABLE_TEST_PAUSE", hide = true)]
+    pub table_test_pause: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! - `sluice dev`: everything in one process (metadata node + agent + local-directory store).
 //! - `sluice meta`: a metadata quorum node. `sluice agent`: a stateless Kafka agent.
 //! - `sluice bench produce|consume`: a load generator speaking the Kafka protocol.
+//! - `sluice table export`: an offset range of a topic to a Parquet file.
 //!
 //! Settings come from flags, then `SLUICE_*` environment variables, then the TOML file named by
 //! `--config` (its keys are the flag names), then defaults.
@@ -15,6 +16,7 @@ mod health;
 mod listeners;
 mod run;
 mod snapshots;
+mod table;
 mod token;
 
 use clap::Parser;

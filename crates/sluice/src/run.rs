@@ -121,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(b) => crate::bench::run(b).await,
         Command::Token(t) => crate::token::run(t).await,
+        Command::Table(t) => crate::table::run(t).await,
     }
 }
 
@@ -318,6 +319,11 @@ async fn run_agent(
                 &t.super_users,
             ),
             allow_if_no_acl: t.allow_everyone_if_no_acl_found,
+        },
+        table: sluice_agent::table_job::TableJobConfig {
+            max_commit_bytes: t.table_max_commit_mb.max(1) << 20,
+            test_pause: t.table_test_pause.clone(),
+            ..Default::default()
         },
         ..AgentConfig::default()
     };

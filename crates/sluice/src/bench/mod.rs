@@ -21,7 +21,7 @@
 //! or transactions, sessionless fetches (KIP-227 full fetch each time), and one Fetch in flight
 //! per connection, as Kafka's own consumer does.
 
-mod client;
+pub(crate) mod client;
 mod consume;
 mod produce;
 mod report;

@@ -1,0 +1,191 @@
+//! Topics written as tables (`sluice.table.enable`): per topic, how far the table has got in
+//! each partition and which Iceberg metadata file is current, changed only by one conditional
+//! command per table commit. That command is what makes the table exactly-once: the files of a
+//! commit are written first (under unique names), then [`TableCommand::Commit`] names them and
+//! the offsets they cover, and is refused unless it follows the current commit and comes from
+//! the lease holder. An agent that dies before it leaves only unreferenced files; one that dies
+//! after has moved the offsets on; either way the next writer starts from the quorum's offsets.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::codes;
+use crate::command::CommandResponse;
+use crate::state::MetaState;
+
+/// Kafka's FENCED_LEADER_EPOCH: the answer to a lease or commit from an agent that does not
+/// hold the table's lease.
+pub const LEASE_NOT_HELD: i16 = 74;
+
+/// One topic's table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TableState {
+    /// The topic incarnation the table belongs to (a re-created topic starts a new table).
+    pub topic_id: Uuid,
+    /// Per partition (index = partition), the first offset not yet in the table.
+    pub next_offsets: Vec<i64>,
+    /// Object key of the current Iceberg metadata file; empty before the first commit.
+    pub metadata: String,
+    /// Commits so far; a commit must carry `version + 1`.
+    pub version: u64,
+    pub lease: Option<TableLease>,
+    /// Records written, and how many of them had a value that could not be decoded.
+    pub records: u64,
+    pub malformed: u64,
+    /// Proposer's clock at the newest commit.
+    pub committed_ms: i64,
+}
+
+/// Which agent may write a table, until when (the proposers' clocks).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TableLease {
+    pub agent_id: i32,
+    pub expires_ms: i64,
+}
+
+/// A table commit: the files are written; this makes them current.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableCommit {
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub agent_id: i32,
+    pub now_ms: i64,
+    /// Must be the table's `version + 1`.
+    pub version: u64,
+    /// The new first-offset-not-in-the-table per partition: never below the current ones, never
+    /// above a partition's high watermark.
+    pub next_offsets: Vec<i64>,
+    /// The new current metadata file (the current one again when only offsets moved, e.g. past
+    /// transaction markers).
+    pub metadata: String,
+    /// Records the commit added, and how many of them are malformed.
+    pub records: u64,
+    pub malformed: u64,
+    /// The lease is extended to `now_ms + lease_ms`.
+    pub lease_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum TableCommand {
+    /// Takes or renews the lease: granted when free, expired, or already this agent's.
+    Lease {
+        topic: String,
+        topic_id: Uuid,
+        agent_id: i32,
+        now_ms: i64,
+        lease_ms: i64,
+    },
+    Commit(TableCommit),
+}
+
+fn error(code: i16, message: String) -> CommandResponse {
+    CommandResponse::Error { code, message }
+}
+
+/// The table of `topic` if it belongs to the topic's current incarnation `topic_id`;
+/// otherwise a fresh one replaces what was there.
+fn table_for<'a>(s: &'a mut MetaState, topic: &str, topic_id: Uuid) -> &'a mut TableState {
+    let t = s.tables.entry(topic.to_string()).or_default();
+    if t.topic_id != topic_id {
+        *t = TableState {
+            topic_id,
+            ..TableState::default()
+        };
+    }
+    t
+}
+
+fn holds(t: &TableState, agent_id: i32, now_ms: i64) -> Result<(), CommandResponse> {
+    match t.lease {
+        Some(l) if l.agent_id == agent_id && l.expires_ms > now_ms => Ok(()),
+        other => Err(error(
+            LEASE_NOT_HELD,
+            format!("agent {agent_id} does not hold the table lease ({other:?})"),
+        )),
+    }
+}
+
+/// Applies a table command (deterministic: the clock comes in the command).
+pub fn apply(s: &mut MetaState, cmd: &TableCommand) -> CommandResponse {
+    let (topic, topic_id) = match cmd {
+        TableCommand::Lease {
+            topic, topic_id, ..
+        } => (topic, *topic_id),
+        TableCommand::Commit(c) => (&c.topic, c.topic_id),
+    };
+    let Some(hwms) = s.topics.get(topic).filter(|t| t.id == topic_id).map(|t| {
+        t.partitions
+            .iter()
+            .map(|p| p.high_watermark)
+            .collect::<Vec<_>>()
+    }) else {
+        return error(
+            codes::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("no topic {topic} with id {topic_id}"),
+        );
+    };
+    let t = table_for(s, topic, topic_id);
+    match cmd {
+        TableCommand::Lease {
+            agent_id,
+            now_ms,
+            lease_ms,
+            ..
+        } => {
+            if let Some(l) = t.lease {
+                if l.agent_id != *agent_id && l.expires_ms > *now_ms {
+                    return error(
+                        LEASE_NOT_HELD,
+                        format!("agent {} holds the table lease", l.agent_id),
+                    );
+                }
+            }
+            t.lease = Some(TableLease {
+                agent_id: *agent_id,
+                expires_ms: now_ms + lease_ms,
+            });
+            CommandResponse::Ok
+        }
+        TableCommand::Commit(c) => {
+            if let Err(e) = holds(t, c.agent_id, c.now_ms) {
+                return e;
+            }
+            if c.version != t.version + 1 {
+                return error(
+                    codes::INVALID_REQUEST,
+                    format!(
+                        "table commit {} does not follow commit {}",
+                        c.version, t.version
+                    ),
+                );
+            }
+            let moves_back = c
+                .next_offsets
+                .iter()
+                .enumerate()
+                .any(|(p, &o)| o < t.next_offsets.get(p).copied().unwrap_or(0));
+            let beyond = c.next_offsets.len() > hwms.len()
+                || c.next_offsets.iter().zip(&hwms).any(|(o, h)| o > h);
+            if moves_back || beyond || c.next_offsets.len() < t.next_offsets.len() {
+                return error(
+                    codes::INVALID_REQUEST,
+                    format!(
+                        "table offsets {:?} do not follow {:?} within {:?}",
+                        c.next_offsets, t.next_offsets, hwms
+                    ),
+                );
+            }
+            t.version = c.version;
+            t.next_offsets = c.next_offsets.clone();
+            t.metadata = c.metadata.clone();
+            t.records += c.records;
+            t.malformed += c.malformed;
+            t.committed_ms = c.now_ms;
+            t.lease = Some(TableLease {
+                agent_id: c.agent_id,
+                expires_ms: c.now_ms + c.lease_ms,
+            });
+            CommandResponse::Ok
+        }
+    }
+}

@@ -1,0 +1,203 @@
+"""Topics as tables (issue 16): `sluice table export` to Parquet, the table job's Iceberg
+tables read by DuckDB (read_parquet, iceberg_scan) and pyarrow, schema evolution, malformed
+values, and exactly-once across an agent SIGKILLed in the middle of a table commit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka.admin import ConfigResource, ResourceType
+
+from conftest import sluice_bin
+from helpers import DeliveryLog, admin, create_topic, produce_all, producer
+from tables import connect, iceberg, per_partition, table_dir, wait_for_rows
+
+PARTS = 8
+N = 100_000
+
+
+def orders(start: int, n: int, topic: str, extra: bool = False):
+    """JSON records spread over PARTS partitions; amount = i % 1000."""
+    out = []
+    for i in range(start, start + n):
+        v = {"id": i, "amount": i % 1000, "name": f"n{i}"}
+        if extra:
+            v["coupon"] = f"c{i}"
+        out.append((i, topic, i % PARTS, f"k{i}".encode(), json.dumps(v).encode(), [("src", b"t")], None))
+    return out
+
+
+def produce(bs: str, recs) -> None:
+    log = DeliveryLog()
+    produce_all(producer(bs, **{"compression.type": "zstd", "linger.ms": 20}), recs, log)
+    assert log.errors() == {}
+
+
+def expected_sum(start: int, n: int) -> int:
+    return sum(i % 1000 for i in range(start, start + n))
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    """One `sluice dev` for the module (tables are per topic, so tests do not interfere)."""
+    from conftest import Cluster
+
+    c = Cluster(tmp_path_factory.mktemp("tables"))
+    d = c.dev()
+    d.objects = d.data_dir / "objects"
+    yield d
+    c.close()
+
+
+def test_export_writes_an_exact_parquet_file(dev, tmp_path):
+    bs, topic = dev.bootstrap, "export-orders"
+    create_topic(bs, topic, PARTS)
+    produce(bs, orders(0, N, topic))
+
+    out = tmp_path / "orders.parquet"
+    r = subprocess.run([sluice_bin(), "table", "export", "--bootstrap", bs, "--topic", topic,
+                        "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    per = N // PARTS
+    assert (summary["records"], summary["malformed"]) == (N, 0)
+    assert summary["partitions"] == {str(p): [0, per] for p in range(PARTS)}
+
+    with connect() as c:
+        src = f"read_parquet('{out}')"
+        assert c.execute(f"select count(*), sum(amount), count(distinct id) from {src}").fetchone() == \
+            (N, expected_sum(0, N), N)
+        assert per_partition(c, src) == {p: (per, 0, per - 1) for p in range(PARTS)}
+        # Every record is where the topic has it: id i is in partition i % 8 at offset i // 8.
+        assert c.execute(f'select count(*) from {src} where "partition" <> id % 8 or "offset" <> id // 8 '
+                         f"or key <> ('k' || id)::blob or headers[1].key <> 'src'").fetchone() == (0,)
+    t = pq.read_table(out)
+    assert t.num_rows == N
+    assert t.schema.field("offset").metadata[b"PARQUET:field_id"] == b"2"
+    assert sum(t.column("amount").to_pylist()) == expected_sum(0, N)
+
+    # A range: offsets [100, 200) of every partition, raw values.
+    part = tmp_path / "part.parquet"
+    r = subprocess.run([sluice_bin(), "table", "export", "--bootstrap", bs, "--topic", topic,
+                        "--from-offset", "100", "--to", "200", "--value-format", "raw",
+                        "--output", str(part)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    with connect() as c:
+        src = f"read_parquet('{part}')"
+        assert per_partition(c, src) == {p: (100, 100, 199) for p in range(PARTS)}
+        assert c.execute(f"select sum((json_extract(decode(value), '$.amount'))::bigint) from {src}").fetchone() \
+            == (sum((p + 8 * o) % 1000 for p in range(PARTS) for o in range(100, 200)),)
+
+
+def describe(bs: str, topic: str) -> dict:
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    a = admin(bs)  # kept alive until the answer is in
+    entries = a.describe_configs([res])[res].result()
+    return {k: v.value for k, v in entries.items()}
+
+
+def test_table_topic_is_queryable_with_iceberg_scan(dev):
+    bs, objects, topic = dev.bootstrap, dev.objects, "orders"
+    create_topic(bs, topic, PARTS, {"sluice.table.enable": "true", "sluice.table.lag.ms": "1000"})
+    cfg = describe(bs, topic)
+    assert (cfg["sluice.table.enable"], cfg["sluice.table.lag.ms"]) == ("true", "1000")
+    assert "sluice.table.value.format" not in cfg, "sluice.* configs are listed only when set"
+    produce(bs, orders(0, N, topic))
+    wait_for_rows(objects, topic, N)
+
+    per = N // PARTS
+    with connect() as c:
+        src = iceberg(objects, topic)
+        assert c.execute(f"select count(*), count(distinct (\"partition\", \"offset\")), sum(amount) "
+                         f"from {src}").fetchone() == (N, N, expected_sum(0, N))
+        assert per_partition(c, src) == {p: (per, 0, per - 1) for p in range(PARTS)}
+        assert c.execute(f"select count(*) from {src} where _error is not null or _raw is not null").fetchone() == (0,)
+        # The same rows through read_parquet over the data files.
+        data = table_dir(objects, topic) / "data"
+        files = [f for f in data.iterdir() if f.suffix == ".parquet"]
+        referenced = {r[0] for r in c.execute(f"select file_path from iceberg_metadata('{table_dir(objects, topic)}')").fetchall()}
+        assert {str(f) for f in files} == referenced, "every data file is referenced once"
+        assert pq.read_table([str(f) for f in files]).num_rows == N
+
+    # Schema evolution: a new field becomes a column, older rows read null; a malformed value
+    # stays in the topic and lands in _raw/_error.
+    produce(bs, orders(N, 800, topic, extra=True))
+    p = producer(bs)
+    p.produce(topic, partition=3, key=b"bad", value=b"this is not json")
+    p.produce(topic, partition=3, key=b"arr", value=b"[1, 2]")
+    assert p.flush(30) == 0
+    wait_for_rows(objects, topic, N + 802)
+    with connect() as c:
+        src = iceberg(objects, topic)
+        assert c.execute(f"select count(coupon), count(*) filter (where coupon is null and id < {N}) "
+                         f"from {src}").fetchone() == (800, N)
+        bad = c.execute(f"select key::varchar, _raw::varchar, _error, id from {src} where _error is not null "
+                        f"order by \"offset\"").fetchall()
+        assert [(k, raw, i) for k, raw, _, i in bad] == [("bad", "this is not json", None), ("arr", "[1, 2]", None)]
+        assert bad[0][2].startswith("not JSON") and bad[1][2] == "not a JSON object (array)"
+        assert c.execute(f"select count(*) from {src} where \"partition\" = 3").fetchone() == (per + 100 + 2,)
+
+
+def wait_for_line(proc, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in proc.stderr_text():
+            return
+        assert proc.alive(), f"{proc.name} exited before printing {text!r}"
+        time.sleep(0.1)
+    raise AssertionError(f"{proc.name} did not print {text!r} within {timeout}s")
+
+
+def test_agent_killed_mid_commit_loses_and_doubles_nothing(cluster, tmp_path):
+    """SIGKILL the agent after it wrote a commit's files but before the quorum commit, then
+    after the quorum commit but before the version hint: every record is in the table once."""
+    meta = cluster.meta()
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    a = cluster.agent(meta.url, objects, 1, "a1", env={"SLUICE_TABLE_TEST_PAUSE": "files"})
+    topic, parts, n = "crash", 4, 4000
+    create_topic(a.bootstrap, topic, parts, {"sluice.table.enable": "true", "sluice.table.lag.ms": "1000"})
+    recs = [(i, topic, i % parts, None, json.dumps({"i": i}).encode(), None, None) for i in range(2 * n)]
+    produce(a.bootstrap, recs[:n])
+    wait_for_line(a, "table job paused at files")
+    a.kill()  # SIGKILL: the commit's files are written, the quorum never heard of them
+    orphans = list((table_dir(objects, topic) / "data").iterdir())
+    assert len(orphans) == 1
+
+    a.env = {"SLUICE_TABLE_TEST_PAUSE": "committed"}
+    a.start()
+    produce(a.bootstrap, recs[n:])
+    wait_for_line(a, "table job paused at committed")
+    a.kill()  # SIGKILL after the quorum commit, before version-hint.text
+
+    a.env = {}
+    a.start()
+    wait_for_rows(objects, topic, 2 * n)
+    with connect() as c:
+        src = iceberg(objects, topic)
+        assert c.execute(f'select count(*), count(distinct ("partition", "offset")), sum(i) from {src}').fetchone() \
+            == (2 * n, 2 * n, sum(range(2 * n)))
+        per = 2 * n // parts
+        assert per_partition(c, src) == {p: (per, 0, per - 1) for p in range(parts)}
+        assert c.execute(f'select count(*) from {src} where "offset" <> i // {parts}').fetchone() == (0,)
+
+
+def test_table_reads_committed_transactions_only(dev):
+    bs, objects, topic = dev.bootstrap, dev.objects, "txn-table"
+    create_topic(bs, topic, 2, {"sluice.table.enable": "true", "sluice.table.lag.ms": "1000"})
+    p = producer(bs, **{"transactional.id": "table-txn", "message.timeout.ms": 30000})
+    p.init_transactions(30)
+    for fate, ids in (("commit", range(0, 50)), ("abort", range(50, 80)), ("commit", range(80, 100))):
+        p.begin_transaction()
+        for i in ids:
+            p.produce(topic, partition=i % 2, value=json.dumps({"i": i}).encode())
+        p.flush(30)
+        (p.commit_transaction if fate == "commit" else p.abort_transaction)(30)
+    wait_for_rows(objects, topic, 70)
+    with connect() as c:
+        got = [r[0] for r in c.execute(f"select i from {iceberg(objects, topic)} order by i").fetchall()]
+    assert got == list(range(0, 50)) + list(range(80, 100))
