@@ -638,9 +638,9 @@ mod tests {
     #[test]
     fn sluice_configs_are_listed_only_when_set() {
         let mut o = BTreeMap::new();
-        assert!(describe(&o).iter().all(|d| !is_extension(d.def.name)));
+        assert!(describe(&o, &[]).iter().all(|d| !is_extension(d.def.name)));
         o.insert("sluice.table.enable".to_string(), "true".to_string());
-        let all = describe(&o);
+        let all = describe(&o, &[]);
         let t = all
             .iter()
             .find(|d| d.def.name == "sluice.table.enable")
