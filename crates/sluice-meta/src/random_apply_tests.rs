@@ -154,6 +154,8 @@ fn segment(rng: &mut Rng, s: &MetaState, now: i64, n: u64) -> SegmentCommit {
                     producer_id: if idempotent { rng.below(3) as i64 } else { -1 },
                     producer_epoch: if idempotent { rng.below(2) as i16 } else { -1 },
                     base_sequence: if idempotent { rng.below(8) as i32 } else { -1 },
+                    transactional: false,
+                    implicit_add_to_txn: false,
                 };
                 pos += 50;
                 b
