@@ -8,8 +8,8 @@
 //!
 //! | invariant | what it protects |
 //! | --- | --- |
-//! | [`Invariant::DenseOffsets`] | a partition's chunks cover `[first base, high watermark)` without gap or overlap, the log start inside it |
-//! | [`Invariant::ObjectRefs`] | each object's reference count is the number of chunks naming it (the janitor deletes an object at zero) |
+//! | [`Invariant::DenseOffsets`] | a partition's chunks cover `[first base, high watermark)` without gap or overlap, the log start inside it; a transaction marker is one offset without an object |
+//! | [`Invariant::ObjectRefs`] | each object's reference count is the number of chunks naming it, markers aside (the janitor deletes an object at zero) |
 //! | [`Invariant::Garbage`] | no object awaiting deletion is still referenced |
 //! | [`Invariant::ShareInFlight`] | a share-partition's in-flight ranges are sorted, disjoint and contiguous from its SPSO, below the high watermark |
 //! | [`Invariant::ConsumerOwnership`] | no partition is owned twice in a KIP-848 group: not in the target assignment, not among current assignments and pending revocations |
@@ -106,6 +106,11 @@ fn dense_offsets(log: &PartitionLog) -> Result<(), String> {
     for (&base, c) in &log.chunks {
         if c.records <= 0 {
             return Err(format!("chunk at {base} holds {} records", c.records));
+        }
+        if c.marker.is_some() && (c.records != 1 || !c.object.is_empty()) {
+            return Err(format!(
+                "marker at {base} is not one offset without an object"
+            ));
         }
         if let Some(n) = next.filter(|n| *n != base) {
             return Err(format!(
