@@ -117,7 +117,8 @@ fn batch(first: i64, records: &[(Option<&str>, Option<&str>, i64)]) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: first + i as i64,
-            sequence: -1,
+            // kafka-protocol's encoder starts a new batch where sequences break
+            sequence: i as i32,
             timestamp: *ts,
             key: k.map(|k| Bytes::from(k.to_string())),
             value: v.map(|v| Bytes::from(v.to_string())),
