@@ -784,9 +784,24 @@ mod tables {
             configs: vec![],
             now_ms: 0,
         });
-        for p in s.topics.get_mut("t").unwrap().partitions.iter_mut() {
-            p.high_watermark = 10;
-        }
+        // Ten records in each partition, committed as data is (the invariants hold throughout).
+        s.apply(&Command::CommitSegment(SegmentCommit {
+            object: "o".into(),
+            object_len: 1_000,
+            agent_id: 1,
+            now_ms: 0,
+            uploaded_ms: 0,
+            max_age_ms: 0,
+            partitions: (0..2)
+                .map(|p| PartitionAppend {
+                    topic: "t".into(),
+                    topic_id: id,
+                    partition: p,
+                    batches: vec![super::batch(p as u64 * 100, 10, -1, -1, -1)],
+                })
+                .collect(),
+        }));
+        assert_eq!(s.partition("t", 1).unwrap().high_watermark, 10);
         id
     }
 
