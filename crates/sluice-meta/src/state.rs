@@ -662,6 +662,16 @@ impl MetaState {
                 producer_epoch: ps.epoch,
             });
         }
+        let id = self.allocate_producer_id(now_ms);
+        CommandResponse::Producer(ProducerInfo {
+            producer_id: id,
+            producer_epoch: 0,
+        })
+    }
+
+    /// The next producer id, registered as a producer at epoch 0 (idempotent producers, and
+    /// transactional ids' new and rotated ids in [`crate::txn`]).
+    pub(crate) fn allocate_producer_id(&mut self, now_ms: i64) -> i64 {
         let id = self.next_producer_id;
         self.next_producer_id += 1;
         self.producers.insert(
@@ -672,10 +682,7 @@ impl MetaState {
                 partitions: BTreeMap::new(),
             },
         );
-        CommandResponse::Producer(ProducerInfo {
-            producer_id: id,
-            producer_epoch: 0,
-        })
+        id
     }
 
     fn apply_retention(&mut self, now_ms: i64, defaults: &crate::lifecycle::RetentionDefaults) {

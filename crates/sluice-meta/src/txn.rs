@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::codes;
 use crate::command::{BatchMeta, CommandResponse};
 use crate::groups::OffsetCommitEntry;
-use crate::state::{Chunk, MetaState, PartitionLog, ProducerInfo, ProducerState};
+use crate::state::{Chunk, MetaState, PartitionLog, ProducerInfo};
 
 /// Kafka's default `transaction.max.timeout.ms` (15 minutes): the largest
 /// `transaction.timeout.ms` a producer may ask for.
@@ -375,7 +375,7 @@ fn init_producer_id(
     now_ms: i64,
 ) -> CommandResponse {
     let Some(m) = state.transactions.by_id.get(tid).cloned() else {
-        let producer_id = new_producer_id(state, now_ms);
+        let producer_id = state.allocate_producer_id(now_ms);
         state.transactions.by_id.insert(
             tid.to_string(),
             TransactionMeta {
@@ -428,21 +428,6 @@ fn init_producer_id(
     producer(m.producer_id, m.producer_epoch)
 }
 
-/// The next producer id, registered as an idempotent producer at epoch 0.
-fn new_producer_id(state: &mut MetaState, now_ms: i64) -> i64 {
-    let id = state.next_producer_id;
-    state.next_producer_id += 1;
-    state.producers.insert(
-        id,
-        ProducerState {
-            epoch: 0,
-            last_update_ms: now_ms,
-            partitions: BTreeMap::new(),
-        },
-    );
-    id
-}
-
 /// Bumps the id's epoch, moving to a new producer id when the epoch is exhausted (Kafka:
 /// `TransactionMetadata.prepareIncrementProducerEpoch` / `prepareProducerIdRotation`).
 fn bump_epoch(state: &mut MetaState, tid: &str, now_ms: i64) {
@@ -451,7 +436,7 @@ fn bump_epoch(state: &mut MetaState, tid: &str, now_ms: i64) {
         (m.producer_id, m.producer_epoch)
     };
     let (new_pid, new_epoch) = if epoch >= i16::MAX - 1 {
-        (new_producer_id(state, now_ms), 0)
+        (state.allocate_producer_id(now_ms), 0)
     } else {
         (pid, epoch + 1)
     };
