@@ -4,6 +4,7 @@ continuous idempotent producer that records every acknowledgement."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -64,8 +65,9 @@ class ContinuousProducer:
         self.partitions = partitions
         self.tag = tag
         self.rate = rate
+        # PDEBUG=eos (or any librdkafka debug contexts) logs the producers' idempotence decisions.
         self.p = producer(bootstrap, **{"enable.idempotence": True, "acks": "all",
-                                        "message.timeout.ms": 300000, "linger.ms": 5, **conf})
+                                        "message.timeout.ms": 300000, "linger.ms": 5, **({"debug": os.environ["PDEBUG"]} if os.environ.get("PDEBUG") else {}), **conf})
         self.acked: dict[str, tuple[int, int]] = {}  # value -> (partition, offset)
         self.failed: dict[str, str] = {}
         self.sent = 0

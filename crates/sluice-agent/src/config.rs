@@ -30,6 +30,10 @@ pub struct AgentConfig {
     pub heartbeat_interval: Duration,
     /// Unreferenced objects older than this are deleted by the janitor.
     pub orphan_grace: Duration,
+    /// How long the writer keeps proposing a segment commit whose outcome is unknown (the
+    /// quorum lost its leader, or answered too late) before its producers get a retriable
+    /// error; longer than a leader election.
+    pub commit_fate_window: Duration,
     /// `log.retention.check.interval.ms`: how often the duty holder applies retention.
     pub retention_check_interval: Duration,
     /// `log.retention.ms` / `log.retention.bytes`: retention of topics without their own
@@ -133,6 +137,7 @@ impl Default for AgentConfig {
             agent_session: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(2),
             orphan_grace: Duration::from_secs(600),
+            commit_fate_window: Duration::from_secs(30),
             retention_check_interval: Duration::from_secs(60),
             log_retention_ms: None,
             log_retention_bytes: None,

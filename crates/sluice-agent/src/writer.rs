@@ -22,7 +22,13 @@
 //! and append order is cut order, so a producer's batch in segment n+1 is never committed
 //! before its earlier batch in segment n.
 //!
-//! When segment n fails (its upload after retries, or its commit: refused, or of unknown fate),
+//! A commit whose outcome is unknown (the quorum's leader died holding it, or answered too late)
+//! is proposed again, for up to `AgentConfig::commit_fate_window` (meanwhile later segments wait,
+//! in order, and backpressure slows appenders): the quorum answers a segment commit it
+//! already applied as it did the first time, so its batches land once.
+//!
+//! When segment n fails (its upload after retries, or its commit: refused, or of unknown fate
+//! for longer than that),
 //! every segment already cut after it fails too, with the same retriable error, without being
 //! proposed: their batches may follow n's in a producer's sequence, and committing them would
 //! leave a gap. Clients retry, and the quorum's idempotent dedupe keeps exactly-once (a batch
@@ -31,7 +37,8 @@
 //! if one of them follows a failed batch of the same idempotent producer, the quorum answers
 //! OUT_OF_ORDER_SEQUENCE_NUMBER for it, as Kafka does, and clients retry it after the earlier
 //! one; where the quorum has no state to tell (the failed batch was the producer's first on the
-//! partition), the writer's [`SequenceFences`] hold such batches back with the same answer. The failed segments' objects are deleted (or left to the janitor as orphans).
+//! partition), or where the failed batch may have landed, the writer's [`SequenceFences`] hold
+//! such batches back (with REQUEST_TIMED_OUT in the latter case). The failed segments' objects are deleted (or left to the janitor as orphans).
 //!
 //! A commit the quorum refuses because its upload began more than half the janitor's orphan
 //! grace ago is uploaded again under a new name (a few times) by the committer itself, in its
@@ -88,6 +95,11 @@ pub enum WriteError {
 }
 
 impl WriteError {
+    /// Whether the batches may be in the log (a commit of unknown fate, or one behind it).
+    fn fate_unknown(&self) -> bool {
+        matches!(self, WriteError::Commit(_))
+    }
+
     /// The error given to the segments cut after a failed one: same kind, so the same Kafka code.
     fn behind(&self) -> WriteError {
         match self {
@@ -193,6 +205,7 @@ impl SegmentWriter {
             cache,
             sync_root: cfg.local_object_root.clone(),
             max_age: cfg.orphan_grace / 2,
+            fate_window: cfg.commit_fate_window,
         });
         let slots = Arc::new(Semaphore::new(cfg.max_inflight_flushes.max(1)));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -389,14 +402,14 @@ async fn commit_loop(
         {
             Some((_, e)) => {
                 tracing::warn!(parent: &span, error = %e, "segment not committed: an earlier segment failed");
-                fences.failed(&flight.segment.partitions);
+                fences.failed(&flight.segment.partitions, e.fate_unknown());
                 discard(flight, e.clone(), &ctx).instrument(span).await;
             }
             None => {
                 flight.segment.hold_back(&mut fences);
                 let proposed = flight.segment.partitions.clone();
                 if let Err(e) = commit(flight, &*sink, &ctx).instrument(span).await {
-                    fences.failed(&proposed);
+                    fences.failed(&proposed, e.fate_unknown());
                     // Everything cut so far was cut after the failed segment.
                     doomed = Some((shared.last_cut.load(Ordering::Acquire), e.behind()));
                 }
@@ -406,6 +419,16 @@ async fn commit_loop(
         shared.room.notify_waiters();
         metrics::gauge!("sluice_segment_flushes_in_flight").decrement(1.0);
     }
+}
+
+/// Whether a failed commit may have been applied, or may apply if proposed again: the quorum
+/// was unreachable, lost its leader, or answered too late. Proposing the same commit again is
+/// safe (segment commits are idempotent by object key, `MetaState::recent_commits`).
+fn fate_unknown(e: &MetaError) -> bool {
+    !matches!(
+        e,
+        MetaError::Shutdown | MetaError::Invalid(_) | MetaError::Serde(_)
+    )
 }
 
 /// Times a segment commit is refused as too old (and the segment uploaded again) before its
@@ -421,6 +444,8 @@ struct FlushContext {
     /// Longest time between the start of an upload and its commit proposal (half the janitor's
     /// orphan grace period).
     max_age: Duration,
+    /// [`AgentConfig::commit_fate_window`].
+    fate_window: Duration,
 }
 
 /// A sealed segment: its object, the commit it needs, and whom to answer.
@@ -477,9 +502,9 @@ impl Segment {
 
     /// Takes out of the commit the batches `fences` hold back; they are answered as fenced.
     fn hold_back(&mut self, fences: &mut SequenceFences) {
-        for pos in fences.screen(&mut self.partitions).into_iter().rev() {
+        for (pos, outcome) in fences.screen(&mut self.partitions).into_iter().rev() {
             let ticket = self.order.remove(pos);
-            self.held_back.insert(ticket, SequenceFences::outcome());
+            self.held_back.insert(ticket, outcome);
         }
     }
 
@@ -605,6 +630,10 @@ async fn commit(
         }
     };
     let mut attempt = 1;
+    // The first commit error: from then on the same commit is proposed again until its fate is
+    // known (the quorum answers a commit it already applied as it did then), for a while.
+    let mut unknown_since: Option<Instant> = None;
+    let mut backoff = Duration::from_millis(50);
     let result = loop {
         let c = SegmentCommit {
             object: uploaded.key.clone(),
@@ -636,6 +665,16 @@ async fn commit(
                         return Err(e);
                     }
                 };
+            }
+            Err(e)
+                if fate_unknown(&e)
+                    && unknown_since.get_or_insert_with(Instant::now).elapsed()
+                        < ctx.fate_window =>
+            {
+                tracing::warn!(error = %e, object = %uploaded.key, "segment commit outcome unknown; proposing it again");
+                metrics::counter!("sluice_segment_commit_retries_total").increment(1);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
             }
             other => break other,
         }

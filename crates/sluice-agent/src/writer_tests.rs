@@ -273,6 +273,25 @@ async fn fixture_sized(
     puts: Vec<PutRule>,
     commits: Vec<SinkRule>,
 ) -> Fixture {
+    fixture_cfg(
+        slots,
+        linger,
+        flush_bytes,
+        Duration::from_secs(30),
+        puts,
+        commits,
+    )
+    .await
+}
+
+async fn fixture_cfg(
+    slots: usize,
+    linger: Duration,
+    flush_bytes: usize,
+    commit_fate_window: Duration,
+    puts: Vec<PutRule>,
+    commits: Vec<SinkRule>,
+) -> Fixture {
     let store = ScriptedStore::new(puts);
     let sink = StateSink::new(commits);
     let cache = BlockCache::open(
@@ -288,6 +307,7 @@ async fn fixture_sized(
         linger,
         flush_bytes,
         max_inflight_flushes: slots,
+        commit_fate_window,
         ..AgentConfig::default()
     };
     let stop = CancellationToken::new();
@@ -450,11 +470,44 @@ async fn a_batch_following_a_failed_first_batch_waits_for_its_retry() {
 }
 
 #[tokio::test]
-async fn a_commit_of_unknown_fate_fails_the_later_segments_and_retries_dedupe() {
+async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
     // Given segment 1's commit applied but its answer lost, with segment 2 already cut.
     let f = fixture(
         4,
         Duration::from_millis(1),
+        vec![PutRule::Hold],
+        vec![SinkRule::ApplyThenLoseAnswer],
+    )
+    .await;
+    let first = produce(&f.writer, 0).await;
+    eventually("segment 1's upload", || f.store.seen().len() == 1).await;
+    let second = produce(&f.writer, 1).await;
+    eventually("segment 2 stored", || {
+        f.store.stored.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    f.store.open_gate();
+
+    // Then segment 1 is proposed again and answered as it was applied, once; segment 2 follows.
+    assert_eq!(outcome(first).await, appended(0));
+    assert_eq!(outcome(second).await, appended(1));
+    let seen = f.store.seen();
+    assert_eq!(
+        f.sink.calls(),
+        vec![seen[0].clone(), seen[0].clone(), seen[1].clone()]
+    );
+    assert_eq!(f.sink.high_watermark(0), 2);
+}
+
+#[tokio::test]
+async fn a_commit_of_unknown_fate_for_too_long_fails_the_later_segments_and_retries_dedupe() {
+    // Given segment 1's commit applied but every answer lost for longer than the fate window,
+    // with segment 2 already cut.
+    let f = fixture_cfg(
+        4,
+        Duration::from_millis(1),
+        1,
+        Duration::ZERO,
         vec![PutRule::Hold],
         vec![SinkRule::ApplyThenLoseAnswer],
     )
@@ -473,16 +526,32 @@ async fn a_commit_of_unknown_fate_fails_the_later_segments_and_retries_dedupe() 
     assert!(matches!(outcome(second).await, Err(WriteError::Commit(_))));
     assert_eq!(f.sink.calls(), f.store.seen()[..1].to_vec());
 
-    // When the producer retries both, the first is a duplicate of what landed, the second new.
-    let retry = f.writer.append(key(0), vec![batch(0), batch(1)]).await;
+    // When the producer's next batch comes before its retries: held back as possibly
+    // persisted (REQUEST_TIMED_OUT), never OUT_OF_ORDER_SEQUENCE_NUMBER, which would tell the
+    // client that batch 0 is not in the log.
+    let third = f.writer.append(key(0), vec![batch(2)]).await;
+    assert_eq!(
+        outcome(third).await,
+        Ok(vec![BatchOutcome::Rejected {
+            error_code: sluice_meta::codes::REQUEST_TIMED_OUT
+        }])
+    );
+
+    // When the producer retries them in order, the first is a duplicate of what landed, the
+    // others new.
+    let retry = f
+        .writer
+        .append(key(0), vec![batch(0), batch(1), batch(2)])
+        .await;
     assert_eq!(
         outcome(retry).await.unwrap(),
         vec![
             BatchOutcome::Duplicate { base_offset: 0 },
-            BatchOutcome::Appended { base_offset: 1 }
+            BatchOutcome::Appended { base_offset: 1 },
+            BatchOutcome::Appended { base_offset: 2 }
         ]
     );
-    assert_eq!(f.sink.high_watermark(0), 2);
+    assert_eq!(f.sink.high_watermark(0), 3);
 }
 
 #[tokio::test]

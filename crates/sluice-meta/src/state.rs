@@ -56,7 +56,31 @@ pub struct MetaState {
     /// Topics written as tables: per topic, the table's progress and current metadata file.
     #[serde(default)]
     pub tables: BTreeMap<String, crate::tables::TableState>,
+    /// Each agent's latest segment commits with their answers, newest last (at most
+    /// [`RECENT_COMMITS_PER_AGENT`], none older than [`RECENT_COMMIT_TTL_MS`]). A commit proposed
+    /// again because its first proposal's outcome was unknown (the leader died holding it) is
+    /// answered from here instead of being applied twice: segment commits are idempotent by
+    /// object key.
+    #[serde(default)]
+    pub recent_commits: BTreeMap<i32, VecDeque<RecentCommit>>,
 }
+
+/// A segment commit as [`MetaState::recent_commits`] remembers it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecentCommit {
+    /// The segment's object key (unique per upload).
+    pub object: String,
+    /// The proposer's clock when it was applied (ms since the epoch).
+    pub now_ms: i64,
+    /// What the commit answered.
+    pub results: Vec<PartitionAppendResult>,
+}
+
+/// Commits remembered per agent: its committer proposes one segment at a time and retries only
+/// the one in hand, so the newest would do; one more covers a retry racing the next commit.
+pub const RECENT_COMMITS_PER_AGENT: usize = 2;
+/// How long a commit is remembered (ms): longer than any agent retries an unknown outcome.
+pub const RECENT_COMMIT_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
 /// password, only the keys derived from it.
@@ -326,6 +350,7 @@ impl MetaState {
             Command::AgentHeartbeat { agent, now_ms } => self.agent_heartbeat(agent, *now_ms),
             Command::AgentLeave { agent_id } => {
                 self.agents.remove(agent_id);
+                self.recent_commits.remove(agent_id);
                 CommandResponse::Ok
             }
             Command::CreateTopic {
@@ -516,6 +541,14 @@ impl MetaState {
     }
 
     fn commit_segment(&mut self, c: &SegmentCommit) -> CommandResponse {
+        // A commit proposed again after an unknown outcome: answer as the first time.
+        if let Some(prev) = self
+            .recent_commits
+            .get(&c.agent_id)
+            .and_then(|q| q.iter().find(|r| r.object == c.object))
+        {
+            return CommandResponse::Committed(prev.results.clone());
+        }
         // An object the janitor may be deleting as an orphan must not become referenced.
         if c.max_age_ms > 0 && c.now_ms.saturating_sub(c.uploaded_ms) > c.max_age_ms {
             return err(
@@ -533,7 +566,27 @@ impl MetaState {
         {
             self.garbage.insert(c.object.clone());
         }
+        self.remember_commit(c, &results);
         CommandResponse::Committed(results)
+    }
+
+    /// Adds `c` to [`recent_commits`](Self::recent_commits) and forgets what is too old (by the
+    /// proposer's clock in the command, so every replica forgets the same).
+    fn remember_commit(&mut self, c: &SegmentCommit, results: &[PartitionAppendResult]) {
+        let horizon = c.now_ms.saturating_sub(RECENT_COMMIT_TTL_MS);
+        self.recent_commits.retain(|_, q| {
+            q.retain(|r| r.now_ms >= horizon);
+            !q.is_empty()
+        });
+        let q = self.recent_commits.entry(c.agent_id).or_default();
+        q.push_back(RecentCommit {
+            object: c.object.clone(),
+            now_ms: c.now_ms,
+            results: results.to_vec(),
+        });
+        while q.len() > RECENT_COMMITS_PER_AGENT {
+            q.pop_front();
+        }
     }
 
     fn append_partition(

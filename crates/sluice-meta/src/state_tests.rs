@@ -881,3 +881,36 @@ mod tables {
         assert!(!s.tables.contains_key("t"));
     }
 }
+
+#[test]
+fn a_segment_commit_proposed_again_is_answered_as_the_first_time_and_applied_once() {
+    // given a commit of plain and idempotent batches, applied
+    let (mut s, id) = state_with_topic(1);
+    let parts = vec![(0, vec![batch(0, 3, -1, -1, -1), batch(100, 2, 9, 0, 0)])];
+    let first = commit(&mut s, id, "seg-1", parts.clone());
+    assert_eq!(
+        first[0],
+        vec![
+            BatchOutcome::Appended { base_offset: 0 },
+            BatchOutcome::Appended { base_offset: 3 }
+        ]
+    );
+    // when the agent proposes it again (the first proposal's outcome was unknown to it)
+    let again = commit(&mut s, id, "seg-1", parts.clone());
+    // then it gets the same answer, and nothing is appended twice
+    assert_eq!(again, first);
+    assert_eq!(s.topics[T].partitions[0].high_watermark, 5);
+    assert_eq!(s.object_refs["seg-1"], 1);
+    // and another object with the same batches is new data (the plain batch appends again,
+    // the idempotent one is a duplicate of its sequence)
+    let other = commit(&mut s, id, "seg-2", parts);
+    assert_eq!(
+        other[0],
+        vec![
+            BatchOutcome::Appended { base_offset: 5 },
+            BatchOutcome::Duplicate { base_offset: 3 }
+        ]
+    );
+    // and an agent remembers only its latest commits
+    assert_eq!(s.recent_commits[&1].len(), RECENT_COMMITS_PER_AGENT);
+}

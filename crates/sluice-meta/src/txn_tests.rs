@@ -69,6 +69,8 @@ fn end(s: &mut MetaState, (pid, epoch): (i64, i16), commit: bool, bump: bool) ->
     )
 }
 
+static OBJECTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Commits one batch of `records` to `partition`: transactional when `pid` >= 0.
 fn produce(
     s: &mut MetaState,
@@ -79,7 +81,11 @@ fn produce(
     implicit: bool,
 ) -> BatchOutcome {
     let cmd = Command::CommitSegment(SegmentCommit {
-        object: format!("obj-{partition}-{seq}-{}", s.next_producer_id),
+        // Unique per call: a commit of an object already committed is answered as then.
+        object: format!(
+            "obj-{partition}-{seq}-{}",
+            OBJECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
         object_len: 1_000,
         agent_id: 1,
         now_ms: 15,
