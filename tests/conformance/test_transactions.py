@@ -303,3 +303,57 @@ def test_read_committed_share_group(both_newest):
             c.close()
         return {"before_commit": before_commit, "after_commit": sorted(got)}
     both.compare(scenario)
+
+
+def test_transactional_produce_outside_the_transaction_by_version(both_newest):
+    both = both_newest
+    """A transactional batch to a partition its transaction never added, at each Produce version: refused
+    with the code that version's clients understand (KIP-890 verification, KIP-1050's abortable class:
+    TRANSACTION_ABORTABLE from v11), or added implicitly from v12 (transaction version 2). Kafka 4.4 is the
+    reference: 4.1.2 answers NOT_LEADER_OR_FOLLOWER to every version before 12."""
+    import kafkawire as kw
+
+    def scenario(t):
+        topic = t.topic("outside-txn")
+        # Kafka creates its transaction state topic when a client looks for the coordinator.
+        settled(t, "FindCoordinator", 4, code_of=lambda r: r["coordinators"][0]["error_code"], key_type=1,
+                coordinator_keys=[t.name("outside-txn-id")])
+        init = settled(t, "InitProducerId", 4, transactional_id=t.name("outside-txn-id"),
+                       transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+        out = {"init": error_name(init["error_code"])}
+        for version in (3, 8, 9, 10, 11, 12):
+            batch = kw.encode_batch([kw.Record(key=None, value=b"x")], 1_700_000_000_000,
+                                    producer_id=pid, producer_epoch=epoch, base_sequence=0,
+                                    attributes=0x10)
+            r = t.call("Produce", version, transactional_id=t.name("outside-txn-id"), acks=-1,
+                       timeout_ms=30000, topic_data=[{"name": topic, "partition_data": [
+                           {"index": 0, "records": batch}]}])
+            p = r["responses"][0]["partition_responses"][0]
+            out[f"v{version}"] = [error_name(p["error_code"]), p["base_offset"]]
+        return out
+    both.compare(scenario)
+
+
+def test_txn_offset_commit_outside_the_transaction_by_version(both_newest):
+    """TxnOffsetCommit for a group the transaction never added (no AddOffsetsToTxn), at each version."""
+    both = both_newest
+
+    def scenario(t):
+        topic = t.topic("outside-offsets")
+        tid, group = t.name("outside-offsets-id"), t.name("outside-offsets-group")
+        pid, epoch = init_pid(t, tid)
+        settled(t, "FindCoordinator", 4, code_of=lambda r: r["coordinators"][0]["error_code"], key_type=0,
+                coordinator_keys=[group])
+        out = {}
+        for version in (0, 2, 3, 4, 5):
+            fields = dict(transactional_id=tid, group_id=group, producer_id=pid, producer_epoch=epoch,
+                          topics=[{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 1,
+                                                                  "committed_metadata": ""}]}])
+            if version >= 3:
+                fields.update(generation_id=-1, member_id="", group_instance_id=None)
+            r = settled(t, "TxnOffsetCommit", version,
+                        code_of=lambda r: r["topics"][0]["partitions"][0]["error_code"], **fields)
+            out[f"v{version}"] = error_name(r["topics"][0]["partitions"][0]["error_code"])
+        return out
+    both.compare(scenario)

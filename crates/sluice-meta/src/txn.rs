@@ -185,6 +185,10 @@ pub enum TxnCommand {
         member_id: String,
         instance_id: Option<String>,
         offsets: Vec<OffsetCommitEntry>,
+        /// TxnOffsetCommit v5+ (transaction version 2): the group joins the transaction
+        /// implicitly, starting it if none is open; earlier versions need AddOffsetsToTxn first.
+        #[serde(default)]
+        implicit_add: bool,
         now_ms: i64,
     },
     /// EndTxn: commit or abort. `bump` is transaction version 2's epoch bump (EndTxn v5+).
@@ -281,6 +285,7 @@ pub fn apply(state: &mut MetaState, cmd: &TxnCommand) -> CommandResponse {
             member_id,
             instance_id,
             offsets,
+            implicit_add,
             now_ms,
         } => {
             if let Some((code, message)) =
@@ -290,7 +295,17 @@ pub fn apply(state: &mut MetaState, cmd: &TxnCommand) -> CommandResponse {
             {
                 return err(code, message);
             }
-            let m = match check_owner(state, transactional_id, *producer_id, *producer_epoch) {
+            let owner = match implicit_add {
+                true => open_for_add(
+                    state,
+                    transactional_id,
+                    *producer_id,
+                    *producer_epoch,
+                    *now_ms,
+                ),
+                false => check_owner(state, transactional_id, *producer_id, *producer_epoch),
+            };
+            let m = match owner {
                 Ok(m) => m,
                 Err(e) => return e,
             };

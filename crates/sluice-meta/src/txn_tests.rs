@@ -342,6 +342,7 @@ fn end_txn_illegal_transitions() {
             member_id: String::new(),
             instance_id: None,
             offsets: vec![],
+            implicit_add: false,
             now_ms: 40,
         },
     );
@@ -434,6 +435,7 @@ fn offsets_are_committed_with_the_transaction_only() {
                     leader_epoch: -1,
                     metadata: None,
                 }],
+                implicit_add: false,
                 now_ms: 12,
             },
         )
