@@ -445,12 +445,13 @@ fn huge_lengths_are_errors_not_allocations() {
     assert!(dreq::StreamsGroupDescribeRequest::decode(&mut buf, 0).is_err());
     let mut buf = Bytes::from_static(&[0x01, 0x00, 0x80, 0x80, 0x80, 0x80, 0x08]);
     assert!(dreq::StreamsGroupDescribeRequest::decode(&mut buf, 0).is_err());
-    // A nullable struct marker that is neither -1 nor 1 (heartbeat topology).
+    // Any negative nullable-struct marker means null, as Kafka reads it (heartbeat topology).
     let mut bytes = encode(&hreq::StreamsGroupHeartbeatRequest::default(), 0).to_vec();
     let marker = 1 + 1 + 4 + 4 + 1 + 1 + 4; // group, member, epochs, instance, rack, timeout
     assert_eq!(bytes[marker], 0xff);
-    bytes[marker] = 2;
-    assert!(hreq::StreamsGroupHeartbeatRequest::decode(&mut Bytes::from(bytes), 0).is_err());
+    bytes[marker] = 0x80;
+    let back = hreq::StreamsGroupHeartbeatRequest::decode(&mut Bytes::from(bytes), 0).unwrap();
+    assert_eq!(back, hreq::StreamsGroupHeartbeatRequest::default());
 }
 
 #[test]
@@ -466,4 +467,20 @@ fn frames_like_every_other_response() {
     // size, correlation id, empty header tagged fields, body.
     assert_eq!(frame.len(), 4 + 4 + 1 + body.len());
     assert_eq!(&frame[9..], &body[..]);
+}
+
+#[test]
+fn unknown_tagged_fields_are_kept_in_any_order() {
+    // DescribeRequest v0: no groups, false, then tags 5 (one byte) and 3 (empty), out of order.
+    let mut buf = Bytes::from_static(&[0x01, 0x00, 0x02, 0x05, 0x01, 0xaa, 0x03, 0x00]);
+    let req = dreq::StreamsGroupDescribeRequest::decode(&mut buf, 0).unwrap();
+    assert_eq!(
+        req.unknown_tagged_fields,
+        BTreeMap::from([(3, Bytes::new()), (5, Bytes::from_static(&[0xaa]))])
+    );
+    // Re-encoded in tag order.
+    assert_eq!(
+        &encode(&req, 0)[..],
+        &[0x01, 0x00, 0x02, 0x03, 0x00, 0x05, 0x01, 0xaa]
+    );
 }

@@ -50,12 +50,9 @@ pub enum WireError {
     /// A string field that is not UTF-8.
     #[error("string field is not valid UTF-8")]
     InvalidUtf8,
-    /// A nullable struct's presence marker was neither -1 nor 1.
-    #[error("invalid nullable struct marker {0}")]
-    BadStructMarker(i8),
-    /// Tagged fields not in ascending tag order, or repeated.
-    #[error("tagged field {0} out of order")]
-    TagOrder(u32),
+    /// A tagged field's tag over `i32::MAX`.
+    #[error("tagged field tag {0} out of range")]
+    BadTag(u32),
     /// The message does not exist at this version.
     #[error("version {version} is not valid for {message} ({min}-{max})")]
     UnsupportedVersion {
@@ -298,16 +295,16 @@ impl<T: Wire> Wire for Option<Vec<T>> {
     }
 }
 
-/// Reads a nullable struct (marker byte -1 for null, 1 for present).
+/// Reads a nullable struct: a marker byte, negative for null (Kafka writes -1 and 1, and reads
+/// any negative marker as null, anything else as present).
 pub fn read_nullable_struct<T: Wire, B: ByteBuf>(
     buf: &mut B,
     version: i16,
 ) -> Result<Option<T>, WireError> {
-    match i8::read(buf, version)? {
-        -1 => Ok(None),
-        1 => T::read(buf, version).map(Some),
-        m => Err(WireError::BadStructMarker(m)),
+    if i8::read(buf, version)? < 0 {
+        return Ok(None);
     }
+    T::read(buf, version).map(Some)
 }
 
 /// Writes a nullable struct.
@@ -327,7 +324,8 @@ pub fn write_nullable_struct<T: Wire, B: ByteBufMut>(
 }
 
 /// Reads a struct's tagged-field section, keeping every field (none of the Streams messages
-/// defines a tagged field yet, so all are unknown) for re-encoding.
+/// defines a tagged field yet, so all are unknown) for re-encoding. Like Kafka's reader it takes
+/// tags in any order; a repeated tag keeps its last value.
 pub fn read_tagged_fields<B: ByteBuf>(buf: &mut B) -> Result<BTreeMap<i32, Bytes>, WireError> {
     let count = read_uvarint(buf)? as usize;
     // Each tagged field takes at least two bytes (tag, size).
@@ -339,13 +337,11 @@ pub fn read_tagged_fields<B: ByteBuf>(buf: &mut B) -> Result<BTreeMap<i32, Bytes
         });
     }
     let mut fields = BTreeMap::new();
-    let mut last: Option<u32> = None;
     for _ in 0..count {
         let tag = read_uvarint(buf)?;
-        if last.is_some_and(|l| tag <= l) || tag > i32::MAX as u32 {
-            return Err(WireError::TagOrder(tag));
+        if tag > i32::MAX as u32 {
+            return Err(WireError::BadTag(tag));
         }
-        last = Some(tag);
         let size = read_uvarint(buf)? as usize;
         if size > buf.remaining() {
             return Err(WireError::BadLength {
