@@ -7,8 +7,9 @@
 //! marker (`-1` null, `1` present), and a tagged-field section closing every struct.
 //!
 //! Decoding never trusts a length: a string or array longer than the bytes left in the frame is
-//! an error before anything is allocated (each array element takes at least one byte), so a
-//! hostile frame costs at most its own size in memory.
+//! an error before anything is allocated (each array element takes at least one byte), and an
+//! array reserves at most 64 KiB before its elements are decoded, so a hostile frame costs memory
+//! in proportion to its own size.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
 use kafka_protocol::protocol::StrBytes;
+
+/// Most memory an array reserves before its elements are decoded.
+const PREALLOC_BYTES: usize = 64 * 1024;
 
 /// Longest string Kafka's generated code reads or writes (`Short.MAX_VALUE` bytes).
 const MAX_STRING_LEN: usize = 0x7fff;
@@ -257,8 +261,9 @@ fn read_nullable_array<T: Wire, B: ByteBuf>(
     let Some(len) = read_compact_len(buf, "array", usize::MAX)? else {
         return Ok(None);
     };
-    // `len` is at most the bytes left, so this allocation is bounded by the frame's size.
-    let mut items = Vec::with_capacity(len);
+    // `len` is at most the bytes left, but one wire byte may stand for a large struct: reserve at
+    // most 64 KiB up front and let the elements actually decoded grow the rest.
+    let mut items = Vec::with_capacity(len.min(PREALLOC_BYTES / std::mem::size_of::<T>().max(1)));
     for _ in 0..len {
         items.push(T::read(buf, version)?);
     }
