@@ -357,3 +357,32 @@ def test_txn_offset_commit_outside_the_transaction_by_version(both_newest):
             out[f"v{version}"] = error_name(r["topics"][0]["partitions"][0]["error_code"])
         return out
     both.compare(scenario)
+
+
+def test_add_partitions_verify_only(both_newest):
+    """AddPartitionsToTxn v4 in its broker form with verify_only (KIP-890's verification): a partition the
+    transaction holds is NONE, one it does not TRANSACTION_ABORTABLE (KIP-1050); a wrong epoch is
+    PRODUCER_FENCED, an unknown transactional id INVALID_PRODUCER_ID_MAPPING."""
+    both = both_newest
+
+    def scenario(t):
+        topic = t.topic("verify", partitions=2)
+        tid = t.name("verify-txn")
+        pid, epoch = init_pid(t, tid)
+        added = settled(t, "AddPartitionsToTxn", 3, code_of=lambda r: r["results_by_topic_v3_and_below"][0][
+            "results_by_partition"][0]["partition_error_code"], v3_and_below_transactional_id=tid,
+            v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+            v3_and_below_topics=[{"name": topic, "partitions": [0]}])
+
+        def verify(txn_id, producer_epoch):
+            r = t.call("AddPartitionsToTxn", 4, transactions=[{
+                "transactional_id": txn_id, "producer_id": pid, "producer_epoch": producer_epoch,
+                "verify_only": True, "topics": [{"name": topic, "partitions": [0, 1]}]}])
+            res = r["results_by_transaction"][0]
+            return sorted((p["partition_index"], error_name(p["partition_error_code"]))
+                          for tr in res["topic_results"] for p in tr["results_by_partition"])
+        return {"added": error_name(added["results_by_topic_v3_and_below"][0]["results_by_partition"][0][
+                    "partition_error_code"]),
+                "verify": verify(tid, epoch), "stale_epoch": verify(tid, epoch - 1 if epoch > 0 else epoch + 1),
+                "unknown_id": verify(t.name("never-initialized"), epoch)}
+    both.compare(scenario)

@@ -113,6 +113,8 @@ async fn add(cx: &RequestContext, t: Txn, version: i16) -> Vec<AddPartitionsToTx
 }
 
 /// KIP-890's verification: is each partition already in the producer's ongoing transaction?
+/// One that is not is TRANSACTION_ABORTABLE (KIP-1050), as Kafka's
+/// `TransactionCoordinator.handleVerifyPartitionsInTransaction` answers.
 fn verify(agent: &Agent, t: &Txn, partitions: &[(String, i32)]) -> Vec<i16> {
     agent.read(|s| {
         let m = s.transactions.by_id.get(&t.transactional_id);
@@ -122,7 +124,7 @@ fn verify(agent: &Agent, t: &Txn, partitions: &[(String, i32)]) -> Vec<i16> {
                 Some(m) if m.producer_id != t.producer_id => codes::INVALID_PRODUCER_ID_MAPPING,
                 Some(m) if m.producer_epoch != t.producer_epoch => codes::PRODUCER_FENCED,
                 Some(m) if m.state == TxnState::Ongoing && m.partitions.contains(tp) => codes::NONE,
-                Some(_) => codes::INVALID_TXN_STATE,
+                Some(_) => codes::TRANSACTION_ABORTABLE,
                 None => codes::INVALID_PRODUCER_ID_MAPPING,
             })
             .collect()
