@@ -50,9 +50,10 @@ pub async fn handle(cx: &RequestContext, req: ShareFetchRequest) -> ShareFetchRe
         Err(e) => return fail(resp, e),
     };
     let limits = agent.read(|s| {
-        s.share_groups
-            .get(&group)
-            .map(|g| limits_of(&g.configs, &agent.share.limits))
+        s.groups
+            .share(&group)
+            .ok()
+            .map(|_| limits_of(s.groups.configs_of(&group), &agent.share.limits))
     });
     resp.acquisition_lock_timeout_ms = limits.unwrap_or(agent.share.limits).lock_ms as i32;
 
@@ -209,8 +210,9 @@ fn may_acquire(agent: &Agent, group: &str, topic: &str, partition: i32, now: i64
             return false;
         };
         let sp = s
-            .share_groups
-            .get(group)
+            .groups
+            .share(group)
+            .ok()
             .and_then(|g| g.partitions.get(topic))
             .and_then(|ps| ps.get(&partition));
         match sp {
