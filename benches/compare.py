@@ -18,8 +18,9 @@ The `1k-txn` workload is the headline with a transactional producer committing e
 read_committed consumer (compare it with `1k`); for Sluice it also reports quorum commands and object
 PUTs per transaction, from the agent's Prometheus metrics.
 
-Not yet here (issue 17): the S3 rows (agents on an S3-compatible server with a 3-node quorum, PUTs and
-GETs per GiB), librdkafka as a second client, cold reads from the object store, KIP-848 and share group
+`--brokers ...,sluice-s3` adds Sluice on an S3-compatible server (moto's, one meta node, one agent).
+
+Not yet here (issue 17): S3 rows with a 3-node quorum, PUTs and GETs per GiB, librdkafka as a second client, cold reads from the object store, KIP-848 and share group
 drains, and the other object-storage broker as a row.
 """
 
@@ -147,6 +148,59 @@ class SluiceBroker(Broker):
             self.proc.wait(30)
 
 
+class SluiceS3Broker(Broker):
+    """One `sluice meta` node and one `sluice agent` on an S3-compatible server (moto's, started here):
+    what changes against `sluice dev` is the object store's latency and request path. The CPU and memory
+    columns are the agent's."""
+
+    def __init__(self, name: str, workdir: Path):
+        self.name, self.workdir = name, workdir / name
+        self.procs: list[subprocess.Popen] = []
+        self.moto = None
+
+    def _spawn(self, args: list[str], log_name: str, ready: bytes, env: dict | None = None) -> subprocess.Popen:
+        log_path = self.workdir / log_name
+        proc = subprocess.Popen([sluice_bin(), *args], stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+                                env=env)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 60
+        while ready not in log_path.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{log_name} did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        return proc
+
+    def start(self):
+        from s3server import S3_ENV, MotoServer
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.moto = MotoServer(self.workdir)
+        self.moto.s3.create_bucket(Bucket="bench")
+        meta_port = free_port()
+        (self.workdir / "meta").mkdir(exist_ok=True)
+        self.meta_metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        self._spawn(["meta", "--id", "1", "--data-dir", str(self.workdir / "meta"), "--listen",
+                     f"127.0.0.1:{meta_port}", "--peers", f"1=127.0.0.1:{meta_port}", "--bootstrap",
+                     "--metrics-listen", self.meta_metrics_url[7:-8]],
+                    "meta.log", b"meta node 1 ready")
+        port = free_port()
+        self.bootstrap = f"127.0.0.1:{port}"
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        (self.workdir / "cache").mkdir(exist_ok=True)
+        agent = self._spawn(["agent", "--meta", f"http://127.0.0.1:{meta_port}", "--object-store", "s3://bench/c",
+                             "--s3-endpoint", self.moto.endpoint, "--cache-dir", str(self.workdir / "cache"),
+                             "--listen", self.bootstrap, "--agent-id", "1",
+                             "--metrics-listen", self.metrics_url[7:-8]],
+                            "agent.log", b"Sluice ready", env=dict(os.environ, **S3_ENV))
+        self.pid = agent.pid
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            proc.terminate()
+            proc.wait(30)
+        if self.moto:
+            self.moto.close()
+
+
 def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
     topic = f"bench-{w.record_size}-{w.partitions}-{int(time.time())}"
     run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", topic, "--partitions",
@@ -193,19 +247,21 @@ def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
 
 
 def sluice_counters(b: Broker) -> dict | None:
-    """Sluice's Prometheus counters (name{labels} -> value), None for other brokers."""
-    url = getattr(b, "metrics_url", None)
-    if not url:
+    """Sluice's Prometheus counters (name{labels} -> value; the agent's and, when separate, the meta
+    node's, summed), None for other brokers."""
+    urls = [u for u in (getattr(b, "metrics_url", None), getattr(b, "meta_metrics_url", None)) if u]
+    if not urls:
         return None
     import urllib.request
     out = {}
-    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                pass
+    for url in urls:
+        for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = out.get(name, 0.0) + float(value)
+                except ValueError:
+                    pass
     return out
 
 
@@ -229,30 +285,32 @@ def print_table(results: dict, brokers: list[str], workloads: list[str]):
                 continue
             cells = [("-" if getattr(r, a) is None else f.format(getattr(r, a))) for _, a, f in COLUMNS]
             print(f"| {WORKLOADS[wk].name} | {b} | " + " | ".join(cells) + " |")
-        sl = results.get(("sluice", wk))
-        for base in [b for b in brokers if b.startswith("kafka")]:
-            k = results.get((base, wk))
-            if not sl or not k or sl.error or k.error:
-                continue
-            cells = []
-            for _, a, _f in COLUMNS:
-                x, y = getattr(sl, a), getattr(k, a)
-                cells.append(f"{x / y:.2f}x" if x is not None and y else "-")
-            print(f"| {WORKLOADS[wk].name} | sluice / {base} | " + " | ".join(cells) + " |")
+        for ours in [b for b in brokers if b.startswith("sluice")]:
+            sl = results.get((ours, wk))
+            for base in [b for b in brokers if b.startswith("kafka")]:
+                k = results.get((base, wk))
+                if not sl or not k or sl.error or k.error:
+                    continue
+                cells = []
+                for _, a, _f in COLUMNS:
+                    x, y = getattr(sl, a), getattr(k, a)
+                    cells.append(f"{x / y:.2f}x" if x is not None and y else "-")
+                print(f"| {WORKLOADS[wk].name} | {ours} / {base} | " + " | ".join(cells) + " |")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=float, default=1.0, help="scale of each workload's record count")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma list of {', '.join(WORKLOADS)}")
-    ap.add_argument("--brokers", default="kafka,kafka-flush,sluice", help="comma list of kafka, kafka-flush, sluice")
+    ap.add_argument("--brokers", default="kafka,kafka-flush,sluice", help="comma list of kafka, kafka-flush, sluice, sluice-s3 (moto's S3 server)")
     args = ap.parse_args(argv)
     workloads = [w for w in args.workloads.split(",") if w]
     names = [b for b in args.brokers.split(",") if b]
     tmp = Path(tempfile.mkdtemp(prefix="sluice-compare-"))
     makers = {"kafka": lambda: KafkaBroker("kafka", tmp, {}),
               "kafka-flush": lambda: KafkaBroker("kafka-flush", tmp, {"log.flush.interval.messages": "1"}),
-              "sluice": lambda: SluiceBroker("sluice", tmp, [])}
+              "sluice": lambda: SluiceBroker("sluice", tmp, []),
+              "sluice-s3": lambda: SluiceS3Broker("sluice-s3", tmp)}
     results = {}
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB:.0f} GiB; "
           f"work dir {tmp}", flush=True)

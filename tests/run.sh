@@ -8,7 +8,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each step's line carries the seconds since the start, so a CI log shows where the time goes.
+log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 # --- test clients ---------------------------------------------------------------
 if ! command -v kcat >/dev/null 2>&1; then
@@ -94,4 +95,7 @@ cargo test --release -j2 --workspace
 # --- end-to-end tests -----------------------------------------------------------
 export SLUICE_BIN="${SLUICE_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/sluice}"
 log "pytest tests/ (SLUICE_BIN=$SLUICE_BIN)"
-"$PYTHON" -m pytest -q --durations=15 -p no:cacheprovider tests/ "$@"
+status=0
+"$PYTHON" -m pytest -q --durations=15 -p no:cacheprovider tests/ "$@" || status=$?
+log "done (pytest exit $status)"
+exit "$status"

@@ -251,3 +251,109 @@ def test_kafka_transactions_tool(both):
         ps[tids[0]].abort_transaction(60)
         return out
     both.compare(scenario)
+
+
+def test_read_committed_share_group(both_newest):
+    """A share group with share.isolation.level=read_committed (Kafka 4.4): an aborted transaction's
+    records are never delivered, a plain record and a committed transaction's are, once each; a record of
+    a transaction still open is held back until the commit, then delivered."""
+    from conformance.test_share import share_consumer
+    from helpers import set_group_configs
+    both = both_newest
+
+    def scenario(t):
+        topic = t.topic("rc-queue")
+        group = t.name("rc-queue-group")
+        set_group_configs(t.bootstrap, group, share_auto_offset_reset="earliest",
+                          share_isolation_level="read_committed")
+        # The plain record first: Kafka writes a transaction's markers after EndTxn answers, so a plain
+        # record sent after an abort may land before or after its marker (Sluice: always after).
+        plain = t.producer()
+        plain.produce(topic, value=b"plain", partition=0)
+        plain.flush(30)
+        p = txn_producer(t, t.name("rc-queue-txn"))
+        p.begin_transaction()
+        for i in range(3):
+            p.produce(topic, value=f"aborted-{i}".encode(), partition=0)
+        p.flush(30)
+        p.abort_transaction(30)
+        p.begin_transaction()
+        for i in range(2):
+            p.produce(topic, value=f"committed-{i}".encode(), partition=0)
+        p.commit_transaction(30)
+        p.begin_transaction()
+        p.produce(topic, value=b"open", partition=0)
+        p.flush(30)
+
+        c = share_consumer(t, group, topic)
+        got = []
+
+        def poll_for(n: int, seconds: float):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and len(got) < n:
+                got.extend((m.offset(), m.value().decode(), m.delivery_count())
+                           for m in (c.poll(1.0) or []) if m is not None and m.error() is None)
+        try:
+            poll_for(3, 60)
+            poll_for(4, 4)  # the open transaction's record must not come
+            before_commit = sorted(got)
+            p.commit_transaction(30)
+            poll_for(4, 60)
+        finally:
+            c.close()
+        return {"before_commit": before_commit, "after_commit": sorted(got)}
+    both.compare(scenario)
+
+
+def test_transactional_produce_outside_the_transaction_by_version(both_newest):
+    both = both_newest
+    """A transactional batch to a partition its transaction never added, at each Produce version: refused
+    with the code that version's clients understand (KIP-890 verification, KIP-1050's abortable class:
+    TRANSACTION_ABORTABLE from v11), or added implicitly from v12 (transaction version 2). Kafka 4.4 is the
+    reference: 4.1.2 answers NOT_LEADER_OR_FOLLOWER to every version before 12."""
+    import kafkawire as kw
+
+    def scenario(t):
+        topic = t.topic("outside-txn")
+        # Kafka creates its transaction state topic when a client looks for the coordinator.
+        settled(t, "FindCoordinator", 4, code_of=lambda r: r["coordinators"][0]["error_code"], key_type=1,
+                coordinator_keys=[t.name("outside-txn-id")])
+        init = settled(t, "InitProducerId", 4, transactional_id=t.name("outside-txn-id"),
+                       transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+        out = {"init": error_name(init["error_code"])}
+        for version in (3, 8, 9, 10, 11, 12):
+            batch = kw.encode_batch([kw.Record(key=None, value=b"x")], 1_700_000_000_000,
+                                    producer_id=pid, producer_epoch=epoch, base_sequence=0,
+                                    attributes=0x10)
+            r = t.call("Produce", version, transactional_id=t.name("outside-txn-id"), acks=-1,
+                       timeout_ms=30000, topic_data=[{"name": topic, "partition_data": [
+                           {"index": 0, "records": batch}]}])
+            p = r["responses"][0]["partition_responses"][0]
+            out[f"v{version}"] = [error_name(p["error_code"]), p["base_offset"]]
+        return out
+    both.compare(scenario)
+
+
+def test_txn_offset_commit_outside_the_transaction_by_version(both_newest):
+    """TxnOffsetCommit for a group the transaction never added (no AddOffsetsToTxn), at each version."""
+    both = both_newest
+
+    def scenario(t):
+        topic = t.topic("outside-offsets")
+        tid, group = t.name("outside-offsets-id"), t.name("outside-offsets-group")
+        pid, epoch = init_pid(t, tid)
+        settled(t, "FindCoordinator", 4, code_of=lambda r: r["coordinators"][0]["error_code"], key_type=0,
+                coordinator_keys=[group])
+        out = {}
+        for version in (0, 2, 3, 4, 5):
+            fields = dict(transactional_id=tid, group_id=group, producer_id=pid, producer_epoch=epoch,
+                          topics=[{"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 1,
+                                                                  "committed_metadata": ""}]}])
+            if version >= 3:
+                fields.update(generation_id=-1, member_id="", group_instance_id=None)
+            r = settled(t, "TxnOffsetCommit", version,
+                        code_of=lambda r: r["topics"][0]["partitions"][0]["error_code"], **fields)
+            out[f"v{version}"] = error_name(r["topics"][0]["partitions"][0]["error_code"])
+        return out
+    both.compare(scenario)

@@ -20,8 +20,9 @@ use crate::authz::{Op, Res};
 use crate::handlers::ApiError;
 use crate::request::RequestContext;
 
-/// The first version of each transactional API that may carry PRODUCER_FENCED (KIP-588);
-/// older clients get INVALID_PRODUCER_EPOCH for it, as Kafka answers them.
+/// The transactional APIs, for the error codes each version's clients understand: KIP-588's
+/// PRODUCER_FENCED (older clients get INVALID_PRODUCER_EPOCH) and KIP-1050's
+/// TRANSACTION_ABORTABLE (older clients get INVALID_TXN_STATE), as Kafka answers them.
 #[derive(Debug, Clone, Copy)]
 pub enum TxnApi {
     InitProducerId,
@@ -40,11 +41,25 @@ impl TxnApi {
         }
     }
 
-    /// The code a client of `version` gets for `code` (KIP-588's PRODUCER_FENCED folded back
-    /// into INVALID_PRODUCER_EPOCH for older versions).
+    /// The first version whose clients take TRANSACTION_ABORTABLE for a request outside its
+    /// transaction (Kafka 4.2+; none for the APIs that never answer it).
+    fn abortable_since(self) -> Option<i16> {
+        match self {
+            TxnApi::TxnOffsetCommit => Some(4),
+            _ => None,
+        }
+    }
+
+    /// The code a client of `version` gets for `code`: KIP-588's PRODUCER_FENCED folded back
+    /// into INVALID_PRODUCER_EPOCH for older versions; INVALID_TXN_STATE (a request outside
+    /// its transaction) raised to KIP-1050's TRANSACTION_ABORTABLE for newer ones.
     pub fn code_for(self, version: i16, code: i16) -> i16 {
         if code == codes::PRODUCER_FENCED && version < self.producer_fenced_since() {
             codes::INVALID_PRODUCER_EPOCH
+        } else if code == codes::INVALID_TXN_STATE
+            && self.abortable_since().is_some_and(|v| version >= v)
+        {
+            codes::TRANSACTION_ABORTABLE
         } else {
             code
         }

@@ -198,6 +198,26 @@ fn transactions(s: &MetaState) -> Result<(), String> {
                     ));
                 }
             }
+            if let Some(pid) = log
+                .open_txn_runs
+                .keys()
+                .find(|pid| !log.open_txns.contains_key(pid))
+            {
+                return Err(format!(
+                    "{name}-{p}: batches of {pid} recorded for a transaction not open here"
+                ));
+            }
+            // Sorted, disjoint, not touching (coalesced), within [log start offset, HW).
+            let mut next_free = log.log_start_offset;
+            for &(first, last) in &log.aborted_runs {
+                if first > last || first < next_free || last >= log.high_watermark {
+                    return Err(format!(
+                        "{name}-{p}: aborted run {first}..={last} unsorted, overlapping, \
+                         uncoalesced or outside the log"
+                    ));
+                }
+                next_free = last + 2;
+            }
             let mut last_end = i64::MIN;
             for a in &log.aborted_txns {
                 let at_marker = log.chunks.get(&a.last_offset).is_some_and(|c| {

@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod share;
 pub mod share_group;
 pub mod state;
+pub mod streams_assignor;
 pub mod tables;
 pub mod txn;
 

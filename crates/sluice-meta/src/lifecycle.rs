@@ -149,6 +149,10 @@ impl PartitionLog {
             self.chunks.remove(&base);
         }
         self.aborted_txns.retain(|a| a.last_offset >= offset);
+        self.aborted_runs.retain(|r| r.1 >= offset);
+        if let Some(r) = self.aborted_runs.first_mut() {
+            r.0 = r.0.max(offset);
+        }
     }
 }
 

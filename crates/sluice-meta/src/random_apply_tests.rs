@@ -14,11 +14,12 @@ use crate::share::{AckType, ShareLimits};
 use crate::share_group::{AckRequest, AcquireRequest, ShareCommand, ShareResponse};
 use crate::state::MetaState;
 
-/// SplitMix64: tiny, seedable, and the same on every platform and crate version.
-struct Rng(u64);
+/// SplitMix64: tiny, seedable, and the same on every platform and crate version (also used by
+/// other randomized tests of this crate).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -27,7 +28,7 @@ impl Rng {
     }
 
     /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 

@@ -244,6 +244,57 @@ impl SharePartition {
         out
     }
 
+    /// `share.isolation.level=read_committed`: records of aborted transactions among those just
+    /// `acquired` (offset runs `aborted`, sorted and disjoint) are archived, never delivered, as
+    /// Kafka's `SharePartition` does with the aborted transactions of the batches it fetched;
+    /// returns what stays acquired. (The caller bounds acquisition by the last stable offset, so
+    /// no record of an open transaction is acquired.)
+    pub fn archive_aborted(
+        &mut self,
+        aborted: &[(i64, i64)],
+        acquired: Vec<Acquired>,
+    ) -> Vec<Acquired> {
+        if aborted.is_empty() {
+            return acquired;
+        }
+        let mut out = Vec::with_capacity(acquired.len());
+        for a in acquired {
+            let mut from = a.first;
+            let start = aborted.partition_point(|r| r.1 < a.first);
+            for &(first, last) in aborted[start..].iter().take_while(|r| r.0 <= a.last) {
+                let (first, last) = (first.max(a.first), last.min(a.last));
+                if from < first {
+                    out.push(Acquired {
+                        first: from,
+                        last: first - 1,
+                        ..a
+                    });
+                }
+                self.archive(first, last);
+                from = last + 1;
+            }
+            if from <= a.last {
+                out.push(Acquired { first: from, ..a });
+            }
+        }
+        self.normalize();
+        out
+    }
+
+    /// Archives `[first, last]` (in flight), whatever its state.
+    fn archive(&mut self, first: i64, last: i64) {
+        let i = self.index_of(first);
+        self.split_at(i, first);
+        let j = self.index_of(last);
+        self.split_at(j, last + 1);
+        for r in &mut self.in_flight {
+            if r.first >= first && r.last <= last {
+                r.state = RecordState::Archived;
+                r.owner = None;
+            }
+        }
+    }
+
     /// Applies one acknowledgement of `[first, last]` by `member`, with Kafka's rules
     /// (`SharePartition.acknowledge`): a range wholly below SPSO is already done and succeeds
     /// without effect; a range reaching SPEO or beyond names records never acquired
@@ -694,5 +745,36 @@ mod tests {
         assert_eq!(p.in_flight.first().map(|r| r.first), Some(2));
         p.reset_to(8);
         assert_eq!((p.start_offset, p.end_offset(), p.state_epoch), (8, 8, 1));
+    }
+
+    #[test]
+    fn archive_aborted_takes_aborted_runs_out_of_an_acquisition() {
+        let mut p = SharePartition::new(0);
+        let got = p.acquire("a", 10, 10, 0, 0, &L);
+        let kept = p.archive_aborted(&[(2, 3), (6, 6), (12, 14)], got);
+        let acq = |first, last| Acquired {
+            first,
+            last,
+            delivery_count: 1,
+        };
+        assert_eq!(kept, vec![acq(0, 1), acq(4, 5), acq(7, 9)]);
+        let states: Vec<(i64, i64, RecordState)> = p
+            .in_flight
+            .iter()
+            .map(|r| (r.first, r.last, r.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (0, 1, RecordState::Acquired),
+                (2, 3, RecordState::Archived),
+                (4, 5, RecordState::Acquired),
+                (6, 6, RecordState::Archived),
+                (7, 9, RecordState::Acquired)
+            ]
+        );
+        // an acquisition starting with aborted records moves SPSO past them once acknowledged
+        p.acknowledge("a", 0, 1, AckType::Accept, &L).unwrap();
+        assert_eq!(p.start_offset, 4);
     }
 }

@@ -425,14 +425,19 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
                     .or_default()
                     .entry(req.partition)
                     .or_insert_with(|| SharePartition::new(initial_offset(configs, log, *now_ms)));
+                let committed = reads_committed(configs);
                 let got = sp.acquire(
                     member_id,
                     budget,
-                    log.high_watermark,
+                    acquirable_end(configs, log),
                     log.log_start_offset,
                     *now_ms,
                     &limits,
                 );
+                let got = match committed {
+                    true => sp.archive_aborted(&log.aborted_runs, got),
+                    false => got,
+                };
                 budget -= got.iter().map(|a| a.last - a.first + 1).sum::<i64>();
                 out.push(got);
             }
@@ -558,6 +563,24 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
 }
 
 /// Group configs override the agent's defaults for lock duration and delivery limit.
+/// Whether the group's `share.isolation.level` is `read_committed` (default
+/// `read_uncommitted`, as Kafka's `GroupConfig.SHARE_ISOLATION_LEVEL_DEFAULT`).
+pub fn reads_committed(configs: &BTreeMap<String, String>) -> bool {
+    configs
+        .get("share.isolation.level")
+        .is_some_and(|v| v == "read_committed")
+}
+
+/// Where the group's acquisition stops on `log`: the last stable offset when it reads
+/// committed data, else the high watermark.
+pub fn acquirable_end(configs: &BTreeMap<String, String>, log: &PartitionLog) -> i64 {
+    if reads_committed(configs) {
+        log.last_stable_offset()
+    } else {
+        log.high_watermark
+    }
+}
+
 pub fn limits_of(configs: &BTreeMap<String, String>, defaults: &ShareLimits) -> ShareLimits {
     let num = |k: &str| configs.get(k).and_then(|v| v.parse::<i64>().ok());
     ShareLimits {

@@ -157,6 +157,15 @@ pub struct PartitionLog {
     /// Aborted transactions' offset ranges, oldest first, for read_committed fetches.
     #[serde(default)]
     pub aborted_txns: Vec<crate::txn::AbortedTxn>,
+    /// Producer id -> the offsets `(first, last)` of its open transaction's batches here,
+    /// coalesced. At an abort they join `aborted_runs`; at a commit they are forgotten.
+    #[serde(default)]
+    pub open_txn_runs: BTreeMap<i64, Vec<(i64, i64)>>,
+    /// The offsets `(first, last)` of aborted transactions' records, sorted, disjoint and
+    /// coalesced: what a share group reading committed data archives instead of delivering
+    /// (Kafka's `SharePartition` finds them by reading the batches; Sluice's index knows them).
+    #[serde(default)]
+    pub aborted_runs: Vec<(i64, i64)>,
     /// Log compaction's checkpoint: offsets below it have been cleaned (0: never).
     #[serde(default)]
     pub cleaned_offset: i64,
@@ -662,7 +671,7 @@ impl MetaState {
                         log,
                         b.producer_id,
                         (&pa.topic, pa.partition),
-                        base_offset,
+                        (base_offset, b.records),
                         add_to_txn,
                         c.now_ms,
                     );

@@ -185,6 +185,10 @@ pub enum TxnCommand {
         member_id: String,
         instance_id: Option<String>,
         offsets: Vec<OffsetCommitEntry>,
+        /// TxnOffsetCommit v5+ (transaction version 2): the group joins the transaction
+        /// implicitly, starting it if none is open; earlier versions need AddOffsetsToTxn first.
+        #[serde(default)]
+        implicit_add: bool,
         now_ms: i64,
     },
     /// EndTxn: commit or abort. `bump` is transaction version 2's epoch bump (EndTxn v5+).
@@ -281,6 +285,7 @@ pub fn apply(state: &mut MetaState, cmd: &TxnCommand) -> CommandResponse {
             member_id,
             instance_id,
             offsets,
+            implicit_add,
             now_ms,
         } => {
             if let Some((code, message)) =
@@ -290,7 +295,17 @@ pub fn apply(state: &mut MetaState, cmd: &TxnCommand) -> CommandResponse {
             {
                 return err(code, message);
             }
-            let m = match check_owner(state, transactional_id, *producer_id, *producer_epoch) {
+            let owner = match implicit_add {
+                true => open_for_add(
+                    state,
+                    transactional_id,
+                    *producer_id,
+                    *producer_epoch,
+                    *now_ms,
+                ),
+                false => check_owner(state, transactional_id, *producer_id, *producer_epoch),
+            };
+            let m = match owner {
                 Ok(m) => m,
                 Err(e) => return e,
             };
@@ -660,6 +675,10 @@ pub fn write_marker(log: &mut PartitionLog, marker: TxnMarker, now_ms: i64) {
         },
     );
     log.high_watermark += 1;
+    let runs = log.open_txn_runs.remove(&marker.producer_id);
+    if let (false, Some(runs)) = (marker.commit, runs) {
+        merge_runs(&mut log.aborted_runs, runs);
+    }
     if let Some(first_offset) = log.open_txns.remove(&marker.producer_id) {
         if !marker.commit {
             log.aborted_txns.push(AbortedTxn {
@@ -711,7 +730,7 @@ pub fn record_batch(
     log: &mut PartitionLog,
     producer_id: i64,
     (topic, partition): (&str, i32),
-    base_offset: i64,
+    (base_offset, records): (i64, i64),
     add: bool,
     now_ms: i64,
 ) {
@@ -723,6 +742,26 @@ pub fn record_batch(
         }
     }
     log.open_txns.entry(producer_id).or_insert(base_offset);
+    let runs = log.open_txn_runs.entry(producer_id).or_default();
+    let last = base_offset + records.max(1) - 1;
+    match runs.last_mut() {
+        Some(run) if run.1 + 1 == base_offset => run.1 = last,
+        _ => runs.push((base_offset, last)),
+    }
+}
+
+/// Adds `runs` (sorted, disjoint) to `into` (sorted, disjoint), coalescing neighbours.
+fn merge_runs(into: &mut Vec<(i64, i64)>, runs: Vec<(i64, i64)>) {
+    into.extend(runs);
+    into.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(into.len());
+    for (first, last) in into.drain(..) {
+        match merged.last_mut() {
+            Some(m) if m.1 + 1 >= first => m.1 = m.1.max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    *into = merged;
 }
 
 /// Aborts timed-out transactions (epoch bumped: the producer is fenced, as Kafka's

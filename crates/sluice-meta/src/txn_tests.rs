@@ -42,11 +42,20 @@ fn init(s: &mut MetaState, tid: &str, now_ms: i64) -> (i64, i16) {
     }
 }
 
-fn add(s: &mut MetaState, (pid, epoch): (i64, i16), partitions: &[i32]) -> CommandResponse {
+fn add(s: &mut MetaState, p: (i64, i16), partitions: &[i32]) -> CommandResponse {
+    add_as(s, TID, p, partitions)
+}
+
+fn add_as(
+    s: &mut MetaState,
+    tid: &str,
+    (pid, epoch): (i64, i16),
+    partitions: &[i32],
+) -> CommandResponse {
     txn(
         s,
         TxnCommand::AddPartitions {
-            transactional_id: TID.into(),
+            transactional_id: tid.into(),
             producer_id: pid,
             producer_epoch: epoch,
             partitions: partitions.iter().map(|p| (T.to_string(), *p)).collect(),
@@ -55,11 +64,21 @@ fn add(s: &mut MetaState, (pid, epoch): (i64, i16), partitions: &[i32]) -> Comma
     )
 }
 
-fn end(s: &mut MetaState, (pid, epoch): (i64, i16), commit: bool, bump: bool) -> CommandResponse {
+fn end(s: &mut MetaState, p: (i64, i16), commit: bool, bump: bool) -> CommandResponse {
+    end_as(s, TID, p, commit, bump)
+}
+
+fn end_as(
+    s: &mut MetaState,
+    tid: &str,
+    (pid, epoch): (i64, i16),
+    commit: bool,
+    bump: bool,
+) -> CommandResponse {
     txn(
         s,
         TxnCommand::End {
-            transactional_id: TID.into(),
+            transactional_id: tid.into(),
             producer_id: pid,
             producer_epoch: epoch,
             commit,
@@ -323,6 +342,7 @@ fn end_txn_illegal_transitions() {
             member_id: String::new(),
             instance_id: None,
             offsets: vec![],
+            implicit_add: false,
             now_ms: 40,
         },
     );
@@ -415,6 +435,7 @@ fn offsets_are_committed_with_the_transaction_only() {
                     leader_epoch: -1,
                     metadata: None,
                 }],
+                implicit_add: false,
                 now_ms: 12,
             },
         )
@@ -505,4 +526,99 @@ fn write_markers_closes_a_hanging_transaction() {
         0,
         "no marker where nothing was open"
     );
+}
+
+#[test]
+fn aborted_runs_hold_the_aborted_transactions_records_only() {
+    // given two transactions and a plain producer interleaved on partition 0
+    let mut s = state();
+    let a = init(&mut s, TID, 1);
+    let b = init(&mut s, "tx-2", 1);
+    add(&mut s, a, &[0]);
+    add_as(&mut s, "tx-2", b, &[0]);
+    produce(&mut s, 0, a, 0, 3, false); // 0..=2
+    produce(&mut s, 0, (-1, -1), -1, 2, false); // 3..=4
+    produce(&mut s, 0, b, 0, 1, false); // 5
+    produce(&mut s, 0, a, 3, 2, false); // 6..=7
+    assert_eq!(log(&s, 0).open_txn_runs[&a.0], vec![(0, 2), (6, 7)]);
+    // when b commits (marker at 8) and a aborts (marker at 9)
+    assert_eq!(code(&end_as(&mut s, "tx-2", b, true, false)), codes::NONE);
+    assert_eq!(code(&end(&mut s, a, false, false)), codes::NONE);
+    // then only a's records are aborted runs, and nothing is open
+    assert_eq!(log(&s, 0).aborted_runs, vec![(0, 2), (6, 7)]);
+    assert!(log(&s, 0).open_txn_runs.is_empty());
+    crate::invariants::check(&s).unwrap();
+}
+
+#[test]
+fn a_read_committed_share_group_stops_at_the_lso_and_archives_aborted_records() {
+    use crate::share::{Acquired, ShareLimits};
+    use crate::share_group::{AcquireRequest, ShareCommand, ShareResponse};
+    let share = |s: &mut MetaState, c: ShareCommand| match s.apply(&Command::Share(c)) {
+        CommandResponse::Share(r) => r,
+        other => panic!("unexpected {other:?}"),
+    };
+    let acquire = |s: &mut MetaState| {
+        share(
+            s,
+            ShareCommand::Acquire {
+                group: "g".into(),
+                member_id: "m".into(),
+                now_ms: 20,
+                limits: ShareLimits::default(),
+                max_records: 100,
+                partitions: vec![AcquireRequest {
+                    topic: T.into(),
+                    partition: 0,
+                }],
+            },
+        )
+    };
+    // given a share group reading committed data from the start of partition 0
+    let mut s = state();
+    share(
+        &mut s,
+        ShareCommand::Join {
+            group: "g".into(),
+            member_id: "m".into(),
+            rack: None,
+            client_id: "c".into(),
+            client_host: "h".into(),
+            subscribed: vec![T.into()],
+        },
+    );
+    share(
+        &mut s,
+        ShareCommand::SetConfigs {
+            group: "g".into(),
+            ops: vec![
+                ("share.auto.offset.reset".into(), Some("earliest".into())),
+                (
+                    "share.isolation.level".into(),
+                    Some("read_committed".into()),
+                ),
+            ],
+        },
+    );
+    // when a transaction is open from offset 0: nothing can be acquired (LSO 0)
+    let a = init(&mut s, TID, 1);
+    add(&mut s, a, &[0]);
+    produce(&mut s, 0, a, 0, 3, false); // 0..=2
+    produce(&mut s, 0, (-1, -1), -1, 2, false); // 3..=4
+    assert_eq!(acquire(&mut s), ShareResponse::Acquired(vec![vec![]]));
+    // when it aborts (marker at 5) and a plain record follows (6)
+    assert_eq!(code(&end(&mut s, a, false, false)), codes::NONE);
+    produce(&mut s, 0, (-1, -1), -1, 1, false);
+    // then the aborted records are archived, never handed out; the rest is (the marker too,
+    // as a gap the client acknowledges, as with read_uncommitted)
+    let got = |first, last| Acquired {
+        first,
+        last,
+        delivery_count: 1,
+    };
+    assert_eq!(
+        acquire(&mut s),
+        ShareResponse::Acquired(vec![vec![got(3, 6)]])
+    );
+    crate::invariants::check(&s).unwrap();
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod codec;
 pub mod compression;
 pub mod frame;
+pub mod streams;
 pub mod versions;
 
 pub use kafka_protocol;

@@ -7,6 +7,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use sluice_meta::codes;
 use sluice_meta::command::BatchOutcome;
 use tokio::sync::oneshot;
 
@@ -33,6 +34,9 @@ enum Pending {
 /// The first Produce version of transaction version 2 (KIP-890): its transactional batches add
 /// their partition to the producer's transaction themselves.
 const TV2_VERSION: i16 = 12;
+
+/// The first Produce version whose clients know KIP-1050's TRANSACTION_ABORTABLE.
+const ABORTABLE_VERSION: i16 = 11;
 
 pub async fn handle(cx: &RequestContext, req: ProduceRequest) -> ReplyFuture {
     let (agent, version) = (cx.agent.clone(), cx.api_version);
@@ -114,7 +118,7 @@ pub async fn handle(cx: &RequestContext, req: ProduceRequest) -> ReplyFuture {
                         let result = rx.await.unwrap_or(Err(WriteError::ShuttingDown));
                         // Kafka reports the log start offset with success and with errors
                         // raised by the log (sequence, epoch), not with storage errors.
-                        if fill(&mut pr, result, log_append_time) {
+                        if fill(&mut pr, result, log_append_time, version) {
                             pr.log_start_offset = log_start_offset(&agent, &tr.name.0, index);
                         }
                     }
@@ -187,6 +191,7 @@ fn fill(
     pr: &mut PartitionProduceResponse,
     result: Result<Vec<BatchOutcome>, WriteError>,
     log_append_time: i64,
+    version: i16,
 ) -> bool {
     match result {
         Err(e) => {
@@ -204,7 +209,14 @@ fn fill(
                 BatchOutcome::Rejected { error_code } => Some(*error_code),
                 _ => None,
             }) {
-                pr.error_code = code;
+                pr.error_code = match code {
+                    // KIP-1050: a transactional batch outside its transaction is abortable for the
+                    // clients that know the class (Kafka 4.2+ answers so; 4.1 NOT_LEADER_OR_FOLLOWER).
+                    codes::INVALID_TXN_STATE if version >= ABORTABLE_VERSION => {
+                        codes::TRANSACTION_ABORTABLE
+                    }
+                    code => code,
+                };
                 // A topic deleted under the commit: Kafka has no log to report on.
                 return code != ResponseError::UnknownTopicOrPartition.code();
             }

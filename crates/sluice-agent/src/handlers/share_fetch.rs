@@ -14,7 +14,7 @@ use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::share::{Acquired, RecordState};
 use sluice_meta::share_group::{
-    limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
+    acquirable_end, limits_of, AckRequest, AcquireRequest, ShareCommand, ShareResponse,
 };
 use tokio::time::Instant;
 
@@ -209,18 +209,18 @@ fn may_acquire(agent: &Agent, group: &str, topic: &str, partition: i32, now: i64
         let Some(log) = s.partition(topic, partition) else {
             return false;
         };
-        let sp = s
-            .groups
-            .share(group)
-            .ok()
+        let g = s.groups.share(group).ok();
+        let sp = g
             .and_then(|g| g.partitions.get(topic))
             .and_then(|ps| ps.get(&partition));
+        let end = g.map_or(log.high_watermark, |_| {
+            acquirable_end(s.groups.configs_of(group), log)
+        });
         match sp {
             // Not consumed yet: the first acquisition sets its start offset.
             None => true,
             Some(sp) => {
-                (log.high_watermark > sp.end_offset()
-                    && sp.in_flight_records() < agent.share.limits.max_in_flight)
+                (end > sp.end_offset() && sp.in_flight_records() < agent.share.limits.max_in_flight)
                     || sp.start_offset < log.log_start_offset
                     || sp.in_flight.iter().any(|r| {
                         r.state == RecordState::Available

@@ -18,6 +18,10 @@ use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
+/// The first TxnOffsetCommit version of transaction version 2 (KIP-890): the group joins the
+/// producer's transaction without AddOffsetsToTxn, which starts the transaction if none is open.
+const IMPLICIT_ADD_VERSION: i16 = 5;
+
 pub async fn handle(cx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;
@@ -67,6 +71,7 @@ pub async fn handle(cx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffs
                 },
                 instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
                 offsets,
+                implicit_add: version >= IMPLICIT_ADD_VERSION,
                 now_ms: now_ms(),
             };
             match txn_coordinator::propose(agent, cmd).await {

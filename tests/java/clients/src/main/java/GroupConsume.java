@@ -19,6 +19,7 @@ public class GroupConsume {
         ConcurrentLinkedQueue<String> lines = new ConcurrentLinkedQueue<>();
         ConcurrentHashMap<Integer, String> assigned = new ConcurrentHashMap<>();
         CountDownLatch allAssigned = new CountDownLatch(consumers);
+        CountDownLatch allRead = new CountDownLatch(consumers);
         ExecutorService pool = Executors.newFixedThreadPool(consumers);
         List<Future<?>> running = new ArrayList<>();
         for (int i = 0; i < consumers; i++) {
@@ -56,6 +57,10 @@ public class GroupConsume {
                     StringBuilder sb = new StringBuilder();
                     for (TopicPartition tp : c.assignment()) sb.append(tp.partition()).append(',');
                     assigned.put(id, sb.toString());
+                    // No one leaves (close) before everyone has read its assignment: a consumer's
+                    // partitions move to the others as soon as it leaves.
+                    allRead.countDown();
+                    allRead.await(60, TimeUnit.SECONDS);
                 }
                 return null;
             }));
