@@ -18,8 +18,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sluice_meta::classic_group::ClassicGroup;
 use sluice_meta::command::Command;
-use sluice_meta::groups::{GroupCommand, GroupState};
+use sluice_meta::consumer_group::ConsumerGroup;
+use sluice_meta::groups::{ClassicGroupState, Group, GroupCommand};
 use sluice_meta::state::{AgentInfo, MetaState};
 
 use crate::agent::{now_ms, Agent};
@@ -137,9 +139,9 @@ impl GroupCoordinator {
 
     /// Whether the current rebalance of classic group `id` has run past its timeout, or the
     /// current wait of its initial delay is over.
-    fn rebalance_overdue(&self, id: &str, group: &sluice_meta::groups::Group, now: i64) -> bool {
+    fn rebalance_overdue(&self, id: &str, group: &ClassicGroup, now: i64) -> bool {
         let since = *self.lock().since.entry(id.to_string()).or_insert(now);
-        if group.state != GroupState::PreparingRebalance {
+        if group.state != ClassicGroupState::PreparingRebalance {
             return false;
         }
         match &group.initial_join {
@@ -209,11 +211,12 @@ pub async fn sweep(agent: Arc<Agent>) {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
             _ = agent.shutdown.cancelled() => return,
         }
-        let groups: Vec<(String, sluice_meta::groups::Group)> = agent.read(|s| {
+        let groups: Vec<(String, Group)> = agent.read(|s| {
             s.groups
                 .groups
                 .iter()
-                .filter(|(_, g)| g.has_members())
+                // Share groups have no timers here: their members' sessions live in share.rs.
+                .filter(|(_, g)| !g.is_empty() && g.as_share().is_none())
                 .map(|(id, g)| (id.clone(), g.clone()))
                 .collect()
         });
@@ -236,35 +239,12 @@ pub async fn sweep(agent: Arc<Agent>) {
 }
 
 /// The proposal a group's timers call for at `now`, if any.
-fn due_command(
-    agent: &Agent,
-    id: &str,
-    g: &sluice_meta::groups::Group,
-    now: i64,
-) -> Option<GroupCommand> {
-    if let Some(c) = &g.consumer {
-        // KIP-848: sessions from the group config; a member holding revoked partitions past
-        // its rebalance timeout is fenced too.
-        let timeout = agent.consumer_session_timeout_ms(id);
-        let members: Vec<(String, i64)> = c.members.keys().map(|m| (m.clone(), timeout)).collect();
-        let mut gone = agent.groups.expired(id, &members, now);
-        let overdue = c.revocation_overdue(now);
-        if !overdue.is_empty() {
-            tracing::info!(group = %id, members = ?overdue, "members did not revoke partitions within their rebalance timeout");
-        }
-        gone.extend(overdue);
-        gone.sort();
-        gone.dedup();
-        if gone.is_empty() {
-            return None;
-        }
-        tracing::info!(group = %id, members = ?gone, "consumer group members removed");
-        return Some(GroupCommand::ConsumerExpire {
-            group: id.to_string(),
-            member_ids: gone,
-            now_ms: now,
-        });
-    }
+fn due_command(agent: &Agent, id: &str, g: &Group, now: i64) -> Option<GroupCommand> {
+    let g = match g {
+        Group::Classic(g) => g,
+        Group::Share(_) => return None,
+        Group::Consumer(c) => return consumer_due_command(agent, id, c, now),
+    };
     let members: Vec<(String, i64)> = g
         .members
         .values()
@@ -292,6 +272,36 @@ fn due_command(
         });
     }
     None
+}
+
+/// The proposal a KIP-848 group's timers call for at `now`, if any.
+fn consumer_due_command(
+    agent: &Agent,
+    id: &str,
+    c: &ConsumerGroup,
+    now: i64,
+) -> Option<GroupCommand> {
+    // KIP-848: sessions from the group config; a member holding revoked partitions past
+    // its rebalance timeout is fenced too.
+    let timeout = agent.consumer_session_timeout_ms(id);
+    let members: Vec<(String, i64)> = c.members.keys().map(|m| (m.clone(), timeout)).collect();
+    let mut gone = agent.groups.expired(id, &members, now);
+    let overdue = c.revocation_overdue(now);
+    if !overdue.is_empty() {
+        tracing::info!(group = %id, members = ?overdue, "members did not revoke partitions within their rebalance timeout");
+    }
+    gone.extend(overdue);
+    gone.sort();
+    gone.dedup();
+    if gone.is_empty() {
+        return None;
+    }
+    tracing::info!(group = %id, members = ?gone, "consumer group members removed");
+    Some(GroupCommand::ConsumerExpire {
+        group: id.to_string(),
+        member_ids: gone,
+        now_ms: now,
+    })
 }
 
 /// Kafka's COORDINATOR_NOT_AVAILABLE: what a group request gets when the quorum does not answer

@@ -156,8 +156,10 @@ pub async fn expiry_loop(agent: std::sync::Arc<Agent>) {
             _ = agent.shutdown.cancelled() => return,
         }
         let known: Vec<(String, String)> = agent.read(|s| {
-            s.share_groups
+            s.groups
+                .groups
                 .iter()
+                .filter_map(|(g, grp)| Some((g, grp.as_share()?)))
                 .flat_map(|(g, grp)| grp.members.keys().map(move |m| (g.clone(), m.clone())))
                 .collect()
         });

@@ -86,6 +86,32 @@ pub struct TopicMeta {
     pub racks: Vec<String>,
 }
 
+/// Kafka's `ConsumerGroup.ConsumerGroupState`, as ListGroups and ConsumerGroupDescribe name it.
+/// `Dead` is what a group that does not exist is described as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsumerGroupState {
+    Empty,
+    Assigning,
+    Reconciling,
+    Stable,
+    Dead,
+}
+
+impl ConsumerGroupState {
+    /// The name Kafka uses on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerGroupState::Empty => "Empty",
+            ConsumerGroupState::Assigning => "Assigning",
+            ConsumerGroupState::Reconciling => "Reconciling",
+            ConsumerGroupState::Stable => "Stable",
+            ConsumerGroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// One KIP-848 consumer group (Kafka's `ConsumerGroup`): group epoch, target assignment and
+/// members reconciling toward it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ConsumerGroup {
     pub group_epoch: i32,
@@ -217,23 +243,26 @@ fn group(set: impl IntoIterator<Item = (Uuid, i32)>) -> Assignment {
 }
 
 impl ConsumerGroup {
-    /// Kafka's consumer group states: Empty, Assigning, Reconciling, Stable.
-    pub fn state_name(&self) -> &'static str {
+    /// Kafka's `ConsumerGroup.maybeUpdateGroupState`: Empty without members, Assigning while
+    /// the target assignment lags the group epoch, Reconciling while a member has not reached
+    /// it, Stable otherwise. Derived from the members on every call, so it is never stale.
+    pub fn state(&self) -> ConsumerGroupState {
         if self.members.is_empty() {
-            "Empty"
+            ConsumerGroupState::Empty
         } else if self.group_epoch > self.assignment_epoch {
-            "Assigning"
+            ConsumerGroupState::Assigning
         } else if self
             .members
             .values()
             .any(|m| m.member_epoch != self.assignment_epoch || m.state != MemberState::Stable)
         {
-            "Reconciling"
+            ConsumerGroupState::Reconciling
         } else {
-            "Stable"
+            ConsumerGroupState::Stable
         }
     }
 
+    /// The member holding the static `group.instance.id` `instance`.
     pub fn member_by_instance(&self, instance: &str) -> Option<&ConsumerMember> {
         self.members
             .values()
@@ -670,13 +699,13 @@ mod tests {
         let r = g.heartbeat(&hb("a", 1, &ts)).unwrap();
         assert_eq!((r.member_epoch, r.assignment), (1, None));
         assert_eq!(g, snapshot);
-        assert_eq!(g.state_name(), "Stable");
+        assert_eq!(g.state(), ConsumerGroupState::Stable);
 
         // b joins: epoch 2; b gets nothing yet, a still owns all six
         let r = g.heartbeat(&hb("b", 0, &ts)).unwrap();
         assert_eq!((r.member_epoch, count(&r.assignment)), (2, 0));
         assert_eq!(g.members["b"].state, MemberState::UnreleasedPartitions);
-        assert_eq!(g.state_name(), "Reconciling");
+        assert_eq!(g.state(), ConsumerGroupState::Reconciling);
         // a learns it must revoke three, keeping epoch 1
         let r = g.heartbeat(&hb("a", 1, &ts)).unwrap();
         assert_eq!((r.member_epoch, count(&r.assignment)), (1, 3));
@@ -692,7 +721,7 @@ mod tests {
         // b gets the released three
         let r = g.heartbeat(&hb("b", 2, &ts)).unwrap();
         assert_eq!((r.member_epoch, count(&r.assignment)), (2, 3));
-        assert_eq!(g.state_name(), "Stable");
+        assert_eq!(g.state(), ConsumerGroupState::Stable);
         let a = flatten(&g.members["a"].assigned);
         let b = flatten(&g.members["b"].assigned);
         assert!(a.is_disjoint(&b) && a.len() + b.len() == 6);
@@ -736,7 +765,7 @@ mod tests {
         h.owned = owned(r.assignment.as_ref().unwrap());
         g.heartbeat(&h).unwrap();
         g.heartbeat(&hb("b", 2, &ts)).unwrap();
-        assert_eq!(g.state_name(), "Stable");
+        assert_eq!(g.state(), ConsumerGroupState::Stable);
         let r = g.heartbeat(&hb("b", -1, &ts)).unwrap();
         assert_eq!(r.member_epoch, -1);
         assert_eq!(g.group_epoch, 3);
@@ -745,7 +774,7 @@ mod tests {
         assert_eq!((r.member_epoch, count(&r.assignment)), (3, 4));
         assert!(g.remove_members(&["a".into()], 9));
         assert_eq!(g.empty_since_ms, 9);
-        assert_eq!(g.state_name(), "Empty");
+        assert_eq!(g.state(), ConsumerGroupState::Empty);
     }
 
     #[test]
@@ -883,7 +912,7 @@ mod tests {
                 check(&g);
             }
         }
-        assert_eq!(g.state_name(), "Stable", "{g:#?}");
+        assert_eq!(g.state(), ConsumerGroupState::Stable, "{g:#?}");
         for (id, m) in &g.members {
             assert_eq!(Some(&m.assigned), g.target.get(id));
             assert_eq!(clients[id].1, m.assigned);

@@ -1,151 +1,200 @@
-//! Consumer groups (classic protocol): membership, generations, assignments and committed
-//! offsets, as quorum state.
+//! Every group, of every kind, in one group-id namespace: the group coordinator's state as
+//! quorum state (Kafka's `GroupMetadataManager` and `OffsetMetadataManager`).
 //!
-//! Kafka's classic group state machine, made pure: a group moves Empty → PreparingRebalance →
-//! CompletingRebalance → Stable and back, and `apply` decides every transition from the command
-//! alone (time arrives as `now_ms` from the proposer). What is *not* here is liveness: the agent
-//! coordinating a group keeps each member's last heartbeat in memory and proposes only changes
-//! (a join, a leave, an expiry, the leader's assignment), so a steady group costs no raft writes
-//! however often its members heartbeat. Waiting (a JoinGroup held until the rebalance completes,
-//! a SyncGroup held until the leader's assignment arrives) is the agent's business too: it
-//! watches this state for the generation it was promised.
+//! [`Groups::groups`] maps a group id to a [`Group`], an enum with a variant per kind: classic
+//! ([`crate::classic_group`]), KIP-848 consumer ([`crate::consumer_group`]) and KIP-932 share
+//! ([`crate::share_group`]). Each kind keeps its own state machine and its own state enum; this
+//! module only routes commands to the right kind and answers, as Kafka does, a request of one
+//! kind that names a group of another (GROUP_ID_NOT_FOUND, or INCONSISTENT_GROUP_PROTOCOL for a
+//! JoinGroup). Two conversions exist, as in Kafka: an empty classic group becomes a consumer
+//! group on a KIP-848 heartbeat, an empty consumer group a classic one on a JoinGroup.
+//!
+//! Committed offsets ([`Groups::offsets`]) and dynamic group configs ([`Groups::configs`]) live
+//! beside the groups, keyed by group id, so they survive those conversions; offsets belong to
+//! classic and consumer groups only (a share group's progress is its share-partitions' state).
+//!
+//! Snapshots written before this layout (one struct for classic and consumer groups, share
+//! groups in `MetaState::share_groups`) still load: see [`stored`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classic_group::ClassicGroup;
 use crate::codes;
 use crate::command::CommandResponse;
 use crate::consumer_group::{ConsumerGroup, ConsumerHeartbeat, HeartbeatReply};
+use crate::share_group::ShareGroup;
+
+pub use crate::classic_group::{check_member, ClassicGroupState, JoinMember};
 
 /// Kafka's `offset.metadata.max.bytes`.
 pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GroupState {
-    Empty,
-    PreparingRebalance,
-    CompletingRebalance,
-    Stable,
-    Dead,
-}
+/// A group's committed offsets: topic → partition → offset.
+pub type GroupOffsets = BTreeMap<String, BTreeMap<i32, CommittedOffset>>;
 
-impl GroupState {
-    /// The name Kafka uses on the wire (ListGroups, DescribeGroups).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-            GroupState::Dead => "Dead",
-        }
-    }
-}
-
-/// Every group, by id: one hop from `MetaState::groups`.
+/// Every group, by id, with its committed offsets and configs: one hop from `MetaState::groups`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(from = "stored::StoredGroups")]
 pub struct Groups {
+    /// The one group-id namespace: each id names one group of one kind.
     pub groups: BTreeMap<String, Group>,
-    /// Dynamic group configs (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`),
-    /// by group id; they outlive the group itself, as in Kafka.
+    /// Committed offsets of classic and consumer groups, by group id. Every id here names a
+    /// classic or consumer group in `groups`.
+    #[serde(default)]
+    pub offsets: BTreeMap<String, GroupOffsets>,
+    /// Dynamic group configs (`consumer.session.timeout.ms`, `share.record.lock.duration.ms`,
+    /// ...), by group id; they outlive the group itself, as in Kafka.
     #[serde(default)]
     pub configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// One group: a variant per kind, as Kafka's `Group` interface has one class per type.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Group {
-    /// "consumer" for Kafka consumers, "" for groups that only store offsets.
-    pub protocol_type: String,
-    pub state: GroupState,
-    pub generation: i32,
-    /// The protocol (assignor) chosen at the last completed rebalance.
-    pub protocol: Option<String>,
-    pub leader: Option<String>,
-    pub members: BTreeMap<String, Member>,
-    /// When the group entered its current state (proposer's clock): rebalance timeouts count
-    /// from here.
-    pub state_since_ms: i64,
-    /// Committed offsets: topic → partition → offset.
-    pub offsets: BTreeMap<String, BTreeMap<i32, CommittedOffset>>,
-    /// Set for a KIP-848 group (`group.protocol=consumer`); `members` is then empty.
-    #[serde(default)]
-    pub consumer: Option<ConsumerGroup>,
-    /// Set while the rebalance of a group that was Empty waits out
-    /// `group.initial.rebalance.delay.ms` (Kafka's InitialDelayedJoin).
-    #[serde(default)]
-    pub initial_join: Option<InitialJoin>,
+pub enum Group {
+    /// JoinGroup/SyncGroup groups, and groups made by an offset commit alone.
+    Classic(ClassicGroup),
+    /// KIP-848 groups (`group.protocol=consumer`).
+    Consumer(ConsumerGroup),
+    /// KIP-932 share groups.
+    Share(ShareGroup),
 }
 
-/// Kafka's InitialDelayedJoin: the first rebalance of an Empty group does not complete when
-/// every member has joined but when a wait of `group.initial.rebalance.delay.ms` ends, so that
-/// members starting together land in one generation. A new member joining during the wait (of
-/// a group still at generation 0) extends it by the delay again, up to the rebalance timeout in
-/// all. Deadlines are on the proposer's clock: the coordinator proposes
-/// [`GroupCommand::CompleteRebalance`] once its clock passes `deadline_ms`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct InitialJoin {
-    /// When the current wait ends (proposer's clock, ms).
-    pub deadline_ms: i64,
-    /// `group.initial.rebalance.delay.ms` as the coordinator had it when the wait began.
-    pub delay_ms: i64,
-    /// The length of the current wait (ms).
-    pub current_ms: i64,
-    /// How much longer the waits may still be extended in all (ms).
-    pub remaining_ms: i64,
-    /// A new member joined during the current wait.
-    pub new_member_added: bool,
+/// The kind of a group, as ListGroups' group type names it (Kafka's `Group.GroupType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupType {
+    Classic,
+    Consumer,
+    Share,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Member {
-    pub member_id: String,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i32,
-    pub rebalance_timeout_ms: i32,
-    /// (protocol name, protocol metadata) in the member's order of preference.
-    pub protocols: Vec<(String, Vec<u8>)>,
-    /// What the leader assigned this member in the current generation.
-    pub assignment: Vec<u8>,
-    /// Has (re)joined during the current rebalance.
-    pub joined: bool,
-}
-
-impl Member {
-    /// This member's metadata for `protocol`.
-    pub fn metadata(&self, protocol: &str) -> &[u8] {
-        self.protocols
-            .iter()
-            .find(|(n, _)| n == protocol)
-            .map_or(&[][..], |(_, m)| m)
+impl GroupType {
+    /// The name Kafka uses on the wire (ListGroups' `GroupType`, lower case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupType::Classic => "classic",
+            GroupType::Consumer => "consumer",
+            GroupType::Share => "share",
+        }
     }
 }
 
+impl fmt::Display for GroupType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request of one kind named a group of another kind, or a group that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupLookupError {
+    /// No group has the id.
+    #[error("Group {0} not found.")]
+    NotFound(String),
+    /// The id names a group of another kind (Kafka: GROUP_ID_NOT_FOUND, "Group g is not a
+    /// share group.").
+    #[error("Group {group} is not a {wanted} group.")]
+    WrongType {
+        /// The group id.
+        group: String,
+        /// The kind the request wanted.
+        wanted: GroupType,
+    },
+}
+
+impl GroupLookupError {
+    /// The Kafka error code: GROUP_ID_NOT_FOUND for both.
+    pub fn code(&self) -> i16 {
+        codes::GROUP_ID_NOT_FOUND
+    }
+}
+
+impl Group {
+    /// The group's kind.
+    pub fn group_type(&self) -> GroupType {
+        match self {
+            Group::Classic(_) => GroupType::Classic,
+            Group::Consumer(_) => GroupType::Consumer,
+            Group::Share(_) => GroupType::Share,
+        }
+    }
+
+    /// The state as ListGroups and the describe APIs name it, from the kind's state enum.
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            Group::Classic(g) => g.state.as_str(),
+            Group::Consumer(g) => g.state().as_str(),
+            Group::Share(g) => g.state().as_str(),
+        }
+    }
+
+    /// ListGroups' protocol type: the classic group's own ("consumer", "connect", or "" for an
+    /// offsets-only group), "consumer" for KIP-848 groups, "share" for share groups.
+    pub fn protocol_type(&self) -> &str {
+        match self {
+            Group::Classic(g) => &g.protocol_type,
+            Group::Consumer(_) => "consumer",
+            Group::Share(_) => "share",
+        }
+    }
+
+    /// Has no members (Kafka's `isEmpty`): what DeleteGroups and offset expiry require.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Group::Classic(g) => g.members.is_empty(),
+            Group::Consumer(g) => g.members.is_empty(),
+            Group::Share(g) => g.members.is_empty(),
+        }
+    }
+
+    /// The classic group, if this is one.
+    pub fn as_classic(&self) -> Option<&ClassicGroup> {
+        match self {
+            Group::Classic(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The consumer group, if this is one.
+    pub fn as_consumer(&self) -> Option<&ConsumerGroup> {
+        match self {
+            Group::Consumer(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The share group, if this is one.
+    pub fn as_share(&self) -> Option<&ShareGroup> {
+        match self {
+            Group::Share(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Since when an empty group's committed offsets age (Kafka's offset expiration condition):
+    /// `None` for share groups, which hold no committed offsets.
+    fn empty_since_ms(&self) -> Option<i64> {
+        match self {
+            Group::Classic(g) => Some(g.state_since_ms),
+            Group::Consumer(g) => Some(g.empty_since_ms),
+            Group::Share(_) => None,
+        }
+    }
+}
+
+/// A committed offset of one partition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommittedOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
+    /// When it was committed (proposer's clock, ms): expiry counts from here.
     pub commit_ms: i64,
 }
 
-/// A JoinGroup as the coordinator proposes it. The member id is always set: the coordinator
-/// generates one for a new member (`new_member`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct JoinMember {
-    pub member_id: String,
-    pub new_member: bool,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i32,
-    pub rebalance_timeout_ms: i32,
-    pub protocol_type: String,
-    pub protocols: Vec<(String, Vec<u8>)>,
-}
-
+/// One partition's offset in an OffsetCommit or TxnOffsetCommit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OffsetCommitEntry {
     pub topic: String,
@@ -155,6 +204,8 @@ pub struct OffsetCommitEntry {
     pub metadata: Option<String>,
 }
 
+/// A change to classic or consumer groups, their offsets or any group's configs, as the
+/// coordinator proposes it (share groups have [`crate::share_group::ShareCommand`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum GroupCommand {
     Join {
@@ -238,6 +289,7 @@ pub enum GroupCommand {
     },
 }
 
+/// What a [`GroupCommand`] answers besides `Ok` and `Error`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum GroupResponse {
     /// The joiner's response is ready once the group reaches this generation.
@@ -256,230 +308,111 @@ fn err(code: i16, message: &str) -> CommandResponse {
     }
 }
 
-impl Group {
-    pub fn new(protocol_type: &str, now_ms: i64) -> Self {
-        Group {
-            protocol_type: protocol_type.to_string(),
-            state: GroupState::Empty,
-            generation: 0,
-            protocol: None,
-            leader: None,
-            members: BTreeMap::new(),
-            state_since_ms: now_ms,
-            offsets: BTreeMap::new(),
-            consumer: None,
-            initial_join: None,
-        }
-    }
-
-    /// The state as ListGroups and DescribeGroups name it.
-    pub fn state_name(&self) -> &'static str {
-        match &self.consumer {
-            Some(c) => c.state_name(),
-            None => self.state.as_str(),
-        }
-    }
-
-    /// "consumer" for a KIP-848 group, "classic" otherwise (ListGroups' group type).
-    pub fn group_type(&self) -> &'static str {
-        if self.consumer.is_some() {
-            "consumer"
-        } else {
-            "classic"
-        }
-    }
-
-    /// Has members of either protocol.
-    pub fn has_members(&self) -> bool {
-        !self.members.is_empty()
-            || self
-                .consumer
-                .as_ref()
-                .is_some_and(|c| !c.members.is_empty())
-    }
-
-    pub fn member_by_instance(&self, instance: &str) -> Option<&Member> {
-        self.members
-            .values()
-            .find(|m| m.instance_id.as_deref() == Some(instance))
-    }
-
-    /// The longest rebalance timeout of the members: how long a rebalance may wait.
-    pub fn rebalance_timeout_ms(&self) -> i64 {
-        self.members
-            .values()
-            .map(|m| m.rebalance_timeout_ms as i64)
-            .max()
-            .unwrap_or(0)
-    }
-
-    fn set_state(&mut self, state: GroupState, now_ms: i64) {
-        self.state = state;
-        self.state_since_ms = now_ms;
-    }
-
-    /// Protocols every member supports, as Kafka checks a joiner against the group.
-    fn supports(&self, protocols: &[(String, Vec<u8>)]) -> bool {
-        self.members.is_empty()
-            || protocols.iter().any(|(p, _)| {
-                self.members
-                    .values()
-                    .all(|m| m.protocols.iter().any(|(q, _)| q == p))
-            })
-    }
-
-    fn prepare_rebalance(&mut self, now_ms: i64) {
-        if self.state != GroupState::PreparingRebalance {
-            self.set_state(GroupState::PreparingRebalance, now_ms);
-            for m in self.members.values_mut() {
-                m.joined = false;
-            }
-        }
-    }
-
-    fn maybe_complete(&mut self, now_ms: i64) {
-        if self.state == GroupState::PreparingRebalance
-            && self.initial_join.is_none()
-            && self.members.values().all(|m| m.joined)
-        {
-            self.complete_rebalance(now_ms);
-        }
-    }
-
-    /// Ends a rebalance: members that did not rejoin are dropped, the generation advances, a
-    /// protocol and a leader are chosen.
-    fn complete_rebalance(&mut self, now_ms: i64) {
-        self.initial_join = None;
-        self.members.retain(|_, m| m.joined);
-        self.generation += 1;
-        if self.members.is_empty() {
-            self.protocol = None;
-            self.leader = None;
-            self.set_state(GroupState::Empty, now_ms);
-            return;
-        }
-        self.protocol = self.choose_protocol();
-        if !self
-            .leader
-            .as_ref()
-            .is_some_and(|l| self.members.contains_key(l))
-        {
-            self.leader = self.members.keys().next().cloned();
-        }
-        for m in self.members.values_mut() {
-            m.joined = false;
-            m.assignment.clear();
-        }
-        self.set_state(GroupState::CompletingRebalance, now_ms);
-    }
-
-    /// What a due `CompleteRebalance` does: ends the current initial wait (extending it when a
-    /// new member came and time remains, as Kafka's `tryCompleteInitialRebalanceElseSchedule`),
-    /// or completes a rebalance whose timeout ran out.
-    fn initial_wait_over_or_rebalance_timed_out(&mut self, now_ms: i64) {
-        match self.initial_join {
-            Some(w) if now_ms < w.deadline_ms => {}
-            Some(w) if w.new_member_added && w.remaining_ms > 0 => {
-                let next = w.delay_ms.min(w.remaining_ms);
-                self.initial_join = Some(InitialJoin {
-                    deadline_ms: now_ms + next,
-                    delay_ms: w.delay_ms,
-                    current_ms: next,
-                    remaining_ms: (w.remaining_ms - w.current_ms).max(0),
-                    new_member_added: false,
-                });
-            }
-            _ => self.complete_rebalance(now_ms),
-        }
-    }
-
-    /// A member joined: a new one during an initial wait of a generation-0 group extends it;
-    /// the first one of an Empty group starts the wait (when the coordinator has a delay).
-    fn note_join(&mut self, was_empty: bool, new_member: bool, delay_ms: i64, now_ms: i64) {
-        if was_empty && delay_ms > 0 {
-            self.initial_join = Some(InitialJoin {
-                deadline_ms: now_ms + delay_ms,
-                delay_ms,
-                current_ms: delay_ms,
-                remaining_ms: (self.rebalance_timeout_ms() - delay_ms).max(0),
-                new_member_added: false,
-            });
-        } else if new_member && self.generation == 0 {
-            if let Some(w) = &mut self.initial_join {
-                w.new_member_added = true;
-            }
-        }
-    }
-
-    /// Kafka's vote: among protocols all members support, each member votes for its most
-    /// preferred; most votes wins (ties: the first candidate in the first member's order).
-    fn choose_protocol(&self) -> Option<String> {
-        let first = self.members.values().next()?;
-        let candidates: Vec<&str> = first
-            .protocols
-            .iter()
-            .map(|(p, _)| p.as_str())
-            .filter(|p| {
-                self.members
-                    .values()
-                    .all(|m| m.protocols.iter().any(|(q, _)| q == p))
-            })
-            .collect();
-        let mut votes: Vec<(usize, &str)> = candidates.iter().map(|c| (0, *c)).collect();
-        for m in self.members.values() {
-            if let Some((p, _)) = m
-                .protocols
-                .iter()
-                .find(|(p, _)| candidates.contains(&p.as_str()))
-            {
-                if let Some(v) = votes.iter_mut().find(|(_, c)| *c == p.as_str()) {
-                    v.0 += 1;
-                }
-            }
-        }
-        let best = votes.iter().map(|(n, _)| *n).max()?;
-        votes
-            .iter()
-            .find(|(n, _)| *n == best)
-            .map(|(_, p)| p.to_string())
-    }
-
-    /// Removes members; the rest rebalance (or the group empties).
-    fn remove_members(&mut self, ids: &[String], now_ms: i64) {
-        let before = self.members.len();
-        for id in ids {
-            self.members.remove(id);
-        }
-        if self.members.len() == before {
-            return;
-        }
-        if self.members.is_empty() {
-            self.generation += 1;
-            self.protocol = None;
-            self.leader = None;
-            self.initial_join = None;
-            self.set_state(GroupState::Empty, now_ms);
-        } else {
-            self.prepare_rebalance(now_ms);
-            self.maybe_complete(now_ms);
-        }
-    }
-}
+/// The configs of a group without overrides.
+static NO_CONFIGS: BTreeMap<String, String> = BTreeMap::new();
 
 impl Groups {
+    /// The group `group`, of whatever kind.
     pub fn get(&self, group: &str) -> Option<&Group> {
         self.groups.get(group)
     }
 
-    /// A topic was deleted: every group's committed offsets for it go with it (Kafka's
-    /// `GroupCoordinator.onPartitionsDeleted`). A group left with neither members nor offsets
-    /// stays until offset expiry removes it, as in Kafka.
-    pub fn forget_topic(&mut self, topic: &str) {
-        for g in self.groups.values_mut() {
-            g.offsets.remove(topic);
+    /// The classic group `group`; `None` when absent or of another kind.
+    pub fn classic(&self, group: &str) -> Option<&ClassicGroup> {
+        self.groups.get(group).and_then(Group::as_classic)
+    }
+
+    fn classic_mut(&mut self, group: &str) -> Option<&mut ClassicGroup> {
+        match self.groups.get_mut(group) {
+            Some(Group::Classic(g)) => Some(g),
+            _ => None,
         }
     }
 
+    /// The consumer group `group`; `None` when absent or of another kind.
+    pub fn consumer(&self, group: &str) -> Option<&ConsumerGroup> {
+        self.groups.get(group).and_then(Group::as_consumer)
+    }
+
+    /// The share group `group` (Kafka's `GroupMetadataManager.shareGroup`).
+    pub fn share(&self, group: &str) -> Result<&ShareGroup, GroupLookupError> {
+        match self.groups.get(group) {
+            None => Err(GroupLookupError::NotFound(group.to_string())),
+            Some(Group::Share(g)) => Ok(g),
+            Some(_) => Err(wrong_type(group, GroupType::Share)),
+        }
+    }
+
+    /// The share group `group` and its configs, for a change.
+    pub fn share_mut(
+        &mut self,
+        group: &str,
+    ) -> Result<(&mut ShareGroup, &BTreeMap<String, String>), GroupLookupError> {
+        let configs = self.configs.get(group).unwrap_or(&NO_CONFIGS);
+        match self.groups.get_mut(group) {
+            None => Err(GroupLookupError::NotFound(group.to_string())),
+            Some(Group::Share(g)) => Ok((g, configs)),
+            Some(_) => Err(wrong_type(group, GroupType::Share)),
+        }
+    }
+
+    /// The share group `group`, created Empty if no group has the id (Kafka's
+    /// `getOrMaybeCreateShareGroup`); a group of another kind is refused.
+    pub fn share_or_create(
+        &mut self,
+        group: &str,
+    ) -> Result<(&mut ShareGroup, &BTreeMap<String, String>), GroupLookupError> {
+        if !self.groups.contains_key(group) {
+            self.groups
+                .insert(group.to_string(), Group::Share(ShareGroup::default()));
+        }
+        self.share_mut(group)
+    }
+
+    /// Every share group, for a change that concerns them all (a topic deleted).
+    pub fn shares_mut(&mut self) -> impl Iterator<Item = (&String, &mut ShareGroup)> {
+        self.groups.iter_mut().filter_map(|(id, g)| match g {
+            Group::Share(s) => Some((id, s)),
+            _ => None,
+        })
+    }
+
+    /// The dynamic configs set on `group` (empty when none).
+    pub fn configs_of(&self, group: &str) -> &BTreeMap<String, String> {
+        self.configs.get(group).unwrap_or(&NO_CONFIGS)
+    }
+
+    /// The committed offsets of `group` (`None` when it has none).
+    pub fn offsets_of(&self, group: &str) -> Option<&GroupOffsets> {
+        self.offsets.get(group)
+    }
+
+    /// The group a KIP-848 heartbeat runs on, as a copy: the consumer group `group`, or a new
+    /// one when no group has the id or it is an empty classic group (converted, keeping its
+    /// offsets, as Kafka's `getOrMaybeCreateConsumerGroup`). A classic group with members or a
+    /// share group is GROUP_ID_NOT_FOUND. The coordinator runs the heartbeat on this copy of
+    /// its replica first and proposes only a heartbeat that changes it; `apply` runs the same.
+    pub fn consumer_for_heartbeat(&self, group: &str) -> Result<ConsumerGroup, GroupLookupError> {
+        match self.groups.get(group) {
+            None => Ok(ConsumerGroup::default()),
+            Some(Group::Consumer(c)) => Ok(c.clone()),
+            Some(Group::Classic(g)) if g.members.is_empty() => Ok(ConsumerGroup::default()),
+            Some(_) => Err(wrong_type(group, GroupType::Consumer)),
+        }
+    }
+
+    /// A topic was deleted: every group's committed offsets for it go with it (Kafka's
+    /// `GroupCoordinator.onPartitionsDeleted`). A group left with neither members nor offsets
+    /// stays until offset expiry removes it, as in Kafka. (Share groups forget the topic in
+    /// [`crate::share_group`].)
+    pub fn forget_topic(&mut self, topic: &str) {
+        for offsets in self.offsets.values_mut() {
+            offsets.remove(topic);
+        }
+        self.offsets.retain(|_, o| !o.is_empty());
+    }
+
+    /// Applies one group command.
     pub fn apply(&mut self, cmd: &GroupCommand) -> CommandResponse {
         match cmd {
             GroupCommand::Join {
@@ -494,19 +427,25 @@ impl Groups {
                 generation,
                 assignments,
                 now_ms,
-            } => self.sync(group, member_id, *generation, assignments, *now_ms),
+            } => match self.classic_mut(group) {
+                None => err(codes::UNKNOWN_MEMBER_ID, "The group is not known."),
+                Some(g) => g.sync(member_id, *generation, assignments, *now_ms),
+            },
             GroupCommand::Leave {
                 group,
                 members,
                 now_ms,
-            } => self.leave(group, members, *now_ms),
+            } => CommandResponse::Group(GroupResponse::Codes(match self.classic_mut(group) {
+                None => vec![codes::UNKNOWN_MEMBER_ID; members.len()],
+                Some(g) => g.leave(members, *now_ms),
+            })),
             GroupCommand::Expire {
                 group,
                 member_ids,
                 now_ms,
             } => {
-                if let Some(g) = self.groups.get_mut(group) {
-                    g.remove_members(member_ids, *now_ms);
+                if let Some(g) = self.classic_mut(group) {
+                    g.expire(member_ids, *now_ms);
                 }
                 CommandResponse::Ok
             }
@@ -515,10 +454,8 @@ impl Groups {
                 generation,
                 now_ms,
             } => {
-                if let Some(g) = self.groups.get_mut(group) {
-                    if g.state == GroupState::PreparingRebalance && g.generation == *generation {
-                        g.initial_wait_over_or_rebalance_timed_out(*now_ms);
-                    }
+                if let Some(g) = self.classic_mut(group) {
+                    g.complete_rebalance_at(*generation, *now_ms);
                 }
                 CommandResponse::Ok
             }
@@ -529,40 +466,41 @@ impl Groups {
                 instance_id,
                 offsets,
                 now_ms,
-            } => self.commit(
-                group,
-                *generation,
-                member_id,
-                instance_id.as_deref(),
-                offsets,
-                *now_ms,
-            ),
+            } => {
+                if let Some((code, message)) =
+                    self.commit_refusal(group, *generation, member_id, instance_id.as_deref())
+                {
+                    return err(code, message);
+                }
+                self.write_offsets(group, offsets, *now_ms);
+                CommandResponse::Ok
+            }
             GroupCommand::DeleteOffsets { group, partitions } => {
-                let Some(g) = self.groups.get_mut(group) else {
-                    return err(codes::GROUP_ID_NOT_FOUND, "The group id does not exist.");
-                };
-                for (t, p) in partitions {
-                    if let Some(parts) = g.offsets.get_mut(t) {
-                        parts.remove(p);
-                        if parts.is_empty() {
-                            g.offsets.remove(t);
+                match self.groups.get(group) {
+                    None => return err(codes::GROUP_ID_NOT_FOUND, "The group id does not exist."),
+                    Some(Group::Share(_)) => {
+                        let e = wrong_type(group, GroupType::Consumer);
+                        return err(e.code(), &e.to_string());
+                    }
+                    Some(_) => {}
+                }
+                if let Some(offsets) = self.offsets.get_mut(group) {
+                    for (t, p) in partitions {
+                        if let Some(parts) = offsets.get_mut(t) {
+                            parts.remove(p);
+                            if parts.is_empty() {
+                                offsets.remove(t);
+                            }
                         }
+                    }
+                    if offsets.is_empty() {
+                        self.offsets.remove(group);
                     }
                 }
                 CommandResponse::Ok
             }
             GroupCommand::DeleteGroups { groups } => {
-                let codes = groups
-                    .iter()
-                    .map(|id| match self.groups.get(id) {
-                        None => codes::GROUP_ID_NOT_FOUND,
-                        Some(g) if g.has_members() => codes::NON_EMPTY_GROUP,
-                        Some(_) => {
-                            self.groups.remove(id);
-                            codes::NONE
-                        }
-                    })
-                    .collect();
+                let codes = groups.iter().map(|id| self.delete_group(id)).collect();
                 CommandResponse::Group(GroupResponse::Codes(codes))
             }
             GroupCommand::ConsumerHeartbeat { group, heartbeat } => {
@@ -573,7 +511,7 @@ impl Groups {
                 member_ids,
                 now_ms,
             } => {
-                if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
+                if let Some(Group::Consumer(c)) = self.groups.get_mut(group) {
                     c.remove_members(member_ids, *now_ms);
                 }
                 CommandResponse::Ok
@@ -586,17 +524,37 @@ impl Groups {
                 CommandResponse::Ok
             }
             GroupCommand::SetConfigs { group, ops } => {
-                let configs = self.configs.entry(group.clone()).or_default();
-                for (k, v) in ops {
-                    match v {
-                        Some(v) => configs.insert(k.clone(), v.clone()),
-                        None => configs.remove(k),
-                    };
-                }
-                if configs.is_empty() {
-                    self.configs.remove(group);
-                }
+                self.set_configs(group, ops);
                 CommandResponse::Ok
+            }
+        }
+    }
+
+    /// Group configs: (name, Some(value)) sets, (name, None) deletes; any kind of group, or
+    /// none yet.
+    pub(crate) fn set_configs(&mut self, group: &str, ops: &[(String, Option<String>)]) {
+        let configs = self.configs.entry(group.to_string()).or_default();
+        for (k, v) in ops {
+            match v {
+                Some(v) => configs.insert(k.clone(), v.clone()),
+                None => configs.remove(k),
+            };
+        }
+        if configs.is_empty() {
+            self.configs.remove(group);
+        }
+    }
+
+    /// DeleteGroups of one id, any kind: only an empty group goes, with its offsets (Kafka's
+    /// `validateDeleteGroup`). Its configs stay.
+    fn delete_group(&mut self, id: &str) -> i16 {
+        match self.groups.get(id) {
+            None => codes::GROUP_ID_NOT_FOUND,
+            Some(g) if !g.is_empty() => codes::NON_EMPTY_GROUP,
+            Some(_) => {
+                self.groups.remove(id);
+                self.offsets.remove(id);
+                codes::NONE
             }
         }
     }
@@ -604,15 +562,16 @@ impl Groups {
     /// (group, topic, partition) of every committed offset due to expire at `now_ms`.
     pub fn expired_offsets(&self, now_ms: i64, retention_ms: i64) -> Vec<(String, String, i32)> {
         let mut out = Vec::new();
-        for (id, g) in &self.groups {
-            if g.has_members() {
+        for (id, offsets) in &self.offsets {
+            let Some(empty_since) = self
+                .groups
+                .get(id)
+                .filter(|g| g.is_empty())
+                .and_then(Group::empty_since_ms)
+            else {
                 continue;
-            }
-            let empty_since = match &g.consumer {
-                Some(c) => c.empty_since_ms,
-                None => g.state_since_ms,
             };
-            for (t, parts) in &g.offsets {
+            for (t, parts) in offsets {
                 for (p, o) in parts {
                     if now_ms - o.commit_ms.max(empty_since) > retention_ms {
                         out.push((id.clone(), t.clone(), *p));
@@ -623,245 +582,91 @@ impl Groups {
         out
     }
 
-    /// Groups with neither members nor committed offsets: what expiry deletes.
-    fn is_husk(g: &Group) -> bool {
-        !g.has_members() && g.offsets.is_empty()
+    /// Classic and consumer groups with neither members nor committed offsets: what expiry
+    /// deletes. Share groups do not expire (Kafka's `ShareGroup.shouldExpire`).
+    fn is_husk(&self, id: &str, g: &Group) -> bool {
+        g.group_type() != GroupType::Share && g.is_empty() && !self.offsets.contains_key(id)
     }
 
     fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64) {
         for (id, t, p) in self.expired_offsets(now_ms, retention_ms) {
-            if let Some(g) = self.groups.get_mut(&id) {
-                if let Some(parts) = g.offsets.get_mut(&t) {
+            if let Some(offsets) = self.offsets.get_mut(&id) {
+                if let Some(parts) = offsets.get_mut(&t) {
                     parts.remove(&p);
                     if parts.is_empty() {
-                        g.offsets.remove(&t);
+                        offsets.remove(&t);
                     }
+                }
+                if offsets.is_empty() {
+                    self.offsets.remove(&id);
                 }
             }
         }
-        self.groups.retain(|_, g| !Self::is_husk(g));
+        let husks: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(id, g)| self.is_husk(id, g))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in husks {
+            self.groups.remove(&id);
+        }
     }
 
     /// Whether an `ExpireOffsets` at `now_ms` would change anything (proposers ask first).
     pub fn offsets_due(&self, now_ms: i64, retention_ms: i64) -> bool {
         !self.expired_offsets(now_ms, retention_ms).is_empty()
-            || self.groups.values().any(Self::is_husk)
+            || self.groups.iter().any(|(id, g)| self.is_husk(id, g))
     }
 
     fn consumer_heartbeat(&mut self, group: &str, hb: &ConsumerHeartbeat) -> CommandResponse {
-        let existing = self.groups.get(group);
-        if existing.is_some_and(|g| g.consumer.is_none() && !g.members.is_empty()) {
-            return err(
-                codes::GROUP_ID_NOT_FOUND,
-                &format!("Group {group} is not a consumer group."),
-            );
-        }
-        let mut c = existing
-            .and_then(|g| g.consumer.clone())
-            .unwrap_or_default();
+        let mut c = match self.consumer_for_heartbeat(group) {
+            Ok(c) => c,
+            Err(e) => return err(e.code(), &e.to_string()),
+        };
         match c.heartbeat(hb) {
             Err(e) => err(e.code, &e.message),
             Ok(reply) => {
-                // An empty classic group (offsets only) becomes a consumer group.
-                let g = self
-                    .groups
-                    .entry(group.to_string())
-                    .or_insert_with(|| Group::new("consumer", hb.now_ms));
-                g.protocol_type = "consumer".into();
-                g.consumer = Some(c);
+                self.groups.insert(group.to_string(), Group::Consumer(c));
                 CommandResponse::Group(GroupResponse::ConsumerHeartbeat(reply))
             }
         }
     }
 
+    /// JoinGroup: Kafka's `classicGroupJoin`. A consumer group with members or a share group
+    /// refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer group
+    /// becomes an Empty classic group first.
     fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
-        let g = self
-            .groups
-            .entry(group.to_string())
-            .or_insert_with(|| Group::new(&j.protocol_type, now_ms));
-        if g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
-            return err(
-                codes::INCONSISTENT_GROUP_PROTOCOL,
-                "The group uses the consumer protocol (KIP-848).",
-            );
-        }
-        g.consumer = None;
-        if g.members.is_empty() {
-            g.protocol_type = j.protocol_type.clone();
-        } else if g.protocol_type != j.protocol_type || !g.supports(&j.protocols) {
-            return err(
-                codes::INCONSISTENT_GROUP_PROTOCOL,
-                "The group member's supported protocols are incompatible with those of existing members.",
-            );
-        }
-        // A static member rejoining under a new member id takes over its old identity.
-        if let Some(inst) = &j.instance_id {
-            if let Some(old) = g.member_by_instance(inst).cloned() {
-                if old.member_id != j.member_id {
-                    if !j.new_member {
-                        return err(
-                            codes::FENCED_INSTANCE_ID,
-                            "The member was fenced by a newer instance with the same group.instance.id.",
-                        );
-                    }
-                    g.members.remove(&old.member_id);
-                    let mut m = new_member(j);
-                    m.assignment = old.assignment.clone();
-                    m.joined = old.joined;
-                    g.members.insert(j.member_id.clone(), m);
-                    if g.leader.as_deref() == Some(old.member_id.as_str()) {
-                        g.leader = Some(j.member_id.clone());
-                    }
-                    if g.state == GroupState::Stable && old.protocols == j.protocols {
-                        // Static membership's point: a restart causes no rebalance.
-                        return joined(g.generation);
-                    }
-                    let target = join_target(g);
-                    let was_empty = g.state == GroupState::Empty;
-                    g.prepare_rebalance(now_ms);
-                    g.members.get_mut(&j.member_id).expect("inserted").joined = true;
-                    g.note_join(was_empty, false, delay_ms, now_ms);
-                    g.maybe_complete(now_ms);
-                    return joined(target);
-                }
+        match self.groups.get(group) {
+            Some(Group::Classic(_)) => {}
+            Some(Group::Consumer(c)) if !c.members.is_empty() => {
+                return err(
+                    codes::INCONSISTENT_GROUP_PROTOCOL,
+                    "The group uses the consumer protocol (KIP-848).",
+                )
+            }
+            Some(Group::Share(_)) => {
+                return err(
+                    codes::INCONSISTENT_GROUP_PROTOCOL,
+                    "The group is a share group (KIP-932).",
+                )
+            }
+            Some(Group::Consumer(_)) | None => {
+                self.groups.insert(
+                    group.to_string(),
+                    Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
+                );
             }
         }
-        let is_leader = g.leader.as_deref() == Some(j.member_id.as_str());
-        let state = g.state;
-        match g.members.get_mut(&j.member_id) {
-            None => {
-                if !j.new_member {
-                    return err(codes::UNKNOWN_MEMBER_ID, "The member id is not known.");
-                }
-                let target = join_target(g);
-                let was_empty = g.state == GroupState::Empty;
-                g.prepare_rebalance(now_ms);
-                let mut m = new_member(j);
-                m.joined = true;
-                g.members.insert(j.member_id.clone(), m);
-                g.note_join(was_empty, true, delay_ms, now_ms);
-                g.maybe_complete(now_ms);
-                joined(target)
-            }
-            Some(m) => {
-                let unchanged = m.protocols == j.protocols;
-                m.protocols = j.protocols.clone();
-                m.session_timeout_ms = j.session_timeout_ms;
-                m.rebalance_timeout_ms = j.rebalance_timeout_ms;
-                m.client_id = j.client_id.clone();
-                m.client_host = j.client_host.clone();
-                let settled = match state {
-                    GroupState::CompletingRebalance => unchanged,
-                    GroupState::Stable => unchanged && !is_leader,
-                    _ => false,
-                };
-                if settled {
-                    // Kafka answers a follower's redundant rejoin with the current generation.
-                    return joined(g.generation);
-                }
-                let target = join_target(g);
-                let was_empty = g.state == GroupState::Empty;
-                g.prepare_rebalance(now_ms);
-                g.members.get_mut(&j.member_id).expect("present").joined = true;
-                g.note_join(was_empty, false, delay_ms, now_ms);
-                g.maybe_complete(now_ms);
-                joined(target)
-            }
-        }
-    }
-
-    fn sync(
-        &mut self,
-        group: &str,
-        member_id: &str,
-        generation: i32,
-        assignments: &[(String, Vec<u8>)],
-        now_ms: i64,
-    ) -> CommandResponse {
-        let Some(g) = self.groups.get_mut(group) else {
-            return err(codes::UNKNOWN_MEMBER_ID, "The group is not known.");
-        };
-        if let Some(code) = check_member(g, member_id, generation) {
-            return err(code, "SyncGroup refused");
-        }
-        match g.state {
-            GroupState::PreparingRebalance => {
-                err(codes::REBALANCE_IN_PROGRESS, "The group is rebalancing.")
-            }
-            GroupState::CompletingRebalance if g.leader.as_deref() == Some(member_id) => {
-                for m in g.members.values_mut() {
-                    m.assignment = assignments
-                        .iter()
-                        .find(|(id, _)| *id == m.member_id)
-                        .map(|(_, a)| a.clone())
-                        .unwrap_or_default();
-                }
-                g.set_state(GroupState::Stable, now_ms);
-                CommandResponse::Ok
-            }
-            _ => CommandResponse::Ok,
-        }
-    }
-
-    fn leave(
-        &mut self,
-        group: &str,
-        members: &[(String, Option<String>)],
-        now_ms: i64,
-    ) -> CommandResponse {
-        let Some(g) = self.groups.get_mut(group) else {
-            return CommandResponse::Group(GroupResponse::Codes(vec![
-                codes::UNKNOWN_MEMBER_ID;
-                members.len()
-            ]));
-        };
-        let mut out = Vec::with_capacity(members.len());
-        let mut gone = Vec::new();
-        for (id, inst) in members {
-            let by_instance = inst
-                .as_deref()
-                .and_then(|i| g.member_by_instance(i))
-                .map(|m| m.member_id.clone());
-            let code = match (by_instance, inst) {
-                (Some(found), _) if id.is_empty() || *id == found => {
-                    gone.push(found);
-                    codes::NONE
-                }
-                (Some(_), _) => codes::FENCED_INSTANCE_ID,
-                (None, Some(_)) => codes::UNKNOWN_MEMBER_ID,
-                (None, None) if g.members.contains_key(id) => {
-                    gone.push(id.clone());
-                    codes::NONE
-                }
-                (None, None) => codes::UNKNOWN_MEMBER_ID,
-            };
-            out.push(code);
-        }
-        g.remove_members(&gone, now_ms);
-        CommandResponse::Group(GroupResponse::Codes(out))
-    }
-
-    fn commit(
-        &mut self,
-        group: &str,
-        generation: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
-        offsets: &[OffsetCommitEntry],
-        now_ms: i64,
-    ) -> CommandResponse {
-        if let Some((code, message)) =
-            self.commit_refusal(group, generation, member_id, instance_id)
-        {
-            return err(code, message);
-        }
-        self.write_offsets(group, offsets, now_ms);
-        CommandResponse::Ok
+        self.classic_mut(group)
+            .expect("a classic group now")
+            .join(j, now_ms, delay_ms)
     }
 
     /// Why OffsetCommit (or TxnOffsetCommit) by this member and generation would be refused:
     /// a Kafka error code and message, or `None` when it may commit. A commit outside group
-    /// management (generation < 0, no members) is always allowed.
+    /// management (generation < 0, no members) is always allowed; a share group takes none
+    /// (Kafka's `ShareGroup.validateOffsetCommit`: GROUP_ID_NOT_FOUND).
     pub fn commit_refusal(
         &self,
         group: &str,
@@ -869,44 +674,43 @@ impl Groups {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Option<(i16, &'static str)> {
-        let Some(g) = self.groups.get(group) else {
-            return (generation >= 0)
-                .then_some((codes::ILLEGAL_GENERATION, "The group has no generation."));
-        };
-        if let Some(c) = g.consumer.as_ref().filter(|c| !c.members.is_empty()) {
-            return c
+        match self.groups.get(group) {
+            None => (generation >= 0)
+                .then_some((codes::ILLEGAL_GENERATION, "The group has no generation.")),
+            Some(Group::Classic(g)) => g.commit_refusal(generation, member_id, instance_id),
+            Some(Group::Consumer(c)) if !c.members.is_empty() => c
                 .validate_commit(member_id, generation)
-                .map(|code| (code, "OffsetCommit refused"));
-        }
-        if generation < 0 && g.members.is_empty() {
-            // A commit outside group management (admin tools, manual assignment).
-            return None;
-        }
-        if let Some(inst) = instance_id {
-            if g.member_by_instance(inst)
-                .is_some_and(|m| m.member_id != member_id)
-            {
-                return Some((codes::FENCED_INSTANCE_ID, "fenced static member"));
+                .map(|code| (code, "OffsetCommit refused")),
+            Some(Group::Consumer(_)) => {
+                (generation >= 0).then_some((codes::UNKNOWN_MEMBER_ID, "OffsetCommit refused"))
             }
+            Some(Group::Share(_)) => Some((
+                codes::GROUP_ID_NOT_FOUND,
+                "The group is a share group, not a consumer group.",
+            )),
         }
-        if let Some(code) = check_member(g, member_id, generation) {
-            return Some((code, "OffsetCommit refused"));
-        }
-        if g.state == GroupState::CompletingRebalance {
-            return Some((codes::REBALANCE_IN_PROGRESS, "The group is rebalancing."));
-        }
-        None
     }
 
-    /// Stores committed offsets for `group`, creating it (as a group with no protocol) if it
-    /// does not exist: OffsetCommit, and a committed transaction's TxnOffsetCommits.
+    /// Stores committed offsets for `group`, creating it (as a classic group with no protocol)
+    /// if no group has the id: OffsetCommit, and a committed transaction's TxnOffsetCommits.
+    /// A share group keeps no committed offsets: nothing is written for one.
     pub fn write_offsets(&mut self, group: &str, offsets: &[OffsetCommitEntry], now_ms: i64) {
-        let g = self
-            .groups
-            .entry(group.to_string())
-            .or_insert_with(|| Group::new("", now_ms));
+        match self.groups.get(group) {
+            Some(Group::Share(_)) => return,
+            Some(_) => {}
+            None => {
+                self.groups.insert(
+                    group.to_string(),
+                    Group::Classic(ClassicGroup::new("", now_ms)),
+                );
+            }
+        }
+        if offsets.is_empty() {
+            return;
+        }
+        let stored = self.offsets.entry(group.to_string()).or_default();
         for o in offsets {
-            g.offsets.entry(o.topic.clone()).or_default().insert(
+            stored.entry(o.topic.clone()).or_default().insert(
                 o.partition,
                 CommittedOffset {
                     offset: o.offset,
@@ -919,44 +723,173 @@ impl Groups {
     }
 }
 
-/// The generation a joiner will be answered with: the next one when a rebalance is (or is about
-/// to be) under way.
-fn join_target(g: &Group) -> i32 {
-    g.generation + 1
-}
-
-fn joined(target_generation: i32) -> CommandResponse {
-    CommandResponse::Group(GroupResponse::Joined { target_generation })
-}
-
-fn new_member(j: &JoinMember) -> Member {
-    Member {
-        member_id: j.member_id.clone(),
-        instance_id: j.instance_id.clone(),
-        client_id: j.client_id.clone(),
-        client_host: j.client_host.clone(),
-        session_timeout_ms: j.session_timeout_ms,
-        rebalance_timeout_ms: j.rebalance_timeout_ms,
-        protocols: j.protocols.clone(),
-        assignment: Vec::new(),
-        joined: false,
+fn wrong_type(group: &str, wanted: GroupType) -> GroupLookupError {
+    GroupLookupError::WrongType {
+        group: group.to_string(),
+        wanted,
     }
 }
 
-/// Kafka's member and generation checks for SyncGroup, Heartbeat and OffsetCommit.
-pub fn check_member(g: &Group, member_id: &str, generation: i32) -> Option<i16> {
-    if !g.members.contains_key(member_id) {
-        return Some(codes::UNKNOWN_MEMBER_ID);
+pub mod stored {
+    //! Loading snapshots written before the one group-id namespace: then classic and KIP-848
+    //! groups shared one struct (the KIP-848 part in its `consumer` field) that also held the
+    //! committed offsets, and share groups lived in `MetaState::share_groups` with their
+    //! configs. [`StoredGroups`] reads either layout of [`Groups`]; [`LegacyShareGroup`] is a
+    //! share group of the old `share_groups` map, which `MetaState` moves in on load
+    //! ([`Groups::adopt_legacy_share_groups`]).
+
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{Group, GroupOffsets, Groups};
+    use crate::classic_group::{ClassicGroup, ClassicGroupState, InitialJoin, Member};
+    use crate::consumer_group::ConsumerGroup;
+    use crate::share_group::ShareGroup;
+
+    /// [`Groups`] as a snapshot of either layout holds it.
+    #[derive(Deserialize)]
+    pub struct StoredGroups {
+        #[serde(default)]
+        groups: BTreeMap<String, StoredGroup>,
+        #[serde(default)]
+        offsets: BTreeMap<String, GroupOffsets>,
+        #[serde(default)]
+        configs: BTreeMap<String, BTreeMap<String, String>>,
     }
-    if g.generation != generation {
-        return Some(codes::ILLEGAL_GENERATION);
+
+    /// A group of the current layout (tagged by kind), or of the old one. Told apart on a
+    /// JSON value (snapshots are JSON): serde's untagged enums cannot read the integer map
+    /// keys (partitions) that groups hold.
+    #[allow(clippy::large_enum_variant)]
+    enum StoredGroup {
+        Current(Group),
+        Legacy(LegacyGroup),
     }
-    None
+
+    impl<'de> Deserialize<'de> for StoredGroup {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let v = serde_json::Value::deserialize(d)?;
+            let tagged = v.as_object().is_some_and(|o| {
+                o.len() == 1
+                    && ["Classic", "Consumer", "Share"]
+                        .iter()
+                        .any(|k| o.contains_key(*k))
+            });
+            let out = if tagged {
+                serde_json::from_value(v).map(StoredGroup::Current)
+            } else {
+                serde_json::from_value(v).map(StoredGroup::Legacy)
+            };
+            out.map_err(serde::de::Error::custom)
+        }
+    }
+
+    /// The old shared struct of classic and KIP-848 groups.
+    #[derive(Deserialize)]
+    struct LegacyGroup {
+        protocol_type: String,
+        state: ClassicGroupState,
+        generation: i32,
+        protocol: Option<String>,
+        leader: Option<String>,
+        members: BTreeMap<String, Member>,
+        state_since_ms: i64,
+        #[serde(default)]
+        offsets: GroupOffsets,
+        #[serde(default)]
+        consumer: Option<ConsumerGroup>,
+        #[serde(default)]
+        initial_join: Option<InitialJoin>,
+    }
+
+    impl From<StoredGroups> for Groups {
+        fn from(s: StoredGroups) -> Groups {
+            let mut out = Groups {
+                groups: BTreeMap::new(),
+                offsets: s.offsets,
+                configs: s.configs,
+            };
+            for (id, g) in s.groups {
+                let g = match g {
+                    StoredGroup::Current(g) => g,
+                    StoredGroup::Legacy(l) => {
+                        if !l.offsets.is_empty() {
+                            out.offsets.insert(id.clone(), l.offsets);
+                        }
+                        match l.consumer {
+                            Some(c) => Group::Consumer(c),
+                            None => Group::Classic(ClassicGroup {
+                                protocol_type: l.protocol_type,
+                                state: l.state,
+                                generation: l.generation,
+                                protocol: l.protocol,
+                                leader: l.leader,
+                                members: l.members,
+                                state_since_ms: l.state_since_ms,
+                                initial_join: l.initial_join,
+                            }),
+                        }
+                    }
+                };
+                out.groups.insert(id, g);
+            }
+            out
+        }
+    }
+
+    /// A share group as the old `MetaState::share_groups` held it, configs inside. Never
+    /// written (the field that holds these is skipped when serializing).
+    #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+    pub struct LegacyShareGroup {
+        group: ShareGroup,
+        configs: BTreeMap<String, String>,
+    }
+
+    impl<'de> Deserialize<'de> for LegacyShareGroup {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let mut v = serde_json::Value::deserialize(d)?;
+            let configs = v
+                .as_object_mut()
+                .and_then(|o| o.remove("configs"))
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(serde::de::Error::custom)?
+                .unwrap_or_default();
+            let group = serde_json::from_value(v).map_err(serde::de::Error::custom)?;
+            Ok(LegacyShareGroup { group, configs })
+        }
+    }
+
+    impl Groups {
+        /// Moves share groups of the old layout into the namespace, their configs into
+        /// [`Groups::configs`]. The old layout let a share group and a classic or consumer
+        /// group share an id; then the other group keeps the id unless it holds neither
+        /// members nor offsets.
+        pub fn adopt_legacy_share_groups(&mut self, legacy: BTreeMap<String, LegacyShareGroup>) {
+            for (id, l) in legacy {
+                if !l.configs.is_empty() {
+                    self.configs
+                        .entry(id.clone())
+                        .or_default()
+                        .extend(l.configs);
+                }
+                let taken = self
+                    .groups
+                    .get(&id)
+                    .is_some_and(|g| !g.is_empty() || self.offsets.contains_key(&id));
+                if !taken {
+                    self.groups.insert(id, Group::Share(l.group));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classic_group::InitialJoin;
 
     fn join(id: &str, new: bool, inst: Option<&str>, proto: &[&str]) -> GroupCommand {
         GroupCommand::Join {
@@ -1024,24 +957,27 @@ mod tests {
     fn a_lone_member_completes_at_once_and_a_second_waits_for_the_first_to_rejoin() {
         let mut gs = Groups::default();
         assert_eq!(target(gs.apply(&join("a", true, None, &["range"]))), 1);
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation, g.leader.as_deref()),
-            (GroupState::CompletingRebalance, 1, Some("a"))
+            (ClassicGroupState::CompletingRebalance, 1, Some("a"))
         );
         assert_eq!(code(gs.apply(&sync("a", 1))), 0);
-        assert_eq!(gs.get("g").unwrap().state, GroupState::Stable);
+        assert_eq!(gs.classic("g").unwrap().state, ClassicGroupState::Stable);
 
         // b joins: a rebalance starts and waits for a
         assert_eq!(target(gs.apply(&join("b", true, None, &["range"]))), 2);
-        assert_eq!(gs.get("g").unwrap().state, GroupState::PreparingRebalance);
+        assert_eq!(
+            gs.classic("g").unwrap().state,
+            ClassicGroupState::PreparingRebalance
+        );
         // a's commit of generation 1 is still accepted while preparing (revocation commits)
         assert_eq!(code(gs.apply(&commit("a", 1))), 0);
         assert_eq!(target(gs.apply(&join("a", false, None, &["range"]))), 2);
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation),
-            (GroupState::CompletingRebalance, 2)
+            (ClassicGroupState::CompletingRebalance, 2)
         );
         // no commit while the leader's assignment is awaited
         assert_eq!(
@@ -1050,11 +986,14 @@ mod tests {
         );
         // only the leader's sync assigns
         assert_eq!(code(gs.apply(&sync("b", 2))), 0);
-        assert_eq!(gs.get("g").unwrap().state, GroupState::CompletingRebalance);
+        assert_eq!(
+            gs.classic("g").unwrap().state,
+            ClassicGroupState::CompletingRebalance
+        );
         assert_eq!(code(gs.apply(&sync("a", 1))), codes::ILLEGAL_GENERATION);
         assert_eq!(code(gs.apply(&sync("a", 2))), 0);
-        let g = gs.get("g").unwrap();
-        assert_eq!(g.state, GroupState::Stable);
+        let g = gs.classic("g").unwrap();
+        assert_eq!(g.state, ClassicGroupState::Stable);
         assert_eq!(g.members["b"].assignment, vec![8]);
         assert_eq!(code(gs.apply(&commit("b", 2))), 0);
         assert_eq!(code(gs.apply(&commit("c", 2))), codes::UNKNOWN_MEMBER_ID);
@@ -1088,10 +1027,10 @@ mod tests {
             target(gs.apply(&delayed(join("a", true, None, &["range"]), 1_000, 3_000))),
             1
         );
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(
             g.state,
-            GroupState::PreparingRebalance,
+            ClassicGroupState::PreparingRebalance,
             "all joined, yet waiting"
         );
         assert_eq!(
@@ -1112,20 +1051,23 @@ mod tests {
             );
         }
         gs.apply(&complete_at(0, 3_999));
-        assert_eq!(gs.get("g").unwrap().state, GroupState::PreparingRebalance);
+        assert_eq!(
+            gs.classic("g").unwrap().state,
+            ClassicGroupState::PreparingRebalance
+        );
         // at the deadline a new member had come: the wait is extended by the delay
         gs.apply(&complete_at(0, 4_000));
-        let w = gs.get("g").unwrap().initial_join.unwrap();
+        let w = gs.classic("g").unwrap().initial_join.unwrap();
         assert_eq!(
             (w.deadline_ms, w.remaining_ms, w.new_member_added),
             (7_000, 24_000, false)
         );
         // nobody new since: the rebalance completes with all three in generation 1
         gs.apply(&complete_at(0, 7_000));
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation, g.members.len(), g.initial_join),
-            (GroupState::CompletingRebalance, 1, 3, None)
+            (ClassicGroupState::CompletingRebalance, 1, 3, None)
         );
         // later rebalances complete as soon as everyone rejoined, without a delay
         gs.apply(&sync("a", 1));
@@ -1133,10 +1075,10 @@ mod tests {
         for id in ["a", "b", "c"] {
             gs.apply(&delayed(join(id, false, None, &["range"]), 8_001, 3_000));
         }
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation),
-            (GroupState::CompletingRebalance, 2)
+            (ClassicGroupState::CompletingRebalance, 2)
         );
     }
 
@@ -1149,22 +1091,22 @@ mod tests {
         }
         gs.apply(&delayed(j, 0, 3_000));
         assert_eq!(
-            gs.get("g").unwrap().initial_join.unwrap().remaining_ms,
+            gs.classic("g").unwrap().initial_join.unwrap().remaining_ms,
             2_000
         );
         gs.apply(&delayed(join("b", true, None, &["range"]), 100, 3_000));
         gs.apply(&complete_at(0, 3_000));
-        let w = gs.get("g").unwrap().initial_join.unwrap();
+        let w = gs.classic("g").unwrap().initial_join.unwrap();
         assert_eq!(
             (w.deadline_ms, w.current_ms, w.remaining_ms),
             (5_000, 2_000, 0)
         );
         gs.apply(&delayed(join("c", true, None, &["range"]), 4_000, 3_000));
         gs.apply(&complete_at(0, 5_000));
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.members.len()),
-            (GroupState::CompletingRebalance, 3)
+            (ClassicGroupState::CompletingRebalance, 3)
         );
         // a group emptied by its last member's leave waits again on its next first join
         gs.apply(&GroupCommand::Leave {
@@ -1176,8 +1118,8 @@ mod tests {
             now_ms: 6_000,
         });
         gs.apply(&delayed(join("e", true, None, &["range"]), 7_000, 3_000));
-        let g = gs.get("g").unwrap();
-        assert_eq!(g.state, GroupState::PreparingRebalance);
+        let g = gs.classic("g").unwrap();
+        assert_eq!(g.state, ClassicGroupState::PreparingRebalance);
         assert_eq!(g.initial_join.unwrap().deadline_ms, 10_000);
     }
 
@@ -1192,7 +1134,7 @@ mod tests {
             generation: 1,
             now_ms: 40_000,
         });
-        let g = gs.get("g").unwrap();
+        let g = gs.classic("g").unwrap();
         assert_eq!(g.members.keys().collect::<Vec<_>>(), vec!["b"]);
         assert_eq!((g.generation, g.leader.as_deref()), (2, Some("b")));
         let r = gs.apply(&GroupCommand::Leave {
@@ -1204,11 +1146,11 @@ mod tests {
             r,
             CommandResponse::Group(GroupResponse::Codes(vec![0, codes::UNKNOWN_MEMBER_ID]))
         );
-        let g = gs.get("g").unwrap();
-        assert_eq!((g.state, g.generation), (GroupState::Empty, 3));
+        let g = gs.classic("g").unwrap();
+        assert_eq!((g.state, g.generation), (ClassicGroupState::Empty, 3));
         // an empty group takes commits from outside group management
         assert_eq!(code(gs.apply(&commit("", -1))), 0);
-        assert_eq!(gs.get("g").unwrap().offsets["t"][&0].offset, 5);
+        assert_eq!(gs.offsets_of("g").unwrap()["t"][&0].offset, 5);
     }
 
     #[test]
@@ -1220,8 +1162,8 @@ mod tests {
             target(gs.apply(&join("a2", true, Some("i-a"), &["range"]))),
             1
         );
-        let g = gs.get("g").unwrap();
-        assert_eq!((g.state, g.generation), (GroupState::Stable, 1));
+        let g = gs.classic("g").unwrap();
+        assert_eq!((g.state, g.generation), (ClassicGroupState::Stable, 1));
         assert_eq!(g.leader.as_deref(), Some("a2"));
         assert!(!g.members.contains_key("a1"));
         // the old incarnation is fenced
@@ -1241,8 +1183,8 @@ mod tests {
         );
         gs.apply(&join("b", true, None, &["range", "cooperative-sticky"]));
         gs.apply(&join("a", false, None, &["cooperative-sticky", "range"]));
-        let g = gs.get("g").unwrap();
-        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let g = gs.classic("g").unwrap();
+        assert_eq!(g.state, ClassicGroupState::CompletingRebalance);
         assert!(g.protocol.is_some());
     }
 
@@ -1250,7 +1192,8 @@ mod tests {
     fn only_empty_groups_are_deleted() {
         let mut gs = Groups::default();
         gs.apply(&join("a", true, None, &["range"]));
-        gs.groups.insert("e".into(), Group::new("", 0));
+        gs.groups
+            .insert("e".into(), Group::Classic(ClassicGroup::new("", 0)));
         let r = gs.apply(&GroupCommand::DeleteGroups {
             groups: vec!["g".into(), "e".into(), "x".into()],
         });
@@ -1262,7 +1205,7 @@ mod tests {
                 codes::GROUP_ID_NOT_FOUND
             ]))
         );
-        assert!(gs.get("e").is_none() && gs.get("g").is_some());
+        assert!(gs.classic("e").is_none() && gs.classic("g").is_some());
     }
 
     #[test]
@@ -1293,13 +1236,179 @@ mod tests {
             retention_ms: retention,
         });
         // h lost its only offset and is gone; g's clock started when it emptied
-        assert!(gs.get("h").is_none());
-        assert_eq!(gs.get("g").unwrap().offsets["t"][&0].offset, 5);
+        assert!(gs.classic("h").is_none());
+        assert_eq!(gs.offsets_of("g").unwrap()["t"][&0].offset, 5);
         assert!(!gs.offsets_due(60_000, retention));
         gs.apply(&GroupCommand::ExpireOffsets {
             now_ms: 60_001,
             retention_ms: retention,
         });
-        assert!(gs.get("g").is_none());
+        assert!(gs.classic("g").is_none());
+    }
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+    use crate::state::MetaState;
+
+    /// A snapshot as Sluice wrote it before the one group-id namespace: a classic group and a
+    /// KIP-848 group (its `consumer` field) in one struct with their offsets inside, a share
+    /// group in `share_groups` with its configs inside.
+    const OLD_LAYOUT: &str = r#"{
+        "cluster_id": "c", "topics": {}, "agents": {}, "producers": {},
+        "next_producer_id": 0, "next_agent_id": 0, "object_refs": {}, "garbage": [],
+        "share_groups": {
+            "sg": {
+                "group_epoch": 2, "members": {},
+                "partitions": {"t": {"0": {"start_offset": 5, "in_flight": [], "state_epoch": 0}}},
+                "configs": {"share.auto.offset.reset": "earliest"}
+            }
+        },
+        "groups": {
+            "groups": {
+                "classic": {
+                    "protocol_type": "consumer", "state": "Stable", "generation": 2,
+                    "protocol": "range", "leader": "m1",
+                    "members": {"m1": {
+                        "member_id": "m1", "instance_id": null, "client_id": "c",
+                        "client_host": "/127.0.0.1", "session_timeout_ms": 10000,
+                        "rebalance_timeout_ms": 30000, "protocols": [["range", [1, 2]]],
+                        "assignment": [3], "joined": false
+                    }},
+                    "state_since_ms": 5,
+                    "offsets": {"t": {"0": {"offset": 42, "leader_epoch": -1, "metadata": null, "commit_ms": 4}}},
+                    "consumer": null, "initial_join": null
+                },
+                "kip848": {
+                    "protocol_type": "consumer", "state": "Empty", "generation": 0,
+                    "protocol": null, "leader": null, "members": {}, "state_since_ms": 1,
+                    "offsets": {"t": {"1": {"offset": 7, "leader_epoch": 0, "metadata": "m", "commit_ms": 6}}},
+                    "consumer": {
+                        "group_epoch": 3, "assignment_epoch": 3, "members": {}, "target": {},
+                        "subscribed": {}, "assignor": "uniform", "empty_since_ms": 9
+                    }
+                },
+                "simple": {
+                    "protocol_type": "", "state": "Empty", "generation": 0, "protocol": null,
+                    "leader": null, "members": {}, "state_since_ms": 2, "offsets": {}
+                }
+            },
+            "configs": {"kip848": {"consumer.session.timeout.ms": "45000"}}
+        }
+    }"#;
+
+    #[test]
+    fn a_snapshot_of_the_old_layout_loads_into_the_one_namespace() {
+        let s: MetaState = serde_json::from_str(OLD_LAYOUT).unwrap();
+        let g = &s.groups;
+        let classic = g.classic("classic").unwrap();
+        assert_eq!(
+            (classic.state, classic.generation, classic.leader.as_deref()),
+            (ClassicGroupState::Stable, 2, Some("m1"))
+        );
+        assert_eq!(classic.members["m1"].assignment, vec![3]);
+        assert_eq!(g.offsets_of("classic").unwrap()["t"][&0].offset, 42);
+        let c = g.consumer("kip848").unwrap();
+        assert_eq!((c.group_epoch, c.empty_since_ms), (3, 9));
+        assert_eq!(g.offsets_of("kip848").unwrap()["t"][&1].offset, 7);
+        assert_eq!(
+            g.configs_of("kip848")["consumer.session.timeout.ms"],
+            "45000"
+        );
+        assert!(g.classic("simple").unwrap().is_simple());
+        assert!(g.offsets_of("simple").is_none());
+        let sg = g.share("sg").unwrap();
+        assert_eq!(
+            (sg.group_epoch, sg.partitions["t"][&0].start_offset),
+            (2, 5)
+        );
+        assert_eq!(g.configs_of("sg")["share.auto.offset.reset"], "earliest");
+        assert_eq!(
+            g.groups
+                .iter()
+                .map(|(id, g)| (id.as_str(), g.group_type()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("classic", GroupType::Classic),
+                ("kip848", GroupType::Consumer),
+                ("sg", GroupType::Share),
+                ("simple", GroupType::Classic)
+            ]
+        );
+        crate::invariants::check(&s).unwrap();
+        // Written back in the new layout, it reads back the same.
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("share_groups"));
+        let back: MetaState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.groups, s.groups);
+    }
+
+    #[test]
+    fn one_namespace_kinds_refuse_each_others_requests_as_kafka_does() {
+        let mut gs = Groups::default();
+        gs.groups
+            .insert("sg".into(), Group::Share(ShareGroup::default()));
+        gs.write_offsets(
+            "simple",
+            &[OffsetCommitEntry {
+                topic: "t".into(),
+                partition: 0,
+                offset: 1,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+            0,
+        );
+        // A share group refuses JoinGroup, KIP-848 heartbeats and offset commits.
+        let join = crate::classic_group::JoinMember {
+            member_id: "m".into(),
+            new_member: true,
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: String::new(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), vec![])],
+        };
+        let refused = |r: CommandResponse| match r {
+            CommandResponse::Error { code, .. } => code,
+            other => panic!("not refused: {other:?}"),
+        };
+        assert_eq!(
+            refused(gs.apply(&GroupCommand::Join {
+                group: "sg".into(),
+                join: join.clone(),
+                now_ms: 0,
+                initial_rebalance_delay_ms: 0
+            })),
+            codes::INCONSISTENT_GROUP_PROTOCOL
+        );
+        assert_eq!(
+            gs.consumer_for_heartbeat("sg").unwrap_err().to_string(),
+            "Group sg is not a consumer group."
+        );
+        assert_eq!(
+            gs.commit_refusal("sg", -1, "", None).map(|r| r.0),
+            Some(codes::GROUP_ID_NOT_FOUND)
+        );
+        // A simple classic group is not a share group, but becomes a consumer group.
+        assert_eq!(
+            gs.share("simple").unwrap_err().to_string(),
+            "Group simple is not a share group."
+        );
+        assert_eq!(
+            gs.consumer_for_heartbeat("simple"),
+            Ok(ConsumerGroup::default())
+        );
+        // DeleteGroups covers every kind.
+        assert_eq!(
+            gs.apply(&GroupCommand::DeleteGroups {
+                groups: vec!["sg".into(), "simple".into()]
+            }),
+            CommandResponse::Group(GroupResponse::Codes(vec![0, 0]))
+        );
+        assert!(gs.groups.is_empty() && gs.offsets.is_empty());
     }
 }

@@ -13,6 +13,7 @@
 //! | [`Invariant::Garbage`] | no object awaiting deletion is still referenced |
 //! | [`Invariant::ShareInFlight`] | a share-partition's in-flight ranges are sorted, disjoint and contiguous from its SPSO, below the high watermark |
 //! | [`Invariant::ConsumerOwnership`] | no partition is owned twice in a KIP-848 group: not in the target assignment, not among current assignments and pending revocations |
+//! | [`Invariant::GroupOffsets`] | committed offsets belong to an existing classic or consumer group (one group-id namespace: a share group keeps none), and no group's offsets are an empty map |
 //! | [`Invariant::ProducerBatches`] | a producer's state on a partition remembers at least one batch |
 //! | [`Invariant::Transactions`] | a partition's open transactions start inside its log, below the high watermark, and belong to an Ongoing transaction holding the partition; aborted ranges are ordered and end at a marker; every transactional producer id maps to its id |
 
@@ -29,6 +30,7 @@ pub enum Invariant {
     Garbage,
     ShareInFlight,
     ConsumerOwnership,
+    GroupOffsets,
     ProducerBatches,
     Transactions,
 }
@@ -55,7 +57,12 @@ pub fn check(s: &MetaState) -> Result<(), Violation> {
     }
     object_refs(s)?;
     transactions(s).map_err(|d| violation(Invariant::Transactions, d))?;
-    for (group, g) in &s.share_groups {
+    for (group, g) in s
+        .groups
+        .groups
+        .iter()
+        .filter_map(|(id, g)| Some((id, g.as_share()?)))
+    {
         for (topic, parts) in &g.partitions {
             for (p, sp) in parts {
                 let hw = s.partition(topic, *p).map(|l| l.high_watermark);
@@ -69,11 +76,12 @@ pub fn check(s: &MetaState) -> Result<(), Violation> {
         }
     }
     for (id, g) in &s.groups.groups {
-        if let Some(c) = &g.consumer {
+        if let Some(c) = g.as_consumer() {
             c.check_ownership()
                 .map_err(|d| violation(Invariant::ConsumerOwnership, format!("group {id}: {d}")))?;
         }
     }
+    group_offsets(&s.groups).map_err(|d| violation(Invariant::GroupOffsets, d))?;
     for (pid, p) in &s.producers {
         for (topic, parts) in &p.partitions {
             if let Some((part, _)) = parts.iter().find(|(_, st)| st.batches.is_empty()) {
@@ -82,6 +90,22 @@ pub fn check(s: &MetaState) -> Result<(), Violation> {
                     format!("producer {pid} on {topic}-{part} remembers no batch"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// [`Invariant::GroupOffsets`].
+fn group_offsets(groups: &crate::groups::Groups) -> Result<(), String> {
+    use crate::groups::GroupType;
+    for (id, offsets) in &groups.offsets {
+        match groups.get(id).map(|g| g.group_type()) {
+            None => return Err(format!("offsets of group {id}, which does not exist")),
+            Some(GroupType::Share) => return Err(format!("offsets of share group {id}")),
+            Some(_) => {}
+        }
+        if offsets.is_empty() || offsets.values().any(BTreeMap::is_empty) {
+            return Err(format!("group {id} keeps an empty offsets map"));
         }
     }
     Ok(())

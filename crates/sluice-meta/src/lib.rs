@@ -14,6 +14,7 @@
 
 pub mod acl;
 pub mod assignor;
+pub mod classic_group;
 pub mod codes;
 pub mod command;
 pub mod consumer_group;

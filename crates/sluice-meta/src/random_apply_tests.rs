@@ -215,8 +215,10 @@ fn run(seed: u64, steps: u64) {
         .map(|p| p.chunks.len())
         .sum();
     let in_flight: usize = state
-        .share_groups
+        .groups
+        .groups
         .values()
+        .filter_map(|g| g.as_share())
         .flat_map(|g| g.partitions.values().flat_map(|ps| ps.values()))
         .map(|sp| sp.in_flight.len())
         .sum();

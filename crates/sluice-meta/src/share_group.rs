@@ -1,5 +1,7 @@
-//! KIP-932 share groups in the quorum: membership, the server-side assignment, group configs,
-//! and the [`SharePartition`] state of every partition the group consumes.
+//! KIP-932 share groups in the quorum: membership, the server-side assignment, and the
+//! [`SharePartition`] state of every partition the group consumes; one kind of
+//! [`crate::groups::Group`] (Kafka's `ShareGroup`), in the one group-id namespace. Its configs
+//! (`share.auto.offset.reset`, ...) are in [`crate::groups::Groups::configs`] with every group's.
 //!
 //! Share groups assign partitions to members without exclusivity: with fewer members than
 //! partitions each partition goes to one member; with more, members spread over partitions so
@@ -14,9 +16,31 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codes;
+use crate::groups::GroupLookupError;
 use crate::share::{AckRange, AckType, Acquired, ShareLimits, SharePartition};
 use crate::state::{MetaState, PartitionLog};
 
+/// Kafka's `ShareGroup.ShareGroupState`: Empty without members, Stable with. `Dead` is what a
+/// group that does not exist is described as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShareGroupState {
+    Empty,
+    Stable,
+    Dead,
+}
+
+impl ShareGroupState {
+    /// The name Kafka uses on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareGroupState::Empty => "Empty",
+            ShareGroupState::Stable => "Stable",
+            ShareGroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// One share group: members, their assignment, and its share-partitions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ShareGroup {
     /// Bumped whenever membership or subscriptions change (and so the assignment).
@@ -24,8 +48,6 @@ pub struct ShareGroup {
     pub members: BTreeMap<String, ShareMember>,
     /// Topic -> partition -> share-partition state.
     pub partitions: BTreeMap<String, BTreeMap<i32, SharePartition>>,
-    /// Dynamic group configs (`share.auto.offset.reset`, `share.record.lock.duration.ms`, ...).
-    pub configs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -167,6 +189,15 @@ fn err(code: i16, message: impl Into<String>) -> ShareResponse {
     }
 }
 
+/// A command naming no share group: "unknown group" as before, Kafka's message for a group of
+/// another kind.
+fn lookup_err(e: GroupLookupError) -> ShareResponse {
+    match e {
+        GroupLookupError::NotFound(_) => err(codes::GROUP_ID_NOT_FOUND, "unknown group"),
+        other => err(other.code(), other.to_string()),
+    }
+}
+
 /// `share.auto.offset.reset`: where a share-partition starts when first consumed —
 /// `latest` (default), `earliest`, or `by_duration:<ISO-8601 duration>`, the first record not
 /// older than that as of the acquiring proposer's clock. The offset index keeps timestamps per
@@ -263,6 +294,15 @@ pub fn assign(
 }
 
 impl ShareGroup {
+    /// Kafka's `ShareGroup.maybeUpdateGroupState`, derived from the members.
+    pub fn state(&self) -> ShareGroupState {
+        if self.members.is_empty() {
+            ShareGroupState::Empty
+        } else {
+            ShareGroupState::Stable
+        }
+    }
+
     fn reassign(&mut self, state_topics: &BTreeMap<String, i32>) {
         self.group_epoch += 1;
         let wanted: BTreeMap<String, i32> = self
@@ -284,7 +324,7 @@ impl ShareGroup {
 /// re-created under the name starts from `share.auto.offset.reset` with delivery count 1.
 pub(crate) fn forget_topic(state: &mut MetaState, topic: &str) {
     let counts = partition_counts(state);
-    for g in state.share_groups.values_mut() {
+    for (_, g) in state.groups.shares_mut() {
         g.partitions.remove(topic);
         if g.members.values().any(|m| m.assignment.contains_key(topic)) {
             g.reassign(&counts);
@@ -312,7 +352,10 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             client_host,
             subscribed,
         } => {
-            let g = state.share_groups.entry(group.clone()).or_default();
+            let g = match state.groups.share_or_create(group) {
+                Ok((g, _)) => g,
+                Err(e) => return err(e.code(), e.to_string()),
+            };
             let m = g.members.entry(member_id.clone()).or_default();
             m.rack = rack.clone();
             m.client_id = client_id.clone();
@@ -329,8 +372,9 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             }
         }
         ShareCommand::Leave { group, member_id } => {
-            let Some(g) = state.share_groups.get_mut(group) else {
-                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            let g = match state.groups.share_mut(group) {
+                Ok((g, _)) => g,
+                Err(e) => return lookup_err(e),
             };
             if g.members.remove(member_id).is_none() {
                 return err(codes::UNKNOWN_MEMBER_ID, "unknown member");
@@ -343,7 +387,7 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             ShareResponse::Ok
         }
         ShareCommand::Rebalance { group } => {
-            if let Some(g) = state.share_groups.get_mut(group) {
+            if let Ok((g, _)) = state.groups.share_mut(group) {
                 g.reassign(&counts);
             }
             ShareResponse::Ok
@@ -357,13 +401,14 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             partitions,
         } => {
             let topics = &state.topics;
-            let Some(g) = state.share_groups.get_mut(group) else {
-                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            let (g, configs) = match state.groups.share_mut(group) {
+                Ok(found) => found,
+                Err(e) => return lookup_err(e),
             };
             if !g.members.contains_key(member_id) {
                 return err(codes::UNKNOWN_MEMBER_ID, "unknown member");
             }
-            let limits = limits_of(&g.configs, limits);
+            let limits = limits_of(configs, limits);
             let mut out = Vec::with_capacity(partitions.len());
             let mut budget = *max_records;
             for req in partitions {
@@ -379,14 +424,12 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
                     .entry(req.topic.clone())
                     .or_default()
                     .entry(req.partition)
-                    .or_insert_with(|| {
-                        SharePartition::new(initial_offset(&g.configs, log, *now_ms))
-                    });
-                let committed = reads_committed(&g.configs);
+                    .or_insert_with(|| SharePartition::new(initial_offset(configs, log, *now_ms)));
+                let committed = reads_committed(configs);
                 let got = sp.acquire(
                     member_id,
                     budget,
-                    acquirable_end(&g.configs, log),
+                    acquirable_end(configs, log),
                     log.log_start_offset,
                     *now_ms,
                     &limits,
@@ -407,10 +450,11 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             acks,
             now_ms,
         } => {
-            let Some(g) = state.share_groups.get_mut(group) else {
-                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            let (g, configs) = match state.groups.share_mut(group) {
+                Ok(found) => found,
+                Err(e) => return lookup_err(e),
             };
-            let limits = limits_of(&g.configs, limits);
+            let limits = limits_of(configs, limits);
             // Each partition's ranges, in request order, decided together.
             let mut per_partition: BTreeMap<(&str, i32), Vec<AckRange>> = BTreeMap::new();
             for a in acks {
@@ -457,8 +501,8 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             member_id,
             limits,
         } => {
-            if let Some(g) = state.share_groups.get_mut(group) {
-                let limits = limits_of(&g.configs, limits);
+            if let Ok((g, configs)) = state.groups.share_mut(group) {
+                let limits = limits_of(configs, limits);
                 for parts in g.partitions.values_mut() {
                     for sp in parts.values_mut() {
                         sp.release_member(member_id, &limits);
@@ -468,7 +512,10 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             ShareResponse::Ok
         }
         ShareCommand::AlterOffsets { group, offsets } => {
-            let g = state.share_groups.entry(group.clone()).or_default();
+            let g = match state.groups.share_or_create(group) {
+                Ok((g, _)) => g,
+                Err(e) => return err(e.code(), e.to_string()),
+            };
             if !g.members.is_empty() {
                 return err(codes::NON_EMPTY_GROUP, "The group is not empty.");
             }
@@ -483,8 +530,9 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             ShareResponse::Ok
         }
         ShareCommand::DeleteOffsets { group, topics } => {
-            let Some(g) = state.share_groups.get_mut(group) else {
-                return err(codes::GROUP_ID_NOT_FOUND, "unknown group");
+            let g = match state.groups.share_mut(group) {
+                Ok((g, _)) => g,
+                Err(e) => return lookup_err(e),
             };
             if !g.members.is_empty() {
                 return err(codes::NON_EMPTY_GROUP, "The group is not empty.");
@@ -495,22 +543,19 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             ShareResponse::Ok
         }
         ShareCommand::SetConfigs { group, ops } => {
-            let g = state.share_groups.entry(group.clone()).or_default();
-            for (k, v) in ops {
-                match v {
-                    Some(v) => g.configs.insert(k.clone(), v.clone()),
-                    None => g.configs.remove(k),
-                };
-            }
+            state.groups.set_configs(group, ops);
             ShareResponse::Ok
         }
-        ShareCommand::DeleteGroup { group } => match state.share_groups.get(group) {
-            None => err(codes::GROUP_ID_NOT_FOUND, "The group id does not exist."),
-            Some(g) if !g.members.is_empty() => {
+        ShareCommand::DeleteGroup { group } => match state.groups.share(group) {
+            Err(GroupLookupError::NotFound(_)) => {
+                err(codes::GROUP_ID_NOT_FOUND, "The group id does not exist.")
+            }
+            Err(e) => lookup_err(e),
+            Ok(g) if !g.members.is_empty() => {
                 err(codes::NON_EMPTY_GROUP, "The group is not empty.")
             }
-            Some(_) => {
-                state.share_groups.remove(group);
+            Ok(_) => {
+                state.groups.groups.remove(group);
                 ShareResponse::Ok
             }
         },
@@ -672,7 +717,10 @@ mod tests {
             apply(&mut s, &ack(&[(0, 1), (7, 7)], 0)),
             ShareResponse::Acknowledged(vec![past.clone(), past])
         );
-        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 0);
+        assert_eq!(
+            s.groups.share("g").unwrap().partitions["t"][&0].start_offset,
+            0
+        );
         assert_eq!(
             apply(&mut s, &ack(&[(0, 1)], 0)),
             ShareResponse::Acknowledged(vec![AckOutcome::OK])
@@ -690,9 +738,12 @@ mod tests {
                 "Batch record not found. The last offset in request is past acquired records."
             )])
         );
-        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 2);
+        assert_eq!(
+            s.groups.share("g").unwrap().partitions["t"][&0].start_offset,
+            2
+        );
         apply(&mut s, &join("b"));
-        assert_eq!(s.share_groups["g"].group_epoch, 2);
+        assert_eq!(s.groups.share("g").unwrap().group_epoch, 2);
         // a leaves: what it holds stays locked (its last acknowledgements may still come)...
         assert_eq!(
             apply(
@@ -778,7 +829,10 @@ mod tests {
         apply(&mut s, &join_a());
         let r = apply(&mut s, &acquire_a(0, 4));
         assert_eq!(r, ShareResponse::Acquired(vec![vec![]]));
-        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 10);
+        assert_eq!(
+            s.groups.share("g").unwrap().partitions["t"][&0].start_offset,
+            10
+        );
     }
 
     #[test]
@@ -834,7 +888,10 @@ mod tests {
             apply(&mut s, &accept_all(8_499)),
             ShareResponse::Acknowledged(vec![AckOutcome::OK])
         );
-        assert_eq!(s.share_groups["g"].partitions["t"][&0].start_offset, 10);
+        assert_eq!(
+            s.groups.share("g").unwrap().partitions["t"][&0].start_offset,
+            10
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub const PRODUCER_BATCH_CACHE: usize = 5;
 /// Kafka's default `producer.id.expiration.ms`.
 pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 
+/// The whole quorum state. Serialized (JSON) in raft snapshots and the change feed; a snapshot
+/// of an older layout loads too (see the `Deserialize` impl below).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct MetaState {
     pub cluster_id: String,
     pub topics: BTreeMap<String, Topic>,
@@ -38,10 +41,11 @@ pub struct MetaState {
     /// SASL/SCRAM users: name -> mechanism (Kafka's id: 1 = SHA-256, 2 = SHA-512) -> credential.
     #[serde(default)]
     pub scram_users: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
-    /// KIP-932 share groups: members, assignment, share-partition states.
-    #[serde(default)]
-    pub share_groups: BTreeMap<String, crate::share_group::ShareGroup>,
-    /// Consumer groups: members, generations, assignments, committed offsets.
+    /// Share groups of snapshots written before the one group-id namespace; moved into
+    /// `groups` as they load, so always empty in a live state.
+    #[serde(default, rename = "share_groups", skip_serializing)]
+    legacy_share_groups: BTreeMap<String, crate::groups::stored::LegacyShareGroup>,
+    /// Every group (classic, consumer, share), their committed offsets and configs.
     #[serde(default)]
     pub groups: Groups,
     /// ACLs (CreateAcls / DeleteAcls), read by every agent's authorizer from its replica.
@@ -63,6 +67,23 @@ pub struct MetaState {
     /// object key.
     #[serde(default)]
     pub recent_commits: BTreeMap<i32, VecDeque<RecentCommit>>,
+}
+
+impl Serialize for MetaState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        MetaState::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for MetaState {
+    /// Reads the current layout or an older one, moving the old share groups into the one
+    /// group-id namespace.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut state = MetaState::deserialize(deserializer)?;
+        let legacy = std::mem::take(&mut state.legacy_share_groups);
+        state.groups.adopt_legacy_share_groups(legacy);
+        Ok(state)
+    }
 }
 
 /// A segment commit as [`MetaState::recent_commits`] remembers it.

@@ -532,7 +532,12 @@ fn a_busy_state_survives_a_snapshot_roundtrip() {
             partition: 0,
         }],
     }));
-    assert_eq!(s.share_groups["sg"].partitions[T][&0].in_flight.len(), 1);
+    assert_eq!(
+        s.groups.share("sg").unwrap().partitions[T][&0]
+            .in_flight
+            .len(),
+        1
+    );
     let json = serde_json::to_string(&s).unwrap();
     let back: MetaState = serde_json::from_str(&json).unwrap();
     assert_eq!(serde_json::to_string(&back).unwrap(), json);
@@ -735,17 +740,17 @@ fn deleting_a_topic_takes_the_state_keyed_by_its_name_with_it() {
         }]])
     };
     assert_eq!(share(&mut s, acquire.clone()), acquired(4));
-    let epoch_before = s.share_groups["sg"].group_epoch;
+    let epoch_before = s.groups.share("sg").unwrap().group_epoch;
 
     // When T is deleted and created again under its name
     s.apply(&Command::DeleteTopic { name: T.into() });
     let new_id = Uuid::from_u128(77);
 
     // Then its offsets, share-partition state, share assignment and producer sequences are gone
-    let g = s.groups.get("g").unwrap();
-    assert!(!g.offsets.contains_key(T));
-    assert_eq!(g.offsets["u"][&0].offset, 3, "other topics keep theirs");
-    let sg = &s.share_groups["sg"];
+    let g = s.groups.offsets_of("g").unwrap();
+    assert!(!g.contains_key(T));
+    assert_eq!(g["u"][&0].offset, 3, "other topics keep theirs");
+    let sg = s.groups.share("sg").unwrap();
     assert!(sg.partitions.is_empty());
     assert!(sg.members["m"].assignment.is_empty());
     assert_eq!(sg.group_epoch, epoch_before + 1, "members learn of it");

@@ -449,7 +449,7 @@ fn offsets_are_committed_with_the_transaction_only() {
     assert!(!s.groups.groups.contains_key("g"), "discarded by the abort");
     assert_eq!(stage(&mut s, p, 7), CommandResponse::Ok);
     end(&mut s, p, true, false);
-    assert_eq!(s.groups.groups["g"].offsets[T][&0].offset, 7);
+    assert_eq!(s.groups.offsets_of("g").unwrap()[T][&0].offset, 7);
     // no partition got a marker: the transaction had only offsets
     assert_eq!(log(&s, 0).high_watermark, 0);
 }

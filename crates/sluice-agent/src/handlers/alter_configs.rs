@@ -42,18 +42,7 @@ fn as_incremental(
             .topic(name)
             .map(|t| t.configs.keys().cloned().collect())
             .unwrap_or_default(),
-        resource_type::GROUP => {
-            let mut keys: Vec<String> = s
-                .groups
-                .configs
-                .get(name)
-                .map(|c| c.keys().cloned().collect())
-                .unwrap_or_default();
-            if let Some(g) = s.share_groups.get(name) {
-                keys.extend(g.configs.keys().cloned());
-            }
-            keys
-        }
+        resource_type::GROUP => s.groups.configs_of(name).keys().cloned().collect(),
         _ => Vec::new(),
     });
     let op = |name: &str, op: i8, value: Option<&str>| {

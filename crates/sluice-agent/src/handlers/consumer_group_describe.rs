@@ -32,11 +32,10 @@ pub async fn handle(
 fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
     let g = s.groups.get(group).ok_or_else(|| group_not_found(group))?;
     let c = g
-        .consumer
-        .as_ref()
+        .as_consumer()
         .ok_or_else(|| format!("Group {group} is not a consumer group."))?;
     let mut d = DescribedGroup::default();
-    d.group_state = str_bytes(c.state_name());
+    d.group_state = str_bytes(c.state().as_str());
     d.group_epoch = c.group_epoch;
     d.assignment_epoch = c.assignment_epoch;
     d.assignor_name = str_bytes(if c.assignor.is_empty() {

@@ -150,32 +150,18 @@ pub async fn handle(
     };
     let racks = agent.live_racks();
     let (current, topics) = agent.read(|s| {
-        let current = s.groups.get(&group).map(|g| {
-            if g.consumer.is_none() && !g.members.is_empty() {
-                Err(())
-            } else {
-                Ok(g.consumer.clone().unwrap_or_default())
-            }
-        });
-        let topics = subscribed_topics(
-            s,
-            current.as_ref().and_then(|c| c.as_ref().ok()),
-            &heartbeat,
-            &racks,
-        );
+        // The same group `apply` will run the heartbeat on (Groups::consumer_for_heartbeat).
+        let current = s.groups.consumer_for_heartbeat(&group);
+        let topics = subscribed_topics(s, current.as_ref().ok(), &heartbeat, &racks);
         (current, topics)
     });
-    if let Some(Err(())) = current {
-        return fail(
-            resp,
-            ResponseError::GroupIdNotFound.code(),
-            &format!("Group {group} is not a consumer group."),
-        );
-    }
+    let mut copy = match current {
+        Ok(c) => c,
+        Err(e) => return fail(resp, e.code(), &e.to_string()),
+    };
     heartbeat.topics = topics;
 
     // Dry run on the replica's copy: a heartbeat that changes nothing costs no raft write.
-    let mut copy = current.and_then(Result::ok).unwrap_or_default();
     let before = copy.clone();
     let dry = copy.heartbeat(&heartbeat);
     let reply = match dry {

@@ -130,13 +130,7 @@ fn group_entries(
             "Group id can't be empty.",
         ));
     }
-    let overrides = agent.read(|s| {
-        let mut all = s.groups.configs.get(group).cloned().unwrap_or_default();
-        if let Some(g) = s.share_groups.get(group) {
-            all.extend(g.configs.clone());
-        }
-        all
-    });
+    let overrides = agent.read(|s| s.groups.configs_of(group).clone());
     let cfg = &agent.cfg;
     let ms = |d: std::time::Duration| d.as_millis().to_string();
     let list: [(&str, String, ConfigType, &'static str); 8] = [

@@ -5,7 +5,7 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
-use sluice_meta::groups::GroupState;
+use sluice_meta::groups::{ClassicGroupState, Group};
 
 use super::str_bytes;
 use crate::authz::{Op, Res};
@@ -34,24 +34,24 @@ pub async fn handle(cx: &RequestContext, req: DescribeGroupsRequest) -> Describe
                 return d;
             }
             let Some(g) = agent.read(|s| s.groups.get(id.0.as_str()).cloned()) else {
-                d.group_state = str_bytes(GroupState::Dead.as_str());
+                d.group_state = str_bytes(ClassicGroupState::Dead.as_str());
                 if version >= 6 {
                     d.error_code = ResponseError::GroupIdNotFound.code();
                     d.error_message = Some(str_bytes(format!("Group {} not found.", id.0)));
                 }
                 return d;
             };
-            if g.consumer.is_some() {
-                d.group_state = str_bytes(GroupState::Dead.as_str());
+            let Group::Classic(g) = g else {
+                d.group_state = str_bytes(ClassicGroupState::Dead.as_str());
                 d.error_code = ResponseError::GroupIdNotFound.code();
                 d.error_message =
                     Some(str_bytes(format!("Group {} is not a classic group.", id.0)));
                 return d;
-            }
+            };
             let protocol = g.protocol.clone().unwrap_or_default();
             let settled = matches!(
                 g.state,
-                GroupState::Stable | GroupState::CompletingRebalance
+                ClassicGroupState::Stable | ClassicGroupState::CompletingRebalance
             );
             d.group_state = str_bytes(g.state.as_str());
             d.protocol_type = str_bytes(g.protocol_type.clone());

@@ -9,7 +9,9 @@ use kafka_protocol::messages::{
     DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse,
 };
 
-use super::topic_name;
+use sluice_meta::groups::GroupLookupError;
+
+use super::{str_bytes, topic_name};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
@@ -30,6 +32,15 @@ pub async fn handle(
             resp.groups.push(out);
             continue;
         }
+        // One group-id namespace: a classic or consumer group is not a share group.
+        if let Err(e @ GroupLookupError::WrongType { .. }) =
+            agent.read(|s| s.groups.share(&group).map(drop))
+        {
+            out.error_code = e.code();
+            out.error_message = Some(str_bytes(e.to_string()));
+            resp.groups.push(out);
+            continue;
+        }
         // Null topics: every topic the group has state for.
         let wanted: Vec<(String, Option<Vec<i32>>)> = match g.topics {
             Some(ts) => ts
@@ -37,8 +48,9 @@ pub async fn handle(
                 .map(|t| (t.topic_name.0.to_string(), Some(t.partitions)))
                 .collect(),
             None => agent.read(|s| {
-                s.share_groups
-                    .get(&group)
+                s.groups
+                    .share(&group)
+                    .ok()
                     .map(|sg| sg.partitions.keys().map(|t| (t.clone(), None)).collect())
                     .unwrap_or_default()
             }),
@@ -52,8 +64,9 @@ pub async fn handle(
                     t.topic_name = topic_name(topic.clone());
                     t.topic_id = s.topic(&topic).map(|t| t.id).unwrap_or_default();
                     let state = s
-                        .share_groups
-                        .get(&group)
+                        .groups
+                        .share(&group)
+                        .ok()
                         .and_then(|sg| sg.partitions.get(&topic));
                     let parts = parts.unwrap_or_else(|| {
                         state

@@ -5,7 +5,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
-use sluice_meta::groups::GroupState;
+use sluice_meta::groups::ClassicGroupState;
 
 use super::group_member_error;
 use crate::authz::Op;
@@ -22,14 +22,14 @@ pub async fn handle(cx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResp
     }
     let instance = req.group_instance_id.as_ref().map(|s| s.as_str());
     resp.error_code = agent.read(|s| {
-        let Some(g) = s.groups.get(group) else {
+        let Some(g) = s.groups.classic(group) else {
             return ResponseError::UnknownMemberId.code();
         };
         if let Some(code) = group_member_error(g, member, instance, req.generation_id) {
             return code;
         }
         match g.state {
-            GroupState::PreparingRebalance => ResponseError::RebalanceInProgress.code(),
+            ClassicGroupState::PreparingRebalance => ResponseError::RebalanceInProgress.code(),
             _ => 0,
         }
     });

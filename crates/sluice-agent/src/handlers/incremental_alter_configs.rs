@@ -334,23 +334,9 @@ async fn alter_group(
     if validate_only || ops.is_empty() {
         return Ok(());
     }
-    let (consumer, share): (Vec<_>, Vec<_>) = ops
-        .into_iter()
-        .partition(|(k, _)| k.starts_with("consumer."));
-    if !consumer.is_empty() {
-        let cmd = Command::Group(sluice_meta::groups::GroupCommand::SetConfigs {
-            group: group.clone(),
-            ops: consumer,
-        });
-        agent.propose_admin(cmd).await?;
-    }
-    if !share.is_empty() {
-        let cmd = Command::Share(sluice_meta::share_group::ShareCommand::SetConfigs {
-            group,
-            ops: share,
-        });
-        agent.propose_admin(cmd).await?;
-    }
+    // Every kind's configs live in one map (Groups::configs), set by one command.
+    let cmd = Command::Group(sluice_meta::groups::GroupCommand::SetConfigs { group, ops });
+    agent.propose_admin(cmd).await?;
     Ok(())
 }
 

@@ -56,7 +56,7 @@ pub async fn handle(cx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResp
     } else {
         let known = agent.read(|s| {
             s.groups
-                .get(&group)
+                .classic(&group)
                 .is_some_and(|g| g.members.contains_key(&member_id))
         });
         !known && agent.groups.take_pending(&group, &member_id)
@@ -112,7 +112,7 @@ pub async fn handle(cx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResp
         + Duration::from_secs(5);
     let answer = agent
         .wait_for_state(wait, |s| {
-            let g = s.groups.get(&group)?;
+            let g = s.groups.classic(&group)?;
             if !g.members.contains_key(&member_id) {
                 return Some(None);
             }

@@ -24,37 +24,14 @@ pub async fn handle(cx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRe
             .iter()
             .filter(|(id, _)| coordinator_among(&agents, id).is_some_and(|a| a.agent_id == me))
             .filter(|(_, g)| states.is_empty() || states.contains(&g.state_name().to_lowercase()))
-            .filter(|(_, g)| types.is_empty() || types.iter().any(|t| t == g.group_type()))
+            .filter(|(_, g)| types.is_empty() || types.iter().any(|t| t == g.group_type().as_str()))
             .map(|(id, g)| {
                 ListedGroup::default()
                     .with_group_id(GroupId(str_bytes(id.clone())))
-                    .with_protocol_type(str_bytes(g.protocol_type.clone()))
+                    .with_protocol_type(str_bytes(g.protocol_type()))
                     .with_group_state(str_bytes(g.state_name()))
-                    .with_group_type(str_bytes(g.group_type()))
+                    .with_group_type(str_bytes(g.group_type().as_str()))
             })
-            .chain(
-                s.share_groups
-                    .iter()
-                    .filter(|(id, _)| {
-                        coordinator_among(&agents, id).is_some_and(|a| a.agent_id == me)
-                    })
-                    .filter_map(|(id, g)| {
-                        let state = if g.members.is_empty() {
-                            "Empty"
-                        } else {
-                            "Stable"
-                        };
-                        let wanted = (states.is_empty() || states.contains(&state.to_lowercase()))
-                            && (types.is_empty() || types.iter().any(|t| t == "share"));
-                        wanted.then(|| {
-                            ListedGroup::default()
-                                .with_group_id(GroupId(str_bytes(id.clone())))
-                                .with_protocol_type(str_bytes("share"))
-                                .with_group_state(str_bytes(state))
-                                .with_group_type(str_bytes("share"))
-                        })
-                    }),
-            )
             .collect()
     });
     resp.groups = groups

@@ -101,7 +101,7 @@ impl Agent {
 /// Kafka's checks of a classic group member (SyncGroup, Heartbeat): a static member fenced by
 /// a newer instance, an unknown member, a stale generation.
 pub fn group_member_error(
-    g: &sluice_meta::groups::Group,
+    g: &sluice_meta::classic_group::ClassicGroup,
     member_id: &str,
     instance_id: Option<&str>,
     generation: i32,

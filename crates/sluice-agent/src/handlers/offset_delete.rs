@@ -11,6 +11,7 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use kafka_protocol::protocol::Decodable;
+use sluice_meta::classic_group::ClassicGroup;
 use sluice_meta::groups::{Group, GroupCommand};
 
 use super::groups::partition_codes;
@@ -26,11 +27,16 @@ pub async fn handle(cx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDele
         resp.error_code = refused.code();
         return resp;
     }
-    let Some(g) = agent.read(|s| s.groups.get(&group).cloned()) else {
+    // A share group keeps no committed offsets (Kafka's ShareGroup.validateOffsetDelete).
+    let subscribed = agent.read(|s| match s.groups.get(&group) {
+        None | Some(Group::Share(_)) => None,
+        Some(Group::Classic(g)) => Some(subscribed_topics(g)),
+        Some(Group::Consumer(_)) => Some(BTreeSet::new()),
+    });
+    let Some(subscribed) = subscribed else {
         resp.error_code = ResponseError::GroupIdNotFound.code();
         return resp;
     };
-    let subscribed = subscribed_topics(&g);
     let mut verdicts = Vec::new();
     let mut delete = Vec::new();
     for t in &req.topics {
@@ -80,7 +86,7 @@ pub async fn handle(cx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDele
 }
 
 /// Topics the members of a consumer group subscribe to, from their protocol metadata.
-fn subscribed_topics(g: &Group) -> BTreeSet<String> {
+fn subscribed_topics(g: &ClassicGroup) -> BTreeSet<String> {
     if g.protocol_type != "consumer" {
         return BTreeSet::new();
     }

@@ -119,9 +119,13 @@ fn fetch(
     }
     let listing_all = wanted.is_none();
     let (code, topics): (i16, Vec<(String, Vec<PartitionOffset>)>) = agent.read(|s: &MetaState| {
-        let g = s.groups.get(group);
+        if s.groups.get(group).and_then(|g| g.as_share()).is_some() {
+            // Kafka's ShareGroup.validateOffsetFetch: a share group has no committed offsets.
+            return (ResponseError::GroupIdNotFound.code(), Vec::new());
+        }
+        let g = s.groups.offsets_of(group);
         let committed = |t: &str, p: i32| -> PartitionOffset {
-            match g.and_then(|g| g.offsets.get(t)).and_then(|ps| ps.get(&p)) {
+            match g.and_then(|g| g.get(t)).and_then(|ps| ps.get(&p)) {
                 Some(o) => (
                     p,
                     o.offset,
@@ -142,8 +146,7 @@ fn fetch(
                 .collect(),
             None => g
                 .map(|g| {
-                    g.offsets
-                        .iter()
+                    g.iter()
                         .map(|(t, ps)| (t.clone(), ps.keys().map(|p| committed(t, *p)).collect()))
                         .collect()
                 })

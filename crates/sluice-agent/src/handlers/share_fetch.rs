@@ -50,9 +50,10 @@ pub async fn handle(cx: &RequestContext, req: ShareFetchRequest) -> ShareFetchRe
         Err(e) => return fail(resp, e),
     };
     let limits = agent.read(|s| {
-        s.share_groups
-            .get(&group)
-            .map(|g| limits_of(&g.configs, &agent.share.limits))
+        s.groups
+            .share(&group)
+            .ok()
+            .map(|_| limits_of(s.groups.configs_of(&group), &agent.share.limits))
     });
     resp.acquisition_lock_timeout_ms = limits.unwrap_or(agent.share.limits).lock_ms as i32;
 
@@ -208,11 +209,13 @@ fn may_acquire(agent: &Agent, group: &str, topic: &str, partition: i32, now: i64
         let Some(log) = s.partition(topic, partition) else {
             return false;
         };
-        let g = s.share_groups.get(group);
+        let g = s.groups.share(group).ok();
         let sp = g
             .and_then(|g| g.partitions.get(topic))
             .and_then(|ps| ps.get(&partition));
-        let end = g.map_or(log.high_watermark, |g| acquirable_end(&g.configs, log));
+        let end = g.map_or(log.high_watermark, |_| {
+            acquirable_end(s.groups.configs_of(group), log)
+        });
         match sp {
             // Not consumed yet: the first acquisition sets its start offset.
             None => true,

@@ -5,6 +5,7 @@ use kafka_protocol::messages::share_group_describe_response::{
 };
 use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResponse};
 
+use sluice_meta::groups::GroupLookupError;
 use sluice_meta::state::MetaState;
 
 use super::groups::{describe_groups, group_not_found};
@@ -26,10 +27,10 @@ pub async fn handle(
 
 /// A share group as the replica has it, or the message of GROUP_ID_NOT_FOUND.
 fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
-    let g = s
-        .share_groups
-        .get(group)
-        .ok_or_else(|| group_not_found(group))?;
+    let g = s.groups.share(group).map_err(|e| match e {
+        GroupLookupError::NotFound(_) => group_not_found(group),
+        other => other.to_string(),
+    })?;
     let ids = |t: &str| s.topic(t).map(|t| t.id).unwrap_or_default();
     let mut d = DescribedGroup::default();
     d.members = g

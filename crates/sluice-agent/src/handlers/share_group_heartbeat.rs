@@ -8,6 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::share_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
 use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::groups::GroupLookupError;
 use sluice_meta::share_group::{assign, ShareCommand, ShareResponse};
 
 use super::str_bytes;
@@ -53,6 +54,12 @@ pub async fn handle(
     if let Err(refused) = agent.coordinates(&group) {
         return fail(resp, refused.0, refused.message());
     }
+    // One group-id namespace: a classic or consumer group's id is not a share group's.
+    if let Err(e @ GroupLookupError::WrongType { .. }) =
+        agent.read(|s| s.groups.share(&group).map(drop))
+    {
+        return fail(resp, ResponseError::GroupIdNotFound, &e.to_string());
+    }
     resp.member_id = Some(str_bytes(member.clone()));
     let subscribed: Option<Vec<String>> = req
         .subscribed_topic_names
@@ -74,8 +81,9 @@ pub async fn handle(
     }
 
     let known = agent.read(|s| {
-        s.share_groups
-            .get(&group)
+        s.groups
+            .share(&group)
+            .ok()
             .and_then(|g| g.members.get(&member))
             .cloned()
     });
@@ -141,8 +149,9 @@ pub async fn handle(
     }
     let (epoch, assignment) = agent.read(|s| {
         let m = s
-            .share_groups
-            .get(&group)
+            .groups
+            .share(&group)
+            .ok()
             .and_then(|g| g.members.get(&member));
         (
             m.map_or(0, |m| m.member_epoch),
@@ -159,7 +168,7 @@ pub async fn handle(
 /// Whether the stored assignment differs from what the current topics would give.
 fn assignment_is_stale(agent: &Agent, group: &str) -> bool {
     agent.read(|s| {
-        let Some(g) = s.share_groups.get(group) else {
+        let Ok(g) = s.groups.share(group) else {
             return false;
         };
         let counts: BTreeMap<String, i32> = g

@@ -32,9 +32,9 @@ impl RequestContext {
         }
         self.authorize_group(Op::Read, &group).map_err(|r| r.0)?;
         let is_member = self.agent.read(|s| {
-            s.share_groups
-                .get(&group)
-                .is_some_and(|g| g.members.contains_key(&member))
+            s.groups
+                .share(&group)
+                .is_ok_and(|g| g.members.contains_key(&member))
         });
         if !is_member {
             return Err(ResponseError::UnknownMemberId);

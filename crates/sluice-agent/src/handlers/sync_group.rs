@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
-use sluice_meta::groups::{GroupCommand, GroupState};
+use sluice_meta::groups::{ClassicGroupState, GroupCommand};
 
 use super::{group_member_error, str_bytes};
 use crate::agent::now_ms;
@@ -25,7 +25,7 @@ pub async fn handle(cx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResp
     }
     let instance = req.group_instance_id.as_ref().map(|s| s.to_string());
     let checked = agent.read(|s| {
-        let Some(g) = s.groups.get(&group) else {
+        let Some(g) = s.groups.classic(&group) else {
             return Err(ResponseError::UnknownMemberId.code());
         };
         if let Some(code) = group_member_error(g, &member, instance.as_deref(), generation) {
@@ -37,13 +37,15 @@ pub async fn handle(cx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResp
             }
         }
         match g.state {
-            GroupState::PreparingRebalance => Err(ResponseError::RebalanceInProgress.code()),
-            GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId.code()),
-            GroupState::CompletingRebalance => Ok((
+            ClassicGroupState::PreparingRebalance => Err(ResponseError::RebalanceInProgress.code()),
+            ClassicGroupState::Empty | ClassicGroupState::Dead => {
+                Err(ResponseError::UnknownMemberId.code())
+            }
+            ClassicGroupState::CompletingRebalance => Ok((
                 g.leader.as_deref() == Some(member.as_str()),
                 g.rebalance_timeout_ms(),
             )),
-            GroupState::Stable => Ok((false, g.rebalance_timeout_ms())),
+            ClassicGroupState::Stable => Ok((false, g.rebalance_timeout_ms())),
         }
     });
     let (propose, timeout_ms) = match checked {
@@ -75,16 +77,16 @@ pub async fn handle(cx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResp
     let wait = Duration::from_millis(timeout_ms.max(0) as u64) + Duration::from_secs(5);
     let answer = agent
         .wait_for_state(wait, |s| {
-            let Some(g) = s.groups.get(&group) else {
+            let Some(g) = s.groups.classic(&group) else {
                 return Some(Err(ResponseError::UnknownMemberId.code()));
             };
             let Some(m) = g.members.get(&member) else {
                 return Some(Err(ResponseError::UnknownMemberId.code()));
             };
-            if g.generation != generation || g.state == GroupState::PreparingRebalance {
+            if g.generation != generation || g.state == ClassicGroupState::PreparingRebalance {
                 return Some(Err(ResponseError::RebalanceInProgress.code()));
             }
-            (g.state == GroupState::Stable).then(|| {
+            (g.state == ClassicGroupState::Stable).then(|| {
                 Ok((
                     m.assignment.clone(),
                     g.protocol_type.clone(),
