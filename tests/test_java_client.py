@@ -95,7 +95,7 @@ def test_java_group_consumers(sluice_dev, compiled, protocol):
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, f"java group consumers failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
     assert "TOTAL 600" in r.stdout, r.stdout[-2000:]
-    rows = [line.split() for line in r.stdout.splitlines() if line[0].isdigit()]
+    rows = [line.split() for line in r.stdout.splitlines() if line[:1].isdigit()]
     assert sorted(int(v[1:]) for _, _, v in rows) == list(range(600))
     assigned = [set(int(p) for p in line.split()[2].split(",") if p)
                 for line in r.stdout.splitlines() if line.startswith("ASSIGNED")]

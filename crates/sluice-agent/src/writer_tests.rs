@@ -469,12 +469,20 @@ async fn a_batch_following_a_failed_first_batch_waits_for_its_retry() {
     );
 }
 
-#[tokio::test]
-async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
-    // Given segment 1's commit applied but its answer lost, with segment 2 already cut.
-    let f = fixture(
+/// A writer whose first segment's commit is applied but its answer lost (with `fate_window` to
+/// propose it again), and a second segment cut behind it; returns both segments' answers to come.
+async fn behind_a_lost_answer(
+    fate_window: Duration,
+) -> (
+    Fixture,
+    oneshot::Receiver<Outcomes>,
+    oneshot::Receiver<Outcomes>,
+) {
+    let f = fixture_cfg(
         4,
         Duration::from_millis(1),
+        1,
+        fate_window,
         vec![PutRule::Hold],
         vec![SinkRule::ApplyThenLoseAnswer],
     )
@@ -487,6 +495,13 @@ async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
     })
     .await;
     f.store.open_gate();
+    (f, first, second)
+}
+
+#[tokio::test]
+async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
+    // Given segment 1's commit applied but its answer lost, with segment 2 already cut.
+    let (f, first, second) = behind_a_lost_answer(Duration::from_secs(30)).await;
 
     // Then segment 1 is proposed again and answered as it was applied, once; segment 2 follows.
     assert_eq!(outcome(first).await, appended(0));
@@ -501,25 +516,9 @@ async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
 
 #[tokio::test]
 async fn a_commit_of_unknown_fate_for_too_long_fails_the_later_segments_and_retries_dedupe() {
-    // Given segment 1's commit applied but every answer lost for longer than the fate window,
-    // with segment 2 already cut.
-    let f = fixture_cfg(
-        4,
-        Duration::from_millis(1),
-        1,
-        Duration::ZERO,
-        vec![PutRule::Hold],
-        vec![SinkRule::ApplyThenLoseAnswer],
-    )
-    .await;
-    let first = produce(&f.writer, 0).await;
-    eventually("segment 1's upload", || f.store.seen().len() == 1).await;
-    let second = produce(&f.writer, 1).await;
-    eventually("segment 2 stored", || {
-        f.store.stored.load(Ordering::SeqCst) == 1
-    })
-    .await;
-    f.store.open_gate();
+    // Given segment 1's commit applied but its answer lost, with no time to propose it again,
+    // and segment 2 already cut.
+    let (f, first, second) = behind_a_lost_answer(Duration::ZERO).await;
 
     // Then both get a retriable commit error, and segment 2 is never proposed.
     assert!(matches!(outcome(first).await, Err(WriteError::Commit(_))));

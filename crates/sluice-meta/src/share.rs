@@ -283,16 +283,22 @@ impl SharePartition {
 
     /// Archives `[first, last]` (in flight), whatever its state.
     fn archive(&mut self, first: i64, last: i64) {
+        for r in self.isolate(first, last) {
+            r.state = RecordState::Archived;
+            r.owner = None;
+        }
+    }
+
+    /// Splits ranges so that `[first, last]` (in flight) is covered by whole ranges, and returns
+    /// those ranges.
+    fn isolate(&mut self, first: i64, last: i64) -> impl Iterator<Item = &mut InFlight> {
         let i = self.index_of(first);
         self.split_at(i, first);
         let j = self.index_of(last);
         self.split_at(j, last + 1);
-        for r in &mut self.in_flight {
-            if r.first >= first && r.last <= last {
-                r.state = RecordState::Archived;
-                r.owner = None;
-            }
-        }
+        self.in_flight
+            .iter_mut()
+            .filter(move |r| r.first >= first && r.last <= last)
     }
 
     /// Applies one acknowledgement of `[first, last]` by `member`, with Kafka's rules
@@ -351,22 +357,16 @@ impl SharePartition {
                 }
             }
         }
-        let i = self.index_of(first);
-        self.split_at(i, first);
-        let j = self.index_of(last);
-        self.split_at(j, last + 1);
-        for r in &mut self.in_flight {
-            if r.first >= first && r.last <= last {
-                r.owner = None;
-                r.state = match ack {
-                    AckType::Accept => RecordState::Acknowledged,
-                    AckType::Reject | AckType::Gap => RecordState::Archived,
-                    AckType::Release if r.delivery_count >= limits.delivery_limit => {
-                        RecordState::Archived
-                    }
-                    AckType::Release => RecordState::Available,
-                };
-            }
+        for r in self.isolate(first, last) {
+            r.owner = None;
+            r.state = match ack {
+                AckType::Accept => RecordState::Acknowledged,
+                AckType::Reject | AckType::Gap => RecordState::Archived,
+                AckType::Release if r.delivery_count >= limits.delivery_limit => {
+                    RecordState::Archived
+                }
+                AckType::Release => RecordState::Available,
+            };
         }
         self.normalize();
         Ok(())
