@@ -47,16 +47,18 @@ TOOLS = {
 }
 
 
-def tool_cmd(name: str, *args: str, heap: str = "256m") -> list[str]:
-    """The java command line of Kafka tool `name` (a key of TOOLS) with `args`."""
-    return java_cmd(reference_classpath(), TOOLS[name], *args, heap=heap)
+def tool_cmd(name: str, *args: str, heap: str = "256m", release: str = "reference") -> list[str]:
+    """The java command line of Kafka tool `name` (a key of TOOLS) with `args`, from `release`'s jars
+    ("reference": 4.1.x, "newest": the newest 4.x, e.g. for kafka-streams-groups on GA streams groups)."""
+    return java_cmd(reference_classpath(release), TOOLS[name], *args, heap=heap)
 
 
 def run_tool(name: str, *args: str, input: str | None = None, timeout: float = 180,
-             check: bool = False) -> subprocess.CompletedProcess:
-    """Runs Kafka tool `name` to completion; stdout/stderr captured as text. `check` raises with both
-    streams when the exit code is not 0."""
-    r = subprocess.run(tool_cmd(name, *args), input=input, capture_output=True, text=True, timeout=timeout)
+             check: bool = False, release: str = "reference") -> subprocess.CompletedProcess:
+    """Runs Kafka tool `name` (from `release`'s jars, see tool_cmd) to completion; stdout/stderr captured
+    as text. `check` raises with both streams when the exit code is not 0."""
+    r = subprocess.run(tool_cmd(name, *args, release=release), input=input, capture_output=True, text=True,
+                       timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"{name} {' '.join(args)} exited {r.returncode}\n--- stdout\n{r.stdout[-4000:]}"
                              f"\n--- stderr\n{r.stderr[-4000:]}")
