@@ -218,8 +218,17 @@ async fn heartbeat(
     let mut resp = StreamsGroupHeartbeatResponse {
         heartbeat_interval_ms: agent.streams_heartbeat_interval_ms(&group),
         task_offset_interval_ms: TASK_OFFSET_INTERVAL_MS,
-        acceptable_recovery_lag_legacy: ACCEPTABLE_RECOVERY_LAG as i32,
-        acceptable_recovery_lag: ACCEPTABLE_RECOVERY_LAG,
+        // v0 carries the lag as an int32, v1 as an int64 (tagged).
+        acceptable_recovery_lag_legacy: if cx.api_version == 0 {
+            ACCEPTABLE_RECOVERY_LAG as i32
+        } else {
+            0
+        },
+        acceptable_recovery_lag: if cx.api_version >= 1 {
+            ACCEPTABLE_RECOVERY_LAG
+        } else {
+            -1
+        },
         member_id: req.member_id.clone(),
         ..Default::default()
     };
