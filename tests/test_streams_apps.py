@@ -239,7 +239,7 @@ def test_standby_takes_over_without_full_restore(broker, tmp_path):
 def test_scale_three_five_three(broker, tmp_path):
     """3 instances, then 5, then back to 3 (two stopped cleanly): no task ever processes on two instances at
     once (the tracker processors' open/close intervals), each settled assignment is balanced (max - min <= 1
-    active tasks per instance), and the counts stay exact."""
+    active tasks per instance), only the tasks that must move, move, and the counts stay exact."""
     bs, app_id = broker.bootstrap, "wc-scale"
     src, dst = setup_app(bs, app_id)
     lines = words_input(6_000)
@@ -273,9 +273,13 @@ def test_scale_three_five_three(broker, tmp_path):
         after = snapshot(first)
         wait_counts(app, out, word_counts(lines))
         assert app.overlaps() == []
+        # only the tasks that must move, move: the 3 keep what they had and only give to the newcomers,
+        # then keep what they had and only take the leavers' tasks
+        assert all(at_five[n] <= before[n] for n in before), (before, at_five)
+        assert all(at_five[n] <= after[n] for n in after), (at_five, after)
         moved_up = sum(len(before[n] - at_five[n]) for n in before)
-        moved_down = sum(len(after[n] - at_five.get(n, set())) for n in after)
-        measure("scale: active tasks moved 3->5 (minimum 4) and 5->3 (minimum 4)", (moved_up, moved_down))
+        moved_down = sum(len(after[n] - at_five[n]) for n in after)
+        measure("scale: active tasks moved 3->5 and 5->3 (minimum 4 each)", (moved_up, moved_down))
         app.stop_all()
         assert app.errors() == []
     finally:
