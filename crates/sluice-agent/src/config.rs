@@ -75,6 +75,13 @@ pub struct AgentConfig {
     pub consumer_heartbeat_interval: Duration,
     /// `group.consumer.max.size`
     pub consumer_max_size: i32,
+    /// Kafka Streams groups (KIP-1071): `group.streams.session.timeout.ms` (a group's
+    /// `streams.session.timeout.ms` config overrides it).
+    pub streams_session_timeout: Duration,
+    /// `group.streams.heartbeat.interval.ms` (overridden by `streams.heartbeat.interval.ms`).
+    pub streams_heartbeat_interval: Duration,
+    /// `group.streams.num.standby.replicas` (0-2; overridden by `streams.num.standby.replicas`).
+    pub streams_num_standby_replicas: u32,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty classic
     /// group waits for more members (extended by as much per newcomer, up to the rebalance
     /// timeout). Zero completes it as soon as everyone known has joined.
@@ -161,6 +168,9 @@ impl Default for AgentConfig {
             consumer_session_timeout: Duration::from_secs(45),
             consumer_heartbeat_interval: Duration::from_secs(5),
             consumer_max_size: i32::MAX,
+            streams_session_timeout: Duration::from_secs(45),
+            streams_heartbeat_interval: Duration::from_secs(5),
+            streams_num_standby_replicas: 0,
             group_initial_rebalance_delay: Duration::from_secs(3),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             transaction_max_timeout_ms: sluice_meta::txn::DEFAULT_TRANSACTION_MAX_TIMEOUT_MS,

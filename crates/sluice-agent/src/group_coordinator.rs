@@ -21,6 +21,7 @@ use std::time::Duration;
 use sluice_meta::classic_group::ClassicGroup;
 use sluice_meta::command::Command;
 use sluice_meta::consumer_group::ConsumerGroup;
+use sluice_meta::streams_group::StreamsGroup;
 use sluice_meta::groups::{ClassicGroupState, Group, GroupCommand};
 use sluice_meta::state::{AgentInfo, MetaState};
 
@@ -244,6 +245,7 @@ fn due_command(agent: &Agent, id: &str, g: &Group, now: i64) -> Option<GroupComm
         Group::Classic(g) => g,
         Group::Share(_) => return None,
         Group::Consumer(c) => return consumer_due_command(agent, id, c, now),
+        Group::Streams(g) => return streams_due_command(agent, id, g, now),
     };
     let members: Vec<(String, i64)> = g
         .members
@@ -300,6 +302,32 @@ fn consumer_due_command(
     Some(GroupCommand::ConsumerExpire {
         group: id.to_string(),
         member_ids: gone,
+        now_ms: now,
+    })
+}
+
+/// The proposal a streams group's timers call for at `now`, if any: members whose session
+/// (`streams.session.timeout.ms`) ran out or who held revoked tasks past their rebalance timeout.
+fn streams_due_command(
+    agent: &Agent,
+    id: &str,
+    g: &StreamsGroup,
+    now: i64,
+) -> Option<GroupCommand> {
+    let timeout = agent.streams_session_timeout_ms(id);
+    let members: Vec<(String, i64)> = g.members.keys().map(|m| (m.clone(), timeout)).collect();
+    let mut gone = agent.groups.expired(id, &members, now);
+    gone.extend(g.revocation_overdue(now));
+    gone.sort();
+    gone.dedup();
+    if gone.is_empty() {
+        return None;
+    }
+    tracing::info!(group = %id, members = ?gone, "streams group members removed");
+    Some(GroupCommand::StreamsExpire {
+        group: id.to_string(),
+        member_ids: gone,
+        settings: agent.streams_settings(id),
         now_ms: now,
     })
 }

@@ -89,6 +89,9 @@ pub enum Reply {
     NoResponse,
     /// A raw SASL token frame (after a v0 SaslHandshake; the connection writes these).
     Raw(bytes::Bytes),
+    /// A complete response frame, size prefix and header included: the answer of an API
+    /// `kafka-protocol` has no types for (KIP-1071's, see `handlers::streams_group`).
+    Frame(bytes::Bytes),
     /// Close the connection when this request's turn comes (logged by the connection).
     Close(String),
 }

@@ -117,18 +117,25 @@ impl SaslConn {
 
     /// Whether a request of `api` may be served now; `Err` says why the connection must close.
     pub fn may_serve(&self, api: ApiKey, now: Instant) -> Result<(), String> {
-        if matches!(
+        let exempt = matches!(
             api,
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate | ApiKey::ApiVersions
-        ) {
+        );
+        self.may_serve_named(&format!("{api:?}"), exempt, now)
+    }
+
+    /// [`SaslConn::may_serve`] for an API `kafka-protocol` has no key for (KIP-1071's), by name;
+    /// `exempt` APIs are served before authentication.
+    pub fn may_serve_named(&self, api: &str, exempt: bool, now: Instant) -> Result<(), String> {
+        if exempt {
             return Ok(());
         }
         match (&self.principal, self.expires) {
             (None, _) => Err(format!(
-                "unexpected {api:?} request before SASL authentication"
+                "unexpected {api} request before SASL authentication"
             )),
             (Some(p), Some(t)) if now >= t => Err(format!(
-                "SASL session of {p} expired without re-authentication ({api:?} request)"
+                "SASL session of {p} expired without re-authentication ({api} request)"
             )),
             _ => Ok(()),
         }

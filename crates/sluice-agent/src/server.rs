@@ -20,7 +20,9 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::api_versions_response::ApiVersionsResponse;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestKind;
-use sluice_protocol::codec::{decode_request, encode_message, encode_response, DecodeError};
+use sluice_protocol::codec::{
+    decode_request, decode_streams_request, encode_message, encode_response, DecodeError,
+};
 use sluice_protocol::frame::{read_frame_limited, FrameError};
 use sluice_protocol::versions::api_versions;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -120,6 +122,29 @@ async fn sasl_request(
     }
 }
 
+/// The context of one request on this connection.
+fn request_context(
+    agent: &Arc<Agent>,
+    version: i16,
+    client: &str,
+    sasl: Option<&SaslConn>,
+    peer: &str,
+    ctx: &ListenerCtx,
+) -> RequestContext {
+    RequestContext {
+        agent: agent.clone(),
+        api_version: version,
+        client_id: client.to_string(),
+        principal: sasl
+            .and_then(|s| s.principal())
+            .unwrap_or(ANONYMOUS)
+            .to_string(),
+        peer: peer.to_string(),
+        listener: ctx.name.clone(),
+        protocol: ctx.protocol,
+    }
+}
+
 enum Ended {
     Clean,
     Closed(String),
@@ -183,6 +208,31 @@ async fn handle_connection<S>(
                         Err(why) => break Ended::Closed(why),
                     }
                 }
+                if let Some(decoded) = decode_streams_request(&frame) {
+                    let req = match decoded {
+                        Ok(req) => req,
+                        Err(why) => break Ended::Closed(why),
+                    };
+                    let (name, version, corr) = (req.body.api_name(), req.version, req.header.correlation_id);
+                    if let Some(s) = &sasl {
+                        if let Err(why) = s.may_serve_named(name, false, Instant::now()) {
+                            break Ended::Closed(why);
+                        }
+                    }
+                    let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+                    let cx = request_context(&agent, version, &client, sasl.as_ref(), &peer, &ctx);
+                    let span = tracing::debug_span!("request", api = name, version, correlation_id = corr, client_id = %client);
+                    metrics::counter!("sluice_requests_total", "api" => name).increment(1);
+                    let started = std::time::Instant::now();
+                    let fut = crate::handlers::streams_group::serve(cx, req);
+                    inflight.push_back(Box::pin(async move {
+                        let reply = fut.instrument(span).await;
+                        metrics::histogram!("sluice_request_seconds", "api" => name).record(started.elapsed().as_secs_f64());
+                        // The key is not used for a complete frame.
+                        (ApiKey::ApiVersions, version, corr, reply, None)
+                    }) as InFlight);
+                    continue;
+                }
                 match decode_request(frame) {
                     Ok(req) if ANSWERED_BY_CONNECTION.contains(&req.api) => {
                         let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
@@ -206,19 +256,7 @@ async fn handle_connection<S>(
                             }
                         }
                         let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
-                        let cx = RequestContext {
-                            agent: agent.clone(),
-                            api_version: version,
-                            client_id: client.clone(),
-                            principal: sasl
-                                .as_ref()
-                                .and_then(|s| s.principal())
-                                .unwrap_or(ANONYMOUS)
-                                .to_string(),
-                            peer: peer.clone(),
-                            listener: ctx.name.clone(),
-                            protocol: ctx.protocol,
-                        };
+                        let cx = request_context(&agent, version, &client, sasl.as_ref(), &peer, &ctx);
                         let span = tracing::debug_span!("request", ?api, version, correlation_id = corr, client_id = %client);
                         metrics::counter!("sluice_requests_total", "api" => format!("{api:?}")).increment(1);
                         let started = std::time::Instant::now();
@@ -257,6 +295,12 @@ async fn handle_connection<S>(
                         out.extend_from_slice(&(token.len() as i32).to_be_bytes());
                         out.extend_from_slice(&token);
                         if let Err(e) = wr.write_all(&out).await {
+                            break Ended::Closed(format!("write failed: {e}"));
+                        }
+                        continue;
+                    }
+                    Reply::Frame(frame) => {
+                        if let Err(e) = wr.write_all(&frame).await {
                             break Ended::Closed(format!("write failed: {e}"));
                         }
                         continue;

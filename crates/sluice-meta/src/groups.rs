@@ -26,6 +26,9 @@ use crate::codes;
 use crate::command::CommandResponse;
 use crate::consumer_group::{ConsumerGroup, ConsumerHeartbeat, HeartbeatReply};
 use crate::share_group::ShareGroup;
+use crate::streams_group::{
+    StreamsGroup, StreamsHeartbeat, StreamsHeartbeatReply, StreamsSettings,
+};
 
 pub use crate::classic_group::{check_member, ClassicGroupState, JoinMember};
 
@@ -60,6 +63,8 @@ pub enum Group {
     Consumer(ConsumerGroup),
     /// KIP-932 share groups.
     Share(ShareGroup),
+    /// KIP-1071 Kafka Streams groups (`group.protocol=streams`).
+    Streams(StreamsGroup),
 }
 
 /// The kind of a group, as ListGroups' group type names it (Kafka's `Group.GroupType`).
@@ -68,6 +73,7 @@ pub enum GroupType {
     Classic,
     Consumer,
     Share,
+    Streams,
 }
 
 impl GroupType {
@@ -77,6 +83,7 @@ impl GroupType {
             GroupType::Classic => "classic",
             GroupType::Consumer => "consumer",
             GroupType::Share => "share",
+            GroupType::Streams => "streams",
         }
     }
 }
@@ -118,6 +125,7 @@ impl Group {
             Group::Classic(_) => GroupType::Classic,
             Group::Consumer(_) => GroupType::Consumer,
             Group::Share(_) => GroupType::Share,
+            Group::Streams(_) => GroupType::Streams,
         }
     }
 
@@ -127,6 +135,7 @@ impl Group {
             Group::Classic(g) => g.state.as_str(),
             Group::Consumer(g) => g.state().as_str(),
             Group::Share(g) => g.state().as_str(),
+            Group::Streams(g) => g.state().as_str(),
         }
     }
 
@@ -137,6 +146,7 @@ impl Group {
             Group::Classic(g) => &g.protocol_type,
             Group::Consumer(_) => "consumer",
             Group::Share(_) => "share",
+            Group::Streams(_) => "streams",
         }
     }
 
@@ -146,6 +156,7 @@ impl Group {
             Group::Classic(g) => g.members.is_empty(),
             Group::Consumer(g) => g.members.is_empty(),
             Group::Share(g) => g.members.is_empty(),
+            Group::Streams(g) => g.members.is_empty(),
         }
     }
 
@@ -173,12 +184,21 @@ impl Group {
         }
     }
 
+    /// The streams group, if this is one.
+    pub fn as_streams(&self) -> Option<&StreamsGroup> {
+        match self {
+            Group::Streams(g) => Some(g),
+            _ => None,
+        }
+    }
+
     /// Since when an empty group's committed offsets age (Kafka's offset expiration condition):
     /// `None` for share groups, which hold no committed offsets.
     fn empty_since_ms(&self) -> Option<i64> {
         match self {
             Group::Classic(g) => Some(g.state_since_ms),
             Group::Consumer(g) => Some(g.empty_since_ms),
+            Group::Streams(g) => Some(g.empty_since_ms),
             Group::Share(_) => None,
         }
     }
@@ -275,6 +295,19 @@ pub enum GroupCommand {
         #[serde(default)]
         now_ms: i64,
     },
+    /// A KIP-1071 StreamsGroupHeartbeat that changes something.
+    StreamsHeartbeat {
+        group: String,
+        heartbeat: StreamsHeartbeat,
+    },
+    /// Streams members whose session ran out, or who held revoked tasks past their rebalance
+    /// timeout, on the coordinator's clock.
+    StreamsExpire {
+        group: String,
+        member_ids: Vec<String>,
+        settings: StreamsSettings,
+        now_ms: i64,
+    },
     /// Kafka's `offsets.retention.minutes` (KIP-211): the committed offsets of a group without
     /// members expire `retention_ms` after the later of their commit and the group emptying; a
     /// group left with neither members nor offsets is deleted.
@@ -299,6 +332,7 @@ pub enum GroupResponse {
     /// One Kafka error code per item of the command (DeleteGroups).
     Codes(Vec<i16>),
     ConsumerHeartbeat(HeartbeatReply),
+    StreamsHeartbeat(StreamsHeartbeatReply),
 }
 
 fn err(code: i16, message: &str) -> CommandResponse {
@@ -516,6 +550,20 @@ impl Groups {
                 }
                 CommandResponse::Ok
             }
+            GroupCommand::StreamsHeartbeat { group, heartbeat } => {
+                self.streams_heartbeat(group, heartbeat)
+            }
+            GroupCommand::StreamsExpire {
+                group,
+                member_ids,
+                settings,
+                now_ms,
+            } => {
+                if let Some(Group::Streams(g)) = self.groups.get_mut(group) {
+                    g.remove_members(member_ids, settings, *now_ms);
+                }
+                CommandResponse::Ok
+            }
             GroupCommand::ExpireOffsets {
                 now_ms,
                 retention_ms,
@@ -633,6 +681,39 @@ impl Groups {
         }
     }
 
+    /// The group a StreamsGroupHeartbeat runs on, as a copy: the streams group `group`, or a new
+    /// one when no group has the id or it is an empty classic or consumer group (converted,
+    /// keeping its committed offsets: an application moving from `group.protocol=classic` to
+    /// `streams` neither loses nor reprocesses input). Any other group is GROUP_ID_NOT_FOUND.
+    pub fn streams_for_heartbeat(&self, group: &str) -> Result<StreamsGroup, GroupLookupError> {
+        match self.groups.get(group) {
+            None => Ok(StreamsGroup::default()),
+            Some(Group::Streams(g)) => Ok(g.clone()),
+            Some(Group::Classic(g)) if g.members.is_empty() => Ok(StreamsGroup::default()),
+            Some(Group::Consumer(g)) if g.members.is_empty() => Ok(StreamsGroup::default()),
+            Some(_) => Err(wrong_type(group, GroupType::Streams)),
+        }
+    }
+
+    /// The streams group `group`; `None` when absent or of another kind.
+    pub fn streams(&self, group: &str) -> Option<&StreamsGroup> {
+        self.groups.get(group).and_then(Group::as_streams)
+    }
+
+    fn streams_heartbeat(&mut self, group: &str, hb: &StreamsHeartbeat) -> CommandResponse {
+        let mut g = match self.streams_for_heartbeat(group) {
+            Ok(g) => g,
+            Err(e) => return err(e.code(), &e.to_string()),
+        };
+        match g.heartbeat(hb) {
+            Err(e) => err(e.code, &e.message),
+            Ok(reply) => {
+                self.groups.insert(group.to_string(), Group::Streams(g));
+                CommandResponse::Group(GroupResponse::StreamsHeartbeat(reply))
+            }
+        }
+    }
+
     /// JoinGroup: Kafka's `classicGroupJoin`. A consumer group with members or a share group
     /// refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer group
     /// becomes an Empty classic group first.
@@ -650,6 +731,18 @@ impl Groups {
                     codes::INCONSISTENT_GROUP_PROTOCOL,
                     "The group is a share group (KIP-932).",
                 )
+            }
+            Some(Group::Streams(g)) if !g.members.is_empty() => {
+                return err(
+                    codes::INCONSISTENT_GROUP_PROTOCOL,
+                    "The group uses the streams protocol (KIP-1071).",
+                )
+            }
+            Some(Group::Streams(_)) => {
+                self.groups.insert(
+                    group.to_string(),
+                    Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
+                );
             }
             Some(Group::Consumer(_)) | None => {
                 self.groups.insert(
@@ -688,6 +781,12 @@ impl Groups {
                 codes::GROUP_ID_NOT_FOUND,
                 "The group is a share group, not a consumer group.",
             )),
+            Some(Group::Streams(g)) if !g.members.is_empty() => g
+                .validate_commit(member_id, generation)
+                .map(|code| (code, "OffsetCommit refused")),
+            Some(Group::Streams(_)) => {
+                (generation >= 0).then_some((codes::UNKNOWN_MEMBER_ID, "OffsetCommit refused"))
+            }
         }
     }
 
@@ -772,7 +871,7 @@ pub mod stored {
             let v = serde_json::Value::deserialize(d)?;
             let tagged = v.as_object().is_some_and(|o| {
                 o.len() == 1
-                    && ["Classic", "Consumer", "Share"]
+                    && ["Classic", "Consumer", "Share", "Streams"]
                         .iter()
                         .any(|k| o.contains_key(*k))
             });

@@ -13,6 +13,7 @@
 //! | [`Invariant::Garbage`] | no object awaiting deletion is still referenced |
 //! | [`Invariant::ShareInFlight`] | a share-partition's in-flight ranges are sorted, disjoint and contiguous from its SPSO, below the high watermark |
 //! | [`Invariant::ConsumerOwnership`] | no partition is owned twice in a KIP-848 group: not in the target assignment, not among current assignments and pending revocations |
+//! | [`Invariant::StreamsOwnership`] | no task is active on two members of a streams group: not in the target assignment, not among current assignments and pending revocations |
 //! | [`Invariant::GroupOffsets`] | committed offsets belong to an existing classic or consumer group (one group-id namespace: a share group keeps none), and no group's offsets are an empty map |
 //! | [`Invariant::ProducerBatches`] | a producer's state on a partition remembers at least one batch |
 //! | [`Invariant::Transactions`] | a partition's open transactions start inside its log, below the high watermark, and belong to an Ongoing transaction holding the partition; aborted ranges are ordered and end at a marker; every transactional producer id maps to its id |
@@ -30,6 +31,7 @@ pub enum Invariant {
     Garbage,
     ShareInFlight,
     ConsumerOwnership,
+    StreamsOwnership,
     GroupOffsets,
     ProducerBatches,
     Transactions,
@@ -79,6 +81,10 @@ pub fn check(s: &MetaState) -> Result<(), Violation> {
         if let Some(c) = g.as_consumer() {
             c.check_ownership()
                 .map_err(|d| violation(Invariant::ConsumerOwnership, format!("group {id}: {d}")))?;
+        }
+        if let Some(g) = g.as_streams() {
+            g.check_ownership()
+                .map_err(|d| violation(Invariant::StreamsOwnership, format!("group {id}: {d}")))?;
         }
     }
     group_offsets(&s.groups).map_err(|d| violation(Invariant::GroupOffsets, d))?;

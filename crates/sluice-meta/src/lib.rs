@@ -25,6 +25,7 @@ pub mod share;
 pub mod share_group;
 pub mod state;
 pub mod streams_assignor;
+pub mod streams_group;
 pub mod tables;
 pub mod txn;
 

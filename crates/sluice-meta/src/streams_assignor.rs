@@ -28,7 +28,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A task: one partition of one sub-topology. Orders by sub-topology id, then partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TaskId {
     /// The sub-topology identifier.
     pub subtopology: String,
@@ -103,8 +105,8 @@ impl Default for AssignorConfig {
     }
 }
 
-/// The tasks a member should own.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The tasks a member should own (or owns).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberTasks {
     /// Active tasks.
     pub active: BTreeSet<TaskId>,

@@ -143,3 +143,98 @@ fn frame(
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
 }
+
+/// A request of an API `kafka-protocol` has no types for (KIP-1071's StreamsGroupHeartbeat and
+/// StreamsGroupDescribe), decoded with [`crate::streams`].
+#[derive(Debug)]
+pub struct StreamsRequest {
+    /// The API version.
+    pub version: i16,
+    /// The request header (always v2: every version of these APIs is flexible).
+    pub header: RequestHeader,
+    /// The body.
+    pub body: StreamsBody,
+}
+
+/// The body of a [`StreamsRequest`].
+#[derive(Debug)]
+pub enum StreamsBody {
+    /// StreamsGroupHeartbeat (88).
+    Heartbeat(crate::streams::StreamsGroupHeartbeatRequest),
+    /// StreamsGroupDescribe (89).
+    Describe(crate::streams::StreamsGroupDescribeRequest),
+}
+
+impl StreamsBody {
+    /// The API's name, as metrics and logs name APIs.
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            StreamsBody::Heartbeat(_) => "StreamsGroupHeartbeat",
+            StreamsBody::Describe(_) => "StreamsGroupDescribe",
+        }
+    }
+
+    /// The API key.
+    pub fn api_key(&self) -> i16 {
+        match self {
+            StreamsBody::Heartbeat(_) => crate::streams::STREAMS_GROUP_HEARTBEAT_KEY,
+            StreamsBody::Describe(_) => crate::streams::STREAMS_GROUP_DESCRIBE_KEY,
+        }
+    }
+}
+
+/// Decodes `frame` if it is a StreamsGroupHeartbeat or StreamsGroupDescribe request: `None` for
+/// any other API (decode it with [`decode_request`]); `Some(Err(why))` for a version outside
+/// [`crate::versions::STREAMS_VERSIONS`] or a malformed frame (the connection closes: Kafka
+/// answers only ApiVersions at an unsupported version).
+pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, String>> {
+    if frame.len() < 8 {
+        return None;
+    }
+    let key = peek_i16(frame, 0);
+    let version = peek_i16(frame, 2);
+    let (_, min, max) = crate::versions::STREAMS_VERSIONS
+        .iter()
+        .find(|(k, _, _)| *k == key)?;
+    if version < *min || version > *max {
+        return Some(Err(format!("api key {key} v{version} is not supported")));
+    }
+    let mut buf = frame.clone();
+    let decoded = RequestHeader::decode(&mut buf, 2)
+        .map_err(|e| format!("api key {key} v{version}: header: {e}"))
+        .and_then(|header| {
+            let body = if key == crate::streams::STREAMS_GROUP_HEARTBEAT_KEY {
+                crate::streams::StreamsGroupHeartbeatRequest::decode(&mut buf, version)
+                    .map(StreamsBody::Heartbeat)
+            } else {
+                crate::streams::StreamsGroupDescribeRequest::decode(&mut buf, version)
+                    .map(StreamsBody::Describe)
+            };
+            body.map(|body| StreamsRequest {
+                version,
+                header,
+                body,
+            })
+            .map_err(|e| format!("malformed api key {key} v{version} request: {e}"))
+        });
+    Some(decoded)
+}
+
+/// Encodes a StreamsGroupHeartbeat or StreamsGroupDescribe response as a complete frame, size
+/// prefix included (response header v1: flexible).
+pub fn encode_streams_response<M: Encodable>(
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> Result<Bytes, String> {
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, 1)
+        .and_then(|_| body.encode(&mut buf, version))
+        .map_err(|e| e.to_string())?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}

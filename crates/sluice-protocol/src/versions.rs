@@ -71,6 +71,13 @@ const SERVED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTransactions, 0, 0),
 ];
 
+/// APIs `kafka-protocol` has no types for, served through [`crate::streams`]: (key, min, max).
+/// StreamsGroupHeartbeat and StreamsGroupDescribe, every version Kafka 4.1-4.4 define.
+pub const STREAMS_VERSIONS: &[(i16, i16, i16)] = &[
+    (crate::streams::STREAMS_GROUP_HEARTBEAT_KEY, 0, 1),
+    (crate::streams::STREAMS_GROUP_DESCRIBE_KEY, 0, 1),
+];
+
 /// The lowest Produce version advertised, below what is served. Kafka 4 removed Produce v0-v2
 /// (KIP-896) but still advertises v0 (KAFKA-18659): older librdkafka releases enable compression
 /// only when a broker lists Produce v0-v2 as usable. Requests at v0-v2 are still refused.
@@ -88,6 +95,12 @@ pub fn supported_range(api: ApiKey) -> Option<VersionRange> {
 
 /// The `api_keys` list of an ApiVersions response.
 pub fn api_versions() -> Vec<ApiVersion> {
+    let streams = STREAMS_VERSIONS.iter().map(|(k, min, max)| {
+        ApiVersion::default()
+            .with_api_key(*k)
+            .with_min_version(*min)
+            .with_max_version(*max)
+    });
     SERVED
         .iter()
         .filter_map(|(k, _, _)| {
@@ -104,6 +117,7 @@ pub fn api_versions() -> Vec<ApiVersion> {
                     .with_max_version(r.max),
             )
         })
+        .chain(streams)
         .collect()
 }
 
@@ -118,6 +132,9 @@ mod tests {
             let c = k.valid_versions();
             assert!(r.min >= c.min && r.max <= c.max && r.min <= r.max, "{k:?}");
         }
-        assert_eq!(api_versions().len(), SERVED.len());
+        assert_eq!(
+            api_versions().len(),
+            SERVED.len() + STREAMS_VERSIONS.len()
+        );
     }
 }

@@ -193,6 +193,27 @@ pub struct AgentTuning {
         default_value_t = 10_000
     )]
     pub transaction_abort_check_interval_ms: u64,
+    /// Kafka Streams groups (KIP-1071): a member not heard from for this long leaves unless a
+    /// group sets streams.session.timeout.ms (group.streams.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub group_streams_session_timeout_ms: u64,
+    /// Kafka Streams groups: heartbeat interval told to members unless a group sets
+    /// streams.heartbeat.interval.ms (group.streams.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub group_streams_heartbeat_interval_ms: u64,
+    /// Kafka Streams groups: standby replicas per stateful task, 0-2, unless a group sets
+    /// streams.num.standby.replicas (group.streams.num.standby.replicas).
+    #[arg(long, env = "SLUICE_GROUP_STREAMS_NUM_STANDBY_REPLICAS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=2))]
+    pub group_streams_num_standby_replicas: u32,
     /// KIP-848 groups: most members a group may have (group.consumer.max.size).
     #[arg(long, env = "SLUICE_GROUP_CONSUMER_MAX_SIZE", default_value_t = i32::MAX)]
     pub group_consumer_max_size: i32,

@@ -15,6 +15,7 @@ use crate::request::RequestContext;
 pub(super) const FEATURES: &[(&str, i16)] = &[
     ("group.version", 1),
     ("share.version", 1),
+    ("streams.version", 1),
     ("transaction.version", 2),
 ];
 

@@ -292,17 +292,18 @@ impl Agent {
     /// The heartbeat interval members of `group` are told: the group's
     /// `consumer.heartbeat.interval.ms`, else the agent's default.
     pub fn consumer_heartbeat_interval_ms(&self, group: &str) -> i32 {
-        self.group_config_ms(group, "consumer.heartbeat.interval.ms")
+        self.group_config_i64(group, "consumer.heartbeat.interval.ms")
             .unwrap_or(self.cfg.consumer_heartbeat_interval.as_millis() as i64) as i32
     }
 
     /// The session timeout of `group`'s KIP-848 members.
     pub fn consumer_session_timeout_ms(&self, group: &str) -> i64 {
-        self.group_config_ms(group, "consumer.session.timeout.ms")
+        self.group_config_i64(group, "consumer.session.timeout.ms")
             .unwrap_or(self.cfg.consumer_session_timeout.as_millis() as i64)
     }
 
-    fn group_config_ms(&self, group: &str, key: &str) -> Option<i64> {
+    /// A group config of `group` as an integer (`None` when unset or not a number).
+    pub(crate) fn group_config_i64(&self, group: &str, key: &str) -> Option<i64> {
         self.read(|s| {
             s.groups
                 .configs

@@ -133,7 +133,7 @@ fn group_entries(
     let overrides = agent.read(|s| s.groups.configs_of(group).clone());
     let cfg = &agent.cfg;
     let ms = |d: std::time::Duration| d.as_millis().to_string();
-    let list: [(&str, String, ConfigType, &'static str); 8] = [
+    let list: [(&str, String, ConfigType, &'static str); 11] = [
         ("consumer.heartbeat.interval.ms", ms(cfg.consumer_heartbeat_interval), ConfigType::Int,
             "How often KIP-848 members of the group heartbeat."),
         ("consumer.session.timeout.ms", ms(cfg.consumer_session_timeout), ConfigType::Int,
@@ -150,6 +150,12 @@ fn group_entries(
             "How long an acquired record stays locked to its consumer."),
         ("share.session.timeout.ms", ms(cfg.share_session_timeout), ConfigType::Int,
             "A share-group member not heard from for this long leaves the group."),
+        ("streams.heartbeat.interval.ms", ms(cfg.streams_heartbeat_interval), ConfigType::Int,
+            "How often members of a Kafka Streams group heartbeat."),
+        ("streams.num.standby.replicas", cfg.streams_num_standby_replicas.to_string(), ConfigType::Int,
+            "Standby replicas per stateful task of a Kafka Streams group (0-2)."),
+        ("streams.session.timeout.ms", ms(cfg.streams_session_timeout), ConfigType::Int,
+            "A Kafka Streams group member not heard from for this long leaves the group."),
     ];
     Ok(list
         .into_iter()

@@ -133,7 +133,8 @@ macro_rules! described_group_entry {
 
 described_group_entry!(
     kafka_protocol::messages::consumer_group_describe_response::DescribedGroup,
-    kafka_protocol::messages::share_group_describe_response::DescribedGroup
+    kafka_protocol::messages::share_group_describe_response::DescribedGroup,
+    sluice_protocol::streams::streams_group_describe_response::DescribedGroup
 );
 
 /// Kafka's GROUP_ID_NOT_FOUND message for a group nobody knows.

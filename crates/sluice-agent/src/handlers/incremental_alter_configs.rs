@@ -293,8 +293,11 @@ async fn alter_group(
             | "share.session.timeout.ms"
             | "share.heartbeat.interval.ms"
             | "consumer.session.timeout.ms"
-            | "consumer.heartbeat.interval.ms" => v.parse::<i64>().is_ok_and(|n| n >= 1),
+            | "consumer.heartbeat.interval.ms"
+            | "streams.session.timeout.ms"
+            | "streams.heartbeat.interval.ms" => v.parse::<i64>().is_ok_and(|n| n >= 1),
             "share.delivery.count.limit" => v.parse::<i16>().is_ok_and(|n| (2..=10).contains(&n)),
+            "streams.num.standby.replicas" => v.parse::<u32>().is_ok_and(|n| n <= 2),
             _ => false,
         };
         let known = matches!(
@@ -307,6 +310,9 @@ async fn alter_group(
                 | "share.delivery.count.limit"
                 | "consumer.session.timeout.ms"
                 | "consumer.heartbeat.interval.ms"
+                | "streams.session.timeout.ms"
+                | "streams.heartbeat.interval.ms"
+                | "streams.num.standby.replicas"
         );
         if !known {
             return Err(ApiError::new(

@@ -53,6 +53,8 @@ pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
 pub mod share_requests;
+pub mod streams_group;
+pub mod streams_group_describe;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod update_features;

@@ -32,6 +32,14 @@ pub async fn handle(cx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDele
         None | Some(Group::Share(_)) => None,
         Some(Group::Classic(g)) => Some(subscribed_topics(g)),
         Some(Group::Consumer(_)) => Some(BTreeSet::new()),
+        // A running streams group is subscribed to its tasks' input topics.
+        Some(Group::Streams(g)) if g.members.is_empty() => Some(BTreeSet::new()),
+        Some(Group::Streams(g)) => Some(
+            g.configured
+                .iter()
+                .flat_map(|c| c.sources.values().flatten().cloned())
+                .collect(),
+        ),
     });
     let Some(subscribed) = subscribed else {
         resp.error_code = ResponseError::GroupIdNotFound.code();
