@@ -157,16 +157,22 @@ class StreamsGroup:
     """The instances of one Kafka Streams application (one application.id = one streams group).
 
     `options` become StreamsApp flags (`standby=1` -> `--standby 1`, `guarantee="exactly_once_v2"`,
-    `cache_bytes=0`, `commit_ms=200`); `log_extra` is appended to each instance's log4j2 properties."""
+    `cache_bytes=0`, `commit_ms=200`); `log_extra` is appended to each instance's log4j2 properties;
+    `broker_log` (the broker's log file) has its last error and streams lines shown when a wait fails.
+
+    Timeouts: against Apache Kafka every wait of tests/test_streams_apps.py completes within ~10 s (5 s
+    session timeout included); the deadlines below leave a slower broker room without making a broken one
+    cost minutes per test."""
 
     def __init__(self, bootstrap: str, app_id: str, mode: str, input_topic: str, output_topic: str,
-                 workdir: Path, log_extra: str = "", **options):
+                 workdir: Path, log_extra: str = "", broker_log: Path | None = None, **options):
         self.bootstrap = bootstrap
         self.app_id = app_id
         self.workdir = Path(workdir) / app_id
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.classpath = java_classpath()
         self.log_extra = log_extra
+        self.broker_log = broker_log
         self.args = ["--mode", mode, "--bootstrap", bootstrap, "--app-id", app_id, "--input", input_topic,
                      "--output", output_topic]
         for k, v in options.items():
@@ -186,7 +192,7 @@ class StreamsGroup:
     def live(self) -> list[Instance]:
         return [i for i in self.instances if i.alive()]
 
-    def wait(self, cond: Callable[[], bool], what: str, timeout: float = 120, poll: float = 0.1):
+    def wait(self, cond: Callable[[], bool], what: str, timeout: float = 60, poll: float = 0.1):
         """Returns once `cond()` is true; fails after `timeout` seconds with every instance's tail. Also
         fails early when an instance reports an uncaught exception."""
         deadline = time.monotonic() + timeout
@@ -200,7 +206,12 @@ class StreamsGroup:
             time.sleep(poll)
 
     def tails(self) -> str:
-        return "\n".join(i.tail() for i in self.instances)
+        text = "\n".join(i.tail() for i in self.instances)
+        if self.broker_log is not None and Path(self.broker_log).exists():
+            lines = [line for line in Path(self.broker_log).read_text(errors="replace").splitlines()
+                     if "ERROR" in line or "stream" in line.lower()]
+            text += f"\n--- broker log ({self.broker_log}), last error/streams lines\n" + "\n".join(lines[-10:])
+        return text
 
     def settled(self, tasks: int, instances: list[Instance] | None = None) -> bool:
         """True when every given (default: live) instance is RUNNING and owns at least one active task, and
@@ -308,7 +319,7 @@ class OutputReader:
         self.c.close()
 
 
-def wait_counts(app: StreamsGroup, out: OutputReader, expected: dict[str, int], timeout: float = 150):
+def wait_counts(app: StreamsGroup, out: OutputReader, expected: dict[str, int], timeout: float = 90):
     """Reads the output until the last count per key equals `expected` (fails on a deadline with the
     keys that differ)."""
     deadline = time.monotonic() + timeout

@@ -73,6 +73,13 @@ def setup_app(bs: str, app_id: str, partitions: int = 6, create_input: bool = Tr
     return src, dst
 
 
+def app_of(broker, app_id: str, mode: str, src: str, dst: str, workdir, **options) -> StreamsGroup:
+    """A StreamsGroup on the module's broker, whose log (Kafka's server.log, Sluice's stderr) a failed wait
+    quotes."""
+    log = broker.server_log if TARGET == "kafka" else broker.stderr_path
+    return StreamsGroup(broker.bootstrap, app_id, mode, src, dst, workdir, broker_log=log, **options)
+
+
 def produce_lines(bs: str, topic: str, lines: list[str], partitions: int = 6, start: int = 0):
     """Record i (from `start`) goes to partition i % partitions, no key."""
     log = DeliveryLog()
@@ -96,7 +103,7 @@ def test_wordcount_three_instances_exact_counts(broker, tmp_path):
     bs, app_id = broker.bootstrap, "wc-alos"
     src, dst = setup_app(bs, app_id)
     lines = words_input(30_000)
-    app = StreamsGroup(bs, app_id, "wordcount", src, dst, tmp_path)
+    app = app_of(broker, app_id, "wordcount", src, dst, tmp_path)
     out = OutputReader(bs, dst, 6)
     try:
         app.start(3)
@@ -118,7 +125,7 @@ def test_wordcount_exactly_once_across_sigkill(broker, tmp_path):
     bs, app_id = broker.bootstrap, "wc-eos"
     src, dst = setup_app(bs, app_id)
     lines = words_input(30_000)
-    app = StreamsGroup(bs, app_id, "wordcount", src, dst, tmp_path, guarantee="exactly_once_v2")
+    app = app_of(broker, app_id, "wordcount", src, dst, tmp_path, guarantee="exactly_once_v2")
     out = OutputReader(bs, dst, 6, read_committed=True)
     try:
         app.start(3)
@@ -169,7 +176,7 @@ def test_standby_takes_over_without_full_restore(broker, tmp_path):
     bs, app_id = broker.bootstrap, "wc-standby"
     src, dst = setup_app(bs, app_id, streams_num_standby_replicas=1)
     lines = words_input(6_000)
-    app = StreamsGroup(bs, app_id, "wordcount", src, dst, tmp_path, standby=1, cache_bytes=0, commit_ms=200)
+    app = app_of(broker, app_id, "wordcount", src, dst, tmp_path, standby=1, cache_bytes=0, commit_ms=200)
     out = OutputReader(bs, dst, 6)
     stateful = {f"1_{p}" for p in range(6)}
 
@@ -243,7 +250,7 @@ def test_scale_three_five_three(broker, tmp_path):
     bs, app_id = broker.bootstrap, "wc-scale"
     src, dst = setup_app(bs, app_id)
     lines = words_input(6_000)
-    app = StreamsGroup(bs, app_id, "wordcount", src, dst, tmp_path)
+    app = app_of(broker, app_id, "wordcount", src, dst, tmp_path)
     out = OutputReader(bs, dst, 6)
 
     def balanced(insts) -> bool:
@@ -294,7 +301,7 @@ def test_missing_source_topic_waits_then_processes(broker, tmp_path):
     exists, it processes."""
     bs, app_id = broker.bootstrap, "filter-missing"
     late, dst = setup_app(bs, app_id, partitions=3, create_input=False)
-    app = StreamsGroup(bs, app_id, "filter", late, dst, tmp_path, on_error="replace")
+    app = app_of(broker, app_id, "filter", late, dst, tmp_path, on_error="replace")
     app.expected_errors = ("MissingSourceTopicException",)
     out = OutputReader(bs, dst, 3)
     try:
@@ -325,7 +332,7 @@ def filter_app(broker, tmp_path_factory):
     streams group with committed offsets for the inspection tests (the last of them stops it)."""
     bs, app_id = broker.bootstrap, "filter-app"
     src, dst = setup_app(bs, app_id, partitions=4)
-    app = StreamsGroup(bs, app_id, "filter", src, dst, tmp_path_factory.mktemp("filter-app"))
+    app = app_of(broker, app_id, "filter", src, dst, tmp_path_factory.mktemp("filter-app"))
     out = OutputReader(bs, dst, 4)
     try:
         app.start(2)
