@@ -39,8 +39,14 @@ rootLogger.appenderRef.err.ref = err
 {extra}"""
 
 
-def java_classpath() -> str:
-    from reference.kafka_ref import clients_classpath
+def java_classpath(client: str = "newest") -> str:
+    """The classpath of the Java programs: on the newest 4.x kafka-streams/kafka-clients they are compiled
+    against, or ("reference") the same classes on the reference release's jars (Kafka Streams 4.1.x, whose
+    streams protocol is early access and speaks StreamsGroupHeartbeat v0 only)."""
+    from reference.kafka_ref import clients_classpath, reference_classpath
+    if client == "reference":
+        programs = [p for p in clients_classpath().split(":") if "sluice-tests-clients" in p]
+        return ":".join(programs + [reference_classpath()])
     return clients_classpath()
 
 
@@ -158,19 +164,20 @@ class StreamsGroup:
 
     `options` become StreamsApp flags (`standby=1` -> `--standby 1`, `guarantee="exactly_once_v2"`,
     `cache_bytes=0`, `commit_ms=200`); `log_extra` is appended to each instance's log4j2 properties;
-    `broker_log` (the broker's log file) has its last error and streams lines shown when a wait fails.
+    `client` picks the Kafka Streams release (see java_classpath); `broker_log` (the broker's log file) has its last error and streams lines shown when a wait fails.
 
     Timeouts: against Apache Kafka every wait of tests/test_streams_apps.py completes within ~10 s (5 s
     session timeout included); the deadlines below leave a slower broker room without making a broken one
     cost minutes per test."""
 
     def __init__(self, bootstrap: str, app_id: str, mode: str, input_topic: str, output_topic: str,
-                 workdir: Path, log_extra: str = "", broker_log: Path | None = None, **options):
+                 workdir: Path, log_extra: str = "", broker_log: Path | None = None, client: str = "newest",
+                 **options):
         self.bootstrap = bootstrap
         self.app_id = app_id
         self.workdir = Path(workdir) / app_id
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.classpath = java_classpath()
+        self.classpath = java_classpath(client)
         self.log_extra = log_extra
         self.broker_log = broker_log
         self.args = ["--mode", mode, "--bootstrap", bootstrap, "--app-id", app_id, "--input", input_topic,
