@@ -61,7 +61,8 @@ class Instance:
         self.proc: subprocess.Popen | None = None
         self.events: list[dict] = []
         self.generation = 0
-        self.killed_at_ms: int | None = None
+        self.killed_at_ms: int | None = None  # wall-clock ms of the last SIGKILL
+        self.kills: dict[int, int] = {}  # generation -> wall-clock ms of its SIGKILL
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
 
@@ -150,6 +151,7 @@ class Instance:
     def kill(self):
         """SIGKILL: no close, no commit, no leave-group heartbeat. Records the wall-clock time (ms)."""
         self.killed_at_ms = int(time.time() * 1000)
+        self.kills[self.generation] = self.killed_at_ms
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self._reader.join(10)
@@ -257,11 +259,11 @@ class StreamsGroup:
         for inst in self.instances:
             for gen in range(1, inst.generation + 1):
                 end_of_run = now
-                if gen < inst.generation or not inst.alive():
+                if gen in inst.kills:
+                    end_of_run = inst.kills[gen]
+                elif gen < inst.generation or not inst.alive():
                     run_events = [e["t"] for e in inst.events if e["gen"] == gen]
                     end_of_run = max(run_events) if run_events else now
-                    if inst.killed_at_ms is not None and gen == inst.generation:
-                        end_of_run = inst.killed_at_ms
                 opened: dict[str, int] = {}
                 for e in inst.events:
                     if e["gen"] != gen or e["ev"] not in ("open", "close"):
