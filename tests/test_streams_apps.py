@@ -217,6 +217,7 @@ def test_standby_takes_over_without_full_restore(broker, tmp_path):
             restored = [e["restored"] for e in standby_of[t].of("restore_end")
                         if e["t"] >= victim.killed_at_ms and e["partition"] == int(t[2:])]
             assert changelog[t] >= 500, f"changelog partition of {t} holds only {changelog[t]} records"
+            assert restored, f"{t}: no restoration reported on takeover\n{standby_of[t].tail()}"
             assert sum(restored) * 10 <= changelog[t], \
                 f"{t}: restored {restored} of a {changelog[t]}-record changelog on takeover"
         opened = [first_event_after(standby_of[t], "open", victim.killed_at_ms, lambda e, t=t: e["task"] == t)["t"]
