@@ -10,7 +10,10 @@
 //
 // Usage: java StreamsApp --mode wordcount|filter --bootstrap HOST:PORT --app-id ID --input TOPIC
 //        --output TOPIC --state-dir DIR [--instance NAME] [--standby N] [--guarantee at_least_once|
-//        exactly_once_v2] [--commit-ms N] [--cache-bytes N] [--protocol streams|classic] [--config k=v ...]
+//        exactly_once_v2] [--commit-ms N] [--cache-bytes N] [--protocol streams|classic]
+//        [--on-error shutdown|replace] [--config k=v ...]
+// --on-error: the StreamsUncaughtExceptionHandler's answer (default shutdown: SHUTDOWN_CLIENT, as Kafka
+// Streams' own default; replace: REPLACE_THREAD, how an app waits out e.g. MissingSourceTopicException).
 //
 // Stdout: one JSON object per line, each with "ev" (the event) and "t" (wall-clock epoch ms):
 //   {"ev":"start","instance":..,"pid":..}
@@ -21,7 +24,7 @@
 //   {"ev":"restore_start","store":..,"topic":..,"partition":..,"start":..,"end":..}   StateRestoreListener
 //   {"ev":"restore_end","store":..,"topic":..,"partition":..,"restored":N}           (active tasks)
 //   {"ev":"standby_start"|"standby_suspend",..,"offset":..}             StandbyUpdateListener
-//   {"ev":"error","error":"..."}                                         uncaught exception (client shuts down)
+//   {"ev":"error","error":"..."}                                         uncaught exception (see --on-error)
 //   {"ev":"closed"}                                                      after a clean KafkaStreams.close()
 // It shuts down cleanly (close, then "closed", exit 0) when stdin closes or on SIGTERM.
 import java.io.InputStream;
@@ -174,9 +177,15 @@ public class StreamsApp {
         emit("ev", "start", "instance", o.getOrDefault("instance", ""), "pid", ProcessHandle.current().pid(),
              "mode", mode);
         streams.setStateListener((now, before) -> emit("ev", "state", "from", before.name(), "to", now.name()));
+        StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse onError =
+            switch (o.getOrDefault("on-error", "shutdown")) {
+                case "shutdown" -> StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+                case "replace" -> StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+                default -> throw new IllegalArgumentException("--on-error shutdown|replace");
+            };
         streams.setUncaughtExceptionHandler(e -> {
             emit("ev", "error", "error", e.toString());
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+            return onError;
         });
         streams.setGlobalStateRestoreListener(new StateRestoreListener() {
             @Override
