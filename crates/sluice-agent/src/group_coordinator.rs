@@ -21,9 +21,9 @@ use std::time::Duration;
 use sluice_meta::classic_group::ClassicGroup;
 use sluice_meta::command::Command;
 use sluice_meta::consumer_group::ConsumerGroup;
-use sluice_meta::streams_group::StreamsGroup;
 use sluice_meta::groups::{ClassicGroupState, Group, GroupCommand};
 use sluice_meta::state::{AgentInfo, MetaState};
+use sluice_meta::streams_group::StreamsGroup;
 
 use crate::agent::{now_ms, Agent};
 

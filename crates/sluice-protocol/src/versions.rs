@@ -132,9 +132,6 @@ mod tests {
             let c = k.valid_versions();
             assert!(r.min >= c.min && r.max <= c.max && r.min <= r.max, "{k:?}");
         }
-        assert_eq!(
-            api_versions().len(),
-            SERVED.len() + STREAMS_VERSIONS.len()
-        );
+        assert_eq!(api_versions().len(), SERVED.len() + STREAMS_VERSIONS.len());
     }
 }

@@ -27,8 +27,8 @@ use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 use sluice_meta::streams_assignor::MemberTasks;
 use sluice_meta::streams_group::{
-    self as sg, StreamsHeartbeat, StreamsHeartbeatReply, StreamsSettings, StreamsTopology,
-    TaskMap, TopicToCreate,
+    self as sg, StreamsHeartbeat, StreamsHeartbeatReply, StreamsSettings, StreamsTopology, TaskMap,
+    TopicToCreate,
 };
 use sluice_protocol::codec::{encode_streams_response, StreamsBody, StreamsRequest};
 use sluice_protocol::streams::streams_group_heartbeat_request as req_wire;
@@ -45,8 +45,12 @@ use crate::request::{Reply, ReplyFuture, RequestContext};
 const TASK_OFFSET_INTERVAL_MS: i32 = 60_000;
 /// Kafka Streams' `acceptable.recovery.lag` default, told to members (offsets).
 const ACCEPTABLE_RECOVERY_LAG: i64 = 10_000;
-/// Warm-up replicas at once (KIP-441's `max.warmup.replicas` default).
-const MAX_WARMUP_REPLICAS: u32 = 2;
+/// Warm-up replicas at once: none, as Kafka's own sticky assignor. The Kafka Streams 4.x client
+/// ignores warm-up tasks under the streams protocol ("Warmup replicas are not supported yet"), and
+/// members report changelog offsets only every `TASK_OFFSET_INTERVAL_MS`, so a warm-up would hold
+/// an active task on an overloaded process for a minute or more. The assignor supports them
+/// (`streams_assignor`, KIP-441) for when clients do.
+const MAX_WARMUP_REPLICAS: u32 = 0;
 
 /// Serves one StreamsGroupHeartbeat or StreamsGroupDescribe: the future of its complete
 /// response frame.
@@ -157,10 +161,18 @@ fn topology_of(t: &req_wire::Topology) -> StreamsTopology {
                 let sub = sg::Subtopology {
                     id: s.subtopology_id.to_string(),
                     source_topics: names(&s.source_topics),
-                    source_topic_regex: s.source_topic_regex.iter().map(|r| r.to_string()).collect(),
+                    source_topic_regex: s
+                        .source_topic_regex
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect(),
                     state_changelog_topics: s.state_changelog_topics.iter().map(info).collect(),
                     repartition_sink_topics: names(&s.repartition_sink_topics),
-                    repartition_source_topics: s.repartition_source_topics.iter().map(info).collect(),
+                    repartition_source_topics: s
+                        .repartition_source_topics
+                        .iter()
+                        .map(info)
+                        .collect(),
                     copartition_groups: s
                         .copartition_groups
                         .iter()
@@ -197,7 +209,9 @@ fn offsets_of(offsets: &[req_wire::TaskOffset]) -> BTreeMap<String, BTreeMap<i32
     out
 }
 
-fn to_wire(tasks: &std::collections::BTreeSet<sluice_meta::streams_assignor::TaskId>) -> Vec<resp_wire::TaskIds> {
+fn to_wire(
+    tasks: &std::collections::BTreeSet<sluice_meta::streams_assignor::TaskId>,
+) -> Vec<resp_wire::TaskIds> {
     sg::task_map(tasks)
         .into_iter()
         .map(|(s, ps)| resp_wire::TaskIds {
@@ -454,7 +468,9 @@ async fn create_internal_topics(cx: &RequestContext, group: &str, topics: &[Topi
             Ok(CommandResponse::Error { code, .. })
                 if code == sluice_meta::codes::TOPIC_ALREADY_EXISTS => {}
             Ok(other) => tracing::warn!(group, topic = %t.name, ?other, "internal topic refused"),
-            Err(e) => tracing::warn!(group, topic = %t.name, error = ?e, "internal topic creation failed"),
+            Err(e) => {
+                tracing::warn!(group, topic = %t.name, error = ?e, "internal topic creation failed")
+            }
         }
     }
 }
@@ -476,7 +492,9 @@ impl Agent {
     pub fn streams_settings(&self, group: &str) -> StreamsSettings {
         let standbys = self
             .group_config_i64(group, "streams.num.standby.replicas")
-            .map_or(self.cfg.streams_num_standby_replicas, |n| n.clamp(0, 2) as u32);
+            .map_or(self.cfg.streams_num_standby_replicas, |n| {
+                n.clamp(0, 2) as u32
+            });
         StreamsSettings {
             num_standby_replicas: standbys,
             acceptable_recovery_lag: ACCEPTABLE_RECOVERY_LAG,

@@ -75,7 +75,9 @@ fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
                 task_offsets: offsets(&m.task_offsets),
                 task_end_offsets: offsets(&m.task_end_offsets),
                 assignment: assignment(&m.assigned),
-                target_assignment: assignment(g.target.get(&m.member_id).unwrap_or(&Default::default())),
+                target_assignment: assignment(
+                    g.target.get(&m.member_id).unwrap_or(&Default::default()),
+                ),
                 ..Default::default()
             })
             .collect(),
@@ -99,11 +101,13 @@ fn topology(g: &StreamsGroup) -> Topology {
         topic_configs: i
             .configs
             .iter()
-            .map(|(k, v)| sluice_protocol::streams::streams_group_describe_response::KeyValue {
-                key: str_bytes(k.clone()),
-                value: str_bytes(v.clone()),
-                ..Default::default()
-            })
+            .map(
+                |(k, v)| sluice_protocol::streams::streams_group_describe_response::KeyValue {
+                    key: str_bytes(k.clone()),
+                    value: str_bytes(v.clone()),
+                    ..Default::default()
+                },
+            )
             .collect(),
         ..Default::default()
     };
@@ -118,15 +122,26 @@ fn topology(g: &StreamsGroup) -> Topology {
                         .and_then(|c| c.sources.get(&s.id))
                         .map(|srcs| {
                             srcs.iter()
-                                .filter(|n| !s.repartition_source_topics.iter().any(|r| &r.name == *n))
+                                .filter(|n| {
+                                    !s.repartition_source_topics.iter().any(|r| &r.name == *n)
+                                })
                                 .cloned()
                                 .map(topic_name)
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    repartition_sink_topics: s.repartition_sink_topics.iter().cloned().map(topic_name).collect(),
+                    repartition_sink_topics: s
+                        .repartition_sink_topics
+                        .iter()
+                        .cloned()
+                        .map(topic_name)
+                        .collect(),
                     state_changelog_topics: s.state_changelog_topics.iter().map(info).collect(),
-                    repartition_source_topics: s.repartition_source_topics.iter().map(info).collect(),
+                    repartition_source_topics: s
+                        .repartition_source_topics
+                        .iter()
+                        .map(info)
+                        .collect(),
                     ..Default::default()
                 })
                 .collect()
@@ -155,7 +170,9 @@ fn assignment(t: &MemberTasks) -> Assignment {
     }
 }
 
-fn offsets(map: &std::collections::BTreeMap<String, std::collections::BTreeMap<i32, i64>>) -> Vec<TaskOffset> {
+fn offsets(
+    map: &std::collections::BTreeMap<String, std::collections::BTreeMap<i32, i64>>,
+) -> Vec<TaskOffset> {
     map.iter()
         .flat_map(|(s, ps)| {
             ps.iter().map(move |(p, o)| TaskOffset {
