@@ -174,6 +174,27 @@ fn fail(code: i16, message: impl Into<String>) -> Result<HeartbeatReply, Heartbe
     })
 }
 
+/// Kafka's OffsetCommit check of a KIP-848 or streams member (generation = member epoch), given
+/// the epoch the group knows for `member_id` (`None`: not a member): a commit outside group
+/// management (no member id, negative epoch) passes; else UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH
+/// for a newer epoch, STALE_MEMBER_EPOCH for an older one.
+pub fn commit_epoch_refusal(known: Option<i32>, member_id: &str, member_epoch: i32) -> Option<i16> {
+    if member_epoch < 0 && member_id.is_empty() {
+        // Admin tools and manual assignment commit outside group management.
+        return None;
+    }
+    let Some(known) = known else {
+        return Some(codes::UNKNOWN_MEMBER_ID);
+    };
+    if member_epoch > known {
+        Some(FENCED_MEMBER_EPOCH)
+    } else if member_epoch < known {
+        Some(STALE_MEMBER_EPOCH)
+    } else {
+        None
+    }
+}
+
 /// Does `regex` (RE2 syntax, as Kafka's RE2/J) match the whole of `topic`?
 pub fn regex_matches(re: &regex::Regex, topic: &str) -> bool {
     re.find(topic)
@@ -598,20 +619,11 @@ impl ConsumerGroup {
 
     /// Kafka's checks of an OffsetCommit from a member (generation = member epoch).
     pub fn validate_commit(&self, member_id: &str, member_epoch: i32) -> Option<i16> {
-        if member_epoch < 0 && member_id.is_empty() {
-            // Admin tools and manual assignment commit outside group management.
-            return None;
-        }
-        let Some(m) = self.members.get(member_id) else {
-            return Some(codes::UNKNOWN_MEMBER_ID);
-        };
-        if member_epoch > m.member_epoch {
-            Some(FENCED_MEMBER_EPOCH)
-        } else if member_epoch < m.member_epoch {
-            Some(STALE_MEMBER_EPOCH)
-        } else {
-            None
-        }
+        commit_epoch_refusal(
+            self.members.get(member_id).map(|m| m.member_epoch),
+            member_id,
+            member_epoch,
+        )
     }
 }
 

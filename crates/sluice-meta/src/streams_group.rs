@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes;
 use crate::consumer_group::{
-    compile_regex, regex_matches, FENCED_MEMBER_EPOCH, GROUP_MAX_SIZE_REACHED, JOIN_EPOCH,
-    LEAVE_EPOCH, STALE_MEMBER_EPOCH, STATIC_LEAVE_EPOCH, UNRELEASED_INSTANCE_ID,
+    commit_epoch_refusal, compile_regex, regex_matches, FENCED_MEMBER_EPOCH,
+    GROUP_MAX_SIZE_REACHED, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH, UNRELEASED_INSTANCE_ID,
 };
 use crate::streams_assignor::{
     self, AssignorConfig, MemberSpec, MemberTasks, SubtopologySpec, TaskId,
@@ -1041,19 +1041,11 @@ impl StreamsGroup {
     /// Kafka's checks of an OffsetCommit from a member (generation = member epoch): unknown
     /// member, or an epoch other than its own (STALE_MEMBER_EPOCH when older, FENCED when newer).
     pub fn validate_commit(&self, member_id: &str, member_epoch: i32) -> Option<i16> {
-        if member_epoch < 0 && member_id.is_empty() {
-            return None;
-        }
-        let Some(m) = self.members.get(member_id) else {
-            return Some(codes::UNKNOWN_MEMBER_ID);
-        };
-        if member_epoch > m.member_epoch {
-            Some(FENCED_MEMBER_EPOCH)
-        } else if member_epoch < m.member_epoch {
-            Some(STALE_MEMBER_EPOCH)
-        } else {
-            None
-        }
+        commit_epoch_refusal(
+            self.members.get(member_id).map(|m| m.member_epoch),
+            member_id,
+            member_epoch,
+        )
     }
 
     /// One StreamsGroupHeartbeat, applied. Deterministic: everything comes from `self` and `hb`.
