@@ -112,7 +112,8 @@ fn invalid(req: &StreamsGroupHeartbeatRequest) -> Option<(i16, String)> {
             if req.topology.is_none() {
                 return bad("Topology must be non-null when (re-)joining.");
             }
-            if req.process_id.as_deref().is_none_or(blank) {
+            // Kafka 4.4 accepts a join without a process id; only an empty one is refused.
+            if req.process_id.as_deref().is_some_and(blank) {
                 return bad("ProcessId can't be empty.");
             }
         }
@@ -316,7 +317,7 @@ async fn heartbeat(
         now_ms: now_ms(),
     };
     let (current, topics) = agent.read(|s| {
-        let current = s.groups.streams_for_heartbeat(&group);
+        let current = s.groups.streams_for_heartbeat(&group, hb.member_epoch);
         let stored = current.as_ref().ok().and_then(|g| g.topology.as_ref());
         let topics = topic_counts(s, hb.topology.as_ref().or(stored));
         (current, topics)
