@@ -112,10 +112,7 @@ fn invalid(req: &StreamsGroupHeartbeatRequest) -> Option<(i16, String)> {
             if req.topology.is_none() {
                 return bad("Topology must be non-null when (re-)joining.");
             }
-            // Kafka 4.4 accepts a join without a process id; only an empty one is refused.
-            if req.process_id.as_deref().is_some_and(blank) {
-                return bad("ProcessId can't be empty.");
-            }
+            // Kafka 4.4 accepts a join with a null or empty process id (no validation).
         }
         STATIC_LEAVE_EPOCH if req.instance_id.is_none() => {
             return bad("InstanceId can't be null.");
