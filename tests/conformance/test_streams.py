@@ -104,3 +104,40 @@ def test_streams_heartbeat_fencing_in_a_live_group(both_newest):
                 "wrong_epoch": _answer(wrong), "unknown_member": _answer(unknown),
                 "leave": [error_name(left["error_code"]), left["member_epoch"]]}
     both_newest.compare(scenario)
+
+
+def test_streams_group_seen_by_other_apis(both_newest):
+    """A streams group with one member as the classic APIs see it: ListGroups filtered by type "streams"
+    (and by state), JoinGroup on it, StreamsGroupDescribe of it; DeleteGroups while the
+    member is in (NON_EMPTY_GROUP) and after it left."""
+    def scenario(t):
+        g, topic = t.name("g"), t.topic("in", partitions=1)
+        topology = {"epoch": 0, "subtopologies": [{"subtopology_id": "0", "source_topics": [topic]}]}
+        coordinator_ready(t, g)
+        with t.conn() as c:
+            joined = sw.heartbeat(c, g, "m1", 0, rebalance_timeout_ms=30000, topology=topology, process_id="p1",
+                                  active={}, standby={}, warmup={})
+            described = sw.describe(c, [g])
+
+        def listed(**filters):
+            r = t.call("ListGroups", 5, **filters)
+            return [error_name(r["error_code"]),
+                    sorted([x["group_id"], x["group_state"], x["group_type"]] for x in r["groups"]
+                           if x["group_id"] == g)]
+        out = {"join": error_name(joined["error_code"]),
+               "streams_describe": [[error_name(d["error_code"]), d["group_state"]] for d in described],
+               "list_streams": listed(states_filter=[], types_filter=["streams"]),
+               "list_consumer": listed(states_filter=[], types_filter=["consumer"]),
+               "list_state_empty": listed(states_filter=["Empty"], types_filter=[])}
+        j = t.call("JoinGroup", 5, group_id=g, session_timeout_ms=10000, rebalance_timeout_ms=10000,
+                   member_id="", group_instance_id=None, protocol_type="consumer",
+                   protocols=[{"name": "range", "metadata": b""}])
+        out["classic_join"] = error_name(j["error_code"])
+        out["delete_non_empty"] = [error_name(r["error_code"]) for r in
+                                   t.call("DeleteGroups", 2, groups_names=[g])["results"]]
+        with t.conn() as c:
+            out["leave"] = error_name(sw.heartbeat(c, g, "m1", -1)["error_code"])
+        out["delete_empty"] = [error_name(r["error_code"]) for r in
+                               t.call("DeleteGroups", 2, groups_names=[g])["results"]]
+        return out
+    both_newest.compare(scenario)

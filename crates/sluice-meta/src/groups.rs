@@ -734,39 +734,32 @@ impl Groups {
     /// JoinGroup: Kafka's `classicGroupJoin`. A consumer group with members or a share group
     /// refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer group
     /// becomes an Empty classic group first.
-    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
+    /// Why a JoinGroup (classic protocol) on `group` is refused with INCONSISTENT_GROUP_PROTOCOL,
+    /// as Kafka's `classicGroupJoin` checks before anything else (before MEMBER_ID_REQUIRED): a
+    /// consumer or streams group with members, or a share group. `None`: the join may proceed.
+    pub fn classic_join_refusal(&self, group: &str) -> Option<&'static str> {
         match self.groups.get(group) {
-            Some(Group::Classic(_)) => {}
             Some(Group::Consumer(c)) if !c.members.is_empty() => {
-                return err(
-                    codes::INCONSISTENT_GROUP_PROTOCOL,
-                    "The group uses the consumer protocol (KIP-848).",
-                )
+                Some("The group uses the consumer protocol (KIP-848).")
             }
-            Some(Group::Share(_)) => {
-                return err(
-                    codes::INCONSISTENT_GROUP_PROTOCOL,
-                    "The group is a share group (KIP-932).",
-                )
-            }
+            Some(Group::Share(_)) => Some("The group is a share group (KIP-932)."),
             Some(Group::Streams(g)) if !g.members.is_empty() => {
-                return err(
-                    codes::INCONSISTENT_GROUP_PROTOCOL,
-                    "The group uses the streams protocol (KIP-1071).",
-                )
+                Some("The group uses the streams protocol (KIP-1071).")
             }
-            Some(Group::Streams(_)) => {
-                self.groups.insert(
-                    group.to_string(),
-                    Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
-                );
-            }
-            Some(Group::Consumer(_)) | None => {
-                self.groups.insert(
-                    group.to_string(),
-                    Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
-                );
-            }
+            _ => None,
+        }
+    }
+
+    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
+        if let Some(why) = self.classic_join_refusal(group) {
+            return err(codes::INCONSISTENT_GROUP_PROTOCOL, why);
+        }
+        // An absent id or an empty consumer/streams group becomes an Empty classic group.
+        if !matches!(self.groups.get(group), Some(Group::Classic(_))) {
+            self.groups.insert(
+                group.to_string(),
+                Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
+            );
         }
         self.classic_mut(group)
             .expect("a classic group now")
