@@ -141,3 +141,23 @@ def test_streams_group_seen_by_other_apis(both_newest):
                                t.call("DeleteGroups", 2, groups_names=[g])["results"]]
         return out
     both_newest.compare(scenario)
+
+
+def test_streams_group_configs(both_newest):
+    """streams.* group configs through IncrementalAlterConfigs (GROUP resource, validate only): valid
+    values accepted, out-of-range ones refused with Kafka's code and message."""
+    def scenario(t):
+        g = t.name("g")
+        values = {"standby_3": ("streams.num.standby.replicas", "3"),
+                  "standby_too_many": ("streams.num.standby.replicas", "100"),
+                  "session_ok": ("streams.session.timeout.ms", "45000"),
+                  "session_below_min": ("streams.session.timeout.ms", "1000"),
+                  "heartbeat_not_a_number": ("streams.heartbeat.interval.ms", "soon")}
+        out = {}
+        for label, (name, value) in values.items():
+            r = t.call("IncrementalAlterConfigs", 1, validate_only=True, resources=[{
+                "resource_type": 32, "resource_name": g,
+                "configs": [{"name": name, "config_operation": 0, "value": value}]}])["responses"][0]
+            out[label] = [error_name(r["error_code"]), r["error_message"]]
+        return out
+    both_newest.compare(scenario)
