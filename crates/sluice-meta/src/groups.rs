@@ -302,7 +302,7 @@ pub enum GroupCommand {
     /// A KIP-1071 StreamsGroupHeartbeat that changes something.
     StreamsHeartbeat {
         group: String,
-        heartbeat: StreamsHeartbeat,
+        heartbeat: Box<StreamsHeartbeat>,
     },
     /// Streams members whose session ran out, or who held revoked tasks past their rebalance
     /// timeout, on the coordinator's clock.
@@ -336,7 +336,7 @@ pub enum GroupResponse {
     /// One Kafka error code per item of the command (DeleteGroups).
     Codes(Vec<i16>),
     ConsumerHeartbeat(HeartbeatReply),
-    StreamsHeartbeat(StreamsHeartbeatReply),
+    StreamsHeartbeat(Box<StreamsHeartbeatReply>),
 }
 
 fn err(code: i16, message: &str) -> CommandResponse {
@@ -726,7 +726,7 @@ impl Groups {
             Err(e) => err(e.code, &e.message),
             Ok(reply) => {
                 self.groups.insert(group.to_string(), Group::Streams(g));
-                CommandResponse::Group(GroupResponse::StreamsHeartbeat(reply))
+                CommandResponse::Group(GroupResponse::StreamsHeartbeat(Box::new(reply)))
             }
         }
     }

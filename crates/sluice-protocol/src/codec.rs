@@ -160,7 +160,7 @@ pub struct StreamsRequest {
 #[derive(Debug)]
 pub enum StreamsBody {
     /// StreamsGroupHeartbeat (88).
-    Heartbeat(crate::streams::StreamsGroupHeartbeatRequest),
+    Heartbeat(Box<crate::streams::StreamsGroupHeartbeatRequest>),
     /// StreamsGroupDescribe (89).
     Describe(crate::streams::StreamsGroupDescribeRequest),
 }
@@ -205,7 +205,7 @@ pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, St
         .and_then(|header| {
             let body = if key == crate::streams::STREAMS_GROUP_HEARTBEAT_KEY {
                 crate::streams::StreamsGroupHeartbeatRequest::decode(&mut buf, version)
-                    .map(StreamsBody::Heartbeat)
+                    .map(|r| StreamsBody::Heartbeat(Box::new(r)))
             } else {
                 crate::streams::StreamsGroupDescribeRequest::decode(&mut buf, version)
                     .map(StreamsBody::Describe)

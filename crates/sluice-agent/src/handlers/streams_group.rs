@@ -59,7 +59,7 @@ pub fn serve(cx: RequestContext, req: StreamsRequest) -> ReplyFuture {
     Box::pin(async move {
         let frame = match req.body {
             StreamsBody::Heartbeat(r) => {
-                let resp = heartbeat(&cx, r).await;
+                let resp = heartbeat(&cx, *r).await;
                 encode_streams_response(version, corr, &resp)
             }
             StreamsBody::Describe(r) => {
@@ -422,10 +422,10 @@ async fn propose(
 ) -> Result<StreamsHeartbeatReply, (i16, String)> {
     let cmd = GroupCommand::StreamsHeartbeat {
         group: group.to_string(),
-        heartbeat,
+        heartbeat: Box::new(heartbeat),
     };
     match agent.propose(Command::Group(cmd)).await {
-        Ok(CommandResponse::Group(GroupResponse::StreamsHeartbeat(r))) => Ok(r),
+        Ok(CommandResponse::Group(GroupResponse::StreamsHeartbeat(r))) => Ok(*r),
         Ok(CommandResponse::Error { code, message }) => Err((code, message)),
         Ok(other) => {
             tracing::warn!(?other, "unexpected streams heartbeat answer");
