@@ -100,6 +100,10 @@ pub enum GroupLookupError {
     /// No group has the id.
     #[error("Group {0} not found.")]
     NotFound(String),
+    /// A StreamsGroupHeartbeat that is not a join (member epoch > 0) named no group (Kafka's
+    /// `getOrCreateStreamsGroup` without create: "Streams group g not found.").
+    #[error("Streams group {0} not found.")]
+    StreamsNotFound(String),
     /// The id names a group of another kind (Kafka: GROUP_ID_NOT_FOUND, "Group g is not a
     /// share group.").
     #[error("Group {group} is not a {wanted} group.")]
@@ -684,9 +688,17 @@ impl Groups {
     /// The group a StreamsGroupHeartbeat runs on, as a copy: the streams group `group`, or a new
     /// one when no group has the id or it is an empty classic or consumer group (converted,
     /// keeping its committed offsets: an application moving from `group.protocol=classic` to
-    /// `streams` neither loses nor reprocesses input). Any other group is GROUP_ID_NOT_FOUND.
-    pub fn streams_for_heartbeat(&self, group: &str) -> Result<StreamsGroup, GroupLookupError> {
+    /// `streams` neither loses nor reprocesses input). Any other group is GROUP_ID_NOT_FOUND,
+    /// and so is an absent id when `member_epoch` is not a join (0): a leave (-1/-2) as
+    /// "Group g not found.", any other epoch as "Streams group g not found." (Kafka 4.4).
+    pub fn streams_for_heartbeat(
+        &self,
+        group: &str,
+        member_epoch: i32,
+    ) -> Result<StreamsGroup, GroupLookupError> {
         match self.groups.get(group) {
+            None if member_epoch < 0 => Err(GroupLookupError::NotFound(group.to_string())),
+            None if member_epoch > 0 => Err(GroupLookupError::StreamsNotFound(group.to_string())),
             None => Ok(StreamsGroup::default()),
             Some(Group::Streams(g)) => Ok(g.clone()),
             Some(Group::Classic(g)) if g.members.is_empty() => Ok(StreamsGroup::default()),
@@ -701,11 +713,16 @@ impl Groups {
     }
 
     fn streams_heartbeat(&mut self, group: &str, hb: &StreamsHeartbeat) -> CommandResponse {
-        let mut g = match self.streams_for_heartbeat(group) {
+        let mut g = match self.streams_for_heartbeat(group, hb.member_epoch) {
             Ok(g) => g,
             Err(e) => return err(e.code(), &e.to_string()),
         };
         match g.heartbeat(hb) {
+            // The group names itself in Kafka's message ("Member m is not a member of group g.").
+            Err(e) if e.code == codes::UNKNOWN_MEMBER_ID => err(
+                e.code,
+                &format!("Member {} is not a member of group {group}.", hb.member_id),
+            ),
             Err(e) => err(e.code, &e.message),
             Ok(reply) => {
                 self.groups.insert(group.to_string(), Group::Streams(g));
@@ -717,39 +734,32 @@ impl Groups {
     /// JoinGroup: Kafka's `classicGroupJoin`. A consumer group with members or a share group
     /// refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer group
     /// becomes an Empty classic group first.
-    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
+    /// Why a JoinGroup (classic protocol) on `group` is refused with INCONSISTENT_GROUP_PROTOCOL,
+    /// as Kafka's `classicGroupJoin` checks before anything else (before MEMBER_ID_REQUIRED): a
+    /// consumer or streams group with members, or a share group. `None`: the join may proceed.
+    pub fn classic_join_refusal(&self, group: &str) -> Option<&'static str> {
         match self.groups.get(group) {
-            Some(Group::Classic(_)) => {}
             Some(Group::Consumer(c)) if !c.members.is_empty() => {
-                return err(
-                    codes::INCONSISTENT_GROUP_PROTOCOL,
-                    "The group uses the consumer protocol (KIP-848).",
-                )
+                Some("The group uses the consumer protocol (KIP-848).")
             }
-            Some(Group::Share(_)) => {
-                return err(
-                    codes::INCONSISTENT_GROUP_PROTOCOL,
-                    "The group is a share group (KIP-932).",
-                )
-            }
+            Some(Group::Share(_)) => Some("The group is a share group (KIP-932)."),
             Some(Group::Streams(g)) if !g.members.is_empty() => {
-                return err(
-                    codes::INCONSISTENT_GROUP_PROTOCOL,
-                    "The group uses the streams protocol (KIP-1071).",
-                )
+                Some("The group uses the streams protocol (KIP-1071).")
             }
-            Some(Group::Streams(_)) => {
-                self.groups.insert(
-                    group.to_string(),
-                    Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
-                );
-            }
-            Some(Group::Consumer(_)) | None => {
-                self.groups.insert(
-                    group.to_string(),
-                    Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
-                );
-            }
+            _ => None,
+        }
+    }
+
+    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
+        if let Some(why) = self.classic_join_refusal(group) {
+            return err(codes::INCONSISTENT_GROUP_PROTOCOL, why);
+        }
+        // An absent id or an empty consumer/streams group becomes an Empty classic group.
+        if !matches!(self.groups.get(group), Some(Group::Classic(_))) {
+            self.groups.insert(
+                group.to_string(),
+                Group::Classic(ClassicGroup::new(&j.protocol_type, now_ms)),
+            );
         }
         self.classic_mut(group)
             .expect("a classic group now")

@@ -40,6 +40,10 @@ pub async fn handle(cx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResp
     if let Err(refused) = cx.coordinated_named_group(Op::Read, &group) {
         return fail(resp, refused.0);
     }
+    // Kafka refuses a group of another protocol before anything else (even MEMBER_ID_REQUIRED).
+    if agent.read(|s| s.groups.classic_join_refusal(&group).is_some()) {
+        return fail(resp, ResponseError::InconsistentGroupProtocol);
+    }
     if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&req.session_timeout_ms) {
         return fail(resp, ResponseError::InvalidSessionTimeout);
     }

@@ -112,9 +112,7 @@ fn invalid(req: &StreamsGroupHeartbeatRequest) -> Option<(i16, String)> {
             if req.topology.is_none() {
                 return bad("Topology must be non-null when (re-)joining.");
             }
-            if req.process_id.as_deref().is_none_or(blank) {
-                return bad("ProcessId can't be empty.");
-            }
+            // Kafka 4.4 accepts a join with a null or empty process id (no validation).
         }
         STATIC_LEAVE_EPOCH if req.instance_id.is_none() => {
             return bad("InstanceId can't be null.");
@@ -316,7 +314,7 @@ async fn heartbeat(
         now_ms: now_ms(),
     };
     let (current, topics) = agent.read(|s| {
-        let current = s.groups.streams_for_heartbeat(&group);
+        let current = s.groups.streams_for_heartbeat(&group, hb.member_epoch);
         let stored = current.as_ref().ok().and_then(|g| g.topology.as_ref());
         let topics = topic_counts(s, hb.topology.as_ref().or(stored));
         (current, topics)
