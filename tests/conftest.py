@@ -153,12 +153,27 @@ class SluiceProcess:
             self.proc = None
 
 
-class Cluster:
-    """Starts sluice processes for one test and stops them all at the end."""
+# Test agents let groups set short sessions, heartbeats and record locks (a test waits seconds, not
+# Kafka's 45 s minimum), as a test Kafka broker lowers its group.*.min.* configs. The conformance
+# counterpart (sluice_ref) keeps Kafka's defaults, so refusals compare.
+RELAXED_GROUP_BOUNDS = {f"SLUICE_GROUP_{kind}_MIN_{what}_MS": value for kind, what, value in [
+    ("CONSUMER", "SESSION_TIMEOUT", "1000"), ("CONSUMER", "HEARTBEAT_INTERVAL", "100"),
+    ("SHARE", "SESSION_TIMEOUT", "1000"), ("SHARE", "HEARTBEAT_INTERVAL", "100"),
+    ("SHARE", "RECORD_LOCK_DURATION", "1000"),
+    ("STREAMS", "SESSION_TIMEOUT", "1000"), ("STREAMS", "HEARTBEAT_INTERVAL", "100")]}
 
-    def __init__(self, tmp_path: Path):
+
+class Cluster:
+    """Starts sluice processes for one test and stops them all at the end. Agents get
+    RELAXED_GROUP_BOUNDS unless `kafka_group_bounds`."""
+
+    def __init__(self, tmp_path: Path, kafka_group_bounds: bool = False):
         self.tmp = tmp_path
         self.procs: list[SluiceProcess] = []
+        self.group_env = {} if kafka_group_bounds else RELAXED_GROUP_BOUNDS
+
+    def _agent_env(self, env: dict | None) -> dict:
+        return {**self.group_env, **(env or {})}
 
     def dev(self, *extra: str, name: str = "dev", port: int | None = None, env=None,
             expect_bootstrap: str | None = "") -> SluiceProcess:
@@ -167,7 +182,7 @@ class Cluster:
         data = self.tmp / f"{name}-data"
         data.mkdir(exist_ok=True)
         args = ["dev", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}", *extra]
-        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port, env)
+        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port, self._agent_env(env))
         if expect_bootstrap != "":
             p.expect_bootstrap = expect_bootstrap
         p.data_dir = data
@@ -213,7 +228,7 @@ class Cluster:
         args = ["agent", "--meta", meta_url, "--object-store", store_url or object_dir.resolve().as_uri(),
                 "--cache-dir", str(cache), "--listen", f"127.0.0.1:{port}", "--agent-id", str(agent_id),
                 *extra]
-        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port, env)
+        p = SluiceProcess(name, args, self.tmp, "Sluice ready", port, self._agent_env(env))
         self.procs.append(p)
         return p.start()
 
@@ -317,7 +332,7 @@ def kafka_newest(tmp_path_factory):
 def sluice_ref(tmp_path_factory):
     """`sluice dev` shared by the whole session, the counterpart of `kafka_ref` in conformance scenarios
     (each scenario makes its own topics and groups, so they do not see each other)."""
-    c = Cluster(tmp_path_factory.mktemp("sluice-ref"))
+    c = Cluster(tmp_path_factory.mktemp("sluice-ref"), kafka_group_bounds=True)
     metrics_port = free_port()
     p = c.dev("--metrics-listen", f"127.0.0.1:{metrics_port}", name="sluice-ref")
     p.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # per-API request counts, for coverage

@@ -9,7 +9,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Each step's line carries the seconds since the start, so a CI log shows where the time goes.
-log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
+# The same lines are repeated at the end (the tail of a CI log is what gets read).
+STEPS=()
+log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; STEPS+=("[${SECONDS}s] $*"); }
+summary() { printf '\n==> steps (seconds since start):\n'; printf '    %s\n' "${STEPS[@]}" "[${SECONDS}s] end"; }
+trap summary EXIT
 
 # --- test clients ---------------------------------------------------------------
 if ! command -v kcat >/dev/null 2>&1; then

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import kafkawire
 import streamswire as sw
 from conformance.harness import error_name
 
@@ -152,12 +153,74 @@ def test_streams_group_configs(both_newest):
                   "standby_too_many": ("streams.num.standby.replicas", "100"),
                   "session_ok": ("streams.session.timeout.ms", "45000"),
                   "session_below_min": ("streams.session.timeout.ms", "1000"),
-                  "heartbeat_not_a_number": ("streams.heartbeat.interval.ms", "soon")}
+                  "heartbeat_not_a_number": ("streams.heartbeat.interval.ms", "soon"),
+                  "streams_heartbeat_above_max": ("streams.heartbeat.interval.ms", "20000"),
+                  "streams_session_above_max": ("streams.session.timeout.ms", "60001"),
+                  "standby_negative": ("streams.num.standby.replicas", "-1"),
+                  # the same broker bounds for the other kinds' group configs
+                  "consumer_session_below_min": ("consumer.session.timeout.ms", "6000"),
+                  "consumer_heartbeat_below_min": ("consumer.heartbeat.interval.ms", "500"),
+                  "consumer_heartbeat_ok": ("consumer.heartbeat.interval.ms", "15000"),
+                  "share_session_above_max": ("share.session.timeout.ms", "70000"),
+                  "share_heartbeat_above_max": ("share.heartbeat.interval.ms", "16000"),
+                  "share_lock_below_min": ("share.record.lock.duration.ms", "3000"),
+                  "share_lock_ok": ("share.record.lock.duration.ms", "15000"),
+                  "share_delivery_count_above_max": ("share.delivery.count.limit", "11")}
         out = {}
         for label, (name, value) in values.items():
             r = t.call("IncrementalAlterConfigs", 1, validate_only=True, resources=[{
                 "resource_type": 32, "resource_name": g,
                 "configs": [{"name": name, "config_operation": 0, "value": value}]}])["responses"][0]
             out[label] = [error_name(r["error_code"]), r["error_message"]]
+        return out
+    both_newest.compare(scenario)
+
+
+def test_streams_group_offsets_and_other_kinds(both_newest):
+    """A streams group with one member as the offset APIs and the other kinds' heartbeats see it:
+    OffsetCommit v9 with the member's epoch, a stale epoch and an unknown member; OffsetFetch v9 with the
+    member's epoch and a wrong one; a ConsumerGroupHeartbeat and a ShareGroupHeartbeat joining it."""
+    def scenario(t):
+        g, topic = t.name("g"), t.topic("in", partitions=1)
+        topology = {"epoch": 0, "subtopologies": [{"subtopology_id": "0", "source_topics": [topic]}]}
+        coordinator_ready(t, g)
+        with t.conn() as c:
+            joined = sw.heartbeat(c, g, "m1", 0, rebalance_timeout_ms=30000, topology=topology, process_id="p1",
+                                  active={}, standby={}, warmup={})
+        epoch = joined["member_epoch"]
+
+        def commit(member: str, member_epoch: int):
+            r = t.call("OffsetCommit", 9, group_id=g, generation_id_or_member_epoch=member_epoch, member_id=member,
+                       group_instance_id=None, topics=[{"name": topic, "partitions": [{
+                           "partition_index": 0, "committed_offset": 7, "committed_leader_epoch": -1,
+                           "committed_metadata": "m"}]}])
+            return [error_name(p["error_code"]) for tp in r["topics"] for p in tp["partitions"]]
+
+        def fetch(member: str, member_epoch: int):
+            r = t.call("OffsetFetch", 9, groups=[{"group_id": g, "member_id": member, "member_epoch": member_epoch,
+                                                  "topics": [{"name": topic, "partition_indexes": [0]}]}],
+                       require_stable=False)
+            grp = r["groups"][0]
+            return [error_name(grp["error_code"]),
+                    [[error_name(p["error_code"]), p["committed_offset"]] for tp in grp["topics"]
+                     for p in tp["partitions"]]]
+
+        out = {"join": [error_name(joined["error_code"]), epoch >= 1],
+               "commit_member_epoch": commit("m1", epoch),
+               "commit_stale_epoch": commit("m1", epoch - 1),
+               "commit_future_epoch": commit("m1", epoch + 1),
+               "commit_unknown_member": commit("nobody", epoch),
+               "commit_simple": commit("", -1),
+               "fetch_member_epoch": fetch("m1", epoch),
+               "fetch_wrong_epoch": fetch("m1", epoch + 1),
+               "fetch_unknown_member": fetch("nobody", epoch)}
+        with t.conn() as c:
+            cg = kafkawire.consumer_group_heartbeat_v1(c, g, "c1", 0, rebalance_timeout_ms=30000, topics=[topic],
+                                                    owned=[])
+            sg = kafkawire.share_group_heartbeat_v1(c, g, "s1-aaaaaaaaaaaaaaaaaaaa", 0, topics=[topic])
+        out["consumer_heartbeat"] = [error_name(cg["error"]), cg["message"]]
+        out["share_heartbeat"] = [error_name(sg["error"]), sg["message"]]
+        with t.conn() as c:
+            out["leave"] = error_name(sw.heartbeat(c, g, "m1", -1)["error_code"])
         return out
     both_newest.compare(scenario)

@@ -12,10 +12,7 @@ import pytest
 from conformance.test_basics import API_NAMES
 
 # APIs whose scenarios run on a dedicated pair of brokers (SASL listeners), not on the session's Sluice
-ELSEWHERE = {"SaslHandshake": "test_sasl.py", "SaslAuthenticate": "test_sasl.py",
-             # Until the raw-wire streams scenarios (branch streamsconf) land, the streams APIs are
-             # compared with Kafka 4.4 end to end by tests/test_streams_apps.py (STREAMS_TARGET=kafka).
-             "StreamsGroupHeartbeat": "../test_streams_apps.py", "StreamsGroupDescribe": "../test_streams_apps.py"}
+ELSEWHERE = {"SaslHandshake": "test_sasl.py", "SaslAuthenticate": "test_sasl.py"}
 
 
 def test_every_advertised_api_has_a_scenario(request, sluice_ref, both):

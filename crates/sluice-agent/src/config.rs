@@ -82,6 +82,9 @@ pub struct AgentConfig {
     pub streams_heartbeat_interval: Duration,
     /// `group.streams.num.standby.replicas` (0-2; overridden by `streams.num.standby.replicas`).
     pub streams_num_standby_replicas: u32,
+    /// Broker bounds on group configs (`group.*.{min,max}.*`): a group config outside them is
+    /// refused, a stored one is used clamped to them.
+    pub group_config_bounds: crate::group_config::GroupConfigBounds,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty classic
     /// group waits for more members (extended by as much per newcomer, up to the rebalance
     /// timeout). Zero completes it as soon as everyone known has joined.
@@ -171,6 +174,7 @@ impl Default for AgentConfig {
             streams_session_timeout: Duration::from_secs(45),
             streams_heartbeat_interval: Duration::from_secs(5),
             streams_num_standby_replicas: 0,
+            group_config_bounds: Default::default(),
             group_initial_rebalance_delay: Duration::from_secs(3),
             offsets_retention: Duration::from_secs(7 * 24 * 3600),
             transaction_max_timeout_ms: sluice_meta::txn::DEFAULT_TRANSACTION_MAX_TIMEOUT_MS,

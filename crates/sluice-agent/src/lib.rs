@@ -16,6 +16,7 @@ pub mod compaction;
 pub mod config;
 pub mod dispatch;
 pub mod fetch_session;
+pub mod group_config;
 pub mod group_coordinator;
 pub mod handlers;
 pub mod listener;

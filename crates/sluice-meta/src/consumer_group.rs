@@ -174,20 +174,18 @@ fn fail(code: i16, message: impl Into<String>) -> Result<HeartbeatReply, Heartbe
     })
 }
 
-/// Kafka's OffsetCommit check of a KIP-848 or streams member (generation = member epoch), given
-/// the epoch the group knows for `member_id` (`None`: not a member): a commit outside group
-/// management (no member id, negative epoch) passes; else UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH
-/// for a newer epoch, STALE_MEMBER_EPOCH for an older one.
-pub fn commit_epoch_refusal(known: Option<i32>, member_id: &str, member_epoch: i32) -> Option<i16> {
-    if member_epoch < 0 && member_id.is_empty() {
-        // Admin tools and manual assignment commit outside group management.
-        return None;
-    }
+/// Kafka's member check of an OffsetCommit or OffsetFetch by a KIP-848 or streams member
+/// (generation = member epoch), given the epoch the group knows for the member (`None`: not a
+/// member): UNKNOWN_MEMBER_ID, else `newer` for an epoch ahead of the member's (Kafka:
+/// FENCED_MEMBER_EPOCH for consumer groups, STALE_MEMBER_EPOCH for streams groups),
+/// STALE_MEMBER_EPOCH for an older one. Commits outside group management are let through by the
+/// caller ([`crate::groups::Groups::commit_refusal`]), as Kafka's `validateOffsetCommit`.
+pub fn member_epoch_refusal(known: Option<i32>, member_epoch: i32, newer: i16) -> Option<i16> {
     let Some(known) = known else {
         return Some(codes::UNKNOWN_MEMBER_ID);
     };
     if member_epoch > known {
-        Some(FENCED_MEMBER_EPOCH)
+        Some(newer)
     } else if member_epoch < known {
         Some(STALE_MEMBER_EPOCH)
     } else {
@@ -617,12 +615,13 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// Kafka's checks of an OffsetCommit from a member (generation = member epoch).
-    pub fn validate_commit(&self, member_id: &str, member_epoch: i32) -> Option<i16> {
-        commit_epoch_refusal(
+    /// Kafka's `ConsumerGroup.validateMemberEpoch` for an OffsetCommit or OffsetFetch of
+    /// `member_id`: UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH (newer), STALE_MEMBER_EPOCH (older).
+    pub fn validate_member_epoch(&self, member_id: &str, member_epoch: i32) -> Option<i16> {
+        member_epoch_refusal(
             self.members.get(member_id).map(|m| m.member_epoch),
-            member_id,
             member_epoch,
+            FENCED_MEMBER_EPOCH,
         )
     }
 }
@@ -841,11 +840,17 @@ mod tests {
         let mut h = hb("b", 0, &ts);
         h.max_size = 1;
         assert_eq!(g.heartbeat(&h).unwrap_err().code, GROUP_MAX_SIZE_REACHED);
-        assert_eq!(g.validate_commit("a", 1), None);
-        assert_eq!(g.validate_commit("a", 0), Some(STALE_MEMBER_EPOCH));
-        assert_eq!(g.validate_commit("a", 2), Some(FENCED_MEMBER_EPOCH));
-        assert_eq!(g.validate_commit("x", 1), Some(codes::UNKNOWN_MEMBER_ID));
-        assert_eq!(g.validate_commit("", -1), None);
+        assert_eq!(g.validate_member_epoch("a", 1), None);
+        assert_eq!(g.validate_member_epoch("a", 0), Some(STALE_MEMBER_EPOCH));
+        assert_eq!(g.validate_member_epoch("a", 2), Some(FENCED_MEMBER_EPOCH));
+        assert_eq!(
+            g.validate_member_epoch("x", 1),
+            Some(codes::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(
+            g.validate_member_epoch("", -1),
+            Some(codes::UNKNOWN_MEMBER_ID)
+        );
     }
 
     /// Random joins, leaves, subscription changes and heartbeats (members acknowledging what

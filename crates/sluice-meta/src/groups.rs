@@ -505,9 +505,13 @@ impl Groups {
                 offsets,
                 now_ms,
             } => {
-                if let Some((code, message)) =
-                    self.commit_refusal(group, *generation, member_id, instance_id.as_deref())
-                {
+                if let Some((code, message)) = self.commit_refusal(
+                    group,
+                    *generation,
+                    member_id,
+                    instance_id.as_deref(),
+                    false,
+                ) {
                     return err(code, message);
                 }
                 self.write_offsets(group, offsets, *now_ms);
@@ -731,9 +735,6 @@ impl Groups {
         }
     }
 
-    /// JoinGroup: Kafka's `classicGroupJoin`. A consumer group with members or a share group
-    /// refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer group
-    /// becomes an Empty classic group first.
     /// Why a JoinGroup (classic protocol) on `group` is refused with INCONSISTENT_GROUP_PROTOCOL,
     /// as Kafka's `classicGroupJoin` checks before anything else (before MEMBER_ID_REQUIRED): a
     /// consumer or streams group with members, or a share group. `None`: the join may proceed.
@@ -750,6 +751,9 @@ impl Groups {
         }
     }
 
+    /// JoinGroup: Kafka's `classicGroupJoin`. A consumer or streams group with members, or a
+    /// share group, refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer or
+    /// streams group becomes an Empty classic group first.
     fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
         if let Some(why) = self.classic_join_refusal(group) {
             return err(codes::INCONSISTENT_GROUP_PROTOCOL, why);
@@ -766,37 +770,67 @@ impl Groups {
             .join(j, now_ms, delay_ms)
     }
 
-    /// Why OffsetCommit (or TxnOffsetCommit) by this member and generation would be refused:
-    /// a Kafka error code and message, or `None` when it may commit. A commit outside group
-    /// management (generation < 0, no members) is always allowed; a share group takes none
-    /// (Kafka's `ShareGroup.validateOffsetCommit`: GROUP_ID_NOT_FOUND).
+    /// Why OffsetCommit (or TxnOffsetCommit, `transactional`) by this member and generation
+    /// would be refused: a Kafka error code and message, or `None` when it may commit. As Kafka's
+    /// `validateOffsetCommit`: a commit outside group management (generation < 0) is allowed into
+    /// a group without members, and a TxnOffsetCommit naming no member into any group; otherwise
+    /// the member must be known with its current epoch ([`Groups::member_epoch_refusal`]). A share
+    /// group takes none (`ShareGroup.validateOffsetCommit`: GROUP_ID_NOT_FOUND).
     pub fn commit_refusal(
         &self,
         group: &str,
         generation: i32,
         member_id: &str,
         instance_id: Option<&str>,
+        transactional: bool,
     ) -> Option<(i16, &'static str)> {
+        let outside_group_management = generation < 0
+            && (self.groups.get(group).is_none_or(Group::is_empty)
+                || transactional && member_id.is_empty() && instance_id.is_none());
         match self.groups.get(group) {
             None => (generation >= 0)
                 .then_some((codes::ILLEGAL_GENERATION, "The group has no generation.")),
             Some(Group::Classic(g)) => g.commit_refusal(generation, member_id, instance_id),
-            Some(Group::Consumer(c)) if !c.members.is_empty() => c
-                .validate_commit(member_id, generation)
-                .map(|code| (code, "OffsetCommit refused")),
-            Some(Group::Consumer(_)) => {
-                (generation >= 0).then_some((codes::UNKNOWN_MEMBER_ID, "OffsetCommit refused"))
-            }
             Some(Group::Share(_)) => Some((
                 codes::GROUP_ID_NOT_FOUND,
                 "The group is a share group, not a consumer group.",
             )),
-            Some(Group::Streams(g)) if !g.members.is_empty() => g
-                .validate_commit(member_id, generation)
+            Some(_) if outside_group_management => None,
+            Some(_) => self
+                .member_epoch_refusal(group, member_id, generation)
                 .map(|code| (code, "OffsetCommit refused")),
-            Some(Group::Streams(_)) => {
-                (generation >= 0).then_some((codes::UNKNOWN_MEMBER_ID, "OffsetCommit refused"))
+        }
+    }
+
+    /// Kafka's `validateOffsetFetch` of an OffsetFetch (v9+) naming a member of a KIP-848 or
+    /// streams group: `None` when it may read (no member id and a negative epoch, as admin
+    /// clients send; a classic group; no group), else the group-level error code
+    /// ([`Groups::member_epoch_refusal`]). Share groups are refused by the caller.
+    pub fn fetch_refusal(
+        &self,
+        group: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Option<i16> {
+        if member_id.is_none() && member_epoch < 0 {
+            return None;
+        }
+        match self.groups.get(group) {
+            Some(Group::Consumer(_) | Group::Streams(_)) => {
+                self.member_epoch_refusal(group, member_id.unwrap_or(""), member_epoch)
             }
+            _ => None,
+        }
+    }
+
+    /// The member check shared by OffsetCommit and OffsetFetch for a KIP-848 or streams group:
+    /// UNKNOWN_MEMBER_ID, or an epoch other than the member's (FENCED_MEMBER_EPOCH or
+    /// STALE_MEMBER_EPOCH, per kind). `None` for other kinds.
+    pub fn member_epoch_refusal(&self, group: &str, member_id: &str, epoch: i32) -> Option<i16> {
+        match self.groups.get(group) {
+            Some(Group::Consumer(c)) => c.validate_member_epoch(member_id, epoch),
+            Some(Group::Streams(g)) => g.validate_member_epoch(member_id, epoch),
+            _ => None,
         }
     }
 
@@ -1499,7 +1533,7 @@ mod stored_tests {
             "Group sg is not a consumer group."
         );
         assert_eq!(
-            gs.commit_refusal("sg", -1, "", None).map(|r| r.0),
+            gs.commit_refusal("sg", -1, "", None, false).map(|r| r.0),
             Some(codes::GROUP_ID_NOT_FOUND)
         );
         // A simple classic group is not a share group, but becomes a consumer group.

@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes;
 use crate::consumer_group::{
-    commit_epoch_refusal, compile_regex, regex_matches, FENCED_MEMBER_EPOCH,
-    GROUP_MAX_SIZE_REACHED, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH, UNRELEASED_INSTANCE_ID,
+    compile_regex, member_epoch_refusal, regex_matches, FENCED_MEMBER_EPOCH,
+    GROUP_MAX_SIZE_REACHED, JOIN_EPOCH, LEAVE_EPOCH, STALE_MEMBER_EPOCH, STATIC_LEAVE_EPOCH,
+    UNRELEASED_INSTANCE_ID,
 };
 use crate::streams_assignor::{
     self, AssignorConfig, MemberSpec, MemberTasks, SubtopologySpec, TaskId,
@@ -1038,13 +1039,13 @@ impl StreamsGroup {
             .collect()
     }
 
-    /// Kafka's checks of an OffsetCommit from a member (generation = member epoch): unknown
-    /// member, or an epoch other than its own (STALE_MEMBER_EPOCH when older, FENCED when newer).
-    pub fn validate_commit(&self, member_id: &str, member_epoch: i32) -> Option<i16> {
-        commit_epoch_refusal(
+    /// Kafka's `StreamsGroup.validateMemberEpoch` for an OffsetCommit or OffsetFetch of
+    /// `member_id`: UNKNOWN_MEMBER_ID, or STALE_MEMBER_EPOCH for any epoch but its own.
+    pub fn validate_member_epoch(&self, member_id: &str, member_epoch: i32) -> Option<i16> {
+        member_epoch_refusal(
             self.members.get(member_id).map(|m| m.member_epoch),
-            member_id,
             member_epoch,
+            STALE_MEMBER_EPOCH,
         )
     }
 

@@ -288,11 +288,13 @@ pub fn apply(state: &mut MetaState, cmd: &TxnCommand) -> CommandResponse {
             implicit_add,
             now_ms,
         } => {
-            if let Some((code, message)) =
-                state
-                    .groups
-                    .commit_refusal(group, *generation, member_id, instance_id.as_deref())
-            {
+            if let Some((code, message)) = state.groups.commit_refusal(
+                group,
+                *generation,
+                member_id,
+                instance_id.as_deref(),
+                true,
+            ) {
                 return err(code, message);
             }
             let owner = match implicit_add {

@@ -286,6 +286,120 @@ pub struct AgentTuning {
     /// commit not proposed) or `committed` (before the version hint), printing where.
     #[arg(long, env = "SLUICE_TABLE_TEST_PAUSE", hide = true)]
     pub table_test_pause: Option<String>,
+    #[command(flatten)]
+    pub group_bounds: GroupBoundsArgs,
+}
+
+/// Broker bounds on group configs, with Kafka's names and defaults: IncrementalAlterConfigs
+/// refuses a group config outside them (INVALID_CONFIG), and a stored one is used clamped to them.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Group config bounds")]
+pub struct GroupBoundsArgs {
+    /// The least `consumer.session.timeout.ms` a group may set (group.consumer.min.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_CONSUMER_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub group_consumer_min_session_timeout_ms: i64,
+    /// The greatest `consumer.session.timeout.ms` a group may set (group.consumer.max.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_CONSUMER_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub group_consumer_max_session_timeout_ms: i64,
+    /// The least `consumer.heartbeat.interval.ms` a group may set (group.consumer.min.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_CONSUMER_MIN_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub group_consumer_min_heartbeat_interval_ms: i64,
+    /// The greatest `consumer.heartbeat.interval.ms` a group may set (group.consumer.max.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_CONSUMER_MAX_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 15_000
+    )]
+    pub group_consumer_max_heartbeat_interval_ms: i64,
+    /// The least `share.session.timeout.ms` a group may set (group.share.min.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_SHARE_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub group_share_min_session_timeout_ms: i64,
+    /// The greatest `share.session.timeout.ms` a group may set (group.share.max.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_SHARE_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub group_share_max_session_timeout_ms: i64,
+    /// The least `share.heartbeat.interval.ms` a group may set (group.share.min.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_SHARE_MIN_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub group_share_min_heartbeat_interval_ms: i64,
+    /// The greatest `share.heartbeat.interval.ms` a group may set (group.share.max.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_SHARE_MAX_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 15_000
+    )]
+    pub group_share_max_heartbeat_interval_ms: i64,
+    /// The least `share.record.lock.duration.ms` a group may set (group.share.min.record.lock.duration.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_SHARE_MIN_RECORD_LOCK_DURATION_MS",
+        default_value_t = 15_000
+    )]
+    pub group_share_min_record_lock_duration_ms: i64,
+    /// The greatest `share.record.lock.duration.ms` a group may set (group.share.max.record.lock.duration.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_SHARE_MAX_RECORD_LOCK_DURATION_MS",
+        default_value_t = 60_000
+    )]
+    pub group_share_max_record_lock_duration_ms: i64,
+    /// The least `streams.session.timeout.ms` a group may set (group.streams.min.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000
+    )]
+    pub group_streams_min_session_timeout_ms: i64,
+    /// The greatest `streams.session.timeout.ms` a group may set (group.streams.max.session.timeout.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub group_streams_max_session_timeout_ms: i64,
+    /// The least `streams.heartbeat.interval.ms` a group may set (group.streams.min.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_MIN_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub group_streams_min_heartbeat_interval_ms: i64,
+    /// The greatest `streams.heartbeat.interval.ms` a group may set (group.streams.max.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_MAX_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 15_000
+    )]
+    pub group_streams_max_heartbeat_interval_ms: i64,
+    /// The most `streams.num.standby.replicas` a group may set (group.streams.max.standby.replicas).
+    #[arg(
+        long,
+        env = "SLUICE_GROUP_STREAMS_MAX_STANDBY_REPLICAS",
+        default_value_t = 2
+    )]
+    pub group_streams_max_standby_replicas: i64,
 }
 
 #[derive(Debug, Args)]

@@ -169,6 +169,32 @@ fn parse_peers(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
         .collect()
 }
 
+/// The broker bounds on group configs from the flags, refused when a range is empty.
+fn group_config_bounds(
+    b: &crate::cli::GroupBoundsArgs,
+) -> anyhow::Result<sluice_agent::group_config::GroupConfigBounds> {
+    let bounds = sluice_agent::group_config::GroupConfigBounds {
+        consumer_session_timeout_ms: b.group_consumer_min_session_timeout_ms
+            ..=b.group_consumer_max_session_timeout_ms,
+        consumer_heartbeat_interval_ms: b.group_consumer_min_heartbeat_interval_ms
+            ..=b.group_consumer_max_heartbeat_interval_ms,
+        share_session_timeout_ms: b.group_share_min_session_timeout_ms
+            ..=b.group_share_max_session_timeout_ms,
+        share_heartbeat_interval_ms: b.group_share_min_heartbeat_interval_ms
+            ..=b.group_share_max_heartbeat_interval_ms,
+        share_record_lock_duration_ms: b.group_share_min_record_lock_duration_ms
+            ..=b.group_share_max_record_lock_duration_ms,
+        streams_session_timeout_ms: b.group_streams_min_session_timeout_ms
+            ..=b.group_streams_max_session_timeout_ms,
+        streams_heartbeat_interval_ms: b.group_streams_min_heartbeat_interval_ms
+            ..=b.group_streams_max_heartbeat_interval_ms,
+        streams_max_standby_replicas: b.group_streams_max_standby_replicas,
+        ..Default::default()
+    };
+    bounds.validate().context("--group-*-min/max-* flags")?;
+    Ok(bounds)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -309,6 +335,7 @@ async fn run_agent(
         streams_session_timeout: Duration::from_millis(t.group_streams_session_timeout_ms),
         streams_heartbeat_interval: Duration::from_millis(t.group_streams_heartbeat_interval_ms),
         streams_num_standby_replicas: t.group_streams_num_standby_replicas,
+        group_config_bounds: group_config_bounds(&t.group_bounds)?,
         group_initial_rebalance_delay: Duration::from_millis(t.group_initial_rebalance_delay_ms),
         offsets_retention: Duration::from_secs(t.offsets_retention_minutes.saturating_mul(60)),
         transaction_max_timeout_ms: t.transaction_max_timeout_ms.max(1),

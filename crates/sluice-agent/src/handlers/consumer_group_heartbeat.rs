@@ -292,14 +292,40 @@ impl Agent {
     /// The heartbeat interval members of `group` are told: the group's
     /// `consumer.heartbeat.interval.ms`, else the agent's default.
     pub fn consumer_heartbeat_interval_ms(&self, group: &str) -> i32 {
-        self.group_config_i64(group, "consumer.heartbeat.interval.ms")
-            .unwrap_or(self.cfg.consumer_heartbeat_interval.as_millis() as i64) as i32
+        self.group_setting(group, "consumer.heartbeat.interval.ms") as i32
     }
 
     /// The session timeout of `group`'s KIP-848 members.
     pub fn consumer_session_timeout_ms(&self, group: &str) -> i64 {
-        self.group_config_i64(group, "consumer.session.timeout.ms")
-            .unwrap_or(self.cfg.consumer_session_timeout.as_millis() as i64)
+        self.group_setting(group, "consumer.session.timeout.ms")
+    }
+
+    /// The effective value of integer group config `key` for `group`: the group's own value,
+    /// else the agent's default, clamped to the broker bounds (Kafka's `GroupConfig.evaluate`).
+    pub(crate) fn group_setting(&self, group: &str, key: &str) -> i64 {
+        let value = self
+            .group_config_i64(group, key)
+            .unwrap_or_else(|| self.group_config_default(key));
+        self.cfg.group_config_bounds.clamp(key, value)
+    }
+
+    /// The agent's default of integer group config `key` (its `group.*` broker config): ms for
+    /// times, counts otherwise; 0 for a key that is not an integer group config.
+    pub(crate) fn group_config_default(&self, key: &str) -> i64 {
+        let ms = |d: std::time::Duration| d.as_millis() as i64;
+        let c = &self.cfg;
+        match key {
+            "consumer.session.timeout.ms" => ms(c.consumer_session_timeout),
+            "consumer.heartbeat.interval.ms" => ms(c.consumer_heartbeat_interval),
+            "share.session.timeout.ms" => ms(c.share_session_timeout),
+            "share.heartbeat.interval.ms" => ms(c.share_heartbeat_interval),
+            "share.record.lock.duration.ms" => c.share_limits.lock_ms,
+            "share.delivery.count.limit" => c.share_limits.delivery_limit.into(),
+            "streams.session.timeout.ms" => ms(c.streams_session_timeout),
+            "streams.heartbeat.interval.ms" => ms(c.streams_heartbeat_interval),
+            "streams.num.standby.replicas" => c.streams_num_standby_replicas.into(),
+            _ => 0,
+        }
     }
 
     /// A group config of `group` as an integer (`None` when unset or not a number).

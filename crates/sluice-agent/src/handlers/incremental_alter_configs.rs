@@ -18,12 +18,11 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use sluice_meta::command::Command;
 
-use sluice_meta::share_group::parse_iso8601_duration_ms;
-
 use super::config_resource_gate;
 use super::{duplicates, invalid_config, resource_type, ApiError};
 use crate::agent::Agent;
 use crate::authz::Op;
+use crate::group_config;
 use crate::request::RequestContext;
 use crate::topic_config::{lookup, validate, validate_all, ConfigType};
 
@@ -277,66 +276,32 @@ async fn alter_group(
             "Group id can't be empty.",
         ));
     }
+    let bounds = &agent.cfg.group_config_bounds;
+    let invalid = |message: String| ApiError::new(ResponseError::InvalidConfig, message);
     let mut ops = Vec::with_capacity(r.configs.len());
     for c in &r.configs {
         let name = c.name.to_string();
-        let value = c.value.as_ref().map(|v| v.to_string());
-        let valid = |v: &str| match name.as_str() {
-            "share.auto.offset.reset" => {
-                matches!(v, "earliest" | "latest")
-                    || v.strip_prefix("by_duration:")
-                        .and_then(parse_iso8601_duration_ms)
-                        .is_some()
-            }
-            "share.isolation.level" => matches!(v, "read_uncommitted" | "read_committed"),
-            "share.record.lock.duration.ms"
-            | "share.session.timeout.ms"
-            | "share.heartbeat.interval.ms"
-            | "consumer.session.timeout.ms"
-            | "consumer.heartbeat.interval.ms"
-            | "streams.session.timeout.ms"
-            | "streams.heartbeat.interval.ms" => v.parse::<i64>().is_ok_and(|n| n >= 1),
-            "share.delivery.count.limit" => v.parse::<i16>().is_ok_and(|n| (2..=10).contains(&n)),
-            "streams.num.standby.replicas" => v.parse::<u32>().is_ok_and(|n| n <= 2),
-            _ => false,
-        };
-        let known = matches!(
-            name.as_str(),
-            "share.auto.offset.reset"
-                | "share.isolation.level"
-                | "share.record.lock.duration.ms"
-                | "share.session.timeout.ms"
-                | "share.heartbeat.interval.ms"
-                | "share.delivery.count.limit"
-                | "consumer.session.timeout.ms"
-                | "consumer.heartbeat.interval.ms"
-                | "streams.session.timeout.ms"
-                | "streams.heartbeat.interval.ms"
-                | "streams.num.standby.replicas"
-        );
-        if !known {
-            return Err(ApiError::new(
-                ResponseError::InvalidConfig,
-                format!("Unknown group config name: {name}"),
-            ));
+        if !group_config::is_known(&name) {
+            return Err(invalid(format!("Unknown group config name: {name}")));
         }
-        match (c.config_operation, value) {
-            (0, Some(v)) if valid(&v) => ops.push((name, Some(v))),
-            (0, Some(v)) => {
-                return Err(ApiError::new(
-                    ResponseError::InvalidConfig,
-                    format!("Invalid value {v} for configuration {name}"),
-                ))
+        match (c.config_operation, c.value.as_ref().map(|v| v.to_string())) {
+            (OP_SET, Some(v)) => {
+                group_config::check(bounds, &name, &v).map_err(invalid)?;
+                ops.push((name, Some(v)));
             }
-            (1, _) => ops.push((name, None)),
-            _ => {
-                return Err(ApiError::new(
-                    ResponseError::InvalidConfig,
-                    format!("Only SET and DELETE apply to {name}"),
-                ))
-            }
+            (OP_DELETE, _) => ops.push((name, None)),
+            _ => return Err(invalid(format!("Only SET and DELETE apply to {name}"))),
         }
     }
+    // The group's configs after the change, checked as a whole (session > heartbeat).
+    let mut after = agent.read(|s| s.groups.configs_of(&group).clone());
+    for (k, v) in &ops {
+        match v {
+            Some(v) => after.insert(k.clone(), v.clone()),
+            None => after.remove(k),
+        };
+    }
+    group_config::check_pairs(&after, |k| agent.group_config_default(k)).map_err(invalid)?;
     if validate_only || ops.is_empty() {
         return Ok(());
     }

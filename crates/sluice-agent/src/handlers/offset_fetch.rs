@@ -29,7 +29,9 @@ pub async fn handle(cx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetch
                         .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
                         .collect::<Vec<_>>()
                 });
-                let (code, topics) = fetch(cx, g.group_id.0.as_str(), wanted);
+                // v9+: the member fetching, checked as Kafka's validateOffsetFetch.
+                let member = (g.member_id.as_ref().map(|m| m.as_str()), g.member_epoch);
+                let (code, topics) = fetch(cx, g.group_id.0.as_str(), member, wanted);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
                     .with_error_code(code)
@@ -65,7 +67,7 @@ pub async fn handle(cx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetch
             .collect::<Vec<_>>()
     });
     let GroupId(group) = &req.group_id;
-    let (code, topics) = fetch(cx, group.as_str(), wanted);
+    let (code, topics) = fetch(cx, group.as_str(), (None, -1), wanted);
     resp.error_code = code;
     resp.topics = topics
         .into_iter()
@@ -92,10 +94,13 @@ pub async fn handle(cx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetch
 }
 
 /// The group-level error and, per topic, the committed offsets asked for (all when `wanted` is
-/// None); -1 where nothing is committed.
+/// None); -1 where nothing is committed. `member`: the fetching member's id and epoch (v9+;
+/// `(None, -1)` outside group management): an unknown member or a wrong epoch of a KIP-848 or
+/// streams group is a group-level error with no topics, as Kafka.
 fn fetch(
     cx: &RequestContext,
     group: &str,
+    member: (Option<&str>, i32),
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (i16, Vec<(String, Vec<PartitionOffset>)>) {
     let agent = &*cx.agent;
@@ -122,6 +127,9 @@ fn fetch(
         if s.groups.get(group).and_then(|g| g.as_share()).is_some() {
             // Kafka's ShareGroup.validateOffsetFetch: a share group has no committed offsets.
             return (ResponseError::GroupIdNotFound.code(), Vec::new());
+        }
+        if let Some(code) = s.groups.fetch_refusal(group, member.0, member.1) {
+            return (code, Vec::new());
         }
         let g = s.groups.offsets_of(group);
         let committed = |t: &str, p: i32| -> PartitionOffset {

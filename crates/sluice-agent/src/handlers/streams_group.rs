@@ -476,23 +476,19 @@ async fn create_internal_topics(cx: &RequestContext, group: &str, topics: &[Topi
 impl Agent {
     /// The heartbeat interval members of streams group `group` are told.
     pub fn streams_heartbeat_interval_ms(&self, group: &str) -> i32 {
-        self.group_config_i64(group, "streams.heartbeat.interval.ms")
-            .unwrap_or(self.cfg.streams_heartbeat_interval.as_millis() as i64) as i32
+        self.group_setting(group, "streams.heartbeat.interval.ms") as i32
     }
 
     /// The session timeout of streams group `group`'s members.
     pub fn streams_session_timeout_ms(&self, group: &str) -> i64 {
-        self.group_config_i64(group, "streams.session.timeout.ms")
-            .unwrap_or(self.cfg.streams_session_timeout.as_millis() as i64)
+        self.group_setting(group, "streams.session.timeout.ms")
     }
 
     /// The assignment settings of streams group `group`: its configs over the agent's.
     pub fn streams_settings(&self, group: &str) -> StreamsSettings {
         let standbys = self
-            .group_config_i64(group, "streams.num.standby.replicas")
-            .map_or(self.cfg.streams_num_standby_replicas, |n| {
-                n.clamp(0, 2) as u32
-            });
+            .group_setting(group, "streams.num.standby.replicas")
+            .max(0) as u32;
         StreamsSettings {
             num_standby_replicas: standbys,
             acceptable_recovery_lag: ACCEPTABLE_RECOVERY_LAG,
