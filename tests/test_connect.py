@@ -50,8 +50,9 @@ FILE_CONNECTORS = {
 LINES, MORE = 2_000, 1_000
 
 # Connect logs its own progress at INFO (the worker's join, task starts, "Kafka Connect stopped"), but for
-# its plugin scan; the clients' config dumps and everything else only from WARN.
-LOGGERS = {"org.apache.kafka.connect": "INFO", "org.apache.kafka.connect.runtime.isolation": "WARN"}
+# its plugin scan and REST access lines; the clients' config dumps and everything else only from WARN.
+LOGGERS = {"org.apache.kafka.connect": "INFO", "org.apache.kafka.connect.runtime.isolation": "WARN",
+           "org.apache.kafka.connect.runtime.rest.RestServer": "WARN"}
 
 
 class ConnectWorker:
@@ -307,8 +308,8 @@ def test_internal_topics_are_compacted(broker, worker):
 
 def test_two_versions_of_one_plugin_side_by_side(broker, worker, tmp_path):
     """KIP-891: the plugin installed as 1.0.0 and 2.0.0 is listed in both versions; a connector with
-    connector.plugin.version=1.0.0 and one with 2.0.0 each run the version they asked for (status), and
-    both deliver their file's lines."""
+    connector.plugin.version=1.0.0 and one with 2.0.0 each run the version they asked for, connector and
+    task (status), and both deliver their file's line."""
     w, bs = worker, broker.bootstrap
     listed = w.get("/connector-plugins?connectorsOnly=true")
     assert sorted(p["version"] for p in listed if p["class"] == VERSIONED) == ["1.0.0", "2.0.0"]
@@ -320,7 +321,7 @@ def test_two_versions_of_one_plugin_side_by_side(broker, worker, tmp_path):
         w.put_connector(name, {"connector.class": VERSIONED, "connector.plugin.version": version,
                                "tasks.max": "1", "file": str(src), "topic": topic})
         st = w.wait_running(name)
-        assert st["connector"]["version"] == version, json.dumps(st)
+        assert (st["connector"]["version"], st["tasks"][0]["version"]) == (version, version), json.dumps(st)
         assert w.get(f"/connectors/{name}/config")["connector.plugin.version"] == version
         wait_until(f"the {version} connector's line in {topic}", lambda: watermarks(bs, topic, 0)[1] == 1,
                    30, 0.2, w.tail)
