@@ -309,17 +309,19 @@ def test_internal_topics_are_compacted(broker, worker):
 def test_two_versions_of_one_plugin_side_by_side(broker, worker, tmp_path):
     """KIP-891: the plugin installed as 1.0.0 and 2.0.0 is listed in both versions; a connector with
     connector.plugin.version=1.0.0 and one with 2.0.0 each run the version they asked for, connector and
-    task (status), and both deliver their file's line."""
+    task (status), and both deliver their file's line to a topic the worker created."""
     w, bs = worker, broker.bootstrap
     listed = w.get("/connector-plugins?connectorsOnly=true")
     assert sorted(p["version"] for p in listed if p["class"] == VERSIONED) == ["1.0.0", "2.0.0"]
     for version in ("1.0.0", "2.0.0"):
         name, topic = f"v{version[0]}-{w.runtime}", f"v{version[0]}-lines-{w.runtime}"
-        create_topic(bs, topic, 1)
         src = tmp_path / f"{name}.txt"
         src.write_text(f"from {version}\n")
+        # the topic is created by the worker (KIP-158), with the broker's defaults (KIP-464: -1)
         w.put_connector(name, {"connector.class": VERSIONED, "connector.plugin.version": version,
-                               "tasks.max": "1", "file": str(src), "topic": topic})
+                               "tasks.max": "1", "file": str(src), "topic": topic,
+                               "topic.creation.default.replication.factor": "-1",
+                               "topic.creation.default.partitions": "-1"})
         st = w.wait_running(name)
         assert (st["connector"]["version"], st["tasks"][0]["version"]) == (version, version), json.dumps(st)
         assert w.get(f"/connectors/{name}/config")["connector.plugin.version"] == version
