@@ -296,6 +296,33 @@ def meta_and_two_agents(cluster, tmp_path):
     return MetaAndTwoAgents(meta, a, b, objects)
 
 
+def target_broker(tmp_path_factory, target: str, name: str, *, release: str = "reference",
+                  props: dict | None = None, sluice_args: tuple[str, ...] = ()):
+    """Generator for a module fixture of the end-to-end tests that run against either broker (env
+    STREAMS_TARGET, CONNECT_TARGET...): `target` "kafka" yields a started Apache Kafka (tests/reference,
+    `release`, extra broker `props`), anything else one `sluice dev` (extra flags `sluice_args`); stopped
+    when the module ends. Both
+    have .bootstrap; the broker's own log is `.server_log` (Kafka) or `.stderr_path` (Sluice), also as
+    `.log_path` on both."""
+    if target == "kafka":
+        from reference.kafka_ref import KafkaReference
+
+        ref = KafkaReference(tmp_path_factory.mktemp(f"kafka-{name}"), release=release, props=props)
+        try:
+            ref.start()
+        except RuntimeError as e:
+            pytest.fail(f"the Kafka broker did not start: {e}")
+        ref.log_path = ref.server_log
+        yield ref
+        ref.close()
+    else:
+        c = Cluster(tmp_path_factory.mktemp(f"sluice-{name}"))
+        p = c.dev(*sluice_args, name=f"sluice-{name}")
+        p.log_path = p.stderr_path
+        yield p
+        c.close()
+
+
 # --- the reference Apache Kafka broker and a Sluice to compare it with (tests/conformance/) ------------
 
 @pytest.fixture(scope="session")

@@ -149,6 +149,24 @@ def read_to_end(c: Consumer, partitions: int, timeout: float = 60) -> list:
         c.close()
 
 
+def wait_until(what: str, cond, timeout: float = 60.0, every: float = 0.2, context=None):
+    """Returns once `cond()` is true; fails after `timeout` seconds naming `what`, followed by
+    `context()` (e.g. the tail of a process's log) when given."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}"
+                                 + (f"\n{context()}" if context else ""))
+        time.sleep(every)
+
+
+def describe_topic_configs(bootstrap: str, topic: str) -> dict:
+    """DescribeConfigs of one topic: {name: ConfigEntry}."""
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    a = admin(bootstrap)  # kept alive until the result arrives
+    return a.describe_configs([res], request_timeout=30)[res].result(timeout=30)
+
+
 def watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
     c = consumer(bootstrap)
     try:

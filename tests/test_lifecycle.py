@@ -15,7 +15,7 @@ from confluent_kafka import TopicPartition
 
 from conftest import Cluster, free_port
 from helpers import (DeliveryLog, consume_exact, consumer, create_topic, produce_all, producer,
-                     scrape_metrics, watermarks)
+                     scrape_metrics, wait_until, watermarks)
 
 FAST = ["--log-retention-ms", "3000", "--log-retention-check-interval-ms", "300",
         "--file-delete-delay-ms", "500", "--orphan-grace-secs", "4", "--compaction-interval-ms", "300",
@@ -39,13 +39,6 @@ def agents(tmp_path_factory):
 
 def seg_files(objects) -> set[str]:
     return {p.name for p in (objects / "segments").glob("*.seg")}
-
-
-def wait_until(what: str, cond, timeout: float = 60.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)
 
 
 def test_default_retention_deletes_old_data_and_frees_its_objects(agents):

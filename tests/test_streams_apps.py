@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+from conftest import target_broker
 from helpers import DeliveryLog, create_topic, produce_all, producer, set_group_configs, watermarks
 from streamskit import OutputReader, StreamsGroup, java_classpath, wait_counts, word_counts, words_input
 
@@ -46,22 +47,7 @@ WORDCOUNT_TASKS = 12  # two sub-topologies over 6 partitions
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     """The broker of this module: .bootstrap."""
-    if TARGET == "kafka":
-        from reference.kafka_ref import KafkaReference
-
-        ref = KafkaReference(tmp_path_factory.mktemp("kafka-streams"), release="newest", props=KAFKA_PROPS)
-        try:
-            ref.start()
-        except RuntimeError as e:
-            pytest.fail(f"the Kafka broker did not start: {e}")
-        yield ref
-        ref.close()
-    else:
-        from conftest import Cluster
-
-        c = Cluster(tmp_path_factory.mktemp("sluice-streams"))
-        yield c.dev(name="sluice-streams")
-        c.close()
+    yield from target_broker(tmp_path_factory, TARGET, "streams", release="newest", props=KAFKA_PROPS)
 
 
 def setup_app(bs: str, app_id: str, partitions: int = 6, create_input: bool = True,
@@ -79,8 +65,8 @@ def setup_app(bs: str, app_id: str, partitions: int = 6, create_input: bool = Tr
 def app_of(broker, app_id: str, mode: str, src: str, dst: str, workdir, **options) -> StreamsGroup:
     """A StreamsGroup on the module's broker, whose log (Kafka's server.log, Sluice's stderr) a failed wait
     quotes."""
-    log = broker.server_log if TARGET == "kafka" else broker.stderr_path
-    return StreamsGroup(broker.bootstrap, app_id, mode, src, dst, workdir, broker_log=log, **options)
+    return StreamsGroup(broker.bootstrap, app_id, mode, src, dst, workdir, broker_log=broker.log_path,
+                        **options)
 
 
 def produce_lines(bs: str, topic: str, lines: list[str], partitions: int = 6, start: int = 0):

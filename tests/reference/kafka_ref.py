@@ -104,22 +104,16 @@ def java_cmd(classpath: str, main: str, *args: str, heap: str = "512m", fast_sta
     return cmd + ["-cp", classpath, main, *args]
 
 
-_LOG4J2 = """status = warn
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {log}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = {level}
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = {level}
-logger.server.name = org.apache.kafka.server
-logger.server.level = {level}
-# "Kafka Server started" marks readiness, whatever the level
-logger.started.name = kafka.server.KafkaRaftServer
-logger.started.level = INFO
-"""
+def log4j2_properties(log: Path, root: str = "INFO", loggers: dict[str, str] | None = None) -> str:
+    """A log4j2 properties file's text that logs to the file `log` ("[time] LEVEL message (logger)"), at
+    level `root` but for the `loggers` given as {logger name: level}."""
+    text = ("status = warn\nappender.file.type = File\nappender.file.name = file\n"
+            f"appender.file.fileName = {log}\nappender.file.layout.type = PatternLayout\n"
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
+            f"rootLogger.level = {root}\nrootLogger.appenderRef.file.ref = file\n")
+    for i, (name, level) in enumerate((loggers or {}).items()):
+        text += f"logger.l{i}.name = {name}\nlogger.l{i}.level = {level}\n"
+    return text
 
 
 class KafkaReference:
@@ -186,8 +180,10 @@ class KafkaReference:
     def _write_config(self) -> Path:
         path = self.workdir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
-        (self.workdir / "log4j2.properties").write_text(
-            _LOG4J2.format(log=self.server_log, level=self.log_level))
+        # "Kafka Server started" (kafka.server.KafkaRaftServer, INFO) marks readiness, whatever the level
+        (self.workdir / "log4j2.properties").write_text(log4j2_properties(
+            self.server_log, self.log_level, {"kafka": self.log_level, "org.apache.kafka.server": self.log_level,
+                                              "kafka.server.KafkaRaftServer": "INFO"}))
         return path
 
     def start(self, timeout: float = 120.0) -> "KafkaReference":
