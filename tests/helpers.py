@@ -160,6 +160,19 @@ def wait_until(what: str, cond, timeout: float = 60.0, every: float = 0.2, conte
         time.sleep(every)
 
 
+def wait_for_line(proc, text: str, timeout: float = 60.0) -> str:
+    """Waits until a conftest SluiceProcess's stderr holds `text`; returns the first line holding it.
+    Fails at once if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in proc.stderr_text().splitlines():
+            if text in line:
+                return line
+        assert proc.alive(), f"{proc.name} exited before printing {text!r}"
+        time.sleep(0.1)
+    raise AssertionError(f"{proc.name} did not print {text!r} within {timeout}s")
+
+
 def describe_topic_configs(bootstrap: str, topic: str) -> dict:
     """DescribeConfigs of one topic: {name: ConfigEntry}."""
     res = ConfigResource(ResourceType.TOPIC, topic)

@@ -15,7 +15,7 @@ from confluent_kafka import TopicPartition
 
 from conftest import Cluster, free_port
 from helpers import (DeliveryLog, consume_exact, consumer, create_topic, produce_all, producer,
-                     scrape_metrics, wait_until, watermarks)
+                     scrape_metrics, wait_for_line, wait_until, watermarks)
 
 FAST = ["--log-retention-ms", "3000", "--log-retention-check-interval-ms", "300",
         "--file-delete-delay-ms", "500", "--orphan-grace-secs", "4", "--compaction-interval-ms", "300",
@@ -146,6 +146,50 @@ def test_segment_compaction_leaves_per_partition_objects_and_readers_never_see_a
     m = scrape_metrics(a.metrics_url)
     names = {k[0] for k in m}
     assert "sluice_storage_amplification" in names
+
+
+def test_agent_killed_mid_compaction_loses_nothing_and_its_output_is_collected(tmp_path):
+    """An agent SIGKILLed between uploading a compaction job's output and the index swap: the index
+    still names the flush objects, so every record reads back from the other agent; the other agent
+    takes the compaction lease once it lapses (10 s), compacts the topic itself, and the janitor
+    deletes the dead agent's unreferenced output as an orphan."""
+    c = Cluster(tmp_path)
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    try:
+        meta = c.meta(1)
+        a = c.agent(meta.url, objects, 1, "agent-a", *FAST, env={"SLUICE_COMPACTION_TEST_PAUSE": "true"})
+        topic, parts, rounds = "lc-kill", 4, 8
+        create_topic(a.bootstrap, topic, parts, config={"retention.ms": "-1"})
+        # given: 8 flush objects, each holding a record of every partition
+        p = producer(a.bootstrap, **{"linger.ms": 20})
+        log = DeliveryLog()
+        for rnd in range(rounds):
+            produce_all(p, [(rnd * parts + part, topic, part, None, f"{part}/{rnd}".encode(), None, None)
+                            for part in range(parts)], log)
+        assert log.errors() == {}
+        expected = {(topic, part): [(o, f"{part}/{o}".encode()) for o in range(rounds)] for part in range(parts)}
+        flushed = seg_files(objects)
+        # when: agent a uploads a job's output and is killed before the swap
+        line = wait_for_line(a, "compaction job paused at uploaded: ")
+        orphan = objects / line.split("paused at uploaded: ", 1)[1].strip()
+        assert orphan.name.startswith("c-") and orphan.exists(), line
+        a.kill()
+        b = c.agent(meta.url, objects, 2, "agent-b", *FAST)
+        # then: nothing lost, as read through the other agent at once
+        assert read_all(b.bootstrap, [topic], parts, rounds) == expected
+        # and b compacts the topic once a's lease lapsed, and the orphan goes
+        wait_until("agent b's compaction of the flush objects",
+                   lambda: any(f.startswith("c-") and f != orphan.name for f in seg_files(objects)),
+                   timeout=90, every=0.5)
+        wait_until("the janitor deleting the dead agent's orphan output", lambda: not orphan.exists(),
+                   timeout=90, every=0.5)
+        wait_until("the flush objects, no longer referenced, deleted",
+                   lambda: not (flushed & seg_files(objects)), timeout=60, every=0.5)
+        assert read_all(b.bootstrap, [topic], parts, rounds) == expected
+        assert b.alive()
+    finally:
+        c.close()
 
 
 def test_log_compaction_keeps_the_latest_record_per_key(agents):

@@ -24,7 +24,8 @@ import time
 import pytest
 
 from conftest import target_broker
-from helpers import DeliveryLog, create_topic, produce_all, producer, set_group_configs, watermarks
+from helpers import (DeliveryLog, TopicPartition, consumer, create_topic, produce_all, producer,
+                     set_group_configs, watermarks)
 from streamskit import OutputReader, StreamsGroup, java_classpath, wait_counts, word_counts, words_input
 
 TARGET = os.environ.get("STREAMS_TARGET", "sluice")
@@ -162,9 +163,10 @@ def test_wordcount_exactly_once_across_sigkill(broker, tmp_path):
 
 def test_standby_takes_over_without_full_restore(broker, tmp_path):
     """streams.num.standby.replicas=1: every stateful task (sub-topology 1) has a standby on another
-    instance. SIGKILL an instance owning active stateful tasks: each of them becomes active on the instance
-    that had its standby, which restores far fewer records than the changelog partition holds (from the
-    app's StateRestoreListener). The killed instance, restarted on its state directory, gets tasks back."""
+    instance. SIGKILL an instance owning active stateful tasks: they become active on the instances that
+    had their standbys, as far as balance allows (as Kafka's StickyTaskAssignor: each survivor up to its
+    quota), and those restore far fewer records than the changelog partition holds (from the app's
+    StateRestoreListener). The killed instance, restarted on its state directory, gets tasks back."""
     bs, app_id = broker.bootstrap, "wc-standby"
     src, dst = setup_app(bs, app_id, streams_num_standby_replicas=1)
     lines = words_input(6_000)
@@ -188,8 +190,15 @@ def test_standby_takes_over_without_full_restore(broker, tmp_path):
         assert moved, "some instance owns a stateful task"
         standby_of = {t: next(i for i in app.instances if t in i.tasks()[1]) for t in moved}
         changelog = {t: watermarks(bs, f"{app_id}-counts-changelog", int(t[2:]))[1] for t in moved}
-        victim.kill()
         survivors = [i for i in app.instances if i is not victim]
+        # Kafka's StickyTaskAssignor keeps balance first: a survivor takes the victim's tasks it holds
+        # as standbys up to its quota of stateful actives (ceil(6 stateful tasks / 2 members), one
+        # stream thread per instance), so only that many must move to their standbys.
+        quota = -(-len(stateful) // len(survivors))
+        room = {i.name: quota - len(i.tasks()[0] & stateful) for i in survivors}
+        must_follow = sum(min(room[s.name], sum(1 for t in moved if standby_of[t] is s)) for s in survivors)
+        assert must_follow >= 1, (room, {t: i.name for t, i in standby_of.items()})
+        victim.kill()
 
         def taken_over() -> bool:
             """Every moved task processing somewhere (its tracker opened after the kill, and the instance's
@@ -197,9 +206,11 @@ def test_standby_takes_over_without_full_restore(broker, tmp_path):
             return all(any(first_event_after(i, "open", victim.killed_at_ms, lambda e, t=t: e["task"] == t)
                            and t in i.tasks()[0] for i in survivors) for t in moved)
         app.wait(taken_over, f"{moved} processing on the survivors")
-        for t in moved:
-            owner = [i.name for i in survivors if t in i.tasks()[0]]
-            assert owner == [standby_of[t].name], f"{t} went to {owner}, its standby was on {standby_of[t].name}"
+        owner = {t: [i.name for i in survivors if t in i.tasks()[0]] for t in moved}
+        followed = [t for t in moved if owner[t] == [standby_of[t].name]]
+        assert len(followed) >= must_follow, \
+            f"moved to {owner}; standbys were on {({t: i.name for t, i in standby_of.items()})}, room {room}"
+        for t in followed:
             restored = [e["restored"] for e in standby_of[t].of("restore_end")
                         if e["t"] >= victim.killed_at_ms and e["partition"] == int(t[2:])]
             assert changelog[t] >= 500, f"changelog partition of {t} holds only {changelog[t]} records"
@@ -207,13 +218,13 @@ def test_standby_takes_over_without_full_restore(broker, tmp_path):
             assert sum(restored) * 10 <= changelog[t], \
                 f"{t}: restored {restored} of a {changelog[t]}-record changelog on takeover"
         opened = [first_event_after(standby_of[t], "open", victim.killed_at_ms, lambda e, t=t: e["task"] == t)["t"]
-                  for t in moved]
+                  for t in followed]
         measure("standby: SIGKILL to the moved stateful tasks processing on their standbys' instances (ms)",
                 max(opened) - victim.killed_at_ms)
         measure("standby: restored records on takeover / changelog size",
                 {t: (sum(e["restored"] for e in standby_of[t].of("restore_end")
                          if e["t"] >= victim.killed_at_ms and e["partition"] == int(t[2:])), changelog[t])
-                 for t in moved})
+                 for t in followed})
 
         victim.restart()
         app.wait(lambda: victim.running() and bool(victim.tasks()[0]) and app.settled(WORDCOUNT_TASKS),
@@ -368,7 +379,8 @@ def test_admin_client_lists_and_describes_streams_group(broker, filter_app):
 def test_streams_groups_tool(broker, filter_app):
     """kafka-streams-groups.sh (Kafka's StreamsGroupCommand): --list shows the group; --describe --members
     shows both members and their tasks; --describe (offsets) shows the committed offsets and no lag;
-    --delete refuses the running group and deletes it once its instances stopped."""
+    --delete refuses the running group; once its instances stopped, --reset-offsets --to-earliest moves the
+    committed offsets back to 0 and --delete deletes it."""
     from kafkatools import run_tool
 
     bs, app = broker.bootstrap, filter_app
@@ -398,6 +410,19 @@ def test_streams_groups_tool(broker, filter_app):
     assert group in tool("--list").stdout.split()
     app.stop_all()
     assert app.errors() == []
+
+    def committed() -> dict[int, int]:
+        c = consumer(bs, **{"group.id": group, "enable.auto.commit": False})
+        try:
+            return {tp.partition: tp.offset
+                    for tp in c.committed([TopicPartition(f"{group}-in", p) for p in range(4)], timeout=30)}
+        finally:
+            c.close()
+    ends = {p: watermarks(bs, f"{group}-in", p)[1] for p in range(4)}
+    assert sum(ends.values()) == 20 and committed() == ends
+    reset = tool("--reset-offsets", "--group", group, "--all-input-topics", "--to-earliest", "--execute")
+    assert f"{group}-in" in reset.stdout, reset.stdout
+    assert committed() == {p: 0 for p in range(4)}
     deleted = tool("--delete", "--group", group)
     assert f"Deletion of requested streams groups ('{group}') was successful." in deleted.stdout, deleted.stdout
     assert group not in tool("--list").stdout.split()

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 from conftest import sluice_bin
-from helpers import DeliveryLog, admin, create_topic, produce_all, producer
+from helpers import DeliveryLog, admin, create_topic, produce_all, producer, wait_for_line
 from tables import connect, iceberg, per_partition, table_dir, wait_for_rows
 
 PARTS = 8
@@ -140,16 +140,6 @@ def test_table_topic_is_queryable_with_iceberg_scan(dev):
         assert [(k, raw, i) for k, raw, _, i in bad] == [("bad", "this is not json", None), ("arr", "[1, 2]", None)]
         assert bad[0][2].startswith("not JSON") and bad[1][2] == "not a JSON object (array)"
         assert c.execute(f"select count(*) from {src} where \"partition\" = 3").fetchone() == (per + 100 + 2,)
-
-
-def wait_for_line(proc, text: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in proc.stderr_text():
-            return
-        assert proc.alive(), f"{proc.name} exited before printing {text!r}"
-        time.sleep(0.1)
-    raise AssertionError(f"{proc.name} did not print {text!r} within {timeout}s")
 
 
 def test_agent_killed_mid_commit_loses_and_doubles_nothing(cluster, tmp_path):

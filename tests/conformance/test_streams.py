@@ -178,7 +178,8 @@ def test_streams_group_configs(both_newest):
 
 def test_streams_group_offsets_and_other_kinds(both_newest):
     """A streams group with one member as the offset APIs and the other kinds' heartbeats see it:
-    OffsetCommit v9 with the member's epoch, a stale epoch and an unknown member; OffsetFetch v9 with the
+    OffsetCommit v9 with the member's epoch, a stale epoch and an unknown member, and v8 (refused to members);
+    OffsetFetch v9 with the
     member's epoch and a wrong one; a ConsumerGroupHeartbeat and a ShareGroupHeartbeat joining it."""
     def scenario(t):
         g, topic = t.name("g"), t.topic("in", partitions=1)
@@ -189,8 +190,8 @@ def test_streams_group_offsets_and_other_kinds(both_newest):
                                   active={}, standby={}, warmup={})
         epoch = joined["member_epoch"]
 
-        def commit(member: str, member_epoch: int):
-            r = t.call("OffsetCommit", 9, group_id=g, generation_id_or_member_epoch=member_epoch, member_id=member,
+        def commit(member: str, member_epoch: int, version: int = 9):
+            r = t.call("OffsetCommit", version, group_id=g, generation_id_or_member_epoch=member_epoch, member_id=member,
                        group_instance_id=None, topics=[{"name": topic, "partitions": [{
                            "partition_index": 0, "committed_offset": 7, "committed_leader_epoch": -1,
                            "committed_metadata": "m"}]}])
@@ -211,6 +212,9 @@ def test_streams_group_offsets_and_other_kinds(both_newest):
                "commit_future_epoch": commit("m1", epoch + 1),
                "commit_unknown_member": commit("nobody", epoch),
                "commit_simple": commit("", -1),
+               # below v9 a member's commit is UNSUPPORTED_VERSION; an unknown member is unknown first
+               "commit_v8_member": commit("m1", epoch, version=8),
+               "commit_v8_unknown_member": commit("nobody", epoch, version=8),
                "fetch_member_epoch": fetch("m1", epoch),
                "fetch_wrong_epoch": fetch("m1", epoch + 1),
                "fetch_unknown_member": fetch("nobody", epoch)}
@@ -224,3 +228,35 @@ def test_streams_group_offsets_and_other_kinds(both_newest):
             out["leave"] = error_name(sw.heartbeat(c, g, "m1", -1)["error_code"])
         return out
     both_newest.compare(scenario)
+
+
+def test_consumer_group_member_commits_need_v9(both):
+    """A KIP-848 consumer group member (ConsumerGroupHeartbeat) commits with OffsetCommit v9 and its member
+    epoch; at v8 the same commit is UNSUPPORTED_VERSION (ConsumerGroup.validateOffsetCommit), while an
+    unknown member is UNKNOWN_MEMBER_ID at both versions."""
+    def scenario(t):
+        g, topic = t.name("g848"), t.topic("in848", partitions=1)
+        coordinator_ready(t, g)
+        with t.conn() as c:
+            hb = kafkawire.consumer_group_heartbeat_v1(c, g, "c1-aaaaaaaaaaaaaaaaaaaa", 0,
+                                                    rebalance_timeout_ms=30000, topics=[topic], owned=[])
+        epoch, m = hb["epoch"], hb["member_id"]
+
+        def commit(member: str, version: int):
+            r = t.call("OffsetCommit", version, group_id=g, generation_id_or_member_epoch=epoch, member_id=member,
+                       group_instance_id=None, topics=[{"name": topic, "partitions": [{
+                           "partition_index": 0, "committed_offset": 3, "committed_leader_epoch": -1,
+                           "committed_metadata": ""}]}])
+            return [error_name(p["error_code"]) for tp in r["topics"] for p in tp["partitions"]]
+
+        out = {"join": [error_name(hb["error"]), epoch >= 1],
+               "same_member_id": m == "c1-aaaaaaaaaaaaaaaaaaaa",
+               "v8_member": commit(m, 8),
+               "v9_member": commit(m, 9),
+               "v8_unknown": commit("nobody", 8),
+               "v9_unknown": commit("nobody", 9)}
+        with t.conn() as c:
+            out["leave"] = error_name(kafkawire.consumer_group_heartbeat_v1(
+                c, g, m, -1, rebalance_timeout_ms=30000, topics=[topic], owned=[])["error"])
+        return out
+    both.compare(scenario)

@@ -138,8 +138,10 @@ impl Agent {
         agents
     }
 
-    /// The agent named leader of a partition: spread over live agents by a stable hash, so a
-    /// topic's partitions land on all agents and every client sees the same choice.
+    /// The agent named leader of a partition (an agent id; -1 with no agents): round-robin over
+    /// `agents` (ordered by id) from a stable hash of the topic (FNV-1a), so even a few partitions
+    /// of a topic land on all agents and every client sees the same choice. Group coordinators
+    /// use rendezvous hashing instead ([`crate::placement`]): a coordinator move costs a rejoin.
     pub fn leader_for(agents: &[AgentInfo], topic: &str, partition: i32) -> i32 {
         let mut h: u32 = 2166136261;
         for b in topic.bytes() {

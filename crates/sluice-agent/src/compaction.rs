@@ -49,6 +49,10 @@ use crate::agent::{now_ms, Agent};
 /// The quorum lease a compaction pass holds.
 pub const LEASE: &str = "compaction";
 
+/// The shortest lease a pass takes (it takes four compaction intervals, at least this): the time
+/// other agents wait before taking over from an agent that died holding it.
+pub const LEASE_MIN_TTL: Duration = Duration::from_secs(10);
+
 /// Prefix of the objects compaction writes (under `segments/`, so the janitor's orphan sweep
 /// covers them).
 pub const OUTPUT_PREFIX: &str = "segments/c-";
@@ -62,6 +66,10 @@ pub struct CompactionConfig {
     pub target_bytes: u64,
     /// Input bytes read per second, at most.
     pub max_bytes_per_sec: u64,
+    /// Crash tests only: after uploading a job's output object (before the swap), print
+    /// `compaction job paused at uploaded: <object>` to stderr and stop for an hour, so a test
+    /// can SIGKILL the agent there.
+    pub test_pause_uploaded: bool,
 }
 
 impl Default for CompactionConfig {
@@ -70,6 +78,7 @@ impl Default for CompactionConfig {
             interval: Duration::from_secs(30),
             target_bytes: 64 << 20,
             max_bytes_per_sec: 64 << 20,
+            test_pause_uploaded: false,
         }
     }
 }
@@ -473,8 +482,17 @@ fn clean(
     Ok(out)
 }
 
-/// Runs one job: read, rewrite, upload, swap.
-pub async fn run_job(agent: &Agent, job: &Job) -> Result<JobReport, CompactionError> {
+/// Runs one job: read, rewrite, upload, swap (under `cfg`'s test pause, if set).
+///
+/// # Errors
+/// [`CompactionError`] when an input cannot be read or decoded, the output cannot be written, or
+/// the quorum does not answer the swap; a swap that lost to a concurrent change is not an error
+/// (`swapped: false`, the output object is an orphan for the janitor).
+pub async fn run_job(
+    agent: &Agent,
+    job: &Job,
+    cfg: &CompactionConfig,
+) -> Result<JobReport, CompactionError> {
     let uploaded_ms = now_ms();
     let object = format!(
         "{OUTPUT_PREFIX}{uploaded_ms:013}-{}-{}.seg",
@@ -538,6 +556,14 @@ pub async fn run_job(agent: &Agent, job: &Job) -> Result<JobReport, CompactionEr
                 })?;
         }
         agent.cache.seed(&object, &data);
+        if cfg.test_pause_uploaded {
+            tracing::warn!(object, "compaction job paused for a crash test");
+            eprintln!("compaction job paused at uploaded: {object}");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = agent.shutdown.cancelled() => {}
+            }
+        }
     }
     let swap = ChunkSwap {
         topic: job.topic.clone(),
@@ -612,7 +638,7 @@ async fn hold_lease(agent: &Agent, ttl: Duration) -> bool {
 /// reports (public so tests and benches can drive a pass).
 pub async fn pass(agent: &Agent, cfg: &CompactionConfig) -> Vec<JobReport> {
     export_storage_gauges(agent);
-    let ttl = (cfg.interval * 4).max(Duration::from_secs(60));
+    let ttl = (cfg.interval * 4).max(LEASE_MIN_TTL);
     let pass_started = Instant::now();
     let jobs = agent.read(|s| plan(s, now_ms(), cfg));
     let mut reports = Vec::new();
@@ -622,7 +648,7 @@ pub async fn pass(agent: &Agent, cfg: &CompactionConfig) -> Vec<JobReport> {
         }
         let started = Instant::now();
         let kind = job.kind.label();
-        match run_job(agent, &job).await {
+        match run_job(agent, &job, cfg).await {
             Ok(r) => {
                 metrics::counter!("sluice_compaction_bytes_in_total", "kind" => kind)
                     .increment(r.bytes_in);

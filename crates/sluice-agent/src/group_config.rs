@@ -291,8 +291,10 @@ mod tests {
         assert_eq!(b.clamp("streams.num.standby.replicas", 7), 2);
         assert_eq!(b.clamp("unknown", 7), 7);
         assert!(b.validate().is_ok());
+        // An empty range: the minimum above the maximum, as a misconfigured broker would give it.
+        let (min, max) = (60_000, 45_000);
         let bad = GroupConfigBounds {
-            share_session_timeout_ms: 60_000..=45_000,
+            share_session_timeout_ms: min..=max,
             ..Default::default()
         };
         assert_eq!(bad.validate().unwrap_err().key, "share.session.timeout.ms");

@@ -158,11 +158,11 @@ impl GroupCoordinator {
     }
 }
 
-/// The coordinator of `key` among `agents` (ordered by id): the same hash that spreads partition
-/// leaders (FindCoordinator answers with it too), so every agent names the same one.
+/// The coordinator of `key` (a group or transactional id) among `agents`: rendezvous hashing
+/// ([`crate::placement`]), so every agent (and FindCoordinator) names the same one, and an agent
+/// joining or leaving moves only about 1/n of the groups. `None` only for an empty list.
 pub fn coordinator_among<'a>(agents: &'a [AgentInfo], key: &str) -> Option<&'a AgentInfo> {
-    let id = Agent::leader_for(agents, key, 0);
-    agents.iter().find(|a| a.agent_id == id)
+    crate::placement::rendezvous(agents, key)
 }
 
 impl Agent {

@@ -21,6 +21,7 @@ pub mod group_coordinator;
 pub mod handlers;
 pub mod listener;
 pub mod log_validator;
+pub mod placement;
 pub mod reader;
 pub mod request;
 pub mod sasl;

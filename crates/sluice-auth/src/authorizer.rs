@@ -13,7 +13,7 @@
 //! - with no ALLOW the answer is no, except that a resource with no ACL at all is allowed when
 //!   `allow.everyone.if.no.acl.found` is set.
 
-use sluice_meta::acl::{
+use sluice_model::acl::{
     AccessControlEntry, AclOperation, AclPermissionType, Acls, PatternType, ResourcePattern,
     ResourceType, WILDCARD_HOST, WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };
@@ -237,7 +237,7 @@ pub fn supported_operations(resource_type: ResourceType) -> &'static [AclOperati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_meta::acl::AclBinding;
+    use sluice_model::acl::AclBinding;
     use AclOperation::*;
     use ResourceType::*;
 

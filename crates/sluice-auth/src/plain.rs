@@ -3,7 +3,7 @@
 //! Passwords are checked against the user's SCRAM credentials (either mechanism), so a user
 //! created with AlterUserScramCredentials can log in with PLAIN too, and no password is stored.
 
-use sluice_meta::state::ScramCredential;
+use sluice_model::ScramCredential;
 
 use crate::scram::{password_matches, ScramMechanism};
 use crate::AuthError;

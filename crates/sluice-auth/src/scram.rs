@@ -10,7 +10,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256, Sha512};
-use sluice_meta::state::ScramCredential;
+use sluice_model::ScramCredential;
 
 use crate::AuthError;
 

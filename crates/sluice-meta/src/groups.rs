@@ -278,6 +278,10 @@ pub enum GroupCommand {
         instance_id: Option<String>,
         offsets: Vec<OffsetCommitEntry>,
         now_ms: i64,
+        /// The OffsetCommit request's version, for Kafka's check that members of KIP-848 and
+        /// streams groups commit with v9+; `None` (entries written before it existed): unchecked.
+        #[serde(default)]
+        api_version: Option<i16>,
     },
     DeleteOffsets {
         group: String,
@@ -504,14 +508,20 @@ impl Groups {
                 instance_id,
                 offsets,
                 now_ms,
+                api_version,
             } => {
-                if let Some((code, message)) = self.commit_refusal(
-                    group,
-                    *generation,
-                    member_id,
-                    instance_id.as_deref(),
-                    false,
-                ) {
+                let refusal = api_version
+                    .and_then(|v| self.commit_version_refusal(group, member_id, v))
+                    .or_else(|| {
+                        self.commit_refusal(
+                            group,
+                            *generation,
+                            member_id,
+                            instance_id.as_deref(),
+                            false,
+                        )
+                    });
+                if let Some((code, message)) = refusal {
                     return err(code, message);
                 }
                 self.write_offsets(group, offsets, *now_ms);
@@ -799,6 +809,35 @@ impl Groups {
             Some(_) => self
                 .member_epoch_refusal(group, member_id, generation)
                 .map(|code| (code, "OffsetCommit refused")),
+        }
+    }
+
+    /// Kafka's check, in `ConsumerGroup`/`StreamsGroup.validateOffsetCommit`, that a known member
+    /// of a KIP-848 consumer group or a streams group (KIP-1071) commits with OffsetCommit v9 or
+    /// above (which carries its member epoch): UNSUPPORTED_VERSION for such a member's commit
+    /// below v9, `None` otherwise (the member and epoch checks follow in
+    /// [`Groups::commit_refusal`]; an unknown member gets UNKNOWN_MEMBER_ID there, as in Kafka,
+    /// which looks the member up first). Sluice's consumer groups have no classic-protocol
+    /// members, the one kind Kafka exempts.
+    pub fn commit_version_refusal(
+        &self,
+        group: &str,
+        member_id: &str,
+        api_version: i16,
+    ) -> Option<(i16, &'static str)> {
+        if api_version >= 9 {
+            return None;
+        }
+        match self.groups.get(group) {
+            Some(Group::Consumer(c)) if c.members.contains_key(member_id) => Some((
+                codes::UNSUPPORTED_VERSION,
+                "OffsetCommit version 9 or above must be used by members using the modern group protocol",
+            )),
+            Some(Group::Streams(g)) if g.members.contains_key(member_id) => Some((
+                codes::UNSUPPORTED_VERSION,
+                "OffsetCommit version 9 or above must be used by members using the streams group protocol",
+            )),
+            _ => None,
         }
     }
 
@@ -1093,6 +1132,7 @@ mod tests {
                 metadata: None,
             }],
             now_ms: 3,
+            api_version: Some(9),
         }
     }
 

@@ -103,15 +103,8 @@ pub const RECENT_COMMITS_PER_AGENT: usize = 2;
 /// How long a commit is remembered (ms): longer than any agent retries an unknown outcome.
 pub const RECENT_COMMIT_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// A SCRAM credential as RFC 5802 servers keep it: never the password, nor even the salted
-/// password, only the keys derived from it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ScramCredential {
-    pub salt: Vec<u8>,
-    pub stored_key: Vec<u8>,
-    pub server_key: Vec<u8>,
-    pub iterations: i32,
-}
+/// A SCRAM credential (defined in `sluice-model`, so the security layer needs no quorum code).
+pub use sluice_model::ScramCredential;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AgentInfo {

@@ -698,6 +698,7 @@ fn deleting_a_topic_takes_the_state_keyed_by_its_name_with_it() {
         instance_id: None,
         offsets: vec![offset(T, 7), offset("u", 3)],
         now_ms: 2,
+        api_version: Some(9),
     }));
     let share = |s: &mut MetaState, cmd: ShareCommand| match s.apply(&Command::Share(cmd)) {
         CommandResponse::Share(r) => r,

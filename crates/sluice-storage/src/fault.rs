@@ -14,6 +14,11 @@
 //! - `timeout_rate` / `timeout_ms`: the call waits `timeout_ms`, then fails like a client timeout;
 //! - `latency_ms` (+ up to `latency_jitter_ms`): added before every call.
 //!
+//! Every draw comes from one seeded generator ([`FaultInjector::with_seed`]; a default injector
+//! picks a seed and logs it, and `/faults` shows it), so a failure found once replays with the
+//! same seed, as far as the calls arrive in the same order (single-task tests do; a busy agent's
+//! concurrent calls may interleave differently).
+//!
 //! ```
 //! use std::sync::Arc;
 //! use object_store::memory::InMemory;
@@ -28,7 +33,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,7 +44,8 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Which faults to inject, per operation class. All rates are probabilities in `[0, 1]`.
@@ -147,16 +153,29 @@ pub struct FaultStats {
     pub timeouts: u64,
     /// PUTs stored but reported as failed.
     pub lost_acks: u64,
+    /// The seed the injector's generator started from (replays the draws).
+    pub seed: u64,
 }
 
-/// The shared, runtime-switchable fault settings and their counters.
-#[derive(Debug, Default)]
+/// The shared, runtime-switchable fault settings, their seeded generator and their counters.
+#[derive(Debug)]
 pub struct FaultInjector {
     cfg: RwLock<FaultConfig>,
+    seed: u64,
+    rng: Mutex<StdRng>,
     calls: AtomicU64,
     errors: AtomicU64,
     timeouts: AtomicU64,
     lost_acks: AtomicU64,
+}
+
+impl Default for FaultInjector {
+    /// No faults, and a random seed (logged: pass it to [`FaultInjector::with_seed`] to replay).
+    fn default() -> Self {
+        let seed = rand::random();
+        tracing::info!(seed, "object store fault injector seeded");
+        Self::with_seed(seed)
+    }
 }
 
 /// What to do with one call, decided before it runs.
@@ -167,6 +186,24 @@ enum Verdict {
 }
 
 impl FaultInjector {
+    /// No faults yet; every later draw (rates, jitter) from a generator seeded with `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        FaultInjector {
+            cfg: RwLock::default(),
+            seed,
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            lost_acks: AtomicU64::new(0),
+        }
+    }
+
+    /// The seed this injector's draws started from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Replaces the fault settings (takes effect for calls that start afterwards).
     pub fn set(&self, cfg: FaultConfig) {
         tracing::warn!(?cfg, "object store fault injection changed");
@@ -185,6 +222,7 @@ impl FaultInjector {
             errors: self.errors.load(Ordering::Relaxed),
             timeouts: self.timeouts.load(Ordering::Relaxed),
             lost_acks: self.lost_acks.load(Ordering::Relaxed),
+            seed: self.seed,
         }
     }
 
@@ -193,7 +231,7 @@ impl FaultInjector {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let cfg = self.config();
         let (delay, timeout, error, lose) = {
-            let mut rng = rand::rng();
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             let jitter = if cfg.latency_jitter_ms > 0 {
                 rng.random_range(0..=cfg.latency_jitter_ms)
             } else {
@@ -432,6 +470,33 @@ mod tests {
         assert!(err.to_string().contains("timeout"), "{err}");
         assert!(started.elapsed() >= Duration::from_millis(20));
         assert_eq!(faults.stats().timeouts, 1);
+    }
+
+    /// The fates (error or not) of `n` sequential PUTs at a 50% error rate.
+    async fn fates(faults: Arc<FaultInjector>, n: usize) -> Vec<bool> {
+        let s = FailingObjectStore::new(Arc::new(InMemory::new()), faults.clone());
+        faults.set(FaultConfig {
+            put_error_rate: 0.5,
+            ..FaultConfig::default()
+        });
+        let mut out = Vec::new();
+        for i in 0..n {
+            let p = Path::from(format!("segments/{i}.seg"));
+            out.push(s.put(&p, PutPayload::from_static(b"x")).await.is_err());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn one_seed_replays_the_same_faults() {
+        let a = fates(Arc::new(FaultInjector::with_seed(42)), 64).await;
+        let b = fates(Arc::new(FaultInjector::with_seed(42)), 64).await;
+        let c = fates(Arc::new(FaultInjector::with_seed(43)), 64).await;
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // a 50% rate over 64 calls: both outcomes occur
+        assert!(a.contains(&true) && a.contains(&false), "{a:?}");
+        assert_eq!(FaultInjector::with_seed(42).stats().seed, 42);
     }
 
     #[test]

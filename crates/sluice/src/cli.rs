@@ -268,6 +268,10 @@ pub struct AgentTuning {
     /// Most bytes compaction reads per second.
     #[arg(long, env = "SLUICE_COMPACTION_MAX_BYTES_PER_SEC", default_value_t = 64 << 20)]
     pub compaction_max_bytes_per_sec: u64,
+    /// Crash tests only: compaction stops for an hour after uploading a job's output (before the
+    /// index swap), printing `compaction job paused at uploaded: <object>`.
+    #[arg(long, env = "SLUICE_COMPACTION_TEST_PAUSE", hide = true, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub compaction_test_pause: bool,
     /// Unreferenced objects older than this many seconds are deleted.
     #[arg(long, env = "SLUICE_ORPHAN_GRACE_SECS", default_value_t = 600)]
     pub orphan_grace_secs: u64,
@@ -279,6 +283,10 @@ pub struct AgentTuning {
     /// `POST http://ADDR/faults` (error rates, latency, timeouts); off when unset.
     #[arg(long, env = "SLUICE_FAULT_INJECTION_LISTEN")]
     pub fault_injection_listen: Option<SocketAddr>,
+    /// Seed of the fault injector's draws (default: random, printed at start): a run's seed
+    /// replays its faults.
+    #[arg(long, env = "SLUICE_FAULT_INJECTION_SEED")]
+    pub fault_injection_seed: Option<u64>,
     /// Topics as tables: stored batch bytes (MiB) one table commit reads at most.
     #[arg(long, env = "SLUICE_TABLE_MAX_COMMIT_MB", default_value_t = 256)]
     pub table_max_commit_mb: u64,

@@ -5,6 +5,9 @@
 //! - `GET /faults`: the current [`FaultConfig`] and [`FaultStats`](sluice_storage::fault::FaultStats).
 //! - `POST /faults` with a `FaultConfig` (missing fields are 0): replaces it; `{}` clears all.
 //!
+//! The draws come from a seeded generator: the seed is printed at start and shown in the stats;
+//! `--fault-injection-seed` replays it.
+//!
 //! ```sh
 //! curl -XPOST localhost:9601/faults -d '{"put_error_rate":0.2,"latency_ms":20}'
 //! ```
@@ -36,6 +39,7 @@ impl Drop for FaultEndpoint {
 pub async fn install(
     store: Arc<dyn sluice_storage::fault::DynObjectStore>,
     listen: Option<SocketAddr>,
+    seed: Option<u64>,
 ) -> anyhow::Result<(
     Arc<dyn sluice_storage::fault::DynObjectStore>,
     Option<FaultEndpoint>,
@@ -43,7 +47,8 @@ pub async fn install(
     let Some(addr) = listen else {
         return Ok((store, None));
     };
-    let faults = Arc::new(FaultInjector::default());
+    let faults = Arc::new(seed.map_or_else(FaultInjector::default, FaultInjector::with_seed));
+    let seed = faults.seed();
     let wrapped = Arc::new(FailingObjectStore::new(store, faults.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -57,7 +62,7 @@ pub async fn install(
             tracing::error!(error = %e, "fault injection endpoint failed");
         }
     });
-    println!("fault injection on http://{bound}/faults");
+    println!("fault injection on http://{bound}/faults (seed {})", seed);
     Ok((wrapped, Some(FaultEndpoint { task })))
 }
 

@@ -278,7 +278,8 @@ async fn run_agent(
     health: &Health,
 ) -> anyhow::Result<()> {
     let store = open_object_store(&store_cfg).context("opening the object store")?;
-    let (store, _faults) = crate::faults::install(store, t.fault_injection_listen).await?;
+    let (store, _faults) =
+        crate::faults::install(store, t.fault_injection_listen, t.fault_injection_seed).await?;
     let probe_store = store.clone();
     let cache_cfg = CacheConfig {
         dir: cache_dir.filter(|_| t.cache_disk_mb > 0),
@@ -320,6 +321,7 @@ async fn run_agent(
                 interval: Duration::from_millis(t.compaction_interval_ms),
                 target_bytes: t.compaction_target_bytes.max(1),
                 max_bytes_per_sec: t.compaction_max_bytes_per_sec.max(1),
+                test_pause_uploaded: t.compaction_test_pause,
             }
         }),
         cache: cache_cfg,

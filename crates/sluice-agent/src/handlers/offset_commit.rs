@@ -1,4 +1,6 @@
 //! OffsetCommit (v2-v9): committed offsets are quorum state, one proposal per request.
+//! Members of KIP-848 consumer groups and streams groups must commit with v9+ (UNSUPPORTED_VERSION
+//! per partition otherwise, as Kafka's `validateOffsetCommit`).
 //!
 //! Kafka's checks: the coordinator only; unknown topics and oversized metadata per partition;
 //! for members of a managed group, the member id, the generation, static-member fencing, and no
@@ -76,6 +78,7 @@ pub async fn handle(cx: &RequestContext, req: OffsetCommitRequest) -> OffsetComm
             instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
             offsets: entries,
             now_ms: now_ms(),
+            api_version: Some(cx.api_version),
         };
         if let Err(code) = agent.propose_group(cmd).await {
             outcome = code;
