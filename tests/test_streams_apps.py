@@ -24,8 +24,8 @@ import time
 import pytest
 
 from conftest import target_broker
-from helpers import (DeliveryLog, TopicPartition, consumer, create_topic, produce_all, producer,
-                     set_group_configs, watermarks)
+from helpers import (DeliveryLog, TopicPartition, admin, consumer, create_topic, produce_all, producer,
+                     set_group_configs, wait_until, watermarks)
 from streamskit import OutputReader, StreamsGroup, java_classpath, wait_counts, word_counts, words_input
 
 TARGET = os.environ.get("STREAMS_TARGET", "sluice")
@@ -328,6 +328,55 @@ def test_missing_source_topic_waits_then_processes(broker, tmp_path):
     finally:
         out.close()
         app.kill_all()
+
+
+def test_classic_application_moves_to_the_streams_protocol_keeping_its_offsets(broker, tmp_path):
+    """Offline migration (KIP-1071): the filter app runs with group.protocol=classic, processes 10 records
+    and stops; once its classic group is empty (the members' 6 s sessions ran out: Kafka Streams does not
+    leave on close), the app restarted with group.protocol=streams turns the group into a streams group,
+    which starts from the classic group's committed offsets: only the 10 records produced since come out,
+    none twice."""
+    bs, app_id = broker.bootstrap, "filter-migrate"
+    src, dst = setup_app(bs, app_id, partitions=2)
+    out = OutputReader(bs, dst, 2)
+    classic = app_of(broker, app_id, "filter", src, dst, tmp_path / "classic", protocol="classic",
+                     config="session.timeout.ms=6000")
+    streams = app_of(broker, app_id, "filter", src, dst, tmp_path / "streams")
+
+    def outputs(n: int):
+        def enough() -> bool:
+            out.poll(0.2)
+            return len(out.records) >= n
+        return enough
+    try:
+        classic.start(1)
+        produce_lines(bs, src, [f"a{i}" for i in range(10)], partitions=2)
+        classic.wait(outputs(10), "10 records through the classic app")
+        classic.stop_all()
+        assert classic.errors() == []
+
+        adm = admin(bs)  # kept: a collected AdminClient never completes its futures
+
+        def classic_group_empty() -> bool:
+            d = adm.describe_consumer_groups([app_id], request_timeout=10)[app_id].result(20)
+            return str(d.state).endswith("EMPTY") and d.members == []
+        wait_until("the classic group to be empty", classic_group_empty, timeout=60, every=0.5)
+
+        produce_lines(bs, src, [f"b{i}" for i in range(10)], partitions=2, start=10)
+        streams.start(1)
+        streams.wait(outputs(20), "the 10 new records through the streams app")
+        listed = next(e for e in streams_admin(bs, app_id) if e["ev"] == "listed")["groups"]
+        assert f"{app_id} Streams Stable" in listed, listed
+        deadline = time.monotonic() + 3  # anything reprocessed would follow at once: give it time to show
+        while time.monotonic() < deadline:
+            out.poll(0.2)
+        assert sorted(v for _, v in out.records) == sorted([f"A{i}" for i in range(10)] + [f"B{i}" for i in range(10)])
+        streams.stop_all()
+        assert streams.errors() == []
+    finally:
+        out.close()
+        classic.kill_all()
+        streams.kill_all()
 
 
 @pytest.fixture(scope="module")
