@@ -8,9 +8,7 @@ reconciliation, raft entries during the steady rounds (expected: none), and hear
 
 import argparse
 import os
-import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import kafkawire as kw  # noqa: E402
-from share_throughput import feed_entries  # noqa: E402
+from share_throughput import feed_entries, start_dev  # noqa: E402
 
 
 def free_port():
@@ -48,16 +46,8 @@ def main():
 
     port = free_port()
     data = tempfile.mkdtemp(prefix="sluice-bench-")
-    proc = subprocess.Popen([args.sluice, "dev", "--data-dir", data, "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    meta = None
+    proc, meta = start_dev(args.sluice, port, data)
     try:
-        for line in proc.stdout:
-            m = re.search(r"metadata node \d+ up at (\S+)", line)
-            if m:
-                meta = f"http://{m.group(1)}"
-            if "Sluice ready" in line:
-                break
         create_topic(port, "bench-848", args.partitions)
         _, last = feed_entries(meta, 0)
         conns = [kw.KafkaConn("127.0.0.1", port) for _ in range(args.members)]

@@ -28,6 +28,23 @@ def consume(bs, group, topic, expected, counter, done):
     c.close()
 
 
+def start_dev(sluice, port, data_dir, env=None):
+    """Starts `sluice dev` on 127.0.0.1:`port` with its data in `data_dir` (env: the process's
+    environment, default inherited); returns (process, metadata node URL) once it is ready."""
+    import re
+    import subprocess
+    proc = subprocess.Popen([sluice, "dev", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    meta = None
+    for line in proc.stdout:
+        m = re.search(r"metadata node \d+ up at (\S+)", line)
+        if m:
+            meta = f"http://{m.group(1)}"
+        if "Sluice ready" in line:
+            break
+    return proc, meta
+
+
 def feed_entries(meta, after):
     """Counts change-feed entries after `after` by command kind."""
     kinds = {}

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from conftest import RELAXED_GROUP_BOUNDS, free_port, sluice_bin  # noqa: E402
 from helpers import create_topic, set_group_configs  # noqa: E402
-from share_throughput import feed_entries  # noqa: E402
+from share_throughput import feed_entries, start_dev  # noqa: E402
 from streamskit import StreamsGroup  # noqa: E402
 
 
@@ -53,17 +51,10 @@ def main():
 
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="sluice-streams-bench-"))
-    proc = subprocess.Popen([sluice_bin(), "dev", "--data-dir", str(work / "data"), "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, **RELAXED_GROUP_BOUNDS})  # the tests' lowered group bounds
-    bs, meta, app = f"127.0.0.1:{port}", None, None
+    # the tests' lowered group bounds (5 s sessions)
+    proc, meta = start_dev(sluice_bin(), port, work / "data", env={**os.environ, **RELAXED_GROUP_BOUNDS})
+    bs, app = f"127.0.0.1:{port}", None
     try:
-        for line in proc.stdout:
-            m = re.search(r"metadata node \d+ up at (\S+)", line)
-            if m:
-                meta = f"http://{m.group(1)}"
-            if "Sluice ready" in line:
-                break
         app_id = "bench-streams"
         src, dst = f"{app_id}-in", f"{app_id}-out"
         create_topic(bs, src, args.partitions)
