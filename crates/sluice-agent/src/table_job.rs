@@ -332,7 +332,8 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
     let latest = matches!(policy.mode, TableMode::Latest { .. });
     // Latest mode looks at the table even when no offset moved: replaced files may be due for
     // deletion.
-    if !moved && !(latest && !metadata.is_empty()) {
+    let look = moved || (latest && !metadata.is_empty());
+    if !look {
         return Ok(outcome);
     }
     let now = now_ms();

@@ -132,6 +132,12 @@ fn current_rows(md: &TableMetadata) -> Vec<(i32, i64, String, Option<i64>)> {
                     .unwrap()
                     .as_primitive::<Int64Type>()
                     .clone();
+                // Every row keeps its record's one header through every rewrite.
+                let h = b
+                    .column_by_name("headers")
+                    .unwrap()
+                    .as_list::<i32>()
+                    .clone();
                 for i in 0..b.num_rows() {
                     let n = (!arrow_array::Array::is_null(&n, i)).then(|| n.value(i));
                     let hv = h.value(i);
