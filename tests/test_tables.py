@@ -1,19 +1,23 @@
 """Topics as tables (issue 16): `sluice table export` to Parquet, the table job's Iceberg
 tables read by DuckDB (read_parquet, iceberg_scan) and pyarrow, schema evolution, malformed
-values, and exactly-once across an agent SIGKILLed in the middle of a table commit."""
+values, exactly-once across an agent SIGKILLed in the middle of a table commit, and
+latest-value-per-key tables of compacted topics (`sluice.table.mode=latest`)."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+import urllib.request
 
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka.admin import ConfigResource, ResourceType
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
-from conftest import sluice_bin
-from helpers import DeliveryLog, admin, create_topic, produce_all, producer, wait_for_line
+from conftest import free_port, sluice_bin
+from helpers import DeliveryLog, admin, alter_topic_configs, create_topic, produce_all, producer, wait_for_line
 from tables import connect, iceberg, per_partition, table_dir, wait_for_rows
 
 PARTS = 8
@@ -47,8 +51,10 @@ def dev(tmp_path_factory):
     from conftest import Cluster
 
     c = Cluster(tmp_path_factory.mktemp("tables"))
-    d = c.dev()
+    metrics_port = free_port()
+    d = c.dev("--metrics-listen", f"127.0.0.1:{metrics_port}")
     d.objects = d.data_dir / "objects"
+    d.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     yield d
     c.close()
 
@@ -191,3 +197,164 @@ def test_table_reads_committed_transactions_only(dev):
     with connect() as c:
         got = [r[0] for r in c.execute(f"select i from {iceberg(objects, topic)} order by i").fetchall()]
     assert got == list(range(0, 50)) + list(range(80, 100))
+
+
+def metric(url: str, name: str) -> float:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def config_error(f) -> KafkaError:
+    with pytest.raises(KafkaException) as e:
+        f.result(timeout=30)
+    return e.value.args[0]
+
+
+def alter_incremental(bs: str, topic: str, *ops) -> None:
+    """IncrementalAlterConfigs of (name, value, op) on a topic; raises what the broker refused."""
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=op) for k, v, op in ops])
+    a = admin(bs)
+    a.incremental_alter_configs([res], request_timeout=30)[res].result(timeout=30)
+
+
+def test_latest_mode_requires_a_compacted_topic(dev):
+    bs = dev.bootstrap
+    a = admin(bs)
+    latest = {"sluice.table.enable": "true", "sluice.table.mode": "latest"}
+    # CreateTopics: latest without compact (default policy, and explicit delete) is refused.
+    for extra in ({}, {"cleanup.policy": "delete"}):
+        fs = a.create_topics([NewTopic("latest-bad", 1, 1, config={**latest, **extra})], request_timeout=30)
+        err = config_error(fs["latest-bad"])
+        assert err.code() == KafkaError.INVALID_CONFIG == 40
+        assert "sluice.table.mode=latest requires cleanup.policy to include compact" in err.str()
+    assert "latest-bad" not in a.list_topics(timeout=10).topics
+
+    create_topic(bs, "latest-ok", 1, {**latest, "cleanup.policy": "compact,delete"})
+    # IncrementalAlterConfigs: removing compact while mode=latest is refused (SET, DELETE, SUBTRACT).
+    for op in (("cleanup.policy", "delete", AlterConfigOpType.SET),
+               ("cleanup.policy", "", AlterConfigOpType.DELETE),
+               ("cleanup.policy", "compact", AlterConfigOpType.SUBTRACT)):
+        with pytest.raises(KafkaException) as e:
+            alter_incremental(bs, "latest-ok", op)
+        assert e.value.args[0].code() == KafkaError.INVALID_CONFIG, op
+    assert describe(bs, "latest-ok")["cleanup.policy"] == "compact,delete"
+    # ... and so is mode=latest on a topic that does not compact.
+    create_topic(bs, "append-only", 1, {"sluice.table.enable": "true"})
+    with pytest.raises(KafkaException) as e:
+        alter_incremental(bs, "append-only", ("sluice.table.mode", "latest", AlterConfigOpType.SET))
+    assert e.value.args[0].code() == KafkaError.INVALID_CONFIG
+    # AlterConfigs (the legacy, whole-set API) goes through the same check.
+    res = ConfigResource(ResourceType.TOPIC, "latest-ok", set_config={"sluice.table.mode": "latest"})
+    err = config_error(a.alter_configs([res], request_timeout=30)[res])
+    assert err.code() == KafkaError.INVALID_CONFIG
+    assert describe(bs, "latest-ok")["cleanup.policy"] == "compact,delete"
+
+
+def table_rows(objects, topic: str) -> list[tuple]:
+    """(partition, offset, key, value field v) of every row iceberg_scan reads, sorted."""
+    if not (table_dir(objects, topic) / "metadata" / "version-hint.text").exists():
+        return []
+    with connect() as c:
+        return sorted(c.execute(f'select "partition", "offset", key::varchar, v from {iceberg(objects, topic)}')
+                      .fetchall())
+
+
+def wait_for_table(objects, topic: str, want: list[tuple], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = table_rows(objects, topic)
+        if got == want:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"table {topic} is {got}, expected {want}")
+
+
+def current_metadata(objects, topic: str) -> dict:
+    meta = table_dir(objects, topic) / "metadata"
+    hint = (meta / "version-hint.text").read_text()
+    return json.loads((meta / f"{hint}.metadata.json").read_text())
+
+
+def test_latest_mode_keeps_the_newest_record_per_key(dev):
+    bs, objects, topic, parts = dev.bootstrap, dev.objects, "kv-latest", 3
+    # A keyless record is only possible while the topic does not compact: produce one, then switch
+    # the topic to compact + latest (the table starts then, and must skip it).
+    create_topic(bs, topic, parts, {"cleanup.policy": "delete"})
+    p = producer(bs)
+    p.produce(topic, partition=0, value=json.dumps({"v": "keyless"}).encode())
+    assert p.flush(30) == 0
+    keyless_before = metric(dev.metrics_url, "sluice_table_keyless_records_total")
+    deleted_before = metric(dev.metrics_url, "sluice_table_deleted_files_total")
+    alter_topic_configs(bs, topic, {"cleanup.policy": "compact", "sluice.table.enable": "true",
+                                    "sluice.table.mode": "latest", "sluice.table.lag.ms": "1000",
+                                    "sluice.table.retain.ms": "2000"})
+
+    # The expected table: (partition, key) -> (offset, v); offsets from the delivery reports.
+    model: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def send(batch):
+        log = DeliveryLog()
+        recs = [(i, topic, part, k.encode(), None if v is None else json.dumps({"v": v}).encode(), None, None)
+                for i, (part, k, v) in enumerate(batch)]
+        produce_all(producer(bs, **{"enable.idempotence": True}), recs, log)
+        assert log.errors() == {}
+        for i, (part, k, v) in enumerate(batch):
+            _, got_part, offset, _ = log.results[i]
+            assert got_part == part
+            if v is None:
+                model.pop((part, k), None)
+            else:
+                model[(part, k)] = (offset, v)
+
+    def expected():
+        return sorted((part, off, k, v) for (part, k), (off, v) in model.items())
+
+    # Several versions of keys in every partition (the same key in two partitions is two rows),
+    # tombstones of existing keys, a tombstone of a key never written.
+    first = []
+    for version in range(3):
+        for part in range(parts):
+            for k in range(5):
+                first.append((part, f"k{k}", f"p{part}-k{k}-v{version}"))
+    first += [(0, "k1", None), (1, "k4", None), (2, "never", None), (2, "k0", None), (2, "k0", "back")]
+    send(first)
+    wait_for_table(objects, topic, expected())
+    assert len(expected()) == 3 * 5 - 2
+
+    with connect() as c:
+        src = iceberg(objects, topic)
+        assert c.execute(f'select count(*), count(distinct ("partition", key)) from {src}').fetchone() == (13, 13)
+        assert c.execute(f"select v from {src} where \"partition\" = 2 and key = 'k0'::blob").fetchall() == [("back",)]
+    md = current_metadata(objects, topic)
+    snap = next(s for s in md["snapshots"] if s["snapshot-id"] == md["current-snapshot-id"])
+    assert snap["summary"]["operation"] == "overwrite"
+    assert snap["summary"]["total-records"] == "13"
+    assert metric(dev.metrics_url, "sluice_table_keyless_records_total") == keyless_before + 1
+
+    # Produce more: the table follows (updates, a delete, a new key, a key deleted and re-added).
+    send([(0, "k0", "later"), (1, "k2", None), (2, "new", "n1"), (0, "k1", "again"), (1, "k3", "x"),
+          (1, "k3", "y")])
+    wait_for_table(objects, topic, expected())
+    assert ("new", "n1") in [(k, v) for _, _, k, v in expected()]
+
+    # Replaced files go retain.ms after they were replaced: only the current file is left, and
+    # pyarrow reading it sees exactly the table.
+    data = table_dir(objects, topic) / "data"
+    deadline = time.monotonic() + 30
+    while len(list(data.iterdir())) > 1 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    files = list(data.iterdir())
+    assert len(files) == 1, files
+    assert metric(dev.metrics_url, "sluice_table_deleted_files_total") >= deleted_before + 1
+    t = pq.read_table(str(files[0]))
+    got = sorted(zip(t.column("partition").to_pylist(), t.column("offset").to_pylist(),
+                     [k.decode() for k in t.column("key").to_pylist()], t.column("v").to_pylist()))
+    assert got == expected()
+    with connect() as c:
+        referenced = {r[0] for r in c.execute(
+            f"select file_path from iceberg_metadata('{table_dir(objects, topic)}') "
+            f"where status <> 'DELETED'").fetchall()}
+    assert referenced == {str(files[0])}

@@ -15,6 +15,13 @@
 //! 5. point `version-hint.text` at the quorum's current metadata (also repaired on later passes
 //!    when a crash fell between 4 and 5).
 //!
+//! With `sluice.table.mode=latest` (compacted topics only) a commit rewrites the table as one
+//! row per (partition, key), the newest record, tombstoned keys removed (`overwrite`
+//! snapshots, see [`sluice_table::latest`]); keyless records are skipped and counted
+//! (`sluice_table_keyless_records_total`). Replaced files are deleted once
+//! `sluice.table.retain.ms` has passed since a newer snapshot replaced theirs
+//! (`sluice_table_deleted_files_total`), by the next pass, whether or not new records came.
+//!
 //! The table holds what a read_committed consumer reads: records below each partition's last
 //! stable offset, without control batches or aborted transactions. A partition whose log start moved past the table's offset (retention) continues
 //! from the log start. Undecodable JSON values never stop the job: they are written with
@@ -29,7 +36,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::ObjectStoreExt;
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::tables::{TableCommand, TableCommit};
-use sluice_table::{CommitInput, TableLocation, TableRecord, TableWriter, ValueFormat};
+use sluice_table::{CommitInput, TableLocation, TableMode, TableRecord, TableWriter, ValueFormat};
 
 use crate::agent::{now_ms, Agent};
 use crate::topic_config::effective;
@@ -63,8 +70,12 @@ impl Default for TableJobConfig {
 /// What one topic's table settings say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TablePolicy {
+    /// `sluice.table.lag.ms`: a record is in the table within about this long.
     pub lag: Duration,
+    /// `sluice.table.value.format`.
     pub format: ValueFormat,
+    /// `sluice.table.mode` (and, for `latest`, `sluice.table.retain.ms`).
+    pub mode: TableMode,
 }
 
 /// The table settings of a topic with `sluice.table.enable=true`.
@@ -81,6 +92,16 @@ pub fn policy(configs: &std::collections::BTreeMap<String, String>) -> Option<Ta
         ),
         format: ValueFormat::parse(effective(configs, "sluice.table.value.format"))
             .unwrap_or(ValueFormat::Json),
+        mode: if effective(configs, "sluice.table.mode").trim() == "latest" {
+            TableMode::Latest {
+                retain_ms: effective(configs, "sluice.table.retain.ms")
+                    .trim()
+                    .parse()
+                    .unwrap_or(300_000),
+            }
+        } else {
+            TableMode::Append
+        },
     })
 }
 
@@ -112,6 +133,10 @@ pub struct PassOutcome {
     pub bytes_read: u64,
     /// Objects PUT (data, manifest, manifest list, metadata, version hint).
     pub puts: u64,
+    /// Latest mode: records skipped for want of a key.
+    pub keyless: u64,
+    /// Latest mode: replaced data files deleted (their retention was over).
+    pub deleted_files: u64,
     /// Whether the pass reached every partition's high watermark (else the budget cut it
     /// short, and the next pass follows at once instead of after half the lag).
     pub caught_up: bool,
@@ -304,11 +329,15 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
         .iter()
         .enumerate()
         .any(|(i, new)| *new != next.get(i).copied().unwrap_or(0));
-    if !moved {
+    let latest = matches!(policy.mode, TableMode::Latest { .. });
+    // Latest mode looks at the table even when no offset moved: replaced files may be due for
+    // deletion.
+    let look = moved || (latest && !metadata.is_empty());
+    if !look {
         return Ok(outcome);
     }
     let now = now_ms();
-    let (new_metadata, malformed) = if records.is_empty() {
+    let (new_metadata, malformed) = if records.is_empty() && !latest {
         (metadata.clone(), 0)
     } else {
         let prepared = writer
@@ -317,12 +346,23 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
                 format: policy.format,
                 records: &records,
                 now_ms: now,
+                mode: policy.mode,
             })
             .await?;
         outcome.puts += prepared.puts;
-        pause_at(agent, "files").await;
+        outcome.keyless = prepared.keyless;
+        outcome.deleted_files = prepared.deleted_data_files;
+        // The deletes happened whether or not the commit below lands (they are safe either way).
+        metrics::counter!("sluice_table_deleted_files_total")
+            .increment(prepared.deleted_data_files);
+        if prepared.metadata_key != metadata {
+            pause_at(agent, "files").await;
+        }
         (prepared.metadata_key, prepared.malformed)
     };
+    if !moved && new_metadata == metadata {
+        return Ok(outcome);
+    }
     propose(
         agent,
         Command::Table(TableCommand::Commit(TableCommit {
@@ -343,6 +383,7 @@ pub async fn run_once(agent: &Agent, topic: &str) -> Result<PassOutcome, TableJo
     outcome.malformed = malformed;
     metrics::counter!("sluice_table_records_total").increment(outcome.records);
     metrics::counter!("sluice_table_malformed_records_total").increment(malformed);
+    metrics::counter!("sluice_table_keyless_records_total").increment(outcome.keyless);
     metrics::counter!("sluice_table_commits_total").increment(1);
     pause_at(agent, "committed").await;
     if new_metadata != metadata {

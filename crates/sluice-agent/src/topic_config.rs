@@ -194,6 +194,10 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Sluice: write the topic as an Iceberg table of Parquet files under tables/<topic>/ in the object store (see sluice-table). Listed by DescribeConfigs only when set."),
     row("sluice.table.lag.ms", Long, "60000", AtLeast(1000), None,
         "Sluice: how long a record may wait before the table shows it (the table job commits at least every half of this). Listed only when set."),
+    row("sluice.table.mode", ConfigType::String, "append", OneOf(&["append", "latest"]), None,
+        "Sluice: append writes every record as a row; latest keeps one row per (partition, key), its newest record, and drops keys whose newest record is a tombstone (each commit an Iceberg overwrite snapshot). latest requires cleanup.policy to include compact. Listed only when set."),
+    row("sluice.table.retain.ms", Long, "300000", AtLeast(0), None,
+        "Sluice, latest mode: how long a table snapshot, and the data files only it lists, stay readable after a newer snapshot replaced it; then they are deleted. Listed only when set."),
     row("sluice.table.value.format", ConfigType::String, "json", OneOf(&["json", "raw"]), None,
         "Sluice: json decodes object values into one column per field (schema inferred, columns only added; undecodable values keep their bytes in _raw and the reason in _error); raw keeps the bytes in a value column. Listed only when set."),
     row("unclean.leader.election.enable", Boolean, "false", Any, b("unclean.leader.election.enable", "false"),
@@ -235,6 +239,9 @@ pub enum ConfigError {
     /// A refusal Kafka words on its own (not "Invalid value ...").
     #[error("{0}")]
     Refused(&'static str),
+    /// `sluice.table.mode=latest` on a topic whose `cleanup.policy` lacks `compact`.
+    #[error("sluice.table.mode=latest requires cleanup.policy to include compact (cleanup.policy is {policy:?}): a latest-value table keeps one row per key, which only a compacted topic promises")]
+    LatestNeedsCompact { policy: String },
     /// Kafka's cross-config check of `LogConfig.validateValues`.
     #[error("conflict topic config setting min.compaction.lag.ms ({min}) > max.compaction.lag.ms ({max})")]
     CompactionLag { min: i64, max: i64 },
@@ -386,6 +393,14 @@ pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), ConfigEr
     let (min, max) = (lag("min.compaction.lag.ms"), lag("max.compaction.lag.ms"));
     if min > max {
         return Err(ConfigError::CompactionLag { min, max });
+    }
+    let policy = effective(overrides, "cleanup.policy");
+    if effective(overrides, "sluice.table.mode").trim() == "latest"
+        && !policy.split(',').any(|p| p.trim() == "compact")
+    {
+        return Err(ConfigError::LatestNeedsCompact {
+            policy: policy.to_string(),
+        });
     }
     Ok(())
 }
@@ -621,6 +636,29 @@ mod tests {
             validate_all(&o).unwrap_err().to_string(),
             "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)"
         );
+    }
+
+    #[test]
+    fn latest_tables_need_a_compacted_topic() {
+        let mut o = BTreeMap::new();
+        o.insert("sluice.table.mode".to_string(), "latest".to_string());
+        assert_eq!(
+            validate_all(&o),
+            Err(ConfigError::LatestNeedsCompact {
+                policy: "delete".into()
+            })
+        );
+        o.insert("cleanup.policy".to_string(), "delete".to_string());
+        assert!(validate_all(&o).is_err());
+        o.insert("cleanup.policy".to_string(), "delete, compact".to_string());
+        assert_eq!(validate_all(&o), Ok(()));
+        o.insert("cleanup.policy".to_string(), "compact".to_string());
+        assert_eq!(validate_all(&o), Ok(()));
+        o.insert("sluice.table.mode".to_string(), "append".to_string());
+        o.insert("cleanup.policy".to_string(), "delete".to_string());
+        assert_eq!(validate_all(&o), Ok(()));
+        assert!(validate("sluice.table.mode", "upsert").is_err());
+        assert!(validate("sluice.table.retain.ms", "-1").is_err());
     }
 
     #[test]

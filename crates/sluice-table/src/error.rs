@@ -28,6 +28,9 @@ pub enum TableError {
     /// A manifest list holds something this writer never writes.
     #[error("manifest list {location}: {reason}")]
     ManifestList { location: String, reason: String },
+    /// A data file of the table lacks the system columns a latest-mode merge needs.
+    #[error("data file {location}: {reason}")]
+    DataFile { location: String, reason: String },
     /// Reading or writing the object store failed.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),

@@ -5,6 +5,8 @@
 //! tables/<topic>/data/<seq>-<uuid>.parquet               one file per commit, all partitions
 //! tables/<topic>/metadata/<uuid>-m0.avro                 the commit's manifest (one entry)
 //! tables/<topic>/metadata/snap-<id>-<uuid>.avro          manifest list: every manifest so far
+//!                                                        (latest mode: the commit's manifest only,
+//!                                                        its file added, the replaced ones deleted)
 //! tables/<topic>/metadata/<seq>-<uuid>.metadata.json     table metadata (schemas, snapshots)
 //! tables/<topic>/metadata/version-hint.text              "<seq>-<uuid>": the current metadata
 //! ```
@@ -138,8 +140,19 @@ impl TableMetadata {
     }
 
     /// Adds `snap` as the current snapshot of `main`; `previous` is the metadata file being
-    /// replaced (for `metadata-log`).
+    /// replaced (for `metadata-log`). Keeps the newest [`MAX_SNAPSHOTS`] snapshots.
     pub fn add_snapshot(&mut self, snap: Snapshot, previous: Option<(String, i64)>) {
+        self.add_snapshot_keeping(snap, previous, MAX_SNAPSHOTS);
+    }
+
+    /// [`TableMetadata::add_snapshot`], keeping the newest `max_snapshots` snapshots (latest
+    /// mode passes `usize::MAX`: it drops snapshots itself, by age, when it deletes their files).
+    pub fn add_snapshot_keeping(
+        &mut self,
+        snap: Snapshot,
+        previous: Option<(String, i64)>,
+        max_snapshots: usize,
+    ) {
         self.last_sequence_number = snap.sequence_number;
         self.last_updated_ms = snap.timestamp_ms;
         self.current_snapshot_id = snap.snapshot_id;
@@ -150,13 +163,32 @@ impl TableMetadata {
         self.snapshot_log
             .push(json!({"timestamp-ms": snap.timestamp_ms, "snapshot-id": snap.snapshot_id}));
         self.snapshots.push(snap);
+        self.note_replaced(previous);
+        trim_front(&mut self.snapshots, max_snapshots);
+        trim_front(&mut self.snapshot_log, max_snapshots);
+    }
+
+    /// Lists `previous` (the metadata file this one replaces, and its `last-updated-ms`) in
+    /// `metadata-log`, which keeps the newest [`MAX_METADATA_LOG`].
+    pub fn note_replaced(&mut self, previous: Option<(String, i64)>) {
         if let Some((file, ts)) = previous {
             self.metadata_log
                 .push(json!({"timestamp-ms": ts, "metadata-file": file}));
         }
-        trim_front(&mut self.snapshots, MAX_SNAPSHOTS);
-        trim_front(&mut self.snapshot_log, MAX_SNAPSHOTS);
         trim_front(&mut self.metadata_log, MAX_METADATA_LOG);
+    }
+
+    /// Drops the snapshots `expired` names from `snapshots` and `snapshot-log` (never the
+    /// current one).
+    pub fn remove_snapshots(&mut self, expired: &[i64]) {
+        let current = self.current_snapshot_id;
+        let gone = |id: i64| id != current && expired.contains(&id);
+        self.snapshots.retain(|s| !gone(s.snapshot_id));
+        self.snapshot_log.retain(|e| {
+            e.get("snapshot-id")
+                .and_then(Value::as_i64)
+                .is_none_or(|id| !gone(id))
+        });
     }
 }
 
@@ -167,22 +199,80 @@ fn trim_front<T>(v: &mut Vec<T>, max: usize) {
 }
 
 /// One manifest as a manifest list lists it (the spec's `manifest_file`, data content).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Counts are of the manifest's entries by status; rows are the record counts of those entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManifestFile {
     pub manifest_path: String,
+    /// Bytes.
     pub manifest_length: i64,
+    /// The sequence number of the snapshot that added the manifest (also written as its
+    /// `min_sequence_number`: every live entry of a manifest Sluice writes is that new).
     pub sequence_number: i64,
     pub added_snapshot_id: i64,
     pub added_files_count: i32,
+    pub existing_files_count: i32,
+    pub deleted_files_count: i32,
     pub added_rows_count: i64,
+    pub existing_rows_count: i64,
+    pub deleted_rows_count: i64,
 }
 
 /// One data file as a manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
+    /// Absolute URL or path, as readers open it.
     pub file_path: String,
     pub record_count: i64,
+    /// Bytes.
     pub file_size_in_bytes: i64,
+}
+
+/// A manifest entry's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// Live, added by an earlier snapshot (0).
+    Existing,
+    /// Live, added by the snapshot that wrote the manifest (1).
+    Added,
+    /// Removed by the snapshot that wrote the manifest (2): readers skip it, and the file may
+    /// be deleted once no retained snapshot lists it as live.
+    Deleted,
+}
+
+impl EntryStatus {
+    fn code(self) -> i32 {
+        match self {
+            EntryStatus::Existing => 0,
+            EntryStatus::Added => 1,
+            EntryStatus::Deleted => 2,
+        }
+    }
+
+    fn from_code(c: i64) -> Option<EntryStatus> {
+        Some(match c {
+            0 => EntryStatus::Existing,
+            1 => EntryStatus::Added,
+            2 => EntryStatus::Deleted,
+            _ => return None,
+        })
+    }
+
+    /// Whether readers read the entry's file (added or existing).
+    pub fn is_live(self) -> bool {
+        self != EntryStatus::Deleted
+    }
+}
+
+/// One manifest entry: a data file and how the snapshot that wrote the manifest sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    pub status: EntryStatus,
+    /// The snapshot that added the file (added, existing) or removed it (deleted).
+    pub snapshot_id: i64,
+    /// The data sequence number of the file: the sequence number of the snapshot that added it,
+    /// kept unchanged when the entry is later written as existing or deleted.
+    pub sequence_number: i64,
+    pub file: DataFile,
 }
 
 fn manifest_list_schema() -> AvroSchema {
@@ -254,6 +344,23 @@ pub fn write_manifest(
     sequence_number: i64,
     files: &[DataFile],
 ) -> Result<Vec<u8>, TableError> {
+    let entries: Vec<ManifestEntry> = files
+        .iter()
+        .map(|f| ManifestEntry {
+            status: EntryStatus::Added,
+            snapshot_id,
+            sequence_number,
+            file: f.clone(),
+        })
+        .collect();
+    write_manifest_entries(schema, &entries)
+}
+
+/// A manifest of `entries`, sequence numbers written out (none left to inheritance).
+pub fn write_manifest_entries(
+    schema: &TableSchema,
+    entries: &[ManifestEntry],
+) -> Result<Vec<u8>, TableError> {
     let avro = manifest_schema();
     let mut w = apache_avro::Writer::new(&avro, Vec::new())?;
     w.add_user_metadata("schema".into(), schema.iceberg().to_string())?;
@@ -263,12 +370,13 @@ pub fn write_manifest(
     w.add_user_metadata("format-version".into(), "2")?;
     w.add_user_metadata("content".into(), "data")?;
     let some = |v: i64| Avro::Union(1, Box::new(Avro::Long(v)));
-    for f in files {
+    for e in entries {
+        let f = &e.file;
         w.append_value(record(vec![
-            ("status", Avro::Int(1)),
-            ("snapshot_id", some(snapshot_id)),
-            ("sequence_number", some(sequence_number)),
-            ("file_sequence_number", some(sequence_number)),
+            ("status", Avro::Int(e.status.code())),
+            ("snapshot_id", some(e.snapshot_id)),
+            ("sequence_number", some(e.sequence_number)),
+            ("file_sequence_number", some(e.sequence_number)),
             (
                 "data_file",
                 record(vec![
@@ -311,11 +419,11 @@ pub fn write_manifest_list(
             ("min_sequence_number", Avro::Long(m.sequence_number)),
             ("added_snapshot_id", Avro::Long(m.added_snapshot_id)),
             ("added_files_count", Avro::Int(m.added_files_count)),
-            ("existing_files_count", Avro::Int(0)),
-            ("deleted_files_count", Avro::Int(0)),
+            ("existing_files_count", Avro::Int(m.existing_files_count)),
+            ("deleted_files_count", Avro::Int(m.deleted_files_count)),
             ("added_rows_count", Avro::Long(m.added_rows_count)),
-            ("existing_rows_count", Avro::Long(0)),
-            ("deleted_rows_count", Avro::Long(0)),
+            ("existing_rows_count", Avro::Long(m.existing_rows_count)),
+            ("deleted_rows_count", Avro::Long(m.deleted_rows_count)),
         ]))?;
     }
     Ok(w.into_inner()?)
@@ -347,7 +455,65 @@ pub fn read_manifest_list(location: &str, bytes: &[u8]) -> Result<Vec<ManifestFi
             sequence_number: long("sequence_number")?,
             added_snapshot_id: long("added_snapshot_id")?,
             added_files_count: long("added_files_count")? as i32,
+            existing_files_count: long("existing_files_count")? as i32,
+            deleted_files_count: long("deleted_files_count")? as i32,
             added_rows_count: long("added_rows_count")?,
+            existing_rows_count: long("existing_rows_count")?,
+            deleted_rows_count: long("deleted_rows_count")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads back a manifest written by [`write_manifest_entries`] (sequence numbers explicit).
+pub fn read_manifest(location: &str, bytes: &[u8]) -> Result<Vec<ManifestEntry>, TableError> {
+    let bad = |reason: &str| TableError::ManifestList {
+        location: location.to_string(),
+        reason: reason.to_string(),
+    };
+    let field = |fields: &[(String, Avro)], name: &str| -> Option<Avro> {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let long = |v: Option<Avro>| match v {
+        Some(Avro::Long(x)) => Some(x),
+        Some(Avro::Int(x)) => Some(x as i64),
+        Some(Avro::Union(_, inner)) => match *inner {
+            Avro::Long(x) => Some(x),
+            Avro::Int(x) => Some(x as i64),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for v in apache_avro::Reader::new(bytes)? {
+        let Avro::Record(entry) = v? else {
+            return Err(bad("an entry is not a record"));
+        };
+        let status = long(field(&entry, "status"))
+            .and_then(EntryStatus::from_code)
+            .ok_or_else(|| bad("status is missing"))?;
+        let Some(Avro::Record(file)) = field(&entry, "data_file") else {
+            return Err(bad("data_file is missing"));
+        };
+        let Some(Avro::String(file_path)) = field(&file, "file_path") else {
+            return Err(bad("file_path is missing"));
+        };
+        out.push(ManifestEntry {
+            status,
+            snapshot_id: long(field(&entry, "snapshot_id"))
+                .ok_or_else(|| bad("snapshot_id is missing"))?,
+            sequence_number: long(field(&entry, "sequence_number"))
+                .ok_or_else(|| bad("sequence_number is missing"))?,
+            file: DataFile {
+                file_path,
+                record_count: long(field(&file, "record_count"))
+                    .ok_or_else(|| bad("record_count is missing"))?,
+                file_size_in_bytes: long(field(&file, "file_size_in_bytes"))
+                    .ok_or_else(|| bad("file_size_in_bytes is missing"))?,
+            },
         });
     }
     Ok(out)
@@ -367,6 +533,9 @@ mod tests {
             added_snapshot_id: 99,
             added_files_count: 1,
             added_rows_count: 1000,
+            deleted_files_count: 2,
+            deleted_rows_count: 7,
+            ..ManifestFile::default()
         };
         let bytes = write_manifest_list(99, Some(98), 4, std::slice::from_ref(&m)).unwrap();
         assert_eq!(read_manifest_list("x", &bytes).unwrap(), vec![m]);
@@ -383,11 +552,20 @@ mod tests {
             }],
         )
         .unwrap();
-        let entries: Vec<_> = apache_avro::Reader::new(&manifest[..])
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(entries.len(), 1);
+        let entries = read_manifest("m", &manifest).unwrap();
+        assert_eq!(
+            entries,
+            vec![ManifestEntry {
+                status: EntryStatus::Added,
+                snapshot_id: 99,
+                sequence_number: 4,
+                file: DataFile {
+                    file_path: "/t/data/x.parquet".into(),
+                    record_count: 1000,
+                    file_size_in_bytes: 4096,
+                },
+            }]
+        );
     }
 
     #[test]

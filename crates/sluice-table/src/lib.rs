@@ -8,6 +8,8 @@
 //! - [`columns`]: records to one Arrow `RecordBatch`;
 //! - [`parquet_file`]: record batches to Parquet (zstd, field ids kept);
 //! - [`iceberg`]: metadata JSON, manifests and manifest lists;
+//! - [`latest`]: the merge of "latest value per key" tables (`sluice.table.mode=latest`) and
+//!   which replaced files may go;
 //! - [`writer`]: one commit's files in the object store.
 //!
 //! The agent's table job (`sluice-agent`'s `table_job`) decides what to write and records each
@@ -20,7 +22,8 @@
 //! to an Arrow release of its own: on this repository's two-core builders that roughly
 //! doubles the build of the workspace, and its transaction API (fast append through a
 //! catalog) would still need a catalog implementation whose commit is our quorum command.
-//! What Sluice writes is narrow — unpartitioned append snapshots of one known schema family —
+//! What Sluice writes is narrow — unpartitioned append (or copy-on-write overwrite) snapshots of
+//! one known schema family —
 //! so the metadata JSON is a few `serde` structs ([`iceberg::TableMetadata`]) and manifests
 //! are Avro container files written with `apache-avro`, the crate iceberg-rust itself uses.
 //! `arrow-array`/`arrow-schema` and `parquet` are built with default features off (only the
@@ -29,6 +32,7 @@
 pub mod columns;
 mod error;
 pub mod iceberg;
+pub mod latest;
 pub mod parquet_file;
 pub mod record;
 pub mod schema;
@@ -41,4 +45,4 @@ pub use error::TableError;
 pub use parquet_file::{ParquetSink, ParquetStats};
 pub use record::{decode_batches, AbortedTxn, TableRecord};
 pub use schema::{TableSchema, ValueFormat};
-pub use writer::{CommitInput, PreparedCommit, TableLocation, TableWriter};
+pub use writer::{CommitInput, PreparedCommit, TableLocation, TableMode, TableWriter};

@@ -73,7 +73,9 @@ impl<W: Write + Send> ParquetSink<W> {
         Ok(())
     }
 
-    fn write_batch(&mut self, b: &RecordBatch) -> Result<(), TableError> {
+    /// Appends a record batch built under this sink's schema (its malformed rows, if any, are
+    /// the caller's to count).
+    pub fn write_batch(&mut self, b: &RecordBatch) -> Result<(), TableError> {
         self.rows += b.num_rows() as u64;
         self.writer.write(b)?;
         Ok(())
