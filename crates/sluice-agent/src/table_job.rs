@@ -175,15 +175,19 @@ pub async fn run(agent: Arc<Agent>) {
             {
                 continue;
             }
-            last_run.insert(topic.clone(), Instant::now());
+            let started = Instant::now();
+            last_run.insert(topic.clone(), started);
             match run_once(&agent, &topic).await {
                 Ok(o) => {
-                    if o.records > 0 {
+                    if o.records > 0 || o.deleted_files > 0 {
                         tracing::info!(
                             topic,
                             records = o.records,
                             malformed = o.malformed,
+                            keyless = o.keyless,
+                            deleted_files = o.deleted_files,
                             bytes_read = o.bytes_read,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
                             "table commit"
                         );
                     }

@@ -42,8 +42,11 @@ use crate::TableRecord;
 /// A row's identity and age: where it sits, and its key (`None` for a keyless row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowKey<'a> {
+    /// The Kafka partition.
     pub partition: i32,
+    /// The record's offset in its partition: the higher, the newer.
     pub offset: i64,
+    /// The record key's bytes.
     pub key: Option<&'a [u8]>,
 }
 
