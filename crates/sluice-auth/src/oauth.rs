@@ -67,15 +67,29 @@ pub fn default_algorithms() -> Vec<Algorithm> {
     vec![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384]
 }
 
-/// Parses an `alg` name for the allow-list; HMAC algorithms are refused outright.
-pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+/// Why [`parse_algorithm`] refused an `alg` name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlgorithmError {
+    /// Not a JWS algorithm name (RFC 7518 section 3.1).
+    #[error("unknown JWT algorithm {0}")]
+    Unknown(String),
+    /// HS256/HS384/HS512: a shared secret, which a JWKS of public keys cannot verify.
+    #[error("{0}: HMAC algorithms cannot be verified with JWKS public keys")]
+    Hmac(String),
+}
+
+/// Parses an `alg` name (`RS256`, `ES384`...) for the allow-list
+/// (`sasl.oauthbearer.allowed.algorithms`); HMAC algorithms are refused outright.
+///
+/// # Errors
+/// [`AlgorithmError::Unknown`] for a name that is no JWS algorithm, [`AlgorithmError::Hmac`]
+/// for HS256, HS384 and HS512.
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, AlgorithmError> {
     let alg: Algorithm = name
         .parse()
-        .map_err(|_| format!("unknown JWT algorithm {name}"))?;
+        .map_err(|_| AlgorithmError::Unknown(name.to_string()))?;
     if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-        return Err(format!(
-            "{name}: HMAC algorithms cannot be verified with JWKS public keys"
-        ));
+        return Err(AlgorithmError::Hmac(name.to_string()));
     }
     Ok(alg)
 }
@@ -329,8 +343,14 @@ mod tests {
 
     #[test]
     fn hmac_and_none_are_never_allowed() {
-        assert!(parse_algorithm("HS256").is_err());
-        assert!(parse_algorithm("none").is_err());
+        assert_eq!(
+            parse_algorithm("HS256"),
+            Err(AlgorithmError::Hmac("HS256".into()))
+        );
+        assert_eq!(
+            parse_algorithm("none"),
+            Err(AlgorithmError::Unknown("none".into()))
+        );
         assert_eq!(parse_algorithm("RS256").unwrap(), Algorithm::RS256);
     }
 }

@@ -72,9 +72,22 @@ pub struct FaultConfig {
     pub latency_jitter_ms: u64,
 }
 
+/// A [`FaultConfig`] rate outside `[0, 1]`: which field, and its value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} must be within [0, 1], got {value}")]
+pub struct InvalidRate {
+    /// The field's name, as in the JSON of `POST /faults`.
+    pub field: &'static str,
+    /// The value given.
+    pub value: f64,
+}
+
 impl FaultConfig {
-    /// Rejects rates outside `[0, 1]`.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    /// Rejects rates outside `[0, 1]` (NaN included).
+    ///
+    /// # Errors
+    /// [`InvalidRate`] naming the first such field.
+    pub fn validate(&self) -> std::result::Result<(), InvalidRate> {
         let rates = [
             ("put_error_rate", self.put_error_rate),
             ("put_lost_ack_rate", self.put_lost_ack_rate),
@@ -85,7 +98,10 @@ impl FaultConfig {
         ];
         for (name, r) in rates {
             if !(0.0..=1.0).contains(&r) {
-                return Err(format!("{name} must be within [0, 1], got {r}"));
+                return Err(InvalidRate {
+                    field: name,
+                    value: r,
+                });
             }
         }
         Ok(())
@@ -505,7 +521,13 @@ mod tests {
             put_error_rate: 1.5,
             ..FaultConfig::default()
         };
-        assert!(bad.validate().is_err());
+        assert_eq!(
+            bad.validate(),
+            Err(InvalidRate {
+                field: "put_error_rate",
+                value: 1.5
+            })
+        );
         assert!(FaultConfig::default().validate().is_ok());
     }
 }

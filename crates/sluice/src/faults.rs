@@ -72,7 +72,7 @@ async fn show(State(f): State<Arc<FaultInjector>>) -> Json<serde_json::Value> {
 
 async fn set(State(f): State<Arc<FaultInjector>>, Json(cfg): Json<FaultConfig>) -> Response {
     if let Err(e) = cfg.validate() {
-        return (StatusCode::BAD_REQUEST, e).into_response();
+        return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
     }
     f.set(cfg);
     show(State(f)).await.into_response()

@@ -153,7 +153,7 @@ pub fn oauth_validator(
     cfg.algorithms = t
         .sasl_oauthbearer_allowed_algorithms
         .iter()
-        .map(|a| parse_algorithm(a).map_err(anyhow::Error::msg))
+        .map(|a| parse_algorithm(a).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<_>>()?;
     Ok(Some(Arc::new(JwtValidator::new(cfg))))
 }
