@@ -24,18 +24,24 @@ fn rec(partition: i32, offset: i64, value: &str) -> TableRecord {
     }
 }
 
-#[tokio::test]
-async fn commits_append_snapshots_and_evolve_the_schema() {
-    let dir = tempfile::tempdir().unwrap();
+/// A writer of table `topic` in a local-directory store rooted at `dir`; returns the root too.
+fn local_writer(dir: &tempfile::TempDir, topic: &str) -> (String, TableWriter) {
     let root = dir.path().to_str().unwrap().to_string();
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&root).unwrap());
     let w = TableWriter::new(
         store,
         TableLocation {
             root_url: root.clone(),
-            topic: "orders".into(),
+            topic: topic.into(),
         },
     );
+    (root, w)
+}
+
+#[tokio::test]
+async fn commits_append_snapshots_and_evolve_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, w) = local_writer(&dir, "orders");
     let first = vec![rec(0, 0, r#"{"a": 1}"#), rec(1, 0, r#"{"a": 2}"#)];
     let c1 = w
         .prepare(CommitInput {
@@ -164,15 +170,7 @@ fn current_rows(md: &TableMetadata) -> Vec<(i32, i64, String, Option<i64>)> {
 #[tokio::test]
 async fn latest_commits_overwrite_with_one_row_per_key_and_expire_replaced_files() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_str().unwrap().to_string();
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&root).unwrap());
-    let w = TableWriter::new(
-        store,
-        TableLocation {
-            root_url: root.clone(),
-            topic: "kv".into(),
-        },
-    );
+    let (root, w) = local_writer(&dir, "kv");
     let mode = TableMode::Latest { retain_ms: 1_000 };
     let data_files = || {
         std::fs::read_dir(format!("{root}/tables/kv/data"))
