@@ -2,8 +2,9 @@
 the ready line, the data-dir layout, and clean shutdown on SIGINT and SIGTERM."""
 
 import signal
+import subprocess
 
-from conftest import SluiceProcess, free_port
+from conftest import SluiceProcess, free_port, sluice_bin
 from helpers import DeliveryLog, admin, consume_exact, produce_all, producer
 
 
@@ -61,3 +62,21 @@ def test_config_file_with_env_and_flag_precedence(cluster, tmp_path):
     assert len(admin(p.bootstrap).list_topics(topic="cfg-auto", timeout=30).topics["cfg-auto"].partitions) == 4
     assert (data / "meta").is_dir()
     assert p.stop() == 0
+
+
+def test_config_file_mistakes_stop_the_process_naming_the_key(tmp_path):
+    """A typo or a bad value in --config stops `sluice` at once (usage error, exit 2) with one line
+    naming the file, the key and what is wrong, instead of being ignored."""
+    cases = [
+        ('lingerms = 5\n', "unknown key `lingerms` (did you mean `linger-ms`?)"),
+        ('linger-ms = "soon"\n', "invalid value for `linger-ms`: invalid value 'soon'"),
+        ('[dev]\nlisten = "127.0.0.1:1"\n', "invalid value for `dev`: a table is not a setting"),
+    ]
+    for text, expected in cases:
+        cfg = tmp_path / "bad.toml"
+        cfg.write_text(text)
+        r = subprocess.run([sluice_bin(), "--config", str(cfg), "dev", "--data-dir", str(tmp_path / "d")],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (text, r.returncode, r.stderr)
+        assert r.stderr.startswith(f"error: config file {cfg}: {expected}"), (text, r.stderr)
+        assert not (tmp_path / "d").exists(), "nothing may start on a bad config file"

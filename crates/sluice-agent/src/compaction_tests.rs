@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 use sluice_meta::state::{Chunk, PartitionLog};
+use sluice_protocol::testing;
 
 use super::*;
 
@@ -109,33 +108,14 @@ fn batch(first: i64, records: &[(Option<&str>, Option<&str>, i64)]) -> Bytes {
         .iter()
         .enumerate()
         .map(|(i, (k, v, ts))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: first + i as i64,
             // kafka-protocol's encoder starts a new batch where sequences break
             sequence: i as i32,
-            timestamp: *ts,
             key: k.map(|k| Bytes::from(k.to_string())),
             value: v.map(|v| Bytes::from(v.to_string())),
-            headers: Default::default(),
+            ..testing::record(first + i as i64, *ts, b"")
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Lz4,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    testing::encode(&records, Compression::Lz4).freeze()
 }
 
 fn in_batch(base: i64, bytes: Bytes) -> Item {

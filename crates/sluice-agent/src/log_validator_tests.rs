@@ -1,7 +1,6 @@
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
+use sluice_protocol::testing;
 
 use super::*;
 
@@ -37,28 +36,14 @@ fn batch(timestamps: &[i64], compression: Compression, value_len: usize) -> Byte
         .iter()
         .enumerate()
         .map(|(i, ts)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
             producer_id: 7,
             producer_epoch: 3,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
             sequence: 42 + i as i32,
-            timestamp: *ts,
             key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(vec![b'x'; value_len])),
-            headers: Default::default(),
+            ..testing::record(i as i64, *ts, &vec![b'x'; value_len])
         })
         .collect();
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
-    buf.freeze()
+    testing::encode(&records, compression).freeze()
 }
 
 fn decode(b: &Bytes) -> kafka_protocol::records::RecordSet {

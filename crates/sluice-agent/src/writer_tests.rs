@@ -1,6 +1,8 @@
 //! Given/when/then tests of the flush pipeline's ordering rules, against a scripted object store
 //! (held or failing uploads, per segment) and the real metadata state machine behind a scripted
-//! commit sink.
+//! commit sink. Every test runs on tokio's paused clock: timers fire in virtual time once all
+//! tasks are idle, so lingers, retries and "nothing happens" waits cost no real time and do not
+//! depend on the machine's speed.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -360,6 +362,13 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Lets a second of (paused, virtual) time pass: it elapses only once every task is idle, so
+/// whatever the writer would do without a further event has been done when this returns. How
+/// "nothing happened" is checked, without real sleeps.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
 async fn outcome(rx: oneshot::Receiver<Outcomes>) -> Outcomes {
     tokio::time::timeout(Duration::from_secs(10), rx)
         .await
@@ -371,7 +380,7 @@ fn appended(base_offset: i64) -> Outcomes {
     Ok(vec![BatchOutcome::Appended { base_offset }])
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_later_upload_waits_for_the_earlier_segments_commit() {
     // Given segment 1's upload held, and segment 2 (the same producer's next batch) uploaded.
     let f = fixture(4, Duration::from_millis(1), vec![PutRule::Hold], vec![]).await;
@@ -382,7 +391,7 @@ async fn a_later_upload_waits_for_the_earlier_segments_commit() {
         f.store.stored.load(Ordering::SeqCst) == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    settle().await;
 
     // Then nothing is committed or answered yet, and both count as in flight.
     assert!(f.sink.calls().is_empty(), "committed before segment 1");
@@ -401,7 +410,7 @@ async fn a_later_upload_waits_for_the_earlier_segments_commit() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_upload_fails_the_segments_cut_after_it_with_a_retriable_error() {
     // Given segment 1's upload failing every attempt, and segment 2 cut while it retries.
     let f = fixture(4, Duration::from_millis(1), vec![PutRule::Fail], vec![]).await;
@@ -437,7 +446,7 @@ async fn a_failed_upload_fails_the_segments_cut_after_it_with_a_retriable_error(
     assert_eq!(f.sink.high_watermark(0), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_batch_following_a_failed_first_batch_waits_for_its_retry() {
     // Given the producer's first batch on partition 0 failed with its segment.
     let f = fixture(4, Duration::from_millis(1), vec![PutRule::Fail], vec![]).await;
@@ -498,7 +507,7 @@ async fn behind_a_lost_answer(
     (f, first, second)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
     // Given segment 1's commit applied but its answer lost, with segment 2 already cut.
     let (f, first, second) = behind_a_lost_answer(Duration::from_secs(30)).await;
@@ -514,7 +523,7 @@ async fn a_commit_of_unknown_fate_is_proposed_again_and_lands_once() {
     assert_eq!(f.sink.high_watermark(0), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_commit_of_unknown_fate_for_too_long_fails_the_later_segments_and_retries_dedupe() {
     // Given segment 1's commit applied but its answer lost, with no time to propose it again,
     // and segment 2 already cut.
@@ -553,7 +562,7 @@ async fn a_commit_of_unknown_fate_for_too_long_fails_the_later_segments_and_retr
     assert_eq!(f.sink.high_watermark(0), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn uploads_in_flight_never_exceed_the_limit() {
     for slots in [1, 2] {
         // Given every upload held and `slots` segments cut.
@@ -571,7 +580,7 @@ async fn uploads_in_flight_never_exceed_the_limit() {
         }
         // When another batch arrives, then no further upload starts while the slots are full.
         answers.push(produce(&f.writer, slots as i32).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        settle().await;
         assert_eq!(f.store.seen().len(), slots);
         assert_eq!(f.store.max_in_flight.load(Ordering::SeqCst), slots);
 
@@ -584,7 +593,7 @@ async fn uploads_in_flight_never_exceed_the_limit() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_stale_commit_is_uploaded_again_in_its_turn() {
     // Given segment 1's first commit refused as too old, with segment 2 already uploaded.
     let f = fixture(
@@ -616,7 +625,7 @@ async fn a_stale_commit_is_uploaded_again_in_its_turn() {
     assert!(!f.store.exists(&seen[0]).await);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn close_flushes_everything_buffered_and_in_flight() {
     // Given a long linger and a 150-byte flush size: one segment (two batches) held in its
     // upload, and one batch buffered in the open segment.
@@ -632,7 +641,7 @@ async fn close_flushes_everything_buffered_and_in_flight() {
     let second = produce(&f.writer, 1).await;
     eventually("segment 1's upload", || f.store.seen().len() == 1).await;
     let buffered = f.writer.append(key(1), vec![batch(0)]).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    settle().await;
     assert_eq!(f.store.seen().len(), 1, "the open segment was cut early");
 
     // When the writer stops and closes (the held upload completing meanwhile).
@@ -659,7 +668,7 @@ fn in_flight_bytes_count_against_the_pending_bound() {
     assert!(!admits(1, 1_000, 0, 1_000));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_append_of_no_batches_is_answered_without_a_segment() {
     let f = fixture(4, Duration::from_millis(1), vec![], vec![]).await;
     let empty = f.writer.append(key(0), vec![]).await;

@@ -433,36 +433,19 @@ pub fn read_records(raw: &[u8], count: i32) -> Result<Vec<RecordInfo>, BatchErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-        TimestampType,
-    };
+    use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, TimestampType};
 
     fn encode(n: i64, compression: Compression) -> Bytes {
         let records: Vec<Record> = (0..n)
             .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
                 producer_id: 7,
                 producer_epoch: 1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
                 sequence: i as i32,
-                timestamp: 1_000 + i,
                 key: Some(Bytes::from(format!("k{i}"))),
-                value: Some(Bytes::from(format!("v{i}"))),
-                headers: Default::default(),
+                ..crate::testing::record(i, 1_000 + i, format!("v{i}").as_bytes())
             })
             .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
-        buf.freeze()
+        crate::testing::encode(&records, compression).freeze()
     }
 
     #[test]

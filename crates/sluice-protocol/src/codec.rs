@@ -72,8 +72,11 @@ pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
     let mut buf = frame;
     let header = RequestHeader::decode(&mut buf, api.request_header_version(version))
         .map_err(|e| malformed(format!("header: {e}")))?;
-    // The decoder trusts wire lengths (e.g. `Vec::with_capacity(n)`); a capacity overflow there
-    // panics. Catch it so hostile input costs the connection, never the agent.
+    // The decoder trusts wire lengths (`Vec::with_capacity(n)` with `n` from the wire): check
+    // each against the bytes that remain first, so hostile lengths cost one connection, never
+    // the agent's memory.
+    crate::bounds::check_request_body(key, version, &buf).map_err(|e| malformed(e.to_string()))?;
+    // Should a decoder bug still panic on some input, that too costs only the connection.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         RequestKind::decode(api, &mut buf, version)
     }));
@@ -203,6 +206,8 @@ pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, St
     let decoded = RequestHeader::decode(&mut buf, 2)
         .map_err(|e| format!("api key {key} v{version}: header: {e}"))
         .and_then(|header| {
+            crate::bounds::check_request_body(key, version, &buf)
+                .map_err(|e| format!("malformed api key {key} v{version} request: {e}"))?;
             let body = if key == crate::streams::STREAMS_GROUP_HEARTBEAT_KEY {
                 crate::streams::StreamsGroupHeartbeatRequest::decode(&mut buf, version)
                     .map(|r| StreamsBody::Heartbeat(Box::new(r)))

@@ -4,10 +4,12 @@
 //! Nothing here knows about storage, metadata or sockets beyond `AsyncRead`.
 
 pub mod batch;
+pub mod bounds;
 pub mod codec;
 pub mod compression;
 pub mod frame;
 pub mod streams;
+pub mod testing;
 pub mod versions;
 
 pub use kafka_protocol;

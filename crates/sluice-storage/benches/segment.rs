@@ -2,41 +2,16 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record};
 use sluice_protocol::batch::{patch_base_offset, BatchHeader, BatchIter};
+use sluice_protocol::testing;
 use sluice_storage::SegmentBuilder;
 
 fn batch(records: usize, value_len: usize) -> Bytes {
     let recs: Vec<Record> = (0..records)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 0,
-            key: None,
-            value: Some(Bytes::from(vec![b'x'; value_len])),
-            headers: Default::default(),
-        })
+        .map(|i| testing::record(i as i64, 0, &vec![b'x'; value_len]))
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        recs.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    testing::encode(&recs, Compression::None).freeze()
 }
 
 fn benches(c: &mut Criterion) {

@@ -1,5 +1,6 @@
 //! Command-line interface. Every flag has a `SLUICE_*` environment variable; a `--config` TOML
-//! file fills in what neither sets (its keys are the long flag names, e.g. `linger-ms = 5`).
+//! file fills in what neither sets (its keys are the long flag names, e.g. `linger-ms = 5`;
+//! unknown keys are refused: see [`crate::config_file`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use clap::{Args, Parser, Subcommand};
     about = "A Kafka-compatible broker whose only durable storage is object storage"
 )]
 pub struct Cli {
-    /// TOML file with settings (keys are flag names); flags and SLUICE_* variables win over it.
+    /// TOML file with settings (keys are flag names, unknown keys refused); flags and SLUICE_*
+    /// variables win over it.
     #[arg(long, global = true, env = "SLUICE_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -528,37 +530,4 @@ pub struct AgentArgs {
     pub agent_id: i32,
     #[command(flatten)]
     pub agent: AgentTuning,
-}
-
-/// Applies `--config FILE` (or `SLUICE_CONFIG`): each `key = value` becomes `SLUICE_KEY` in the
-/// environment unless already set, so clap's own precedence (flag > env) puts the file last.
-pub fn load_config_file_into_env() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let path = args
-        .iter()
-        .position(|a| a == "--config")
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| {
-            args.iter()
-                .find_map(|a| a.strip_prefix("--config=").map(String::from))
-        })
-        .or_else(|| std::env::var("SLUICE_CONFIG").ok());
-    let Some(path) = path else { return Ok(()) };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
-    for (key, value) in table {
-        let var = format!("SLUICE_{}", key.replace('-', "_").to_uppercase());
-        let value = match value {
-            toml::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        if std::env::var_os(&var).is_none() {
-            // Single-threaded here: nothing else reads the environment concurrently.
-            std::env::set_var(var, value);
-        }
-    }
-    Ok(())
 }

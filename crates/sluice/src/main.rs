@@ -6,11 +6,11 @@
 //! - `sluice table export`: an offset range of a topic to a Parquet file.
 //!
 //! Settings come from flags, then `SLUICE_*` environment variables, then the TOML file named by
-//! `--config` (its keys are the flag names), then defaults.
+//! `--config` (its keys are the flag names; see [`config_file`]), then defaults.
 
-mod alloc;
 mod bench;
 mod cli;
+mod config_file;
 mod faults;
 mod health;
 mod listeners;
@@ -19,14 +19,20 @@ mod snapshots;
 mod table;
 mod token;
 
-use clap::Parser;
-
-#[global_allocator]
-static GLOBAL: alloc::Allocator = alloc::Allocator;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> anyhow::Result<()> {
-    cli::load_config_file_into_env()?;
-    let args = cli::Cli::parse();
+    let mut command = cli::Cli::command();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(path) = config_file::path_from_args(&argv) {
+        command = config_file::apply_file(command, &path).unwrap_or_else(|e| {
+            // A usage error, like clap's own (exit status 2).
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        });
+    }
+    let matches = command.get_matches_from(argv);
+    let args = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,openraft=warn".into());
     if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("aws")) {

@@ -13,14 +13,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use sluice_meta::assignor::{self, ASSIGNORS};
-use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::consumer_group::{
-    compile_regex, ConsumerGroup, ConsumerHeartbeat, HeartbeatReply, TopicMeta, JOIN_EPOCH,
-    LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
+    compile_regex, ConsumerGroup, ConsumerHeartbeat, TopicMeta, JOIN_EPOCH, LEAVE_EPOCH,
+    STATIC_LEAVE_EPOCH,
 };
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 
+use super::groups::propose_group;
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
 use crate::authz::Op;
@@ -166,7 +166,17 @@ pub async fn handle(
     let dry = copy.heartbeat(&heartbeat);
     let reply = match dry {
         Ok(reply) if copy == before && epoch != JOIN_EPOCH => Ok(reply),
-        _ => propose(agent, &group, heartbeat).await,
+        _ => {
+            let cmd = GroupCommand::ConsumerHeartbeat {
+                group: group.clone(),
+                heartbeat,
+            };
+            propose_group(agent, cmd, |r| match r {
+                GroupResponse::ConsumerHeartbeat(r) => Ok(r),
+                other => Err(other),
+            })
+            .await
+        }
     };
     match reply {
         Ok(r) => {
@@ -181,32 +191,6 @@ pub async fn handle(
             resp
         }
         Err((code, msg)) => fail(resp, code, &msg),
-    }
-}
-
-async fn propose(
-    agent: &Agent,
-    group: &str,
-    heartbeat: ConsumerHeartbeat,
-) -> Result<HeartbeatReply, (i16, String)> {
-    let cmd = GroupCommand::ConsumerHeartbeat {
-        group: group.to_string(),
-        heartbeat,
-    };
-    match agent.propose(Command::Group(cmd)).await {
-        Ok(CommandResponse::Group(GroupResponse::ConsumerHeartbeat(r))) => Ok(r),
-        Ok(CommandResponse::Error { code, message }) => Err((code, message)),
-        Ok(other) => {
-            tracing::warn!(?other, "unexpected consumer heartbeat answer");
-            Err((
-                ResponseError::UnknownServerError.code(),
-                "unexpected answer".into(),
-            ))
-        }
-        Err(_) => Err((
-            ResponseError::CoordinatorNotAvailable.code(),
-            "The metadata quorum did not answer.".into(),
-        )),
     }
 }
 

@@ -10,6 +10,8 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 
 use super::str_bytes;
@@ -212,3 +214,31 @@ macro_rules! partition_codes {
     };
 }
 pub(crate) use partition_codes;
+
+/// Proposes a group command and returns the reply `pick` takes from the state machine's answer
+/// (the KIP-848 and KIP-1071 heartbeats). A refusal by the state machine keeps its code and
+/// message; a quorum that did not answer is COORDINATOR_NOT_AVAILABLE, so the member finds the
+/// coordinator again and retries (as when Kafka's coordinator unloads a group); an answer of
+/// another kind is UNKNOWN_SERVER_ERROR, logged.
+pub async fn propose_group<T>(
+    agent: &Agent,
+    cmd: GroupCommand,
+    pick: impl FnOnce(GroupResponse) -> Result<T, GroupResponse>,
+) -> Result<T, (i16, String)> {
+    let unexpected = |other: &dyn std::fmt::Debug| {
+        tracing::warn!(?other, "unexpected answer to a group command");
+        (
+            ResponseError::UnknownServerError.code(),
+            "unexpected answer".to_string(),
+        )
+    };
+    match agent.propose(Command::Group(cmd)).await {
+        Ok(CommandResponse::Group(r)) => pick(r).map_err(|other| unexpected(&other)),
+        Ok(CommandResponse::Error { code, message }) => Err((code, message)),
+        Ok(other) => Err(unexpected(&other)),
+        Err(_) => Err((
+            ResponseError::CoordinatorNotAvailable.code(),
+            "The metadata quorum did not answer.".into(),
+        )),
+    }
+}

@@ -368,10 +368,9 @@ fn find_record(batches: &Bytes, from: i64, target: Target) -> Result<Option<Foun
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Compression, Record};
     use sluice_protocol::batch::{patch_base_offset, stamp_log_append_time};
+    use sluice_protocol::testing;
 
     /// One batch at `base` whose records carry `timestamps`, compressed as given.
     fn batch(base: i64, timestamps: &[i64], compression: Compression) -> BytesMut {
@@ -379,28 +378,12 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, ts)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
                 // Consecutive, or the encoder starts a new batch per record.
                 sequence: i as i32,
-                timestamp: *ts,
-                key: None,
-                value: Some(Bytes::from_static(b"v")),
-                headers: Default::default(),
+                ..testing::record(i as i64, *ts, b"v")
             })
             .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
+        let mut buf = testing::encode(&records, compression);
         patch_base_offset(&mut buf, base, 0);
         buf
     }

@@ -35,6 +35,7 @@ use sluice_protocol::streams::streams_group_heartbeat_request as req_wire;
 use sluice_protocol::streams::streams_group_heartbeat_response as resp_wire;
 use sluice_protocol::streams::{StreamsGroupHeartbeatRequest, StreamsGroupHeartbeatResponse};
 
+use super::groups::propose_group;
 use super::str_bytes;
 use crate::agent::{now_ms, Agent};
 use crate::authz::{Op, Res};
@@ -329,7 +330,17 @@ async fn heartbeat(
     let before = copy.clone();
     let reply = match copy.heartbeat(&hb) {
         Ok(reply) if copy == before && epoch != JOIN_EPOCH => Ok(reply),
-        _ => propose(agent, &group, hb).await,
+        _ => {
+            let cmd = GroupCommand::StreamsHeartbeat {
+                group: group.clone(),
+                heartbeat: Box::new(hb),
+            };
+            propose_group(agent, cmd, |r| match r {
+                GroupResponse::StreamsHeartbeat(r) => Ok(*r),
+                other => Err(other),
+            })
+            .await
+        }
     };
     match reply {
         Ok(r) => {
@@ -412,32 +423,6 @@ fn topic_counts(s: &MetaState, topology: Option<&StreamsTopology>) -> BTreeMap<S
             .collect()
     } else {
         t.named_topics().iter().filter_map(count).collect()
-    }
-}
-
-async fn propose(
-    agent: &Agent,
-    group: &str,
-    heartbeat: StreamsHeartbeat,
-) -> Result<StreamsHeartbeatReply, (i16, String)> {
-    let cmd = GroupCommand::StreamsHeartbeat {
-        group: group.to_string(),
-        heartbeat: Box::new(heartbeat),
-    };
-    match agent.propose(Command::Group(cmd)).await {
-        Ok(CommandResponse::Group(GroupResponse::StreamsHeartbeat(r))) => Ok(*r),
-        Ok(CommandResponse::Error { code, message }) => Err((code, message)),
-        Ok(other) => {
-            tracing::warn!(?other, "unexpected streams heartbeat answer");
-            Err((
-                ResponseError::UnknownServerError.code(),
-                "unexpected answer".into(),
-            ))
-        }
-        Err(_) => Err((
-            ResponseError::CoordinatorNotAvailable.code(),
-            "The metadata quorum did not answer.".into(),
-        )),
     }
 }
 

@@ -462,34 +462,16 @@ fn take_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Compression, Record};
+    use sluice_protocol::testing;
 
     /// A one-record batch at `offset`.
     fn batch(offset: i64) -> Vec<u8> {
         let r = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            sequence: -1,
-            timestamp: 0,
-            key: None,
-            value: Some(bytes::Bytes::from_static(b"v")),
-            headers: Default::default(),
+            ..testing::record(offset, 0, b"v")
         };
-        let mut buf = bytes::BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, [&r], &options).unwrap();
-        buf.to_vec()
+        testing::encode(&[r], Compression::None).to_vec()
     }
 
     fn cursor(next: i64) -> PartitionCursor {
