@@ -72,9 +72,9 @@ impl Agent {
         let id = match resp {
             CommandResponse::AgentId(id) => id,
             other => {
-                return Err(MetaError::Raft(format!(
-                    "unexpected registration answer {other:?}"
-                )))
+                return Err(MetaError::Raft(
+                    format!("unexpected registration answer {other:?}").into(),
+                ))
             }
         };
         tracing::info!(agent_id = id, "agent registered");

@@ -129,13 +129,72 @@ pub fn is_known(key: &str) -> bool {
     INT_KEYS.contains(&key) || matches!(key, "share.auto.offset.reset" | "share.isolation.level")
 }
 
+/// A group config value Kafka refuses with INVALID_CONFIG (from [`check`] and
+/// [`check_pairs`]). The Display is Kafka 4.4's error message, which clients read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupConfigError {
+    /// A value the key does not accept (an unknown `share.isolation.level`, ...).
+    #[error("Invalid value {value} for configuration {key}")]
+    InvalidValue {
+        /// The group config key.
+        key: String,
+        /// The value as given.
+        value: String,
+    },
+    /// An integer key given something that is not a 32-bit integer (Kafka's ConfigDef type
+    /// INT).
+    #[error("Invalid value {value} for configuration {key}: Not a number of type INT")]
+    NotAnInt {
+        /// The group config key.
+        key: String,
+        /// The value as given.
+        value: String,
+    },
+    /// A negative value for a key whose ConfigDef says `atLeast(0)`
+    /// (`streams.num.standby.replicas`).
+    #[error("Invalid value {value} for configuration {key}: Value must be at least 0")]
+    Negative {
+        /// The group config key.
+        key: String,
+        /// The value as given.
+        value: String,
+    },
+    /// A value above the broker's maximum for a key bounded only above
+    /// (`streams.num.standby.replicas` and `group.streams.max.standby.replicas`).
+    #[error("{key} must be less than or equal to {max}")]
+    AboveMax {
+        /// The group config key.
+        key: String,
+        /// The largest value the broker allows.
+        max: i64,
+    },
+    /// A value outside the broker's bounds ([`GroupConfigBounds::range`]; ms or a count).
+    #[error("{key} must be in the range {min} to {max} inclusive.")]
+    OutOfRange {
+        /// The group config key.
+        key: String,
+        /// The smallest value the broker allows.
+        min: i64,
+        /// The largest value the broker allows.
+        max: i64,
+    },
+    /// A session timeout not above its heartbeat interval, after a change ([`check_pairs`]).
+    #[error("{session} must be greater than {heartbeat}")]
+    SessionNotAboveHeartbeat {
+        /// The session timeout key, e.g. `consumer.session.timeout.ms`.
+        session: &'static str,
+        /// The heartbeat interval key, e.g. `consumer.heartbeat.interval.ms`.
+        heartbeat: &'static str,
+    },
+}
+
 /// Checks one value of known key `key` on its own, as Kafka's `GroupConfig` does.
 ///
 /// # Errors
-/// The INVALID_CONFIG message Kafka 4.4 gives: a parse error names the type ("Invalid value x
-/// for configuration k: Not a number of type INT"), a value out of bounds names the range.
-pub fn check(bounds: &GroupConfigBounds, key: &str, value: &str) -> Result<(), String> {
-    let invalid = |why: &str| format!("Invalid value {value} for configuration {key}{why}");
+/// The [`GroupConfigError`] whose message Kafka 4.4 gives: a parse error names the type
+/// ("Invalid value x for configuration k: Not a number of type INT"), a value out of bounds
+/// names the range.
+pub fn check(bounds: &GroupConfigBounds, key: &str, value: &str) -> Result<(), GroupConfigError> {
     let Some(range) = bounds.range(key) else {
         let ok = match key {
             "share.auto.offset.reset" => {
@@ -148,33 +207,46 @@ pub fn check(bounds: &GroupConfigBounds, key: &str, value: &str) -> Result<(), S
             "share.isolation.level" => matches!(value, "read_uncommitted" | "read_committed"),
             _ => false,
         };
-        return if ok { Ok(()) } else { Err(invalid("")) };
+        return if ok {
+            Ok(())
+        } else {
+            Err(GroupConfigError::InvalidValue {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
+        };
     };
     // Kafka's ConfigDef type INT: a 32-bit integer.
     let n: i64 = value
         .trim()
         .parse::<i32>()
-        .map_err(|_| invalid(": Not a number of type INT"))?
+        .map_err(|_| GroupConfigError::NotAnInt {
+            key: key.to_string(),
+            value: value.to_string(),
+        })?
         .into();
     if key == "streams.num.standby.replicas" {
         // Kafka's ConfigDef says `atLeast(0)`; the broker bound is checked afterwards.
         if n < 0 {
-            return Err(invalid(": Value must be at least 0"));
+            return Err(GroupConfigError::Negative {
+                key: key.to_string(),
+                value: value.to_string(),
+            });
         }
         if n > *range.end() {
-            return Err(format!(
-                "{key} must be less than or equal to {}",
-                range.end()
-            ));
+            return Err(GroupConfigError::AboveMax {
+                key: key.to_string(),
+                max: *range.end(),
+            });
         }
         return Ok(());
     }
     if !range.contains(&n) {
-        return Err(format!(
-            "{key} must be in the range {} to {} inclusive.",
-            range.start(),
-            range.end()
-        ));
+        return Err(GroupConfigError::OutOfRange {
+            key: key.to_string(),
+            min: *range.start(),
+            max: *range.end(),
+        });
     }
     Ok(())
 }
@@ -197,11 +269,12 @@ const PAIRS: [(&str, &str); 3] = [
 /// broker default (ms) of a key the group does not set.
 ///
 /// # Errors
-/// "`session key` must be greater than `heartbeat key`" (INVALID_CONFIG), as Kafka.
+/// [`GroupConfigError::SessionNotAboveHeartbeat`]: "`session key` must be greater than
+/// `heartbeat key`" (INVALID_CONFIG), as Kafka.
 pub fn check_pairs(
     configs: &BTreeMap<String, String>,
     default: impl Fn(&str) -> i64,
-) -> Result<(), String> {
+) -> Result<(), GroupConfigError> {
     let value = |k: &str| {
         configs
             .get(k)
@@ -213,7 +286,7 @@ pub fn check_pairs(
             continue;
         }
         if value(session) <= value(heartbeat) {
-            return Err(format!("{session} must be greater than {heartbeat}"));
+            return Err(GroupConfigError::SessionNotAboveHeartbeat { session, heartbeat });
         }
     }
     Ok(())
@@ -228,23 +301,27 @@ mod tests {
         let b = GroupConfigBounds::default();
         assert_eq!(check(&b, "streams.session.timeout.ms", "45000"), Ok(()));
         assert_eq!(
-            check(&b, "streams.session.timeout.ms", "1000").unwrap_err(),
+            check(&b, "streams.session.timeout.ms", "1000")
+                .unwrap_err()
+                .to_string(),
             "streams.session.timeout.ms must be in the range 45000 to 60000 inclusive."
         );
         assert_eq!(
-            check(&b, "streams.heartbeat.interval.ms", "soon").unwrap_err(),
+            check(&b, "streams.heartbeat.interval.ms", "soon").unwrap_err().to_string(),
             "Invalid value soon for configuration streams.heartbeat.interval.ms: Not a number of type INT"
         );
         assert_eq!(
-            check(&b, "consumer.session.timeout.ms", "99999999999").unwrap_err(),
+            check(&b, "consumer.session.timeout.ms", "99999999999").unwrap_err().to_string(),
             "Invalid value 99999999999 for configuration consumer.session.timeout.ms: Not a number of type INT"
         );
         assert_eq!(
-            check(&b, "streams.num.standby.replicas", "3").unwrap_err(),
+            check(&b, "streams.num.standby.replicas", "3")
+                .unwrap_err()
+                .to_string(),
             "streams.num.standby.replicas must be less than or equal to 2"
         );
         assert_eq!(
-            check(&b, "streams.num.standby.replicas", "-1").unwrap_err(),
+            check(&b, "streams.num.standby.replicas", "-1").unwrap_err().to_string(),
             "Invalid value -1 for configuration streams.num.standby.replicas: Value must be at least 0"
         );
         assert_eq!(check(&b, "share.isolation.level", "read_committed"), Ok(()));
@@ -275,7 +352,8 @@ mod tests {
                 &set(&[("streams.heartbeat.interval.ms", "45000")]),
                 defaults
             )
-            .unwrap_err(),
+            .unwrap_err()
+            .to_string(),
             "streams.session.timeout.ms must be greater than streams.heartbeat.interval.ms"
         );
         assert_eq!(

@@ -76,8 +76,63 @@ enum State {
 /// The answer to one SASL request (none: close without answering), and whether the
 /// connection closes after sending it.
 pub struct SaslReply {
+    /// The response to send, if Kafka sends one.
     pub response: Option<ResponseKind>,
-    pub close_after: Option<String>,
+    /// Why the connection closes after the response (or instead of it), if it does.
+    pub close_after: Option<SaslClose>,
+}
+
+/// Why a SASL connection closes: the SASL exchange failed, or a request came before (or after)
+/// its authenticated session. The Display is the reason the connection's close is logged with.
+/// The client never sees it: it gets the Kafka error code of the response (if any) and, for
+/// SaslAuthenticate, Kafka's `SaslServerAuthenticator` message.
+#[derive(Debug, thiserror::Error)]
+pub enum SaslClose {
+    /// A SaslHandshake in the middle of an exchange (ILLEGAL_SASL_STATE).
+    #[error("SaslHandshake out of order")]
+    HandshakeOutOfOrder,
+    /// The handshake named a mechanism this listener does not enable
+    /// (UNSUPPORTED_SASL_MECHANISM).
+    #[error("unsupported SASL mechanism {0}")]
+    UnsupportedMechanism(String),
+    /// A KIP-368 re-authentication named another mechanism (ILLEGAL_SASL_STATE).
+    #[error("re-authentication must use the same SASL mechanism")]
+    MechanismChanged,
+    /// A KIP-368 re-authentication began with SaslHandshake v0 (ILLEGAL_SASL_STATE).
+    #[error("re-authentication needs SaslHandshake v1")]
+    ReauthNeedsHandshakeV1,
+    /// A SaslAuthenticate before any handshake: Kafka closes without an answer (its message).
+    #[error("Unexpected Kafka request of type SASL_AUTHENTICATE during SASL handshake.")]
+    AuthenticateBeforeHandshake,
+    /// A KIP-368 re-authentication authenticated another principal
+    /// (SASL_AUTHENTICATION_FAILED).
+    #[error("re-authentication changed principal")]
+    PrincipalChanged,
+    /// The mechanism refused the client (SASL_AUTHENTICATION_FAILED or ILLEGAL_SASL_STATE).
+    #[error("SASL authentication failed: {0}")]
+    Failed(#[source] AuthError),
+    /// A raw SASL token (after SaslHandshake v0) was answered with an error but no reason to
+    /// close (e.g. ILLEGAL_SASL_STATE after authentication); raw frames carry no error code, so
+    /// the connection closes.
+    #[error("SASL authentication failed")]
+    RawTokenRefused,
+    /// A request other than ApiVersions, SaslHandshake or SaslAuthenticate before the client
+    /// authenticated. `api` is the API's name (`kafka-protocol`'s `ApiKey` Debug name, or
+    /// KIP-1071's).
+    #[error("unexpected {api} request before SASL authentication")]
+    NotAuthenticated {
+        /// The API requested.
+        api: String,
+    },
+    /// A request after the session's lifetime (`connections.max.reauth.ms`, KIP-368, or the
+    /// token's expiry) without a re-authentication.
+    #[error("SASL session of {principal} expired without re-authentication ({api} request)")]
+    SessionExpired {
+        /// `User:<name>`.
+        principal: String,
+        /// The API requested.
+        api: String,
+    },
 }
 
 pub struct SaslConn {
@@ -115,8 +170,12 @@ impl SaslConn {
         self.principal.as_deref()
     }
 
-    /// Whether a request of `api` may be served now; `Err` says why the connection must close.
-    pub fn may_serve(&self, api: ApiKey, now: Instant) -> Result<(), String> {
+    /// Whether a request of `api` may be served now.
+    ///
+    /// # Errors
+    /// Why the connection must close: [`SaslClose::NotAuthenticated`] or
+    /// [`SaslClose::SessionExpired`].
+    pub fn may_serve(&self, api: ApiKey, now: Instant) -> Result<(), SaslClose> {
         let exempt = matches!(
             api,
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate | ApiKey::ApiVersions
@@ -126,17 +185,18 @@ impl SaslConn {
 
     /// [`SaslConn::may_serve`] for an API `kafka-protocol` has no key for (KIP-1071's), by name;
     /// `exempt` APIs are served before authentication.
-    pub fn may_serve_named(&self, api: &str, exempt: bool, now: Instant) -> Result<(), String> {
+    pub fn may_serve_named(&self, api: &str, exempt: bool, now: Instant) -> Result<(), SaslClose> {
         if exempt {
             return Ok(());
         }
         match (&self.principal, self.expires) {
-            (None, _) => Err(format!(
-                "unexpected {api} request before SASL authentication"
-            )),
-            (Some(p), Some(t)) if now >= t => Err(format!(
-                "SASL session of {p} expired without re-authentication ({api} request)"
-            )),
+            (None, _) => Err(SaslClose::NotAuthenticated {
+                api: api.to_string(),
+            }),
+            (Some(p), Some(t)) if now >= t => Err(SaslClose::SessionExpired {
+                principal: p.clone(),
+                api: api.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -148,7 +208,7 @@ impl SaslConn {
 
     /// One raw SASL token (SaslHandshake v0): the mechanism's answer to send back as a raw
     /// frame, or why the connection closes (Kafka closes without an answer on failure).
-    pub async fn raw_token(&mut self, agent: &Agent, token: Bytes) -> Result<Bytes, String> {
+    pub async fn raw_token(&mut self, agent: &Agent, token: Bytes) -> Result<Bytes, SaslClose> {
         let mut req = SaslAuthenticateRequest::default();
         req.auth_bytes = token;
         let r = self.authenticate(agent, req, 0).await;
@@ -157,7 +217,7 @@ impl SaslConn {
                 Ok(resp.auth_bytes)
             }
             (_, Some(why)) => Err(why),
-            (_, None) => Err("SASL authentication failed".into()),
+            (_, None) => Err(SaslClose::RawTokenRefused),
         }
     }
 
@@ -186,7 +246,7 @@ impl SaslConn {
                 resp.error_code = ResponseError::IllegalSaslState.code();
                 return close(
                     ResponseKind::SaslHandshake(resp),
-                    "SaslHandshake out of order",
+                    SaslClose::HandshakeOutOfOrder,
                 );
             }
         }
@@ -196,7 +256,7 @@ impl SaslConn {
             resp.error_code = ResponseError::UnsupportedSaslMechanism.code();
             return close(
                 ResponseKind::SaslHandshake(resp),
-                &format!("unsupported SASL mechanism {wanted}"),
+                SaslClose::UnsupportedMechanism(wanted),
             );
         };
         if let Some(prev) = self.mechanism.filter(|p| *p != mech) {
@@ -208,7 +268,7 @@ impl SaslConn {
             resp.error_code = ResponseError::IllegalSaslState.code();
             return close(
                 ResponseKind::SaslHandshake(resp),
-                "re-authentication must use the same SASL mechanism",
+                SaslClose::MechanismChanged,
             );
         }
         if version == 0 && self.principal.is_some() {
@@ -216,7 +276,7 @@ impl SaslConn {
             resp.error_code = ResponseError::IllegalSaslState.code();
             return close(
                 ResponseKind::SaslHandshake(resp),
-                "re-authentication needs SaslHandshake v1",
+                SaslClose::ReauthNeedsHandshakeV1,
             );
         }
         self.raw = version == 0;
@@ -231,11 +291,11 @@ impl SaslConn {
         req: SaslAuthenticateRequest,
         version: i16,
     ) -> SaslReply {
-        let fail = |code: ResponseError, message: String, why: String| {
+        let fail = |code: ResponseError, message: String, why: SaslClose| {
             let mut resp = SaslAuthenticateResponse::default();
             resp.error_code = code.code();
             resp.error_message = Some(str_bytes(message));
-            close(ResponseKind::SaslAuthenticate(resp), &why)
+            close(ResponseKind::SaslAuthenticate(resp), why)
         };
         let token = req.auth_bytes;
         let mechanism = match &self.state {
@@ -250,10 +310,7 @@ impl SaslConn {
                 tracing::warn!("SaslAuthenticate without a preceding SaslHandshake");
                 return SaslReply {
                     response: None,
-                    close_after: Some(
-                        "Unexpected Kafka request of type SASL_AUTHENTICATE during SASL handshake."
-                            .into(),
-                    ),
+                    close_after: Some(SaslClose::AuthenticateBeforeHandshake),
                 };
             }
             State::Authenticated => {
@@ -304,7 +361,7 @@ impl SaslConn {
                     return fail(
                         ResponseError::SaslAuthenticationFailed,
                         "Cannot change principals during re-authentication".into(),
-                        "re-authentication changed principal".into(),
+                        SaslClose::PrincipalChanged,
                     );
                 }
                 let mut resp = SaslAuthenticateResponse::default();
@@ -355,7 +412,7 @@ impl SaslConn {
                     ),
                     AuthError::IllegalState(m) => (ResponseError::IllegalSaslState, m.clone()),
                 };
-                fail(code, message, format!("SASL authentication failed: {e}"))
+                fail(code, message, SaslClose::Failed(e))
             }
         }
     }
@@ -428,10 +485,10 @@ fn reply(response: ResponseKind) -> SaslReply {
     }
 }
 
-fn close(response: ResponseKind, why: &str) -> SaslReply {
+fn close(response: ResponseKind, why: SaslClose) -> SaslReply {
     SaslReply {
         response: Some(response),
-        close_after: Some(why.to_string()),
+        close_after: Some(why),
     }
 }
 
@@ -458,4 +515,40 @@ pub fn after_authentication(api: ApiKey) -> SaslReply {
 /// How long a session lasts when `connections.max.reauth.ms` is set.
 pub fn lifetime(ms: u64) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sasl_and_api_versions_before_authentication() {
+        let conn = SaslConn::new();
+        let now = Instant::now();
+        assert!(conn.may_serve(ApiKey::ApiVersions, now).is_ok());
+        assert!(conn.may_serve(ApiKey::SaslHandshake, now).is_ok());
+        let refused = conn.may_serve(ApiKey::Metadata, now).unwrap_err();
+        assert!(matches!(&refused, SaslClose::NotAuthenticated { api } if api == "Metadata"));
+        assert_eq!(
+            refused.to_string(),
+            "unexpected Metadata request before SASL authentication"
+        );
+    }
+
+    #[test]
+    fn an_expired_session_closes_the_connection() {
+        let now = Instant::now();
+        let mut conn = SaslConn::new();
+        conn.principal = Some("User:alice".into());
+        conn.expires = Some(now);
+        let refused = conn
+            .may_serve_named("StreamsGroupHeartbeat", false, now)
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "SASL session of User:alice expired without re-authentication (StreamsGroupHeartbeat request)"
+        );
+        conn.expires = Some(now + Duration::from_secs(1));
+        assert!(conn.may_serve(ApiKey::Metadata, now).is_ok());
+    }
 }

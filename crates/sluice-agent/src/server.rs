@@ -205,18 +205,18 @@ async fn handle_connection<S>(
                             )) as InFlight);
                             continue;
                         }
-                        Err(why) => break Ended::Closed(why),
+                        Err(why) => break Ended::Closed(why.to_string()),
                     }
                 }
                 if let Some(decoded) = decode_streams_request(&frame) {
                     let req = match decoded {
                         Ok(req) => req,
-                        Err(why) => break Ended::Closed(why),
+                        Err(why) => break Ended::Closed(why.to_string()),
                     };
                     let (name, version, corr) = (req.body.api_name(), req.version, req.header.correlation_id);
                     if let Some(s) = &sasl {
                         if let Err(why) = s.may_serve_named(name, false, Instant::now()) {
-                            break Ended::Closed(why);
+                            break Ended::Closed(why.to_string());
                         }
                     }
                     let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
@@ -240,6 +240,7 @@ async fn handle_connection<S>(
                         if sasl.as_ref().is_some_and(|s| s.principal().is_some()) {
                             limit.store(agent.cfg.max_request_bytes, Ordering::Relaxed);
                         }
+                        let close_after = close_after.map(|why| why.to_string());
                         let reply = match (response, close_after) {
                             (Some(r), close_after) => (Reply::Response(Box::new(r)), close_after),
                             (None, why) => (Reply::Close(why.unwrap_or_default()), None),
@@ -252,7 +253,7 @@ async fn handle_connection<S>(
                         let (api, version, corr) = (req.api, req.version, req.header.correlation_id);
                         if let Some(s) = &sasl {
                             if let Err(why) = s.may_serve(api, Instant::now()) {
-                                break Ended::Closed(why);
+                                break Ended::Closed(why.to_string());
                             }
                         }
                         let client = req.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();

@@ -532,25 +532,40 @@ impl ProducePolicy {
     }
 }
 
+/// The longest legal topic name, in bytes (Kafka's `Topic.MAX_NAME_LENGTH`).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// A topic name Kafka refuses with INVALID_TOPIC_EXCEPTION (Kafka's `Topic.validate`); the
+/// Display is Kafka's message, which clients read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IllegalTopicName {
+    /// The name is empty, `.` or `..`.
+    #[error("Topic name \"{0}\" is illegal, it cannot be empty, '.' or '..'")]
+    Reserved(String),
+    /// The name is longer than [`MAX_TOPIC_NAME_LEN`] bytes.
+    #[error("Topic name is illegal, it can't be longer than 249 characters, topic name: {0}")]
+    TooLong(String),
+    /// The name has a byte outside `[a-zA-Z0-9._-]`.
+    #[error("Topic name \"{0}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'")]
+    IllegalCharacter(String),
+}
+
 /// Kafka's legal topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
+///
+/// # Errors
+/// [`IllegalTopicName`] saying which rule `name` breaks.
+pub fn validate_topic_name(name: &str) -> Result<(), IllegalTopicName> {
     if name.is_empty() || name == "." || name == ".." {
-        return Err(format!(
-            "Topic name \"{name}\" is illegal, it cannot be empty, '.' or '..'"
-        ));
+        return Err(IllegalTopicName::Reserved(name.to_string()));
     }
-    if name.len() > 249 {
-        return Err(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return Err(IllegalTopicName::TooLong(name.to_string()));
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
-        return Err(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        ));
+        return Err(IllegalTopicName::IllegalCharacter(name.to_string()));
     }
     Ok(())
 }
@@ -617,9 +632,19 @@ mod tests {
             "Unknown topic config name: no.such.config"
         );
         assert!(validate_topic_name("a.b_c-1").is_ok());
-        assert!(validate_topic_name("..").is_err());
-        assert!(validate_topic_name("a/b").is_err());
-        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert_eq!(
+            validate_topic_name("..").unwrap_err().to_string(),
+            "Topic name \"..\" is illegal, it cannot be empty, '.' or '..'"
+        );
+        assert_eq!(
+            validate_topic_name("a/b").unwrap_err().to_string(),
+            "Topic name \"a/b\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        );
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+        assert_eq!(
+            validate_topic_name(&"x".repeat(250)),
+            Err(IllegalTopicName::TooLong("x".repeat(250)))
+        );
         let mut o = BTreeMap::new();
         assert_eq!(effective(&o, "max.message.bytes"), "1048588");
         o.insert("max.message.bytes".to_string(), "10".to_string());

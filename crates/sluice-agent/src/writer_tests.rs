@@ -242,7 +242,7 @@ impl CommitSink for StateSink {
             }),
             Some(SinkRule::ApplyThenLoseAnswer) => {
                 self.state.lock().unwrap().apply(&Command::CommitSegment(c));
-                Err(MetaError::Indeterminate("answer lost".into()))
+                Err(MetaError::indeterminate("answer lost"))
             }
             None => Ok(self.state.lock().unwrap().apply(&Command::CommitSegment(c))),
         };

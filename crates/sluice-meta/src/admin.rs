@@ -43,7 +43,7 @@ impl MetaAdmin {
 
     /// The membership as the first reachable node sees it.
     pub async fn membership(&self) -> Result<MembershipResponse, MetaError> {
-        let mut last = MetaError::Unavailable("no endpoint".to_string());
+        let mut last = MetaError::unavailable("no endpoint");
         for base in &self.endpoints {
             let url = format!("{base}/api/membership");
             match self
@@ -54,7 +54,7 @@ impl MetaAdmin {
                 .await
             {
                 Ok(resp) => return decode_response(resp).await,
-                Err(e) => last = MetaError::Unavailable(format!("{url}: {e}")),
+                Err(e) => last = MetaError::unavailable_from(&url, e),
             }
         }
         Err(last)
@@ -99,8 +99,8 @@ impl MetaAdmin {
                 .await
             {
                 Ok(resp) => decode_response::<Resp>(resp).await,
-                Err(e) if e.is_connect() => Err(MetaError::Unavailable(format!("{url}: {e}"))),
-                Err(e) => Err(MetaError::Indeterminate(format!("{url}: {e}"))),
+                Err(e) if e.is_connect() => Err(MetaError::unavailable_from(&url, e)),
+                Err(e) => Err(MetaError::indeterminate_from(&url, e)),
             };
             let err = match res {
                 Ok(r) => return Ok(r),
@@ -108,7 +108,7 @@ impl MetaAdmin {
                     hint = Some(format!("http://{}", l.addr));
                     MetaError::NotLeader { leader: Some(l) }
                 }
-                Err(e @ (MetaError::NotLeader { .. } | MetaError::Unavailable(_))) => {
+                Err(e @ (MetaError::NotLeader { .. } | MetaError::Unavailable { .. })) => {
                     i += 1;
                     e
                 }

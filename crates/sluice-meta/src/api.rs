@@ -180,9 +180,9 @@ impl ErrorBody {
                 "not_leader",
                 leader.clone(),
             ),
-            MetaError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+            MetaError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             MetaError::Shutdown => (StatusCode::SERVICE_UNAVAILABLE, "shutdown", None),
-            MetaError::Indeterminate(_) => (StatusCode::GATEWAY_TIMEOUT, "indeterminate", None),
+            MetaError::Indeterminate { .. } => (StatusCode::GATEWAY_TIMEOUT, "indeterminate", None),
             MetaError::Invalid(_) | MetaError::Serde(_) => {
                 (StatusCode::BAD_REQUEST, "invalid", None)
             }
@@ -196,19 +196,24 @@ impl ErrorBody {
         (status, body)
     }
 
-    /// The [`MetaError`] a remote caller reconstructs from this body.
-    pub fn into_error(self) -> MetaError {
+    /// The [`MetaError`] a remote caller reconstructs from this body, answered with
+    /// `status`. Only the message crossed the wire, so the error has no source; an
+    /// `internal` (or unknown) kind becomes [`MetaError::Remote`].
+    pub fn into_error(self, status: StatusCode) -> MetaError {
         match self.error.as_str() {
             "not_leader" => MetaError::NotLeader {
                 leader: self.leader,
             },
-            "unavailable" => MetaError::Unavailable(self.message),
+            "unavailable" => MetaError::unavailable(self.message),
             "shutdown" => {
-                MetaError::Unavailable(format!("remote node shut down: {}", self.message))
+                MetaError::unavailable(format!("remote node shut down: {}", self.message))
             }
             "invalid" => MetaError::Invalid(self.message),
-            "indeterminate" => MetaError::Indeterminate(self.message),
-            _ => MetaError::Raft(self.message),
+            "indeterminate" => MetaError::indeterminate(self.message),
+            _ => MetaError::Remote {
+                status,
+                message: self.message,
+            },
         }
     }
 }

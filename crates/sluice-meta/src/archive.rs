@@ -16,14 +16,18 @@ use std::io::{BufRead, Read};
 
 use futures::future::BoxFuture;
 
+use crate::error::BoxError;
 use crate::types::SnapshotMeta;
 
 /// Where snapshots are archived: named blobs, listed by name.
+///
+/// Errors are the implementation's own (an object store error for the `sluice` binary's),
+/// boxed: this crate only logs them or reports them as [`crate::MetaError::Unavailable`].
 pub trait SnapshotArchive: Debug + Send + Sync + 'static {
     /// Stores `data` as `name` (then may drop older snapshots).
-    fn put(&self, name: String, data: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
+    fn put(&self, name: String, data: Vec<u8>) -> BoxFuture<'_, Result<(), BoxError>>;
     /// The blob whose name sorts last, if any.
-    fn latest(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
+    fn latest(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, BoxError>>;
 }
 
 /// The archive name of a snapshot: zero-padded last log index first, so names sort by age.

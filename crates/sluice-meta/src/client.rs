@@ -219,10 +219,10 @@ impl RemoteClient {
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await
-                .map_err(|e| MetaError::Unavailable(format!("{url}: {e}")))?;
+                .map_err(|e| MetaError::unavailable_from(&url, e))?;
             decode_response::<MembershipResponse>(resp).await
         };
-        let mut last = MetaError::Unavailable("no endpoint".to_string());
+        let mut last = MetaError::unavailable("no endpoint");
         for base in &self.endpoints {
             match get(base.clone()).await {
                 Ok(m) => match &m.leader {
@@ -275,8 +275,8 @@ impl RemoteClient {
                 .await
             {
                 Ok(resp) => decode_response::<ProposeResponse>(resp).await,
-                Err(e) if e.is_connect() => Err(MetaError::Unavailable(format!("{url}: {e}"))),
-                Err(e) => Err(MetaError::Indeterminate(format!("{url}: {e}"))),
+                Err(e) if e.is_connect() => Err(MetaError::unavailable_from(&url, e)),
+                Err(e) => Err(MetaError::indeterminate_from(&url, e)),
             };
             let err = match res {
                 Ok(r) => {
@@ -288,7 +288,7 @@ impl RemoteClient {
                     hint = Some(format!("http://{}", l.addr));
                     MetaError::NotLeader { leader: Some(l) }
                 }
-                Err(e @ (MetaError::NotLeader { .. } | MetaError::Unavailable(_))) => {
+                Err(e @ (MetaError::NotLeader { .. } | MetaError::Unavailable { .. })) => {
                     i += 1;
                     e
                 }
@@ -363,7 +363,10 @@ async fn follow_feed(
             _ = cancel.cancelled() => return,
             res = request => match res {
                 Ok(resp) => decode_response::<ChangesResponse>(resp).await,
-                Err(e) => Err(MetaError::Unavailable(e.to_string())),
+                Err(e) => Err(MetaError::Unavailable {
+                    reason: e.to_string(),
+                    source: Some(Box::new(e)),
+                }),
             },
         };
         match res {

@@ -630,6 +630,7 @@ impl ConsumerGroup {
     /// [`crate::invariants::Invariant::ConsumerOwnership`]: no partition in two members' target
     /// assignments, nor in two members' current assignment and pending revocation together.
     /// `Err` names the partition and the members.
+    /// (A `String`: it becomes the detail of an [`crate::invariants::Violation`], read by people.)
     pub fn check_ownership(&self) -> Result<(), String> {
         let mut target: BTreeMap<(Uuid, i32), &str> = BTreeMap::new();
         for (id, a) in &self.target {

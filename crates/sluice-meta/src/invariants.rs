@@ -45,6 +45,9 @@ pub struct Violation {
     pub detail: String,
 }
 
+// The per-invariant checks below (and `check_ownership` of consumer and streams groups) return
+// `Result<(), String>` on purpose: the string is the `detail` of a `Violation`, read only by a
+// person (tests panic with it), and `Violation` already is the typed error callers match on.
 fn violation(invariant: Invariant, detail: String) -> Violation {
     Violation { invariant, detail }
 }
@@ -175,7 +178,7 @@ fn dense_offsets(log: &PartitionLog) -> Result<(), String> {
     Ok(())
 }
 
-/// [`Invariant::ObjectRefs`] and [`Invariant::Garbage`].
+/// [`Invariant::Transactions`].
 fn transactions(s: &MetaState) -> Result<(), String> {
     use crate::txn::TxnState;
     for (tid, m) in &s.transactions.by_id {
@@ -240,6 +243,7 @@ fn transactions(s: &MetaState) -> Result<(), String> {
     Ok(())
 }
 
+/// [`Invariant::ObjectRefs`] and [`Invariant::Garbage`].
 fn object_refs(s: &MetaState) -> Result<(), Violation> {
     let mut counted: BTreeMap<&str, u64> = BTreeMap::new();
     for t in s.topics.values() {

@@ -111,7 +111,7 @@ impl MetaNode {
         let network = HttpNetworkFactory::new(cfg.id, http.clone()).with_faults(net_faults.clone());
         let raft = MetaRaft::new(cfg.id, Arc::new(raft_config), network, log_store, sm)
             .await
-            .map_err(|e| MetaError::Raft(e.to_string()))?;
+            .map_err(MetaError::raft)?;
 
         let core = Arc::new(NodeCore {
             id: cfg.id,
@@ -166,11 +166,7 @@ impl MetaNode {
 
     async fn bootstrap(&self, peers: &BTreeMap<NodeId, String>) -> Result<(), MetaError> {
         let raft = &self.core.raft;
-        if raft
-            .is_initialized()
-            .await
-            .map_err(|e| MetaError::Raft(e.to_string()))?
-        {
+        if raft.is_initialized().await.map_err(MetaError::raft)? {
             tracing::info!(id = self.core.id, "already initialized; not bootstrapping");
             return Ok(());
         }
@@ -291,7 +287,7 @@ impl MetaNode {
             .trigger()
             .snapshot()
             .await
-            .map_err(|e| MetaError::Raft(e.to_string()))
+            .map_err(MetaError::raft)
     }
 
     /// Stops the HTTP server and raft and waits for every task of the node.
@@ -397,7 +393,11 @@ async fn restore_from_archive(
     if data_dir.join(LOG_FILE_NAME).exists() || snapshot_dir.join("current.snap").exists() {
         return Ok(());
     }
-    let Some(blob) = archive.latest().await.map_err(MetaError::Unavailable)? else {
+    let Some(blob) = archive.latest().await.map_err(|e| MetaError::Unavailable {
+        reason: e.to_string(),
+        source: Some(e),
+    })?
+    else {
         tracing::info!("empty data directory and no archived snapshot: starting empty");
         return Ok(());
     };
@@ -405,7 +405,7 @@ async fn restore_from_archive(
     let (store, _) = crate::snapshot_store::SnapshotStore::open(&snapshot_dir)?;
     tokio::task::spawn_blocking(move || store.save(&meta, &data).map(|_| meta))
         .await
-        .map_err(|e| MetaError::Storage(e.to_string()))?
+        .map_err(|e| MetaError::Storage(Box::new(e)))?
         .map(|meta| tracing::info!(snapshot = %meta, "restored metadata snapshot from the object store"))
 }
 
@@ -505,11 +505,11 @@ impl NodeCore {
         self.cancel.is_cancelled()
     }
 
-    fn raft_error<E: std::fmt::Display>(&self, e: E) -> MetaError {
+    fn raft_error<E: std::error::Error + Send + Sync + 'static>(&self, e: E) -> MetaError {
         if self.is_shutting_down() {
             MetaError::Shutdown
         } else {
-            MetaError::Raft(e.to_string())
+            MetaError::raft(e)
         }
     }
 
@@ -535,7 +535,7 @@ impl NodeCore {
                 tokio::time::timeout(self.propose_timeout, self.raft.client_write(cmd.clone()))
                     .await
                     .map_err(|_| {
-                        MetaError::Indeterminate(format!(
+                        MetaError::indeterminate(format!(
                             "not committed within {:?}",
                             self.propose_timeout
                         ))
@@ -551,7 +551,7 @@ impl NodeCore {
                         addr: node.addr,
                     })
                 }
-                Err(RaftError::APIError(e)) => return Err(MetaError::Raft(e.to_string())),
+                Err(RaftError::APIError(e)) => return Err(MetaError::raft(e)),
                 Err(RaftError::Fatal(e)) => return Err(self.raft_error(e)),
             };
             if !forward {
@@ -568,7 +568,7 @@ impl NodeCore {
                         Err(ForwardError::NotSent(e)) => e,
                     }
                 }
-                _ => MetaError::Unavailable("no leader elected".to_string()),
+                _ => MetaError::unavailable("no leader elected"),
             };
             if Instant::now() >= deadline {
                 return Err(err);
@@ -595,7 +595,7 @@ impl NodeCore {
     {
         let url = format!("http://{}{}", leader.addr, path);
         if self.net_faults.is_isolated() {
-            return Err(ForwardError::NotSent(MetaError::Unavailable(format!(
+            return Err(ForwardError::NotSent(MetaError::unavailable(format!(
                 "{url}: isolated by fault injection"
             ))));
         }
@@ -610,14 +610,14 @@ impl NodeCore {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    ForwardError::NotSent(MetaError::Unavailable(format!("{url}: {e}")))
+                    ForwardError::NotSent(MetaError::unavailable_from(&url, e))
                 } else {
-                    ForwardError::Failed(MetaError::Indeterminate(format!("{url}: {e}")))
+                    ForwardError::Failed(MetaError::indeterminate_from(&url, e))
                 }
             })?;
         decode_response(resp).await.map_err(|e| match e {
             // The leader refused before proposing: safe to retry.
-            e @ (MetaError::NotLeader { .. } | MetaError::Unavailable(_)) => {
+            e @ (MetaError::NotLeader { .. } | MetaError::Unavailable { .. }) => {
                 ForwardError::NotSent(e)
             }
             e => ForwardError::Failed(e),
@@ -792,15 +792,15 @@ pub(crate) async fn decode_response<Resp: DeserializeOwned>(
     let bytes = resp
         .bytes()
         .await
-        .map_err(|e| MetaError::Indeterminate(format!("reading answer: {e}")))?;
+        .map_err(|e| MetaError::indeterminate_from("reading answer", e))?;
     if status.is_success() {
         return Ok(serde_json::from_slice(&bytes)?);
     }
     match serde_json::from_slice::<ErrorBody>(&bytes) {
-        Ok(body) => Err(body.into_error()),
-        Err(_) => Err(MetaError::Raft(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        ))),
+        Ok(body) => Err(body.into_error(status)),
+        Err(_) => Err(MetaError::Remote {
+            status,
+            message: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+        }),
     }
 }

@@ -1341,6 +1341,7 @@ impl StreamsGroup {
 
     /// [`crate::invariants`]: no task active on two members (current assignment and pending
     /// revocations together), nor in two members' active targets. `Err` names the task.
+    /// (A `String`: it becomes the detail of an [`crate::invariants::Violation`], read by people.)
     pub fn check_ownership(&self) -> Result<(), String> {
         let mut target: BTreeMap<&TaskId, &str> = BTreeMap::new();
         for (id, t) in &self.target {

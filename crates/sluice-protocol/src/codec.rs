@@ -186,11 +186,49 @@ impl StreamsBody {
     }
 }
 
+/// Why a StreamsGroupHeartbeat or StreamsGroupDescribe request (KIP-1071) could not be decoded
+/// ([`decode_streams_request`]); the connection closes, logging the Display. `key` is the API
+/// key (88 or 89), `version` the requested version.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamsDecodeError {
+    /// A version outside [`crate::versions::STREAMS_VERSIONS`] (Kafka answers only ApiVersions
+    /// at an unsupported version).
+    #[error("api key {key} v{version} is not supported")]
+    UnsupportedVersion {
+        /// The API key.
+        key: i16,
+        /// The requested version.
+        version: i16,
+    },
+    /// The request header (v2) does not decode.
+    #[error("api key {key} v{version}: header: {source}")]
+    Header {
+        /// The API key.
+        key: i16,
+        /// The requested version.
+        version: i16,
+        /// The header decoder's error.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// The body does not decode.
+    #[error("malformed api key {key} v{version} request: {source}")]
+    Malformed {
+        /// The API key.
+        key: i16,
+        /// The requested version.
+        version: i16,
+        /// The body decoder's error ([`crate::streams`]).
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
 /// Decodes `frame` if it is a StreamsGroupHeartbeat or StreamsGroupDescribe request: `None` for
 /// any other API (decode it with [`decode_request`]); `Some(Err(why))` for a version outside
 /// [`crate::versions::STREAMS_VERSIONS`] or a malformed frame (the connection closes: Kafka
 /// answers only ApiVersions at an unsupported version).
-pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, String>> {
+pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, StreamsDecodeError>> {
     if frame.len() < 8 {
         return None;
     }
@@ -200,14 +238,23 @@ pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, St
         .iter()
         .find(|(k, _, _)| *k == key)?;
     if version < *min || version > *max {
-        return Some(Err(format!("api key {key} v{version} is not supported")));
+        return Some(Err(StreamsDecodeError::UnsupportedVersion { key, version }));
     }
     let mut buf = frame.clone();
     let decoded = RequestHeader::decode(&mut buf, 2)
-        .map_err(|e| format!("api key {key} v{version}: header: {e}"))
+        .map_err(|source| StreamsDecodeError::Header {
+            key,
+            version,
+            source,
+        })
         .and_then(|header| {
-            crate::bounds::check_request_body(key, version, &buf)
-                .map_err(|e| format!("malformed api key {key} v{version} request: {e}"))?;
+            crate::bounds::check_request_body(key, version, &buf).map_err(|e| {
+                StreamsDecodeError::Malformed {
+                    key,
+                    version,
+                    source: e.into(),
+                }
+            })?;
             let body = if key == crate::streams::STREAMS_GROUP_HEARTBEAT_KEY {
                 crate::streams::StreamsGroupHeartbeatRequest::decode(&mut buf, version)
                     .map(|r| StreamsBody::Heartbeat(Box::new(r)))
@@ -220,26 +267,86 @@ pub fn decode_streams_request(frame: &Bytes) -> Option<Result<StreamsRequest, St
                 header,
                 body,
             })
-            .map_err(|e| format!("malformed api key {key} v{version} request: {e}"))
+            .map_err(|source| StreamsDecodeError::Malformed {
+                key,
+                version,
+                source,
+            })
         });
     Some(decoded)
 }
 
-/// Encodes a StreamsGroupHeartbeat or StreamsGroupDescribe response as a complete frame, size
-/// prefix included (response header v1: flexible).
+/// A StreamsGroupHeartbeat or StreamsGroupDescribe response (KIP-1071) that could not be
+/// encoded ([`encode_streams_response`]): a field does not fit its wire type at `version`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode api key {key} v{version} response: {source}")]
+pub struct StreamsEncodeError {
+    /// The API key (88 or 89).
+    pub key: i16,
+    /// The response version.
+    pub version: i16,
+    /// The encoder's error.
+    #[source]
+    pub source: anyhow::Error,
+}
+
+/// Encodes a StreamsGroupHeartbeat or StreamsGroupDescribe response (API key `key`) as a
+/// complete frame, size prefix included (response header v1: flexible).
 pub fn encode_streams_response<M: Encodable>(
+    key: i16,
     version: i16,
     correlation_id: i32,
     body: &M,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, StreamsEncodeError> {
     let mut buf = BytesMut::with_capacity(256);
     buf.put_i32(0);
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
         .encode(&mut buf, 1)
         .and_then(|_| body.encode(&mut buf, version))
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| StreamsEncodeError {
+            key,
+            version,
+            source,
+        })?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// A request frame: key, version, correlation id, then `rest`.
+    fn frame(key: i16, version: i16, rest: &[u8]) -> Bytes {
+        let mut b = BytesMut::new();
+        b.put_i16(key);
+        b.put_i16(version);
+        b.put_i32(7);
+        b.put_slice(rest);
+        b.freeze()
+    }
+
+    #[test]
+    fn streams_requests_refused_say_why() {
+        let key = crate::streams::STREAMS_GROUP_HEARTBEAT_KEY;
+        assert!(decode_streams_request(&frame(3, 12, &[])).is_none());
+        let e = decode_streams_request(&frame(key, 9, &[]))
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            StreamsDecodeError::UnsupportedVersion { version: 9, .. }
+        ));
+        assert_eq!(e.to_string(), format!("api key {key} v9 is not supported"));
+        // A header cut short: the decoder's error is the source.
+        let e = decode_streams_request(&frame(key, 0, &[0]))
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(e, StreamsDecodeError::Header { .. }), "{e}");
+        assert!(e.source().is_some());
+    }
 }

@@ -198,6 +198,11 @@ async fn s3_client(cfg: &ObjectStoreConfig) -> (aws_sdk_s3::Client, String) {
 
 /// `CreateBucket`; a bucket created meanwhile by another process (every agent of a new
 /// cluster may start with `--create-bucket` at once) counts as success.
+///
+/// The `String` errors here and in [`put_abort_multipart_rule`] are [`describe`]'s one line of
+/// the SDK error, on purpose: it becomes a [`BucketErrorKind`] (or a warning) that the binary
+/// prints as the reason it stops, and the SDK errors' own cause chains are noisy ("service
+/// error", "unhandled error (...)") where `describe` gives the S3 code, message and status.
 async fn create_bucket(
     client: &aws_sdk_s3::Client,
     bucket: &str,

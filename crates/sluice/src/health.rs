@@ -29,8 +29,33 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// Longest one readiness check may take (a store probe on a slow network counts as not ready).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A role's readiness check: `Ok` when ready, else why not (one line).
-pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// A role's readiness check: `Ok` when ready, else why not.
+pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), NotReady>> + Send + Sync>;
+
+/// Why a role is not ready. Its Display (one line) is the `reason` of `/health/ready`'s `503`
+/// answer.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// The role has not installed its check yet ([`Health::set_check`]).
+    #[error("starting")]
+    Starting,
+    /// The role is draining ([`Health::shutting_down`]).
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The check did not answer within this long (a store probe on a slow network).
+    #[error("readiness check took over {} s", .0.as_secs())]
+    CheckTimedOut(Duration),
+    /// The meta node is not ready (no leader, not a voter, cut off, behind).
+    #[error(transparent)]
+    MetaNode(sluice_meta::NotReady),
+    /// The agent's metadata client is not ready (its replica is behind, or its change feed is
+    /// down).
+    #[error("metadata: {0}")]
+    Metadata(#[source] sluice_meta::NotReady),
+    /// The probe of the object store failed ([`sluice_storage::probe_store`]).
+    #[error("object store unreachable: {0}")]
+    StoreUnreachable(#[source] object_store::Error),
+}
 
 /// Readiness as the role reports it; cheap to clone.
 #[derive(Clone, Default)]
@@ -57,18 +82,15 @@ impl Health {
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = ReadyState::ShuttingDown;
     }
 
-    async fn ready(&self) -> Result<(), String> {
+    async fn ready(&self) -> Result<(), NotReady> {
         let check = match &*self.state.read().unwrap_or_else(|e| e.into_inner()) {
-            ReadyState::Starting => return Err("starting".into()),
-            ReadyState::ShuttingDown => return Err("shutting down".into()),
+            ReadyState::Starting => return Err(NotReady::Starting),
+            ReadyState::ShuttingDown => return Err(NotReady::ShuttingDown),
             ReadyState::Checking(check) => check.clone(),
         };
         match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
             Ok(res) => res,
-            Err(_) => Err(format!(
-                "readiness check took over {} s",
-                CHECK_TIMEOUT.as_secs()
-            )),
+            Err(_) => Err(NotReady::CheckTimedOut(CHECK_TIMEOUT)),
         }
     }
 }
@@ -156,14 +178,45 @@ async fn ready(health: Health) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"ready": true}))),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "reason": reason})),
+            Json(serde_json::json!({"ready": false, "reason": reason.to_string()})),
         ),
     }
 }
 
 /// Readiness of an object store: one probe request (see [`sluice_storage::probe_store`]).
-pub async fn store_ready(store: &dyn object_store::ObjectStore) -> Result<(), String> {
+pub async fn store_ready(store: &dyn object_store::ObjectStore) -> Result<(), NotReady> {
     sluice_storage::probe_store(store)
         .await
-        .map_err(|e| format!("object store unreachable: {e}"))
+        .map_err(NotReady::StoreUnreachable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_reasons_read_as_before() {
+        assert_eq!(
+            NotReady::CheckTimedOut(CHECK_TIMEOUT).to_string(),
+            "readiness check took over 3 s"
+        );
+        assert_eq!(
+            NotReady::Metadata(sluice_meta::NotReady::NoLeader).to_string(),
+            "metadata: no meta leader known"
+        );
+        assert_eq!(
+            NotReady::MetaNode(sluice_meta::NotReady::NoLeader).to_string(),
+            "no meta leader known"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_role_is_not_ready_until_its_check_is_installed() {
+        let health = Health::default();
+        assert!(matches!(health.ready().await, Err(NotReady::Starting)));
+        health.set_check(Arc::new(|| Box::pin(async { Ok(()) })));
+        assert!(health.ready().await.is_ok());
+        health.shutting_down();
+        assert!(matches!(health.ready().await, Err(NotReady::ShuttingDown)));
+    }
 }

@@ -52,8 +52,40 @@ fn main() -> anyhow::Result<()> {
     if let Err(e) = rt.block_on(run::run(args)) {
         // One line with the whole cause chain: what a service manager's log or
         // `kubectl logs` shows as the reason the process stopped.
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// `a: b: c` from an error and its causes (as `{:#}` prints it), skipping a cause whose
+/// message the previous part already includes: many errors (`MetaError`'s, `io::Error`
+/// wrappers) show their source's message and also return it as `source()`.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_skips_causes_their_parent_already_shows() {
+        let io = std::io::Error::other("disk on fire");
+        let meta = sluice_meta::MetaError::from(io);
+        let e = anyhow::Error::new(meta).context("starting the metadata node");
+        assert_eq!(
+            one_line(&e),
+            "starting the metadata node: I/O error: disk on fire"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&plain), "outer: inner");
+    }
 }

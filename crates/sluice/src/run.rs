@@ -13,7 +13,7 @@ use sluice_storage::{open_object_store, BlockCache, BucketStatus, CacheConfig, O
 use tokio::task::JoinSet;
 
 use crate::cli::{AgentTuning, Cli, Command, MetaAdmin, MetaArgs};
-use crate::health::{Health, HealthServer, ReadyCheck};
+use crate::health::{Health, HealthServer, NotReady, ReadyCheck};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -246,7 +246,7 @@ fn meta_ready_check(node: Arc<MetaNode>, store: Option<Arc<dyn ObjectStore>>) ->
     Arc::new(move || {
         let (node, store) = (node.clone(), store.clone());
         async move {
-            node.readiness().map_err(|e| e.to_string())?;
+            node.readiness().map_err(NotReady::MetaNode)?;
             match store {
                 Some(store) => crate::health::store_ready(store.as_ref()).await,
                 None => Ok(()),
@@ -262,7 +262,7 @@ fn agent_ready_check(meta: MetaClient, store: Arc<dyn ObjectStore>) -> ReadyChec
     Arc::new(move || {
         let (meta, store) = (meta.clone(), store.clone());
         async move {
-            meta.readiness().map_err(|e| format!("metadata: {e}"))?;
+            meta.readiness().map_err(NotReady::Metadata)?;
             crate::health::store_ready(store.as_ref()).await
         }
         .boxed()

@@ -8,6 +8,7 @@ use futures::{FutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sluice_meta::archive::SnapshotArchive;
+use sluice_meta::error::BoxError;
 
 const PREFIX: &str = "meta-snapshots";
 /// Archived snapshots kept; older ones are deleted after each upload.
@@ -37,14 +38,14 @@ impl ObjectSnapshotArchive {
 }
 
 impl SnapshotArchive for ObjectSnapshotArchive {
-    fn put(&self, name: String, data: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+    fn put(&self, name: String, data: Vec<u8>) -> BoxFuture<'_, Result<(), BoxError>> {
         async move {
             let path = Path::from(format!("{PREFIX}/{name}"));
             self.store
                 .put(&path, PutPayload::from(data))
                 .await
-                .map_err(|e| e.to_string())?;
-            let names = self.names().await.map_err(|e| e.to_string())?;
+                .map_err(BoxError::from)?;
+            let names = self.names().await.map_err(BoxError::from)?;
             for old in names.iter().take(names.len().saturating_sub(KEEP)) {
                 if let Err(e) = self.store.delete(old).await {
                     tracing::warn!(object = %old, error = %e, "deleting an old archived snapshot");
@@ -55,9 +56,9 @@ impl SnapshotArchive for ObjectSnapshotArchive {
         .boxed()
     }
 
-    fn latest(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+    fn latest(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, BoxError>> {
         async move {
-            let names = self.names().await.map_err(|e| e.to_string())?;
+            let names = self.names().await.map_err(BoxError::from)?;
             let Some(newest) = names.last() else {
                 return Ok(None);
             };
@@ -65,10 +66,10 @@ impl SnapshotArchive for ObjectSnapshotArchive {
                 .store
                 .get(newest)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(BoxError::from)?
                 .bytes()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(BoxError::from)?;
             Ok(Some(bytes.to_vec()))
         }
         .boxed()

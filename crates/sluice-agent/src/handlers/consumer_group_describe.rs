@@ -8,7 +8,9 @@ use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescri
 use sluice_meta::assignor;
 use sluice_meta::state::MetaState;
 
-use super::groups::{describe_groups, group_not_found};
+use sluice_meta::groups::{GroupLookupError, GroupType};
+
+use super::groups::describe_groups;
 use super::{str_bytes, topic_name};
 use crate::request::RequestContext;
 
@@ -28,12 +30,16 @@ pub async fn handle(
     ))
 }
 
-/// A consumer group as the replica has it, or the message of GROUP_ID_NOT_FOUND.
-fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
-    let g = s.groups.get(group).ok_or_else(|| group_not_found(group))?;
-    let c = g
-        .as_consumer()
-        .ok_or_else(|| format!("Group {group} is not a consumer group."))?;
+/// A consumer group as the replica has it, or why not (GROUP_ID_NOT_FOUND).
+fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, GroupLookupError> {
+    let g = s
+        .groups
+        .get(group)
+        .ok_or_else(|| GroupLookupError::NotFound(group.to_string()))?;
+    let c = g.as_consumer().ok_or_else(|| GroupLookupError::WrongType {
+        group: group.to_string(),
+        wanted: GroupType::Consumer,
+    })?;
     let mut d = DescribedGroup::default();
     d.group_state = str_bytes(c.state().as_str());
     d.group_epoch = c.group_epoch;

@@ -51,9 +51,8 @@ pub async fn handle(
     if let Err(refused) = cx.authorize_group(Op::Read, &group) {
         return fail(resp, refused.code(), refused.message());
     }
-    if let Err(why) = cx.authorize_subscription(req.subscribed_topic_names.as_deref()) {
-        let code = ResponseError::TopicAuthorizationFailed.code();
-        return fail(resp, code, &why);
+    if let Err(denied) = cx.authorize_subscription(req.subscribed_topic_names.as_deref()) {
+        return fail(resp, denied.error().code(), &denied.to_string());
     }
     let mut member = req.member_id.to_string();
     let epoch = req.member_epoch;

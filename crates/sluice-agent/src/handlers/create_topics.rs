@@ -134,8 +134,7 @@ fn plan(
     registered: &dyn Fn(i32) -> bool,
 ) -> Result<NewTopic, ApiError> {
     let name = t.name.0.as_str();
-    validate_topic_name(name)
-        .map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
+    validate_topic_name(name)?;
     if s.topics.contains_key(name) {
         return Err(ApiError::new(
             ResponseError::TopicAlreadyExists,

@@ -93,8 +93,7 @@ fn topic_entries(
     resource: &DescribeConfigsResource,
 ) -> Result<Vec<Entry>, ApiError> {
     let name = resource.resource_name.as_str();
-    validate_topic_name(name)
-        .map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
+    validate_topic_name(name)?;
     let overrides = agent
         .read(|s| s.topic(name).map(|t| t.configs.clone()))
         .ok_or(ApiError::bare(ResponseError::UnknownTopicOrPartition))?;

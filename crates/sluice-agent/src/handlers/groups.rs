@@ -11,6 +11,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::groups::GroupLookupError;
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 
@@ -90,20 +91,44 @@ impl RequestContext {
         self.agent.coordinates(group)
     }
 
-    /// A heartbeat's subscribed topic names (KIP-848, KIP-932) the principal may not DESCRIBE:
-    /// `Err` with Kafka's TOPIC_AUTHORIZATION_FAILED message listing them.
-    pub fn authorize_subscription(&self, topics: Option<&[TopicName]>) -> Result<(), String> {
-        let denied: Vec<&str> = topics
+    /// A heartbeat's subscribed topic names (KIP-848, KIP-932, KIP-1071) the principal may not
+    /// DESCRIBE.
+    ///
+    /// # Errors
+    /// [`UnauthorizedTopics`] listing them, in request order.
+    pub fn authorize_subscription(
+        &self,
+        topics: Option<&[TopicName]>,
+    ) -> Result<(), UnauthorizedTopics> {
+        let denied: Vec<String> = topics
             .unwrap_or_default()
             .iter()
             .map(|t| t.0.as_str())
             .filter(|t| !self.authorize(Op::Describe, Res::Topic(t)))
+            .map(str::to_string)
             .collect();
         if denied.is_empty() {
             Ok(())
         } else {
-            Err(format!("Unauthorized topics: {}", denied.join(", ")))
+            Err(UnauthorizedTopics(denied))
         }
+    }
+}
+
+/// Subscribed topics a group heartbeat's principal may not DESCRIBE
+/// ([`RequestContext::authorize_subscription`]): TOPIC_AUTHORIZATION_FAILED, with Kafka's
+/// message "Unauthorized topics: a, b" as Display.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Unauthorized topics: {}", .0.join(", "))]
+pub struct UnauthorizedTopics(
+    /// The topic names denied, in request order.
+    pub Vec<String>,
+);
+
+impl UnauthorizedTopics {
+    /// The Kafka error: TOPIC_AUTHORIZATION_FAILED.
+    pub fn error(&self) -> ResponseError {
+        ResponseError::TopicAuthorizationFailed
     }
 }
 
@@ -139,20 +164,15 @@ described_group_entry!(
     sluice_protocol::streams::streams_group_describe_response::DescribedGroup
 );
 
-/// Kafka's GROUP_ID_NOT_FOUND message for a group nobody knows.
-pub fn group_not_found(group: &str) -> String {
-    format!("Group {group} not found.")
-}
-
 /// The skeleton of ConsumerGroupDescribe and ShareGroupDescribe: per group id, DESCRIBE on the
 /// group (GROUP_AUTHORIZATION_FAILED with Kafka's message), the authorized operations when
 /// asked for, NOT_COORDINATOR unless this agent coordinates it, then `describe` on the replica:
-/// the entry, or the message of GROUP_ID_NOT_FOUND.
+/// the entry, or a [`GroupLookupError`] (its code and message).
 pub fn describe_groups<D: DescribedGroupEntry>(
     cx: &RequestContext,
     ids: Vec<GroupId>,
     include_authorized_operations: bool,
-    describe: impl Fn(&MetaState, &str) -> Result<D, String>,
+    describe: impl Fn(&MetaState, &str) -> Result<D, GroupLookupError>,
 ) -> Vec<D> {
     ids.into_iter()
         .map(|gid| {
@@ -166,12 +186,10 @@ pub fn describe_groups<D: DescribedGroupEntry>(
                     }
                     match cx.agent.coordinates(&group) {
                         Err(refused) => Err((refused.code(), None)),
-                        Ok(()) => cx.agent.read(|s| describe(s, &group)).map_err(|message| {
-                            (
-                                ResponseError::GroupIdNotFound.code(),
-                                Some(str_bytes(message)),
-                            )
-                        }),
+                        Ok(()) => cx
+                            .agent
+                            .read(|s| describe(s, &group))
+                            .map_err(|e| (e.code(), Some(str_bytes(e.to_string())))),
                     }
                 }
             };

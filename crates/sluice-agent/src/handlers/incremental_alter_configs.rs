@@ -286,7 +286,7 @@ async fn alter_group(
         }
         match (c.config_operation, c.value.as_ref().map(|v| v.to_string())) {
             (OP_SET, Some(v)) => {
-                group_config::check(bounds, &name, &v).map_err(invalid)?;
+                group_config::check(bounds, &name, &v)?;
                 ops.push((name, Some(v)));
             }
             (OP_DELETE, _) => ops.push((name, None)),
@@ -301,7 +301,7 @@ async fn alter_group(
             None => after.remove(k),
         };
     }
-    group_config::check_pairs(&after, |k| agent.group_config_default(k)).map_err(invalid)?;
+    group_config::check_pairs(&after, |k| agent.group_config_default(k))?;
     if validate_only || ops.is_empty() {
         return Ok(());
     }

@@ -245,6 +245,20 @@ mod admin {
         ApiError::new(ResponseError::InvalidConfig, e.to_string())
     }
 
+    /// `INVALID_TOPIC_EXCEPTION` for a topic name Kafka refuses, with Kafka's message.
+    impl From<crate::topic_config::IllegalTopicName> for ApiError {
+        fn from(e: crate::topic_config::IllegalTopicName) -> Self {
+            ApiError::new(ResponseError::InvalidTopicException, e.to_string())
+        }
+    }
+
+    /// `INVALID_CONFIG` for a group config Kafka refuses, with Kafka's message.
+    impl From<crate::group_config::GroupConfigError> for ApiError {
+        fn from(e: crate::group_config::GroupConfigError) -> Self {
+            ApiError::new(ResponseError::InvalidConfig, e.to_string())
+        }
+    }
+
     /// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).
     pub mod config_source {
         pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;

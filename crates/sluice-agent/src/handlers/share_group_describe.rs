@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResp
 use sluice_meta::groups::GroupLookupError;
 use sluice_meta::state::MetaState;
 
-use super::groups::{describe_groups, group_not_found};
+use super::groups::describe_groups;
 use super::{str_bytes, topic_name};
 use crate::request::RequestContext;
 
@@ -25,12 +25,9 @@ pub async fn handle(
     ))
 }
 
-/// A share group as the replica has it, or the message of GROUP_ID_NOT_FOUND.
-fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
-    let g = s.groups.share(group).map_err(|e| match e {
-        GroupLookupError::NotFound(_) => group_not_found(group),
-        other => other.to_string(),
-    })?;
+/// A share group as the replica has it, or why not (GROUP_ID_NOT_FOUND).
+fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, GroupLookupError> {
+    let g = s.groups.share(group)?;
     let ids = |t: &str| s.topic(t).map(|t| t.id).unwrap_or_default();
     let mut d = DescribedGroup::default();
     d.members = g

@@ -48,8 +48,8 @@ pub async fn handle(
     if let Err(refused) = cx.authorize_group(Op::Read, &group) {
         return fail(resp, refused.0, refused.message());
     }
-    if let Err(why) = cx.authorize_subscription(req.subscribed_topic_names.as_deref()) {
-        return fail(resp, ResponseError::TopicAuthorizationFailed, &why);
+    if let Err(denied) = cx.authorize_subscription(req.subscribed_topic_names.as_deref()) {
+        return fail(resp, denied.error(), &denied.to_string());
     }
     if let Err(refused) = agent.coordinates(&group) {
         return fail(resp, refused.0, refused.message());

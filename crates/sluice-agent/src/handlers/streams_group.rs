@@ -58,21 +58,22 @@ const MAX_WARMUP_REPLICAS: u32 = 0;
 pub fn serve(cx: RequestContext, req: StreamsRequest) -> ReplyFuture {
     let (version, corr) = (req.version, req.header.correlation_id);
     Box::pin(async move {
+        let key = req.body.api_key();
         let frame = match req.body {
             StreamsBody::Heartbeat(r) => {
                 let resp = heartbeat(&cx, *r).await;
-                encode_streams_response(version, corr, &resp)
+                encode_streams_response(key, version, corr, &resp)
             }
             StreamsBody::Describe(r) => {
                 let resp = super::streams_group_describe::handle(&cx, r).await;
-                encode_streams_response(version, corr, &resp)
+                encode_streams_response(key, version, corr, &resp)
             }
         };
         match frame {
             Ok(f) => Reply::Frame(f),
             Err(e) => {
                 tracing::error!(error = %e, "streams response encoding failed");
-                Reply::Close(e)
+                Reply::Close(e.to_string())
             }
         }
     })
@@ -269,8 +270,8 @@ async fn heartbeat(
             .flat_map(|s| s.source_topics.iter())
             .map(|n| TopicName(str_bytes(n.clone())))
             .collect();
-        if let Err(why) = cx.authorize_subscription(Some(&sources)) {
-            return fail(resp, ResponseError::TopicAuthorizationFailed.code(), &why);
+        if let Err(denied) = cx.authorize_subscription(Some(&sources)) {
+            return fail(resp, denied.error().code(), &denied.to_string());
         }
     }
     if let Err(refused) = agent.coordinates(&group) {

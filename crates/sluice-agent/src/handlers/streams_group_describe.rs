@@ -3,6 +3,7 @@
 //! replica. Version 1's full topology description (sent by members through a later API) is not
 //! kept: its status stays NOT_REQUESTED.
 
+use sluice_meta::groups::{GroupLookupError, GroupType};
 use sluice_meta::state::MetaState;
 use sluice_meta::streams_assignor::{MemberTasks, TaskId};
 use sluice_meta::streams_group::{task_map, StreamsGroup};
@@ -12,7 +13,7 @@ use sluice_protocol::streams::streams_group_describe_response::{
 };
 use sluice_protocol::streams::{StreamsGroupDescribeRequest, StreamsGroupDescribeResponse};
 
-use super::groups::{describe_groups, group_not_found};
+use super::groups::describe_groups;
 use super::{str_bytes, topic_name};
 use crate::request::RequestContext;
 
@@ -35,12 +36,16 @@ pub async fn handle(
     }
 }
 
-/// A streams group as the replica has it, or the message of GROUP_ID_NOT_FOUND.
-fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, String> {
-    let g = s.groups.get(group).ok_or_else(|| group_not_found(group))?;
-    let g = g
-        .as_streams()
-        .ok_or_else(|| format!("Group {group} is not a streams group."))?;
+/// A streams group as the replica has it, or why not (GROUP_ID_NOT_FOUND).
+fn describe(s: &MetaState, group: &str) -> Result<DescribedGroup, GroupLookupError> {
+    let g = s
+        .groups
+        .get(group)
+        .ok_or_else(|| GroupLookupError::NotFound(group.to_string()))?;
+    let g = g.as_streams().ok_or_else(|| GroupLookupError::WrongType {
+        group: group.to_string(),
+        wanted: GroupType::Streams,
+    })?;
     Ok(DescribedGroup {
         group_state: str_bytes(g.state().as_str()),
         group_epoch: g.group_epoch,

@@ -57,6 +57,7 @@ enum Start {
     Offset(i64),
 }
 
+// A `String` error: this is a clap value parser, and clap prints the message as given.
 fn parse_start(s: &str) -> Result<Start, String> {
     match s {
         "earliest" => Ok(Start::Earliest),
