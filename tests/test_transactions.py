@@ -13,7 +13,7 @@ import time
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
-from helpers import consumer, create_topic, producer, read_to_end
+from helpers import consumer, create_topic, producer, read_to_end, wait_until
 
 TXN_CHECK_MS = "300"
 
@@ -119,14 +119,12 @@ def test_timed_out_transaction_is_aborted_and_lso_moves_on(bs):
     # the LSO is held at the open transaction's first offset, then moves once the quorum aborts it
     c = consumer(bs, **{"isolation.level": "read_committed"})
     tp = TopicPartition(topic, 0)
-    deadline = time.monotonic() + 30
-    while True:
-        lso = c.get_watermark_offsets(tp, timeout=10, cached=False)[1]
-        if lso == 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    c.close()
-    assert lso == 3, "LSO after the abort marker"
+    try:
+        wait_until("the LSO to move after the abort marker (3)",
+                   lambda: c.get_watermark_offsets(tp, timeout=10, cached=False)[1] == 3, timeout=30,
+                   context=lambda: f"LSO: {c.get_watermark_offsets(tp, timeout=10, cached=False)[1]}")
+    finally:
+        c.close()
     got = read_all(bs, topic, 1, "read_committed")
     assert [(o, v) for o, _, v in got[0]] == [(1, b"plain")]
     # the stuck producer was fenced by the abort
