@@ -6,12 +6,12 @@ and offsets committed through one agent are read through another."""
 import time
 
 import pytest
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import kafkawire as kw
 from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling,
                       hard_kill_takeover, offsets_of, produce_n, wait_spread)
-from helpers import admin, consumer, create_topic, wait_until
+from helpers import admin, consumer, create_topic, err_code, wait_until
 
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}
 
@@ -162,8 +162,9 @@ def test_admin_list_describe_delete_groups_and_offsets(sluice_dev):
     # DeleteGroups: a group with members is refused, an empty one goes
     res = ad.delete_consumer_groups(["g-live", "g-idle"], request_timeout=30)
     res["g-idle"].result(timeout=30)
-    with pytest.raises(KafkaException):
+    with pytest.raises(KafkaException) as e:
         res["g-live"].result(timeout=30)
+    assert err_code(e.value) == KafkaError.NON_EMPTY_GROUP
     assert all(v < 0 for v in committed(bs, "g-idle", topic).values())
     live.c.close()
 
