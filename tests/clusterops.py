@@ -30,9 +30,11 @@ def membership(node) -> dict:
 
 def wait_leader(nodes, timeout: float = 30.0, exclude=()) -> int:
     """Waits until every live node in `nodes` names the same leader (not in exclude); returns its id."""
-    deadline = time.monotonic() + timeout
+    from helpers import poll_until
     seen = None
-    while time.monotonic() < deadline:
+
+    def agreed():
+        nonlocal seen
         seen = set()
         for n in nodes:
             if not n.alive():
@@ -43,9 +45,9 @@ def wait_leader(nodes, timeout: float = 30.0, exclude=()) -> int:
                 leader = None
             seen.add(leader["id"] if leader else None)
         if len(seen) == 1 and None not in seen and not seen & set(exclude):
-            return seen.pop()
-        time.sleep(0.1)
-    raise AssertionError(f"no agreed leader within {timeout}s (seen {seen})")
+            return next(iter(seen))
+        return None
+    return poll_until("an agreed leader", agreed, timeout, every=0.1, context=lambda: f"leaders seen: {seen}")
 
 
 def meta_admin(*args: str, timeout: float = 150.0) -> dict:
@@ -114,13 +116,10 @@ class ContinuousProducer:
 
     def wait_acked(self, more: int, timeout: float = 60.0):
         """Waits until `more` further records are acknowledged (proves produce works now)."""
+        from helpers import wait_until
         target = len(self.acked) + more
-        deadline = time.monotonic() + timeout
-        while len(self.acked) < target:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.tag}: only {len(self.acked)}/{target} acked after {timeout}s; "
-                                     f"errors: {list(self.failed.items())[:3]}")
-            time.sleep(0.05)
+        wait_until(f"{self.tag}: {target} records acked", lambda: len(self.acked) >= target, timeout, every=0.05,
+                   context=lambda: f"only {len(self.acked)}/{target} acked; errors: {list(self.failed.items())[:3]}")
 
 
 def verify_exactly_once(bootstraps, topic: str, partitions: int, producers, timeout: float = 120.0) -> dict:

@@ -9,7 +9,7 @@ import time
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from helpers import DeliveryLog, consumer, produce_all, producer
+from helpers import DeliveryLog, consumer, poll_until, produce_all, producer, wait_until
 
 PARTS = 12
 
@@ -56,32 +56,32 @@ class Member:
 def wait_spread(members, want, timeout=60, sizes=None):
     """Poll all members until their assignments are disjoint and cover `want` partitions (and,
     given `sizes`, have those sizes in some order: a rebalance may pass through other states)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def settled():
         for m in members:
             m.poll(0.1)
         sets = [m.parts() for m in members]
         if all(sets) and sum(len(s) for s in sets) == want and len(set().union(*sets)) == want \
                 and (sizes is None or sorted(len(s) for s in sets) == sorted(sizes)):
             return sets
-    raise AssertionError(f"assignments never settled: {[sorted(m.parts()) for m in members]}")
+        return None
+    return poll_until(f"assignments to settle over {want} partitions", settled, timeout, every=0,
+                      context=lambda: f"assignments: {[sorted(m.parts()) for m in members]}")
 
 
 def consume_until(members, wanted, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def seen():
+        return set().union(*(m.seen for m in members))
+
+    def consumed():
         for m in members:
             m.poll(0.1)
-        got = set()
-        for m in members:
-            got.update(m.seen)
-        if wanted <= got:
-            return got
-    got = set()
-    for m in members:
-        got.update(m.seen)
-    missing = sorted(wanted - got)
-    raise AssertionError(f"{len(missing)} records never consumed, first {missing[:10]}")
+        got = seen()
+        return got if wanted <= got else None
+
+    def missing():
+        left = sorted(wanted - seen())
+        return f"{len(left)} records never consumed, first {left[:10]}"
+    return poll_until(f"{len(wanted)} records consumed", consumed, timeout, every=0, context=missing)
 
 
 def offsets_of(counts):
@@ -144,15 +144,14 @@ def hard_kill_takeover(bs, group, topic, victim_script, make_member, out_path):
         members = [make_member() for _ in range(2)]
         for m in members:
             m.c.subscribe([topic])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def spread():
             for m in members:
                 m.poll(0.1)
             out.seek(0)
-            if "assigned 4" in out.read() and all(len(m.parts()) == 4 for m in members):
-                break
-        else:
-            raise AssertionError(f"never spread: {[sorted(m.parts()) for m in members]}")
+            return "assigned 4" in out.read() and all(len(m.parts()) == 4 for m in members)
+        wait_until("the victim and both members to hold 4 partitions each", spread, timeout=60, every=0,
+                   context=lambda: f"members: {[sorted(m.parts()) for m in members]}")
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         sets = wait_spread(members, PARTS, timeout=60)

@@ -19,15 +19,11 @@ def create_topic(bootstrap: str, name: str, partitions: int, config: dict | None
     fs = a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
                                    config=config or {})], operation_timeout=30, request_timeout=30)
     fs[name].result(timeout=30)
-    # wait until the topic with all partitions shows up in Metadata
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        md = a.list_topics(topic=name, timeout=10)
-        t = md.topics.get(name)
-        if t is not None and t.error is None and len(t.partitions) == partitions:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"topic {name} with {partitions} partitions not visible in Metadata")
+
+    def visible():
+        t = a.list_topics(topic=name, timeout=10).topics.get(name)
+        return t is not None and t.error is None and len(t.partitions) == partitions
+    wait_until(f"topic {name} with {partitions} partitions in Metadata", visible, timeout=30, every=0.1)
 
 
 def alter_topic_configs(bootstrap: str, topic: str, configs: dict):
@@ -42,13 +38,8 @@ def delete_topic(bootstrap: str, name: str):
     """DeleteTopics, then wait until Metadata no longer shows the topic."""
     a = admin(bootstrap)
     a.delete_topics([name], operation_timeout=30)[name].result(timeout=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        t = a.list_topics(timeout=10).topics.get(name)
-        if t is None:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"topic {name} still in Metadata after its deletion")
+    wait_until(f"topic {name} to leave Metadata after its deletion",
+               lambda: name not in a.list_topics(timeout=10).topics, timeout=30, every=0.1)
 
 
 def producer(bootstrap: str, **conf) -> Producer:
@@ -151,26 +142,31 @@ def read_to_end(c: Consumer, partitions: int, timeout: float = 60) -> list:
 
 def wait_until(what: str, cond, timeout: float = 60.0, every: float = 0.2, context=None):
     """Returns once `cond()` is true; fails after `timeout` seconds naming `what`, followed by
-    `context()` (e.g. the tail of a process's log) when given."""
+    `context()` (e.g. the tail of a process's log, or the last state seen) when given."""
+    poll_until(what, lambda: True if cond() else None, timeout, every, context)
+
+
+def poll_until(what: str, step, timeout: float = 60.0, every: float = 0.2, context=None):
+    """Calls `step()` every `every` seconds until it returns something other than None, and returns
+    that; fails as wait_until does after `timeout` seconds. `step` may poll a client itself (then
+    every=0) and may raise to fail at once."""
     deadline = time.monotonic() + timeout
-    while not cond():
+    while (got := step()) is None:
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}"
                                  + (f"\n{context()}" if context else ""))
         time.sleep(every)
+    return got
 
 
 def wait_for_line(proc, text: str, timeout: float = 60.0) -> str:
     """Waits until a conftest SluiceProcess's stderr holds `text`; returns the first line holding it.
     Fails at once if the process exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in proc.stderr_text().splitlines():
-            if text in line:
-                return line
-        assert proc.alive(), f"{proc.name} exited before printing {text!r}"
-        time.sleep(0.1)
-    raise AssertionError(f"{proc.name} did not print {text!r} within {timeout}s")
+    def line():
+        found = next((ln for ln in proc.stderr_text().splitlines() if text in ln), None)
+        assert found is not None or proc.alive(), f"{proc.name} exited before printing {text!r}"
+        return found
+    return poll_until(f"{proc.name} to print {text!r}", line, timeout, every=0.1)
 
 
 def describe_topic_configs(bootstrap: str, topic: str) -> dict:

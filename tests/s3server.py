@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 
 import boto3
 
 from conftest import free_port
+from helpers import wait_until
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
           "AWS_DEFAULT_REGION": "us-east-1"}
@@ -28,18 +28,17 @@ class MotoServer:
                                      stderr=self._log, env=dict(os.environ, **(env or {})))
         self.s3 = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="test",
                                aws_secret_access_key="test", region_name="us-east-1")
-        deadline = time.monotonic() + 30
-        while True:  # up once it answers anything over HTTP
+
+        def up():  # once it answers anything over HTTP
+            import urllib.request
             try:
-                import urllib.request
                 urllib.request.urlopen(self.endpoint + "/", timeout=2).close()
-                break
             except Exception as e:  # noqa: BLE001 - connection refused until it listens; HTTP errors mean up
-                if hasattr(e, "code"):
-                    break
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+                if not hasattr(e, "code"):
+                    assert self.proc.poll() is None, f"moto_server exited: {e}"
+                    return False
+            return True
+        wait_until(f"moto_server at {self.endpoint} to answer", up, timeout=30)
 
     def create_bucket(self, name: str) -> None:
         self.s3.create_bucket(Bucket=name)

@@ -8,6 +8,7 @@ import uuid
 
 import kafkawire as kw
 import wire
+from helpers import poll_until, wait_until
 
 INVALID_REQUEST, INVALID_RECORD_STATE = 42, 121
 # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: a broker starting up
@@ -24,26 +25,28 @@ def raw_share_member(conn, group, topic, deadline_s=30):
     """Joins `group` subscribed to `topic` over the wire; returns (member id, epoch, topic id)."""
     member = kafka_member_id()
     epoch = 0
-    deadline = time.monotonic() + deadline_s
+    start = time.monotonic()
     # FindCoordinator first: Kafka creates its group coordinator's topic on the first one
-    while time.monotonic() < deadline:
+    def coordinator_found():
         r = wire.call(conn, "FindCoordinator", 6, key_type=0, coordinator_keys=[group])
-        if r["coordinators"][0]["error_code"] == 0:
-            break
-        time.sleep(0.2)
-    while time.monotonic() < deadline:
+        return r["coordinators"][0]["error_code"] == 0
+    wait_until(f"a coordinator for {group}", coordinator_found, timeout=deadline_s)
+
+    def assigned():
+        nonlocal epoch
         hb = kw.share_group_heartbeat_v1(conn, group, member, epoch, topics=[topic] if epoch == 0 else None)
         if hb["error"] in RETRIABLE_COORDINATOR_ERRORS:
-            time.sleep(0.2)
-            continue
+            return None
         assert hb["error"] == 0, hb
         epoch = hb["epoch"]
-        if hb["assignment"]:
-            (tid, parts), = hb["assignment"].items()
-            assert parts == [0]
-            return member, epoch, tid
-        time.sleep(0.2)
-    raise AssertionError("no assignment")
+        if not hb["assignment"]:
+            return None
+        (tid, parts), = hb["assignment"].items()
+        assert parts == [0]
+        return member, epoch, tid
+    # the same deadline_s covers both steps
+    return poll_until(f"an assignment of {topic} in {group}", assigned,
+                      timeout=max(0.0, deadline_s - (time.monotonic() - start)))
 
 
 def acknowledge_answers(bs, group, topic):
@@ -55,14 +58,14 @@ def acknowledge_answers(bs, group, topic):
         member, _, tid = raw_share_member(conn, group, topic)
         key = (tid, 0)
         epoch = 0
-        deadline = time.monotonic() + 30
-        acquired = []
-        while not acquired and time.monotonic() < deadline:
+
+        def fetched():
+            nonlocal epoch
             f = kw.share_fetch_v1(conn, group, member, epoch, {key: []}, max_wait_ms=1000)
             epoch += 1
             assert f["error"] == 0, f
-            acquired = f["partitions"].get(key, {}).get("acquired", [])
-        out["acquired"] = acquired
+            return f["partitions"].get(key, {}).get("acquired") or None
+        out["acquired"] = poll_until("records acquired by a ShareFetch", fetched, timeout=30, every=0)
 
         def ack(*batches):
             nonlocal epoch

@@ -25,7 +25,7 @@ from typing import Callable
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from helpers import QUIET
+from helpers import QUIET, wait_until
 
 # Kafka Streams logs WARN and up to stderr (statuses such as "Missing source topics" are WARN lines)
 _LOG4J2 = """status = warn
@@ -204,15 +204,13 @@ class StreamsGroup:
     def wait(self, cond: Callable[[], bool], what: str, timeout: float = 60, poll: float = 0.1):
         """Returns once `cond()` is true; fails after `timeout` seconds with every instance's tail. Also
         fails early when an instance reports an uncaught exception."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def done():
             if cond():
-                return
+                return True
             errors = self.errors()
             assert not errors, f"a Streams instance failed while waiting for {what}: {errors}\n{self.tails()}"
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.tails()}")
-            time.sleep(poll)
+            return False
+        wait_until(what, done, timeout, every=poll, context=self.tails)
 
     def tails(self) -> str:
         text = "\n".join(i.tail() for i in self.instances)
@@ -331,15 +329,16 @@ class OutputReader:
 def wait_counts(app: StreamsGroup, out: OutputReader, expected: dict[str, int], timeout: float = 90):
     """Reads the output until the last count per key equals `expected` (fails on a deadline with the
     keys that differ)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def exact():
         out.poll(0.2)
-        got = out.counts()
-        if got == expected:
-            return
+        if out.counts() == expected:
+            return True
         errors = app.errors()
         assert not errors, f"a Streams instance failed: {errors}\n{app.tails()}"
-        if time.monotonic() > deadline:
-            diff = {k: (got.get(k), expected.get(k)) for k in set(got) | set(expected) if got.get(k) != expected.get(k)}
-            raise AssertionError(f"output counts not exact after {timeout}s; {len(diff)} keys differ "
-                                 f"(got, want), e.g. {dict(list(diff.items())[:8])}\n{app.tails()}")
+        return False
+
+    def differences():
+        got = out.counts()
+        diff = {k: (got.get(k), expected.get(k)) for k in set(got) | set(expected) if got.get(k) != expected.get(k)}
+        return f"{len(diff)} keys differ (got, want), e.g. {dict(list(diff.items())[:8])}\n{app.tails()}"
+    wait_until("exact output counts", exact, timeout, every=0, context=differences)

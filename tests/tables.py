@@ -4,10 +4,11 @@ extension loaded from the duckdb-ext-* PyPI packages, so nothing is downloaded) 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import duckdb
+
+from helpers import wait_until
 
 
 def _extension_dir() -> Path:
@@ -45,15 +46,14 @@ def iceberg_count(objects: Path, topic: str) -> int:
 
 def wait_for_rows(objects: Path, topic: str, n: int, timeout: float = 120.0) -> None:
     """Polls the table until it holds n rows (the table job commits within the topic's lag)."""
-    deadline = time.monotonic() + timeout
     got = -1
-    while time.monotonic() < deadline:
+
+    def counted():
+        nonlocal got
         got = iceberg_count(objects, topic)
-        if got >= n:
-            assert got == n, f"table {topic} has {got} rows, expected {n}"
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"table {topic} has {got} rows after {timeout}s, expected {n}")
+        return got >= n
+    wait_until(f"table {topic} to hold {n} rows", counted, timeout, every=0.3, context=lambda: f"it has {got}")
+    assert got == n, f"table {topic} has {got} rows, expected {n}"
 
 
 def per_partition(c: duckdb.DuckDBPyConnection, source: str) -> dict[int, tuple[int, int, int]]:

@@ -19,8 +19,8 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 import kafkawire as kw
 from conftest import free_port
-from helpers import (QUIET, DeliveryLog, admin, consume_exact, create_topic, produce_all, producer,
-                     sasl_client_conf, set_group_configs, upsert_scram_users)
+from helpers import (QUIET, DeliveryLog, admin, consume_exact, create_topic, err_code, poll_until, produce_all,
+                     producer, sasl_client_conf, set_group_configs, upsert_scram_users)
 
 TOPIC_AUTHORIZATION_FAILED = 29
 GROUP_AUTHORIZATION_FAILED = 30
@@ -91,17 +91,16 @@ def first_consumer_error(c, timeout=20.0):
     """Polls until the consumer reports an error; returns its code. librdkafka makes a refused
     ConsumerGroupHeartbeat fatal (_FATAL); the broker's code is then only in the message, and
     is mapped back here."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def error_code():
         m = c.poll(0.5)
-        if m is not None and m.error() is not None:
-            e = m.error()
-            if e.code() == KafkaError._FATAL:
-                assert "ConsumerGroupHeartbeat fatal error: Broker: Group authorization failed" \
-                    in e.str(), e.str()
-                return GROUP_AUTHORIZATION_FAILED
-            return e.code()
-    raise AssertionError("no consumer error within the timeout")
+        if m is None or m.error() is None:
+            return None
+        e = m.error()
+        if e.code() == KafkaError._FATAL:
+            assert "ConsumerGroupHeartbeat fatal error: Broker: Group authorization failed" in e.str(), e.str()
+            return GROUP_AUTHORIZATION_FAILED
+        return e.code()
+    return poll_until("a consumer error", error_code, timeout, every=0)
 
 
 def raw_describe_acls_error(port: int, login: tuple | None = None) -> tuple[int, str]:
@@ -270,14 +269,9 @@ def test_group_read_needed_to_join(authz, protocol):
     grant(authz, acl(ResourceType.GROUP, group, "User:alice", AclOperation.READ))
     c = group_consumer()
     try:
-        deadline = time.monotonic() + 60
-        got = []
-        while not got and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None:
-                assert m.error() is None, m.error()
-                got.append(m.value())
-        assert got == [b"x"]
+        m = poll_until("alice's first record", lambda: c.poll(0.5), timeout=60, every=0)
+        assert m.error() is None, m.error()
+        assert m.value() == b"x"
         c.commit(asynchronous=False)
         assert [p.offset for p in c.committed([TopicPartition(t, 0)], timeout=30)] == [1]
     finally:
@@ -310,15 +304,15 @@ def test_share_fetch_needs_topic_read(authz):
 
     c = share_consumer()
     try:
-        code = None
-        deadline = time.monotonic() + 30
-        while code is None and time.monotonic() < deadline:
+        def refused():
             try:
                 for m in c.poll(0.5) or []:
                     assert m.error() is not None, f"record {m.value()} share-fetched without READ"
             except KafkaException as e:
-                code = e.args[0].code()
-        assert code == TOPIC_AUTHORIZATION_FAILED
+                return err_code(e)
+            return None
+        assert poll_until("alice's share fetch to be refused", refused, timeout=30, every=0) \
+            == TOPIC_AUTHORIZATION_FAILED
         assert "operation=Read resource_type=Topic resource=" + t in log(authz)
     finally:
         c.close()
@@ -373,11 +367,8 @@ def test_super_user_does_everything(authz):
     c = Consumer(conf(authz, "admin", **{"group.id": "admins", "auto.offset.reset": "earliest"}))
     try:
         c.subscribe([t])
-        deadline = time.monotonic() + 60
-        m = None
-        while m is None and time.monotonic() < deadline:
-            m = c.poll(0.5)
-        assert m is not None and m.error() is None and m.value() == b"v"
+        m = poll_until("admin's first record", lambda: c.poll(0.5), timeout=60, every=0)
+        assert m.error() is None and m.value() == b"v"
     finally:
         c.close()
     # alice is denied the same

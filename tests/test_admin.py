@@ -15,7 +15,7 @@ from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResourc
 
 import kafkawire as kw
 from helpers import (DeliveryLog, admin, consume_exact, consumer, create_topic, err_code, produce_all, producer,
-                     watermarks)
+                     wait_until, watermarks)
 
 T0 = 1_700_000_000_000
 
@@ -67,10 +67,8 @@ def test_create_partitions(dev):
     assert log.errors() == {}
 
     assert a.create_partitions([NewPartitions("adm-parts", 5)])["adm-parts"].result(timeout=30) is None
-    deadline = time.monotonic() + 30
-    while partition_count(a, "adm-parts") != 5 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert partition_count(a, "adm-parts") == 5
+    wait_until("adm-parts to show 5 partitions", lambda: partition_count(a, "adm-parts") == 5, timeout=30,
+               every=0.1, context=lambda: f"it shows {partition_count(a, 'adm-parts')}")
 
     # new partitions are usable from offset 0; old ones keep their records
     recs2 = [(100 + i, "adm-parts", 2 + i % 3, None, f"new{i}".encode(), None, None) for i in range(9)]
@@ -99,10 +97,8 @@ def test_delete_topics(dev):
     assert log.errors() == {}
 
     assert a.delete_topics(["adm-del"], operation_timeout=30)["adm-del"].result(timeout=30) is None
-    deadline = time.monotonic() + 30
-    while "adm-del" in a.list_topics(timeout=30).topics and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "adm-del" not in a.list_topics(timeout=30).topics
+    wait_until("adm-del to leave Metadata", lambda: "adm-del" not in a.list_topics(timeout=30).topics,
+               timeout=30, every=0.1)
 
     md = a.list_topics(topic="adm-del", timeout=30)
     assert md.topics["adm-del"].error is not None

@@ -119,7 +119,7 @@ def test_config_validation_uses_kafkas_messages(sluice_dev, name, value, message
     # the same check on CreateTopics
     with pytest.raises(KafkaException) as e:
         create_topic(bs, "dc-valid-new", 1, {name: value})
-    assert e.value.args[0].str() == message
+    assert (e.value.args[0].code(), e.value.args[0].str()) == (40, message)
 
 
 def test_legacy_alter_configs_replaces_the_overrides(sluice_dev):

@@ -76,12 +76,12 @@ def test_malformed_batches_rejected(sluice_dev):
         # magic 1 instead of 2 (offset 16 is the magic byte)
         b1 = bytearray(good)
         b1[16] = 1
-        assert kw.produce_v3(c, topic, 0, bytes(b1))[0] != kw.NONE
+        assert kw.produce_v3(c, topic, 0, bytes(b1))[0] == kw.INVALID_RECORD
         # record count says 5, there is 1 record (CRC recomputed so only the count is wrong)
         b2 = bytearray(good)
         b2[57:61] = struct.pack(">i", 5)
         b2[17:21] = struct.pack(">I", kw.crc32c(bytes(b2[21:])))
-        assert kw.produce_v3(c, topic, 0, bytes(b2))[0] != kw.NONE
+        assert kw.produce_v3(c, topic, 0, bytes(b2))[0] == kw.INVALID_RECORD
         # batch length larger than the bytes that follow
         b3 = bytearray(good)
         b3[8:12] = struct.pack(">i", len(good) + 100)

@@ -6,7 +6,6 @@ one agent and come out through the other, and /health/ready flips as nodes start
 
 import json
 import shutil
-import time
 import urllib.error
 import urllib.request
 
@@ -14,7 +13,7 @@ import pytest
 
 from conftest import SluiceProcess, free_port
 from deploycfg import pod_command
-from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer
+from helpers import DeliveryLog, consume_exact, create_topic, poll_until, produce_all, producer, wait_until
 from s3server import MotoServer
 
 BUCKET = "sluice"  # the bucket of the manifests' s3://sluice/cluster
@@ -32,14 +31,14 @@ def health(port: int, what: str = "ready"):
 
 
 def wait_health(port: int, status, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
     seen = None
-    while time.monotonic() < deadline:
+
+    def answered():
+        nonlocal seen
         seen = health(port)
-        if seen[0] == status:
-            return seen[1]
-        time.sleep(0.1)
-    raise AssertionError(f"/health/ready on :{port} never answered {status} (last {seen})")
+        return seen[1] if seen[0] == status else None
+    return poll_until(f"/health/ready on :{port} to answer {status}", answered, timeout, every=0.1,
+                      context=lambda: f"last {seen}")
 
 
 class Pod:
@@ -58,10 +57,9 @@ class Pod:
 
 def assert_rejoined(pod):
     """The node's log shows the --rejoin path: old incarnation removed, node added back."""
-    deadline = time.monotonic() + 60
-    while "rejoined the quorum" not in pod.proc.stderr_text():
-        assert time.monotonic() < deadline, pod.proc.stderr_text()[-3000:]
-        time.sleep(0.1)
+    wait_until(f"{pod.name} to log that it rejoined the quorum",
+               lambda: "rejoined the quorum" in pod.proc.stderr_text(), timeout=60, every=0.1,
+               context=lambda: pod.proc.stderr_text()[-3000:])
     assert "removing this node's old incarnation before rejoining" in pod.proc.stderr_text()
 
 

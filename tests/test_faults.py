@@ -14,7 +14,7 @@ import urllib.error
 
 from clusterops import ContinuousProducer, http_json, membership, verify_exactly_once, wait_leader
 from conftest import free_port
-from helpers import create_topic
+from helpers import create_topic, wait_until
 
 PARTITIONS = 4
 
@@ -108,10 +108,9 @@ def test_no_acknowledged_record_is_lost_or_duplicated_under_faults(cluster, tmp_
     wait_leader(nodes)
     pa.wait_acked(100)
     pb.wait_acked(100)
-    deadline = time.monotonic() + 30
-    while len(membership(victim)["voters"]) != 3 or membership(victim)["leader"] is None:
-        assert time.monotonic() < deadline, "healed node never rejoined"
-        time.sleep(0.1)
+    wait_until("the healed node to rejoin (3 voters, a leader)",
+               lambda: len(membership(victim)["voters"]) == 3 and membership(victim)["leader"] is not None,
+               timeout=30, every=0.1, context=lambda: f"its membership: {membership(victim)}")
 
     # 4. 20% of object-store PUTs fail, on both agents, for 8 seconds
     for ag in (a, b):

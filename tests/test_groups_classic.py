@@ -6,12 +6,12 @@ and offsets committed through one agent are read through another."""
 import time
 
 import pytest
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import kafkawire as kw
 from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling,
                       hard_kill_takeover, offsets_of, produce_n, wait_spread)
-from helpers import admin, consumer, create_topic
+from helpers import admin, consumer, create_topic, err_code, wait_until
 
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"}
 
@@ -39,9 +39,11 @@ def test_three_consumers_one_closes_the_others_take_over(sluice_dev, assignor):
     victim, rest = members[0], members[1:]
     victim.commit = False
     produce_n(bs, topic, PARTS * 20, PARTS * 10)
-    deadline = time.monotonic() + 30
-    while not any(o >= 20 for _, o in victim.seen) and time.monotonic() < deadline:
+
+    def victim_read_uncommitted():
         victim.poll(0.2)
+        return any(o >= 20 for _, o in victim.seen)
+    wait_until("the victim to read records it does not commit", victim_read_uncommitted, timeout=30, every=0)
     victim_uncommitted = {(p, o) for p, o in victim.seen if o >= 20}
     victim.c.close()
 
@@ -119,13 +121,9 @@ def test_offsets_committed_via_one_agent_read_via_another(meta_and_two_agents):
         c = consumer(a.bootstrap, **{"group.id": group})
         c.commit(offsets=[TopicPartition(topic, p, 100 + p + i) for p in range(PARTS)], asynchronous=False)
         c.close()
-        deadline = time.monotonic() + 30
-        while True:
-            got = committed(b.bootstrap, group, topic)
-            if got == {p: 100 + p + i for p in range(PARTS)} or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert got == {p: 100 + p + i for p in range(PARTS)}
+        want = {p: 100 + p + i for p in range(PARTS)}
+        wait_until(f"{group}'s offsets via agent b", lambda: committed(b.bootstrap, group, topic) == want,
+                   timeout=30, context=lambda: f"committed: {committed(b.bootstrap, group, topic)}, want {want}")
 
 
 def test_admin_list_describe_delete_groups_and_offsets(sluice_dev):
@@ -164,8 +162,9 @@ def test_admin_list_describe_delete_groups_and_offsets(sluice_dev):
     # DeleteGroups: a group with members is refused, an empty one goes
     res = ad.delete_consumer_groups(["g-live", "g-idle"], request_timeout=30)
     res["g-idle"].result(timeout=30)
-    with pytest.raises(KafkaException):
+    with pytest.raises(KafkaException) as e:
         res["g-live"].result(timeout=30)
+    assert err_code(e.value) == KafkaError.NON_EMPTY_GROUP
     assert all(v < 0 for v in committed(bs, "g-idle", topic).values())
     live.c.close()
 
@@ -194,13 +193,14 @@ def test_find_coordinator_batched_names_the_same_live_agent_everywhere(meta_and_
                                          x.compact_string(), x.tags()))
         return {k: (node, port_, err) for k, node, _, port_, err, _, _ in out}
 
-    deadline = time.monotonic() + 30
-    while True:  # each agent must first see the other as live
+    via_a = via_b = None
+
+    def agreed():  # each agent must first see the other as live
+        nonlocal via_a, via_b
         via_a, via_b = lookup(a.port), lookup(b.port)
-        if via_a == via_b and {n for n, _, _ in via_a.values()} == {1, 2} or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert via_a == via_b
+        return via_a == via_b and {n for n, _, _ in via_a.values()} == {1, 2}
+    wait_until("both agents to name the same coordinators, agents 1 and 2 among them", agreed, timeout=30,
+               every=0.5, context=lambda: f"via a: {via_a}\nvia b: {via_b}")
     assert set(via_a) == set(keys)
     assert {(n, p) for n, p, _ in via_a.values()} == {(1, a.port), (2, b.port)}
     assert all(err == 0 for _, _, err in via_a.values())
@@ -307,10 +307,12 @@ def test_members_starting_together_land_in_the_first_generation(sluice_dev):
             for m in members:
                 m.poll(0.05)
     try:
-        deadline = time.monotonic() + 30
-        while not all(assigned.values()) and time.monotonic() < deadline:
+        def all_assigned():
             for m in members:
                 m.poll(0.1)
+            return all(assigned.values())
+        wait_until("all three members to be assigned", all_assigned, timeout=30, every=0,
+                   context=lambda: f"assigned: {assigned}")
         for _ in range(20):  # no later rebalance follows
             for m in members:
                 m.poll(0.1)

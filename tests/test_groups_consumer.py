@@ -3,7 +3,6 @@ server-side assignors (uniform, range), members joining, leaving and dying, incr
 assignment with revocation before reassignment, regex subscriptions, static members,
 ConsumerGroupDescribe, and Kafka's error codes over the wire."""
 
-import time
 
 import pytest
 from confluent_kafka import ConsumerGroupState, ConsumerGroupType
@@ -12,7 +11,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 import kafkawire as kw
 from groupkit import (PARTS, Member, committed, consume_until, group_commands_while_polling,
                       hard_kill_takeover, offsets_of, produce_n, wait_spread)
-from helpers import admin, consumer, create_topic, set_group_configs
+from helpers import admin, consumer, create_topic, set_group_configs, wait_until
 
 FAST = {"consumer_session_timeout_ms": 6000, "consumer_heartbeat_interval_ms": 500}
 
@@ -51,9 +50,11 @@ def test_three_consumers_one_closes_the_others_take_over(sluice_dev, assignor):
     victim, rest = members[0], members[1:]
     victim.commit = False
     produce_n(bs, topic, PARTS * 20, PARTS * 10)
-    deadline = time.monotonic() + 30
-    while not any(o >= 20 for _, o in victim.seen) and time.monotonic() < deadline:
+
+    def victim_read_uncommitted():
         victim.poll(0.2)
+        return any(o >= 20 for _, o in victim.seen)
+    wait_until("the victim to read records it does not commit", victim_read_uncommitted, timeout=30, every=0)
     victim_uncommitted = {(p, o) for p, o in victim.seen if o >= 20}
     kept_before = [m.parts() for m in rest]
     victim.c.close()  # leaves with member epoch -1: takes effect at once
@@ -114,16 +115,16 @@ def test_revocation_comes_before_reassignment(sluice_dev):
     b = member(bs, group)
     b.c.subscribe([topic], **b_cbs)
     overlaps = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def split_six_six():
         a.poll(0.05)
         b.poll(0.05)
         pa, pb = a.parts(), b.parts()
         if pa & pb:
             overlaps.append((pa, pb))
-        if len(pa) == 6 and len(pb) == 6:
-            break
-    assert (len(a.parts()), len(b.parts())) == (6, 6)
+        return len(pa) == 6 and len(pb) == 6
+    wait_until("a and b to hold 6 partitions each", split_six_six, timeout=60, every=0,
+               context=lambda: f"a: {sorted(a.parts())}, b: {sorted(b.parts())}")
     assert overlaps == []
     # a's only revocation (incremental, not everything) gave up exactly what b received
     revoked = [ps for kind, ps in a_events if kind == "revoke"]
@@ -206,15 +207,15 @@ def test_regex_subscription_follows_new_topics(sluice_dev):
     set_group_configs(bs, group, **FAST)
     m = member(bs, group)
     m.c.subscribe(["^rx-.*"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(m.c.assignment()) != 2:
+
+    def assigned(n):
         m.poll(0.1)
+        return len(m.c.assignment()) == n
+    wait_until("rx-one's 2 partitions assigned", lambda: assigned(2), timeout=60, every=0)
     assert {(tp.topic, tp.partition) for tp in m.c.assignment()} == {("rx-one", 0), ("rx-one", 1)}
     create_topic(bs, "rx-two", 3)
     produce_n(bs, "rx-two", 0, 0)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(m.c.assignment()) != 5:
-        m.poll(0.1)
+    wait_until("rx-two's 3 partitions assigned too", lambda: assigned(5), timeout=60, every=0)
     assert {(tp.topic, tp.partition) for tp in m.c.assignment()} == \
         {("rx-one", 0), ("rx-one", 1), ("rx-two", 0), ("rx-two", 1), ("rx-two", 2)}
     m.c.close()
@@ -316,15 +317,13 @@ def test_a_change_in_the_racks_of_live_agents_rebalances(cluster, tmp_path):
         raise AssertionError("no agent coordinates the group")
 
     def epoch_becomes(want, epoch):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def moved():
+            nonlocal epoch
             r = hb("m1", epoch)
             assert r["error"] == 0, r
-            if r["epoch"] == want:
-                return
             epoch = r["epoch"]
-            time.sleep(0.2)
-        raise AssertionError(f"epoch stayed {epoch}, wanted {want}")
+            return epoch == want
+        wait_until(f"the group epoch to become {want}", moved, timeout=30, context=lambda: f"it stayed {epoch}")
 
     r = hb("m1", 0, rebalance_timeout_ms=30000, topics=["kip848-rack"], rack_id="r1")
     assert (r["error"], r["epoch"]) == (0, 1)

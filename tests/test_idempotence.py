@@ -9,7 +9,7 @@ import time
 import kafkawire as kw
 from conftest import free_port
 from faultproxy import FaultProxy
-from helpers import DeliveryLog, admin, consume_exact, create_topic, producer, watermarks
+from helpers import DeliveryLog, admin, consume_exact, create_topic, producer, wait_until, watermarks
 
 PARTS = 4
 
@@ -56,9 +56,10 @@ def test_idempotent_producer_survives_drops_and_lost_responses(cluster):
                 p.poll(0)
             if c % 4 == 1:
                 # make the fault certain, not a matter of timing: wait until a response was eaten
-                deadline = time.monotonic() + 30
-                while proxy.swallowed == swallowed_before and time.monotonic() < deadline:
+                def eaten():
                     p.poll(0.01)
+                    return proxy.swallowed != swallowed_before
+                wait_until("a Produce response to be swallowed", eaten, timeout=30, every=0)
             if c % 4 == 3:
                 time.sleep(0.003)  # let some requests get in flight, then cut every connection
                 proxy.drop_all()

@@ -9,7 +9,7 @@ import time
 
 from clusterops import http_json
 from conftest import free_port
-from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer
+from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer, wait_until
 
 GRACE = 3
 
@@ -46,10 +46,8 @@ def test_orphans_are_deleted_after_the_grace_period(cluster, tmp_path):
     for i in range(200, 300):
         p.produce(topic, value=f"v{i}".encode(), partition=i % 2, on_delivery=log.cb(i))
     p.poll(0)
-    deadline = time.monotonic() + 30
-    while http_json(faults)["stats"]["lost_acks"] < 4:
-        assert time.monotonic() < deadline, "no lost acknowledgement injected"
-        time.sleep(0.05)
+    wait_until("4 lost acknowledgements injected", lambda: http_json(faults)["stats"]["lost_acks"] >= 4,
+               timeout=30, every=0.05, context=lambda: f"fault stats: {http_json(faults)['stats']}")
     lost = segment_files(objects) - committed - {planted}
     http_json(faults, {})
     assert p.flush(60) == 0
@@ -61,10 +59,8 @@ def test_orphans_are_deleted_after_the_grace_period(cluster, tmp_path):
     time.sleep(0.5)
     assert planted in segment_files(objects), "an orphan younger than the grace period was deleted"
     # ... and after the grace period (+ a janitor period) every orphan is gone, every commit stays
-    deadline = time.monotonic() + GRACE + 15
-    while (planted in segment_files(objects)) or (lost & segment_files(objects)):
-        assert time.monotonic() < deadline, f"orphans left: {({planted} | lost) & segment_files(objects)}"
-        time.sleep(0.2)
+    wait_until("the janitor to delete every orphan", lambda: not ({planted} | lost) & segment_files(objects),
+               timeout=GRACE + 15, context=lambda: f"orphans left: {({planted} | lost) & segment_files(objects)}")
     assert committed <= segment_files(objects), "the janitor deleted a committed segment"
     got = consume_exact(agent.bootstrap, topic, {0: 150, 1: 150})
     assert sorted(int(m.value()[1:]) for part in got.values() for m in part) == list(range(300))
@@ -94,10 +90,13 @@ def test_a_segment_committed_later_than_half_the_grace_is_uploaded_again(cluster
     for i in range(100):
         p.produce(topic, value=f"v{i}".encode(), partition=i % 2, on_delivery=log.cb(i))
     p.poll(0)
-    deadline = time.monotonic() + 60
-    while scrape_metrics(f"http://127.0.0.1:{mport}/metrics").get(stale, 0) < 3:
-        assert time.monotonic() < deadline, "no commit was refused as too old"
+
+    def refused_three():
+        if scrape_metrics(f"http://127.0.0.1:{mport}/metrics").get(stale, 0) >= 3:
+            return True
         p.poll(0.1)
+        return False
+    wait_until("3 commits refused as too old", refused_three, timeout=60, every=0)
     assert not log.results, "a record was acknowledged though every upload was too slow to commit"
     # ... and the store becomes fast again
     http_json(faults, {})

@@ -7,10 +7,9 @@ on the empty directory, before any peer talks to it, it already holds the state 
 archived snapshot (read through its own change feed); added back, it catches up and votes."""
 
 import shutil
-import time
 
 from clusterops import http_json, meta_admin, membership, wait_leader
-from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer
+from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer, wait_until
 
 
 def test_lost_meta_node_recovers_from_the_archived_snapshot(cluster, tmp_path):
@@ -28,10 +27,7 @@ def test_lost_meta_node_recovers_from_the_archived_snapshot(cluster, tmp_path):
         produce_all(producer(agent.bootstrap), [(i, topic, i % 2, None, f"v{i}".encode(), None, None)
                                                 for i in range(round_ * 50, round_ * 50 + 50)], log)
     assert log.errors() == {}
-    deadline = time.monotonic() + 30
-    while not list((snaps / "meta-snapshots").glob("*.snap")) if (snaps / "meta-snapshots").exists() else True:
-        assert time.monotonic() < deadline, "no snapshot archived"
-        time.sleep(0.2)
+    wait_until("a snapshot archived", lambda: any((snaps / "meta-snapshots").glob("*.snap")), timeout=30)
     archived = sorted(p.name for p in (snaps / "meta-snapshots").glob("*.snap"))
     archived_index = int(archived[-1].split("-")[0])
     print(f"archived snapshots: {archived}")
@@ -58,10 +54,9 @@ def test_lost_meta_node_recovers_from_the_archived_snapshot(cluster, tmp_path):
     # when: added back, it catches up and is a voter again; the cluster keeps working
     out = meta_admin("add-node", "--meta", meta_urls, "--id", str(lost.node_id), "--addr", f"127.0.0.1:{lost.port}")
     assert sorted(int(k) for k in out["voters"]) == [1, 2, 3]
-    deadline = time.monotonic() + 30
-    while membership(lost).get("leader") is None or len(membership(lost)["voters"]) != 3:
-        assert time.monotonic() < deadline, "restored node never rejoined"
-        time.sleep(0.1)
+    wait_until("the restored node to rejoin (a leader, 3 voters)",
+               lambda: membership(lost).get("leader") is not None and len(membership(lost)["voters"]) == 3,
+               timeout=30, every=0.1, context=lambda: f"its membership: {membership(lost)}")
     produce_all(producer(agent.bootstrap), [(i, topic, i % 2, None, f"v{i}".encode(), None, None)
                                             for i in range(400, 500)], log)
     assert log.errors() == {}

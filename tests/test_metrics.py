@@ -2,10 +2,9 @@
 from proposal to commit on the leader (`sluice_meta_raft_commit_seconds`, a histogram) and
 counted by kind (`sluice_meta_proposals_total{kind=...}`)."""
 
-import time
 
 from conftest import free_port
-from helpers import DeliveryLog, create_topic, histogram_buckets, produce_all, producer, scrape_metrics
+from helpers import DeliveryLog, create_topic, histogram_buckets, poll_until, produce_all, producer, scrape_metrics
 
 COMMIT = "sluice_meta_raft_commit_seconds"
 
@@ -32,18 +31,21 @@ def test_raft_commit_histogram_counts_every_flush(cluster):
     # then: one commit_segment proposal per flushed segment, and the commit histogram counted
     # every proposal (segments, heartbeats, topic creation...). The agent counts a flush just
     # after answering its producers, so the two are compared once they agree, within 10 s.
-    deadline = time.monotonic() + 10
-    while True:
+    seen = None
+
+    def agreeing():
+        nonlocal seen
         after = scrape_metrics(url)
         flushes = counter(after, "sluice_segments_flushed_total") - counter(before, "sluice_segments_flushed_total")
         segment_commits = (counter(after, "sluice_meta_proposals_total", kind="commit_segment")
                            - counter(before, "sluice_meta_proposals_total", kind="commit_segment"))
         proposals = sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == "sluice_meta_proposals_total")
         timed = counter(after, f"{COMMIT}_count") - counter(before, f"{COMMIT}_count")
-        if flushes == segment_commits and timed == proposals:
-            break
-        assert time.monotonic() < deadline, (flushes, segment_commits, timed, proposals)
-        time.sleep(0.1)
+        seen = (flushes, segment_commits, timed, proposals)
+        return (after, flushes, segment_commits, timed) if flushes == segment_commits and timed == proposals else None
+    after, flushes, segment_commits, timed = poll_until(
+        "flushes to equal commit_segment proposals and timed commits to equal proposals", agreeing, timeout=10,
+        every=0.1, context=lambda: f"(flushes, commit_segment proposals, timed commits, proposals): {seen}")
     print(f"{n} records in {flushes:.0f} flushes; {timed:.0f} raft commits timed "
           f"({segment_commits:.0f} commit_segment)")
     assert flushes >= 2, "expected several flushes"

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 import kafkawire as kw
 from conftest import free_port
-from helpers import consume_exact, create_topic, producer
+from helpers import consume_exact, create_topic, producer, wait_until
 from test_security import (SASL_AUTHENTICATION_FAILED, log, metadata_v4, sasl_authenticate,
                            sasl_handshake)
 
@@ -53,10 +53,12 @@ def idp(tmp_path):
     out = open(tmp_path / "idp.out", "w+")
     proc = subprocess.Popen(["node", str(IDP_DIR / "idp.mjs"), str(port), str(test_key), str(client_pub)],
                             stdout=out, stderr=subprocess.STDOUT, cwd=IDP_DIR)
-    deadline = time.monotonic() + 30
-    while "IDP ready" not in (tmp_path / "idp.out").read_text():
-        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "idp.out").read_text()
-        time.sleep(0.1)
+
+    def ready():
+        text = (tmp_path / "idp.out").read_text()
+        assert "IDP ready" in text or proc.poll() is None, f"the mock IDP exited:\n{text}"
+        return "IDP ready" in text
+    wait_until("the mock IDP to be ready", ready, timeout=30, every=0.1, context=(tmp_path / "idp.out").read_text)
 
     class Idp:
         url = f"http://127.0.0.1:{port}"

@@ -19,14 +19,14 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 
 import kafkawire as kw
 from kafkawire import SASL_AUTHENTICATE, sasl_authenticate, sasl_handshake
 from conftest import free_port
-from helpers import (QUIET, admin, consume_exact, create_topic, producer, sasl_client_conf,
+from helpers import (QUIET, admin, consume_exact, create_topic, err_code, producer, sasl_client_conf,
                      upsert_scram_users)
 
 UNSUPPORTED_SASL_MECHANISM = 33
@@ -138,13 +138,15 @@ def test_scram_credentials_describe_and_delete(secure):
     fs = a.alter_user_scram_credentials([UserScramCredentialDeletion("bob", ScramMechanism.SCRAM_SHA_512)])
     fs["bob"].result(timeout=30)
     # bob is gone: a describe of him fails, and he can no longer log in
-    with pytest.raises(KafkaException):
+    with pytest.raises(KafkaException) as e:
         a.describe_user_scram_credentials(["bob"])["bob"].result(timeout=30)
+    assert err_code(e.value) == KafkaError.RESOURCE_NOT_FOUND
     # iterations below Kafka's minimum are refused
     bad = a.alter_user_scram_credentials([UserScramCredentialUpsertion(
         "carol", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 100), b"pw")])
-    with pytest.raises(KafkaException):
+    with pytest.raises(KafkaException) as e:
         bad["carol"].result(timeout=30)
+    assert err_code(e.value) == KafkaError.UNACCEPTABLE_CREDENTIAL
 
 
 # ---------------------------------------------------------------- raw wire

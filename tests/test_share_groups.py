@@ -11,7 +11,8 @@ import time
 
 from confluent_kafka import ShareConsumer
 
-from helpers import QUIET, DeliveryLog, create_topic, err_code, produce_all, producer, set_group_configs
+from helpers import (QUIET, DeliveryLog, create_topic, err_code, produce_all, producer, set_group_configs,
+                     wait_until)
 from sharekit import INVALID_RECORD_STATE, INVALID_REQUEST, acknowledge_answers
 
 
@@ -57,13 +58,14 @@ def test_six_consumers_share_two_partitions_and_every_record_arrives_once(sluice
     for chunk in range(10):
         produce(bs, topic, [f"v{chunk * 60 + j}".encode() for j in range(60)], 2)
         time.sleep(0.2)
-    deadline = time.monotonic() + 60
-    while sum(len(v) for v in got.values()) < n and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)  # anything more would be a duplicate
-    stop.set()
-    for t in threads:
-        t.join(30)
+    try:
+        wait_until(f"{n} deliveries", lambda: sum(len(v) for v in got.values()) >= n, timeout=60,
+                   context=lambda: f"{sum(len(v) for v in got.values())} deliveries")
+        time.sleep(1)  # anything more would be a duplicate
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
     everything = [r for rs in got.values() for r in rs]
     assert len(everything) == n, f"{len(everything)} deliveries for {n} records"
     assert len(set(everything)) == n, "a record was delivered twice"
@@ -82,22 +84,23 @@ def test_release_redelivers_and_reject_archives(sluice_dev):
     produce(bs, topic, [b"accept-me", b"release-me", b"reject-me", b"tail"], 1)
     c = share_consumer(bs, group, topic, **{"share.acknowledgement.mode": "explicit"})
     seen = []
-    deadline = time.monotonic() + 60
     released = False
+
+    def redelivered():
+        nonlocal released
+        for m in poll_records(c):
+            seen.append((m.offset(), m.value(), m.delivery_count()))
+            if m.value() == b"release-me" and not released:
+                c.acknowledge(m, 2)  # RELEASE
+                released = True
+            elif m.value() == b"reject-me":
+                c.acknowledge(m, 3)  # REJECT
+            else:
+                c.acknowledge(m)  # ACCEPT
+        c.commit_sync()
+        return (1, b"release-me", 2) in seen
     try:
-        while time.monotonic() < deadline:
-            for m in poll_records(c):
-                seen.append((m.offset(), m.value(), m.delivery_count()))
-                if m.value() == b"release-me" and not released:
-                    c.acknowledge(m, 2)  # RELEASE
-                    released = True
-                elif m.value() == b"reject-me":
-                    c.acknowledge(m, 3)  # REJECT
-                else:
-                    c.acknowledge(m)  # ACCEPT
-            c.commit_sync()
-            if (1, b"release-me", 2) in seen:
-                break
+        wait_until("release-me redelivered", redelivered, timeout=60, every=0, context=lambda: f"seen: {seen}")
         # nothing else ever comes back
         for _ in range(3):
             extra = poll_records(c)

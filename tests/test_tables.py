@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.request
 
 import pyarrow.parquet as pq
@@ -17,7 +16,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from conftest import free_port, sluice_bin
-from helpers import DeliveryLog, admin, alter_topic_configs, create_topic, produce_all, producer, wait_for_line
+from helpers import (DeliveryLog, admin, alter_topic_configs, create_topic, produce_all, producer, wait_for_line,
+                     wait_until)
 from tables import connect, iceberg, per_partition, table_dir, wait_for_rows
 
 PARTS = 8
@@ -262,14 +262,13 @@ def table_rows(objects, topic: str) -> list[tuple]:
 
 
 def wait_for_table(objects, topic: str, want: list[tuple], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
     got = None
-    while time.monotonic() < deadline:
+
+    def as_wanted():
+        nonlocal got
         got = table_rows(objects, topic)
-        if got == want:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"table {topic} is {got}, expected {want}")
+        return got == want
+    wait_until(f"table {topic} to be {want}", as_wanted, timeout, every=0.3, context=lambda: f"it is {got}")
 
 
 def current_metadata(objects, topic: str) -> dict:
@@ -343,9 +342,8 @@ def test_latest_mode_keeps_the_newest_record_per_key(dev):
     # Replaced files go retain.ms after they were replaced: only the current file is left, and
     # pyarrow reading it sees exactly the table.
     data = table_dir(objects, topic) / "data"
-    deadline = time.monotonic() + 30
-    while len(list(data.iterdir())) > 1 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_until("the replaced data files to be deleted", lambda: len(list(data.iterdir())) <= 1, timeout=30,
+               every=0.3, context=lambda: f"files: {list(data.iterdir())}")
     files = list(data.iterdir())
     assert len(files) == 1, files
     assert metric(dev.metrics_url, "sluice_table_deleted_files_total") >= deleted_before + 1

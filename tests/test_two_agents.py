@@ -1,24 +1,22 @@
 """`sluice meta` + two `sluice agent`s sharing one file:// object store: records produced
 through agent A are read, at the same offsets, through agent B."""
 
-import time
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
-from helpers import DeliveryLog, admin, consume_exact, create_topic, produce_all, producer, watermarks
+from helpers import DeliveryLog, admin, consume_exact, create_topic, poll_until, produce_all, producer, watermarks
 
 PARTS = 4
 
 
 def wait_watermarks(bs, topic, q, want_high, timeout=30):
-    """Another agent may see a commit a moment later; poll until the high watermark
-    reaches want_high (or time runs out) and return the last (low, high)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Another agent may see a commit a moment later: polls until the high watermark reaches
+    want_high and returns (low, high) then."""
+    def reached():
         wm = watermarks(bs, topic, q)
-        if wm[1] >= want_high or time.monotonic() > deadline:
-            return wm
-        time.sleep(0.1)
+        return wm if wm[1] >= want_high else None
+    return poll_until(f"{topic}/{q}'s high watermark to reach {want_high}", reached, timeout, every=0.1,
+                      context=lambda: f"watermarks: {watermarks(bs, topic, q)}")
 
 
 def test_produce_via_a_consume_via_b(meta_and_two_agents):
@@ -92,13 +90,15 @@ def test_raw_produce_on_a_fetch_on_b(meta_and_two_agents):
     with kw.KafkaConn("127.0.0.1", b.port) as cb:
         # B may learn about A's commits a moment later (change feed): wait for the high
         # watermarks to arrive, then everything must be exact
-        deadline = time.monotonic() + 30
-        while True:
+        hws = None
+
+        def caught_up():
+            nonlocal hws
             res = kw.fetch_v11(cb, 0, -1, {topic: {0: 0, 1: 0}}, max_wait_ms=100, min_bytes=0)
             hws = [res.partitions[(topic, q)].high_watermark for q in (0, 1)]
-            if hws == [len(sent[0]), len(sent[1])] or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+            return res if hws == [len(sent[0]), len(sent[1])] else None
+        res = poll_until(f"agent b's high watermarks to be {[len(sent[0]), len(sent[1])]}", caught_up,
+                         timeout=30, every=0.1, context=lambda: f"they are {hws}")
         assert res.error_code == kw.NONE
         for part in (0, 1):
             pr = res.partitions[(topic, part)]

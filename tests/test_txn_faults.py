@@ -13,7 +13,7 @@ from collections import Counter
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from clusterops import wait_leader
-from helpers import QUIET, consumer, read_to_end
+from helpers import QUIET, consumer, read_to_end, wait_until
 from test_faults import PARTITIONS, quorum_and_two_agents
 
 PER_TXN = 8
@@ -83,10 +83,8 @@ class TxnLoop:
 
     def wait_committed(self, more: int, timeout: float = 90.0):
         target = self.committed() + more
-        deadline = time.monotonic() + timeout
-        while self.committed() < target:
-            assert time.monotonic() < deadline, f"no progress: {self.committed()} committed, errors {self.errors[-3:]}"
-            time.sleep(0.1)
+        wait_until(f"{target} transactions committed", lambda: self.committed() >= target, timeout, every=0.1,
+                   context=lambda: f"no progress: {self.committed()} committed, errors {self.errors[-3:]}")
 
     def stop(self):
         self.stop_flag.set()
