@@ -7,7 +7,7 @@ pub const NONE: i16 = 0;
 pub const CORRUPT_MESSAGE: i16 = 2;
 /// Kafka's `UNKNOWN_TOPIC_OR_PARTITION` (3): the command names a topic (or topic id) or partition the state does not hold.
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-/// Kafka's `REQUEST_TIMED_OUT` (7): an append whose object upload is older than its `max_age_ms`, or a lifecycle swap whose deadline passed.
+/// Kafka's `REQUEST_TIMED_OUT` (7): an append whose object upload is older than its `max_age_ms`, or a compaction swap whose output upload is too old.
 pub const REQUEST_TIMED_OUT: i16 = 7;
 /// Kafka's `INVALID_TOPIC_EXCEPTION` (17): a topic name Kafka's `Topic.validate` refuses (not returned by the state machine).
 pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
