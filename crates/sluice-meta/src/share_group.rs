@@ -213,7 +213,7 @@ pub enum ShareResponse {
     /// Refused; nothing changed.
     Error {
         /// Kafka error code: GROUP_ID_NOT_FOUND (no share group of the id), UNKNOWN_MEMBER_ID or
-    /// NON_EMPTY_GROUP.
+        /// NON_EMPTY_GROUP.
         code: i16,
         /// Kafka's error message where it has one.
         message: String,
