@@ -45,7 +45,8 @@ pub struct MemberSpec<'a> {
 /// A topic as the assignor sees it.
 #[derive(Debug, Clone)]
 pub struct TopicSpec<'a> {
-    /// Number of partitions of the topic; partitions `0..partitions` are assigned, none when `<= 0`.
+    /// Number of partitions of the topic; partitions `0..partitions` are assigned (none when it
+    /// is zero or less).
     pub partitions: i32,
     /// Racks hosting the topic's partitions (in Sluice, every partition of a topic is served
     /// from the same racks: those with live agents).

@@ -23,7 +23,8 @@ pub enum Command {
     },
     /// Registers or refreshes an agent. `agent_id < 0` asks for a fresh id.
     AgentHeartbeat {
-        /// The agent's id (`< 0` for a new one), address and rack; answered with [`CommandResponse::AgentId`].
+        /// The agent's id (`< 0` for a new one), address and rack; answered with
+        /// [`CommandResponse::AgentId`].
         agent: AgentInfo,
         /// Proposer's clock (ms since the Unix epoch), stored as the agent's last heartbeat.
         now_ms: i64,
@@ -33,7 +34,8 @@ pub enum Command {
         /// The leaving agent's node id; its recent segment commits are forgotten too.
         agent_id: i32,
     },
-    /// CreateTopics of one topic: TOPIC_ALREADY_EXISTS when the name is taken, INVALID_PARTITIONS when `partitions <= 0`.
+    /// CreateTopics of one topic: TOPIC_ALREADY_EXISTS when the name is taken, INVALID_PARTITIONS
+    /// when `partitions <= 0`.
     CreateTopic {
         /// The topic's name (validated by the agent).
         name: String,
@@ -47,7 +49,8 @@ pub enum Command {
         now_ms: i64,
     },
     /// DeleteTopics of one topic: its chunks' objects are released, and the state keyed by its name
-    /// (offsets, share-partitions, producer sequences, table) goes; UNKNOWN_TOPIC_OR_PARTITION when missing.
+    /// (offsets, share-partitions, producer sequences, table) goes; UNKNOWN_TOPIC_OR_PARTITION when
+    /// missing.
     DeleteTopic {
         /// The topic's name.
         name: String,
@@ -73,8 +76,9 @@ pub enum Command {
     Share(crate::share_group::ShareCommand),
     /// Allocates a producer id, or bumps the epoch of an existing one.
     InitProducerId {
-        /// `-1` for a new producer id (epoch 0); an existing id (with its current epoch) bumps the epoch
-        /// (KIP-360), UNKNOWN_PRODUCER_ID or PRODUCER_FENCED otherwise. Answered with [`CommandResponse::Producer`].
+        /// `-1` for a new producer id (epoch 0); an existing id (with its current epoch) bumps the
+        /// epoch (KIP-360), UNKNOWN_PRODUCER_ID or PRODUCER_FENCED otherwise. Answered with
+        /// [`CommandResponse::Producer`].
         producer_id: i64,
         /// The producer's current epoch; `-1` with a new producer id.
         producer_epoch: i16,
@@ -86,7 +90,8 @@ pub enum Command {
     ApplyRetention {
         /// Proposer's clock (ms since the Unix epoch) retention is measured against.
         now_ms: i64,
-        /// Broker-wide retention for topics without overrides; both `-1` in commands stored before it was carried.
+        /// Broker-wide retention for topics without overrides; both `-1` in commands stored before
+        /// it was carried.
         #[serde(default)]
         defaults: crate::lifecycle::RetentionDefaults,
     },
@@ -138,7 +143,8 @@ pub struct SegmentCommit {
     pub object: String,
     /// The object's size in bytes.
     pub object_len: u64,
-    /// The committing agent; a commit of the same object by it is answered from the recent commits, not applied twice.
+    /// The committing agent; a commit of the same object by it is answered from the recent commits,
+    /// not applied twice.
     pub agent_id: i32,
     /// Proposer's clock when it proposed the commit (after the upload).
     pub now_ms: i64,
@@ -240,7 +246,8 @@ pub enum CommandResponse {
     AgentId(i32),
     /// One result per `PartitionAppend`, in order.
     Committed(Vec<PartitionAppendResult>),
-    /// To an [`Command::InitProducerId`] or a transactional InitProducerId: the producer id and epoch.
+    /// To an [`Command::InitProducerId`] or a transactional InitProducerId: the producer id and
+    /// epoch.
     Producer(ProducerInfo),
     /// To a [`Command::Share`].
     Share(crate::share_group::ShareResponse),

@@ -3,11 +3,12 @@
 //!
 //! [`Groups::groups`] maps a group id to a [`Group`], an enum with a variant per kind: classic
 //! ([`crate::classic_group`]), KIP-848 consumer ([`crate::consumer_group`]), KIP-932 share
-//! ([`crate::share_group`]) and KIP-1071 streams ([`crate::streams_group`]). Each kind keeps its own state machine and its own state enum; this
-//! module only routes commands to the right kind and answers, as Kafka does, a request of one
-//! kind that names a group of another (GROUP_ID_NOT_FOUND, or INCONSISTENT_GROUP_PROTOCOL for a
-//! JoinGroup). Two conversions exist, as in Kafka: an empty classic group becomes a consumer
-//! group on a KIP-848 heartbeat, an empty consumer group a classic one on a JoinGroup.
+//! ([`crate::share_group`]) and KIP-1071 streams ([`crate::streams_group`]). Each kind keeps its
+//! own state machine and its own state enum; this module only routes commands to the right kind and
+//! answers, as Kafka does, a request of one kind that names a group of another (GROUP_ID_NOT_FOUND,
+//! or INCONSISTENT_GROUP_PROTOCOL for a JoinGroup). Two conversions exist, as in Kafka: an empty
+//! classic group becomes a consumer group on a KIP-848 heartbeat, an empty consumer group a classic
+//! one on a JoinGroup.
 //!
 //! Committed offsets ([`Groups::offsets`]) and dynamic group configs ([`Groups::configs`]) live
 //! beside the groups, keyed by group id, so they survive those conversions; offsets belong to
@@ -245,10 +246,11 @@ pub struct OffsetCommitEntry {
 /// coordinator proposes it (share groups have [`crate::share_group::ShareCommand`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum GroupCommand {
-    /// A classic JoinGroup: answered with [`GroupResponse::Joined`]; INCONSISTENT_GROUP_PROTOCOL for a
-    /// consumer or streams group with members, or a share group.
+    /// A classic JoinGroup: answered with [`GroupResponse::Joined`]; INCONSISTENT_GROUP_PROTOCOL
+    /// for a consumer or streams group with members, or a share group.
     Join {
-        /// The group id; an absent id or an empty consumer or streams group becomes an Empty classic group.
+        /// The group id; an absent id or an empty consumer or streams group becomes an Empty
+        /// classic group.
         group: String,
         /// The member as the coordinator proposes it.
         join: JoinMember,
@@ -276,7 +278,8 @@ pub enum GroupCommand {
     Leave {
         /// The group id; every member gets UNKNOWN_MEMBER_ID when no classic group has it.
         group: String,
-        /// (member id, `group.instance.id`) per departing member; answered with one code per member.
+        /// (member id, `group.instance.id`) per departing member; answered with one code per
+        /// member.
         members: Vec<(String, Option<String>)>,
         /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
@@ -315,7 +318,8 @@ pub enum GroupCommand {
         instance_id: Option<String>,
         /// The offsets to commit.
         offsets: Vec<OffsetCommitEntry>,
-        /// Proposer's clock (ms since the Unix epoch): the offsets' commit time, from which they expire.
+        /// Proposer's clock (ms since the Unix epoch): the offsets' commit time, from which they
+        /// expire.
         now_ms: i64,
         /// The OffsetCommit request's version, for Kafka's check that members of KIP-848 and
         /// streams groups commit with v9+; `None` (entries written before it existed): unchecked.
@@ -339,7 +343,8 @@ pub enum GroupCommand {
     ConsumerHeartbeat {
         /// The group id.
         group: String,
-        /// The heartbeat; answered with [`GroupResponse::ConsumerHeartbeat`] or the heartbeat's error.
+        /// The heartbeat; answered with [`GroupResponse::ConsumerHeartbeat`] or the heartbeat's
+        /// error.
         heartbeat: ConsumerHeartbeat,
     },
     /// KIP-848 members whose session ran out, or who held revoked partitions past their
@@ -357,7 +362,8 @@ pub enum GroupCommand {
     StreamsHeartbeat {
         /// The group id.
         group: String,
-        /// The heartbeat; answered with [`GroupResponse::StreamsHeartbeat`] or the heartbeat's error.
+        /// The heartbeat; answered with [`GroupResponse::StreamsHeartbeat`] or the heartbeat's
+        /// error.
         heartbeat: Box<StreamsHeartbeat>,
     },
     /// Streams members whose session ran out, or who held revoked tasks past their rebalance

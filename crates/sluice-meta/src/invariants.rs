@@ -26,15 +26,18 @@ use crate::state::{MetaState, PartitionLog};
 /// The invariants [`check`] verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invariant {
-    /// A partition's chunks cover `[first base, high watermark)` without gap or overlap, the log start inside.
+    /// A partition's chunks cover `[first base, high watermark)` without gap or overlap, the log
+    /// start inside.
     DenseOffsets,
     /// Each object's reference count equals the number of chunks naming it (markers aside).
     ObjectRefs,
     /// No object awaiting deletion is still referenced.
     Garbage,
-    /// A share-partition's (KIP-932) in-flight ranges are sorted, disjoint, contiguous from its SPSO and below the high watermark.
+    /// A share-partition's (KIP-932) in-flight ranges are sorted, disjoint, contiguous from its
+    /// SPSO and below the high watermark.
     ShareInFlight,
-    /// No partition is owned twice in a KIP-848 consumer group (target, current or pending revocation).
+    /// No partition is owned twice in a KIP-848 consumer group (target, current or pending
+    /// revocation).
     ConsumerOwnership,
     /// No task is active on two members of a KIP-1071 streams group.
     StreamsOwnership,
@@ -42,7 +45,8 @@ pub enum Invariant {
     GroupOffsets,
     /// A producer's state on a partition remembers at least one batch.
     ProducerBatches,
-    /// Open transactions lie inside the log and belong to an Ongoing transaction holding the partition; aborted ranges are ordered.
+    /// Open transactions lie inside the log and belong to an Ongoing transaction holding the
+    /// partition; aborted ranges are ordered.
     Transactions,
 }
 

@@ -91,7 +91,8 @@ pub struct DeleteRecordsTarget {
 /// One partition's DeleteRecords result (Kafka's `DeleteRecordsPartitionResult`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeleteRecordsResult {
-    /// NONE, UNKNOWN_TOPIC_OR_PARTITION, [`POLICY_VIOLATION`] or [`OFFSET_OUT_OF_RANGE`] (offset negative or above the high watermark).
+    /// NONE, UNKNOWN_TOPIC_OR_PARTITION, [`POLICY_VIOLATION`] or [`OFFSET_OUT_OF_RANGE`] (offset
+    /// negative or above the high watermark).
     pub error_code: i16,
     /// The log start offset after the deletion; -1 on error.
     pub low_watermark: i64,
@@ -119,7 +120,8 @@ pub struct ChunkSwap {
     pub now_ms: i64,
     /// When the output's upload began (proposer's clock, ms since the Unix epoch).
     pub uploaded_ms: i64,
-    /// Refused with REQUEST_TIMED_OUT (the outputs become garbage) when `now_ms - uploaded_ms` exceeds this; 0 disables the check.
+    /// Refused with REQUEST_TIMED_OUT (the outputs become garbage) when `now_ms - uploaded_ms`
+    /// exceeds this; 0 disables the check.
     pub max_age_ms: i64,
 }
 

@@ -39,7 +39,8 @@ pub enum AckType {
 }
 
 impl AckType {
-    /// The type with Kafka's wire code `code` (0 gap, 1 accept, 2 release, 3 reject); `None` for any other.
+    /// The type with Kafka's wire code `code` (0 gap, 1 accept, 2 release, 3 reject); `None` for
+    /// any other.
     pub fn from_code(code: i8) -> Option<Self> {
         match code {
             0 => Some(AckType::Gap),
@@ -60,7 +61,8 @@ pub struct InFlight {
     pub last: i64,
     /// State of every record of the range.
     pub state: RecordState,
-    /// How many times the records were acquired (Kafka's delivery count); archived at `group.share.delivery.count.limit`.
+    /// How many times the records were acquired (Kafka's delivery count); archived at
+    /// `group.share.delivery.count.limit`.
     pub delivery_count: i16,
     /// The member holding an Acquired range.
     pub owner: Option<String>,

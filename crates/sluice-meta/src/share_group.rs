@@ -187,7 +187,8 @@ pub enum ShareCommand {
         /// (config name, `Some(value)` to set or `None` to remove).
         ops: Vec<(String, Option<String>)>,
     },
-    /// DeleteGroups of a share group: GROUP_ID_NOT_FOUND when missing, NON_EMPTY_GROUP with members.
+    /// DeleteGroups of a share group: GROUP_ID_NOT_FOUND when missing, NON_EMPTY_GROUP with
+    /// members.
     DeleteGroup {
         /// The group id.
         group: String,
@@ -223,7 +224,8 @@ pub enum ShareResponse {
 /// The outcome of a partition's acknowledgements: 0 or a Kafka error code, and Kafka's message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AckOutcome {
-    /// NONE, UNKNOWN_TOPIC_OR_PARTITION (no share-partition), INVALID_REQUEST or INVALID_RECORD_STATE.
+    /// NONE, UNKNOWN_TOPIC_OR_PARTITION (no share-partition), INVALID_REQUEST or
+    /// INVALID_RECORD_STATE.
     pub code: i16,
     /// Kafka's error message; `None` on success.
     pub message: Option<String>,

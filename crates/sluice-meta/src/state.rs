@@ -34,7 +34,8 @@ pub struct MetaState {
     pub topics: BTreeMap<String, Topic>,
     /// Registered agents (Kafka's brokers) by node id, as of their last heartbeat.
     pub agents: BTreeMap<i32, AgentInfo>,
-    /// Idempotent and transactional producers by producer id; expired after [`PRODUCER_ID_EXPIRATION_MS`] of silence.
+    /// Idempotent and transactional producers by producer id; expired after
+    /// [`PRODUCER_ID_EXPIRATION_MS`] of silence.
     pub producers: BTreeMap<i64, ProducerState>,
     /// The producer id InitProducerId allocates next (ids start at 0 and are never reused).
     pub next_producer_id: i64,
@@ -150,9 +151,11 @@ pub struct Topic {
 /// The offset index of one partition.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PartitionLog {
-    /// Kafka's log start offset: the first offset still readable (moved by retention and DeleteRecords).
+    /// Kafka's log start offset: the first offset still readable (moved by retention and
+    /// DeleteRecords).
     pub log_start_offset: i64,
-    /// Kafka's high watermark: the offset the next appended record gets (everything below is committed).
+    /// Kafka's high watermark: the offset the next appended record gets (everything below is
+    /// committed).
     pub high_watermark: i64,
     /// Base offset -> a run of batches stored contiguously in one object.
     pub chunks: BTreeMap<i64, Chunk>,
@@ -195,7 +198,8 @@ pub struct Chunk {
     pub len: u64,
     /// Offsets covered: `[base, base + records)`.
     pub records: i64,
-    /// Largest `maxTimestamp` of the chunk's batches (ms since the Unix epoch); retention and time lookups use it.
+    /// Largest `maxTimestamp` of the chunk's batches (ms since the Unix epoch); retention and time
+    /// lookups use it.
     pub max_timestamp: i64,
     /// A transaction marker in place of stored bytes: the chunk holds one offset, has no
     /// object (`object` empty, `len` 0), and readers render its control batch.
@@ -219,7 +223,8 @@ pub struct ProducerState {
     /// The newest epoch handed out by InitProducerId or seen in a batch; what an epoch bump
     /// (KIP-360) must name. Batches are checked against each partition's own epoch.
     pub epoch: i16,
-    /// Proposer's clock at the producer's last InitProducerId or batch (ms since the Unix epoch); its state expires [`PRODUCER_ID_EXPIRATION_MS`] later.
+    /// Proposer's clock at the producer's last InitProducerId or batch (ms since the Unix epoch);
+    /// its state expires [`PRODUCER_ID_EXPIRATION_MS`] later.
     pub last_update_ms: i64,
     /// Per topic and partition: the producer's state there (Kafka keeps producer state per
     /// partition: a partition without it accepts the producer's first batch at any sequence).
@@ -347,7 +352,8 @@ impl From<ProducerStateRepr> for ProducerState {
     }
 }
 
-/// One appended batch of a producer on a partition (Kafka's `BatchMetadata`), for duplicate detection.
+/// One appended batch of a producer on a partition (Kafka's `BatchMetadata`), for duplicate
+/// detection.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct SeqEntry {
     /// The batch's base sequence.
@@ -814,7 +820,8 @@ impl MetaState {
         self.topics.values().find(|t| t.id == id)
     }
 
-    /// The offset index of `topic`'s partition `partition`; `None` for an unknown topic or a partition out of range.
+    /// The offset index of `topic`'s partition `partition`; `None` for an unknown topic or a
+    /// partition out of range.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionLog> {
         let t = self.topics.get(topic)?;
         if partition < 0 {

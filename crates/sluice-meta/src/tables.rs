@@ -43,7 +43,8 @@ pub struct TableState {
 pub struct TableLease {
     /// The holding agent's node id.
     pub agent_id: i32,
-    /// When the lease ends (ms since the Unix epoch, proposer's clock, exclusive): held while `now_ms < expires_ms`.
+    /// When the lease ends (ms since the Unix epoch, proposer's clock, exclusive): held while
+    /// `now_ms < expires_ms`.
     pub expires_ms: i64,
 }
 
@@ -52,11 +53,13 @@ pub struct TableLease {
 pub struct TableCommit {
     /// Name of the topic the table belongs to.
     pub topic: String,
-    /// The topic's current id; the commit is refused (UNKNOWN_TOPIC_OR_PARTITION) for another incarnation.
+    /// The topic's current id; the commit is refused (UNKNOWN_TOPIC_OR_PARTITION) for another
+    /// incarnation.
     pub topic_id: Uuid,
     /// The committing agent; must hold the lease ([`LEASE_NOT_HELD`] otherwise).
     pub agent_id: i32,
-    /// Proposer's clock at the commit (ms since the Unix epoch); the lease must not have expired by then.
+    /// Proposer's clock at the commit (ms since the Unix epoch); the lease must not have expired by
+    /// then.
     pub now_ms: i64,
     /// Must be the table's `version + 1`.
     pub version: u64,

@@ -52,7 +52,8 @@ pub enum TxnState {
     Empty,
     /// A transaction is open: partitions or groups were added.
     Ongoing,
-    /// Kafka's state between EndTxn(commit) and its markers; never stored here (EndTxn is one command).
+    /// Kafka's state between EndTxn(commit) and its markers; never stored here (EndTxn is one
+    /// command).
     PrepareCommit,
     /// Kafka's state between EndTxn(abort) and its markers; never stored here.
     PrepareAbort,
@@ -108,7 +109,8 @@ pub struct TransactionMeta {
     pub prev_producer_epoch: i16,
     /// `transaction.timeout.ms` of the producer, in ms.
     pub timeout_ms: i32,
-    /// Where the transaction is in Kafka's state machine (only Empty, Ongoing, CompleteCommit and CompleteAbort are stored).
+    /// Where the transaction is in Kafka's state machine (only Empty, Ongoing, CompleteCommit and
+    /// CompleteAbort are stored).
     pub state: TxnState,
     /// Partitions of the open transaction; emptied when it completes (DescribeTransactions, as
     /// Kafka, lists none for a completed transaction).
@@ -174,24 +176,29 @@ pub enum TxnCommand {
     InitProducerId {
         /// The producer's `transactional.id`.
         transactional_id: String,
-        /// The producer's `transaction.timeout.ms` (ms); the agent checks it against `transaction.max.timeout.ms`.
+        /// The producer's `transaction.timeout.ms` (ms); the agent checks it against
+        /// `transaction.max.timeout.ms`.
         timeout_ms: i32,
-        /// KIP-360's (producer id, epoch) the client believes current; PRODUCER_FENCED unless it is the current or previous pair.
+        /// KIP-360's (producer id, epoch) the client believes current; PRODUCER_FENCED unless it is
+        /// the current or previous pair.
         expected: Option<(i64, i16)>,
         /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// AddPartitionsToTxn (the agent checked topics and ACLs).
     AddPartitions {
-        /// The producer's `transactional.id`; INVALID_PRODUCER_ID_MAPPING when unknown or of another producer id.
+        /// The producer's `transactional.id`; INVALID_PRODUCER_ID_MAPPING when unknown or of
+        /// another producer id.
         transactional_id: String,
         /// The producer id the client holds.
         producer_id: i64,
         /// The producer epoch the client holds; PRODUCER_FENCED when not the current one.
         producer_epoch: i16,
-        /// (topic, partition) to add; UNKNOWN_TOPIC_OR_PARTITION (nothing added) when one does not exist.
+        /// (topic, partition) to add; UNKNOWN_TOPIC_OR_PARTITION (nothing added) when one does not
+        /// exist.
         partitions: Vec<(String, i32)>,
-        /// Proposer's clock (ms since the Unix epoch); starts the transaction's timeout when it opens.
+        /// Proposer's clock (ms since the Unix epoch); starts the transaction's timeout when it
+        /// opens.
         now_ms: i64,
     },
     /// AddOffsetsToTxn.
@@ -219,7 +226,8 @@ pub enum TxnCommand {
         producer_epoch: i16,
         /// The consumer group the offsets are for.
         group: String,
-        /// The group generation (or KIP-848 member epoch) of the committing member; -1 skips the check.
+        /// The group generation (or KIP-848 member epoch) of the committing member; -1 skips the
+        /// check.
         generation: i32,
         /// The committing member's id; "" skips the check.
         member_id: String,
@@ -244,7 +252,8 @@ pub enum TxnCommand {
         producer_epoch: i16,
         /// `true` to commit, `false` to abort.
         commit: bool,
-        /// Transaction version 2 (EndTxn v5+): bump the epoch, answered with the new producer id and epoch.
+        /// Transaction version 2 (EndTxn v5+): bump the epoch, answered with the new producer id
+        /// and epoch.
         bump: bool,
         /// Proposer's clock (ms since the Unix epoch): the markers' and the offsets' time.
         now_ms: i64,
