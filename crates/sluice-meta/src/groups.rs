@@ -293,10 +293,11 @@ pub enum GroupCommand {
         /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
-    /// The rebalance timeout of `generation`'s successor ran out: members that did not rejoin
-    /// are dropped and the rebalance completes without them. During an initial delay
-    /// ([`InitialJoin`]) it ends the current wait instead: the wait is extended if a new member
-    /// joined and time remains, else the rebalance completes. Ignored before the deadline.
+    /// The rebalance timeout of `generation`'s successor ran out: members that did not rejoin are
+    /// dropped and the rebalance completes without them. During an initial delay
+    /// ([`InitialJoin`](crate::classic_group::InitialJoin)) it ends the current wait instead: the
+    /// wait is extended if a new member joined and time remains, else the rebalance completes.
+    /// Ignored before the deadline.
     CompleteRebalance {
         /// The group id; ignored unless a classic group.
         group: String,
