@@ -23,27 +23,39 @@ use uuid::Uuid;
 /// Partitions per topic id.
 pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
 
+/// Name of the sticky, balanced, rack-aware assignor (Kafka's `UniformAssignor`); the default.
 pub const UNIFORM: &str = "uniform";
+/// Name of the co-partitioning range assignor (Kafka's `RangeAssignor`).
 pub const RANGE: &str = "range";
+/// The assignor names a ConsumerGroupHeartbeat may ask for in `ServerAssignor` (others get
+/// UNSUPPORTED_ASSIGNOR), default first.
 pub const ASSIGNORS: [&str; 2] = [UNIFORM, RANGE];
 
 /// What a member asks for.
 #[derive(Debug, Clone)]
 pub struct MemberSpec<'a> {
+    /// The member's id (KIP-848 `MemberId`); ties break on it.
     pub member_id: &'a str,
+    /// The member's `client.rack` (KIP-881), `None` when it has none.
     pub rack: Option<&'a str>,
+    /// Ids of the topics the member subscribes to (resolved from names or a regex).
     pub topics: BTreeSet<Uuid>,
 }
 
 /// A topic as the assignor sees it.
 #[derive(Debug, Clone)]
 pub struct TopicSpec<'a> {
+    /// Number of partitions of the topic; partitions `0..partitions` are assigned (none when it
+    /// is zero or less).
     pub partitions: i32,
     /// Racks hosting the topic's partitions (in Sluice, every partition of a topic is served
     /// from the same racks: those with live agents).
     pub racks: &'a [String],
 }
 
+/// Runs the assignor named `assignor` ([`RANGE`], anything else [`UNIFORM`]): the new target
+/// assignment, one entry per member in `members` (possibly empty). `previous` (member id ->
+/// assignment) is the current target, used by `uniform` for stickiness.
 pub fn assign(
     assignor: &str,
     members: &[MemberSpec<'_>],
@@ -63,6 +75,8 @@ fn rack_mismatch(m: &MemberSpec<'_>, t: &TopicSpec<'_>) -> bool {
     }
 }
 
+/// Kafka's `RangeAssignor`: per topic, its subscribers in member-id order get contiguous
+/// ranges, the first `partitions % subscribers` one extra. Ignores racks; one entry per member.
 pub fn range(
     members: &[MemberSpec<'_>],
     topics: &BTreeMap<Uuid, TopicSpec<'_>>,
@@ -94,6 +108,9 @@ pub fn range(
     out
 }
 
+/// Kafka's `UniformAssignor` (KIP-848): keeps what each member had in `previous` that it may
+/// still have, balances to within one partition per eligible member, then prefers rack matches.
+/// One entry per member.
 pub fn uniform(
     members: &[MemberSpec<'_>],
     topics: &BTreeMap<Uuid, TopicSpec<'_>>,

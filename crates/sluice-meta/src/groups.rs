@@ -2,16 +2,18 @@
 //! quorum state (Kafka's `GroupMetadataManager` and `OffsetMetadataManager`).
 //!
 //! [`Groups::groups`] maps a group id to a [`Group`], an enum with a variant per kind: classic
-//! ([`crate::classic_group`]), KIP-848 consumer ([`crate::consumer_group`]) and KIP-932 share
-//! ([`crate::share_group`]). Each kind keeps its own state machine and its own state enum; this
-//! module only routes commands to the right kind and answers, as Kafka does, a request of one
-//! kind that names a group of another (GROUP_ID_NOT_FOUND, or INCONSISTENT_GROUP_PROTOCOL for a
-//! JoinGroup). Two conversions exist, as in Kafka: an empty classic group becomes a consumer
-//! group on a KIP-848 heartbeat, an empty consumer group a classic one on a JoinGroup.
+//! ([`crate::classic_group`]), KIP-848 consumer ([`crate::consumer_group`]), KIP-932 share
+//! ([`crate::share_group`]) and KIP-1071 streams ([`crate::streams_group`]). Each kind keeps its
+//! own state machine and its own state enum; this module only routes commands to the right kind and
+//! answers, as Kafka does, a request of one kind that names a group of another (GROUP_ID_NOT_FOUND,
+//! or INCONSISTENT_GROUP_PROTOCOL for a JoinGroup). Two conversions exist, as in Kafka: an empty
+//! classic group becomes a consumer group on a KIP-848 heartbeat, an empty consumer group a classic
+//! one on a JoinGroup.
 //!
 //! Committed offsets ([`Groups::offsets`]) and dynamic group configs ([`Groups::configs`]) live
 //! beside the groups, keyed by group id, so they survive those conversions; offsets belong to
-//! classic and consumer groups only (a share group's progress is its share-partitions' state).
+//! classic, consumer and streams groups only (a share group's progress is its share-partitions'
+//! state).
 //!
 //! Snapshots written before this layout (one struct for classic and consumer groups, share
 //! groups in `MetaState::share_groups`) still load: see [`stored`].
@@ -44,8 +46,8 @@ pub type GroupOffsets = BTreeMap<String, BTreeMap<i32, CommittedOffset>>;
 pub struct Groups {
     /// The one group-id namespace: each id names one group of one kind.
     pub groups: BTreeMap<String, Group>,
-    /// Committed offsets of classic and consumer groups, by group id. Every id here names a
-    /// classic or consumer group in `groups`.
+    /// Committed offsets of classic, consumer and streams groups, by group id. Every id here
+    /// names such a group in `groups`.
     #[serde(default)]
     pub offsets: BTreeMap<String, GroupOffsets>,
     /// Dynamic group configs (`consumer.session.timeout.ms`, `share.record.lock.duration.ms`,
@@ -70,9 +72,13 @@ pub enum Group {
 /// The kind of a group, as ListGroups' group type names it (Kafka's `Group.GroupType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupType {
+    /// Classic protocol (JoinGroup/SyncGroup), including groups that only store offsets.
     Classic,
+    /// KIP-848 consumer group.
     Consumer,
+    /// KIP-932 share group.
     Share,
+    /// KIP-1071 streams group.
     Streams,
 }
 
@@ -211,8 +217,11 @@ impl Group {
 /// A committed offset of one partition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommittedOffset {
+    /// The committed offset: the next offset the group will consume.
     pub offset: i64,
+    /// The committed leader epoch (Kafka's `CommittedLeaderEpoch`), -1 when unknown.
     pub leader_epoch: i32,
+    /// The client's metadata string (at most [`OFFSET_METADATA_MAX_BYTES`]), `None` when null.
     pub metadata: Option<String>,
     /// When it was committed (proposer's clock, ms): expiry counts from here.
     pub commit_ms: i64,
@@ -221,20 +230,31 @@ pub struct CommittedOffset {
 /// One partition's offset in an OffsetCommit or TxnOffsetCommit.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OffsetCommitEntry {
+    /// The topic's name.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
+    /// The offset to commit: the next offset the group will consume.
     pub offset: i64,
+    /// The request's `CommittedLeaderEpoch`, -1 when unknown.
     pub leader_epoch: i32,
+    /// The request's `CommittedMetadata`, `None` when null.
     pub metadata: Option<String>,
 }
 
-/// A change to classic or consumer groups, their offsets or any group's configs, as the
+/// A change to classic, consumer or streams groups, their offsets or any group's configs, as the
 /// coordinator proposes it (share groups have [`crate::share_group::ShareCommand`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum GroupCommand {
+    /// A classic JoinGroup: answered with [`GroupResponse::Joined`]; INCONSISTENT_GROUP_PROTOCOL
+    /// for a consumer or streams group with members, or a share group.
     Join {
+        /// The group id; an absent id or an empty consumer or streams group becomes an Empty
+        /// classic group.
         group: String,
+        /// The member as the coordinator proposes it.
         join: JoinMember,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
         /// The coordinator's `group.initial.rebalance.delay.ms` (0: none; absent in commands
         /// written before it was carried).
@@ -243,89 +263,136 @@ pub enum GroupCommand {
     },
     /// The leader's SyncGroup: assignments per member id.
     Sync {
+        /// The group id; UNKNOWN_MEMBER_ID when no classic group has it.
         group: String,
+        /// The leader's member id.
         member_id: String,
+        /// The generation the assignment is for; ILLEGAL_GENERATION for another.
         generation: i32,
+        /// (member id, assignment bytes) per member.
         assignments: Vec<(String, Vec<u8>)>,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// LeaveGroup: (member id, group instance id) per departing member.
     Leave {
+        /// The group id; every member gets UNKNOWN_MEMBER_ID when no classic group has it.
         group: String,
+        /// (member id, `group.instance.id`) per departing member; answered with one code per
+        /// member.
         members: Vec<(String, Option<String>)>,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// Members whose session ran out on the coordinator's clock.
     Expire {
+        /// The group id; ignored unless a classic group.
         group: String,
+        /// The expired members.
         member_ids: Vec<String>,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
-    /// The rebalance timeout of `generation`'s successor ran out: members that did not rejoin
-    /// are dropped and the rebalance completes without them. During an initial delay
-    /// ([`InitialJoin`]) it ends the current wait instead: the wait is extended if a new member
-    /// joined and time remains, else the rebalance completes. Ignored before the deadline.
+    /// The rebalance timeout of `generation`'s successor ran out: members that did not rejoin are
+    /// dropped and the rebalance completes without them. During an initial delay
+    /// ([`InitialJoin`](crate::classic_group::InitialJoin)) it ends the current wait instead: the
+    /// wait is extended if a new member joined and time remains, else the rebalance completes.
+    /// Ignored before the deadline.
     CompleteRebalance {
+        /// The group id; ignored unless a classic group.
         group: String,
+        /// The generation whose successor's rebalance timed out; ignored for another.
         generation: i32,
+        /// Proposer's clock (ms since the Unix epoch), compared with the deadline.
         now_ms: i64,
     },
+    /// OffsetCommit: the offsets, once the member check passes ([`Groups::commit_refusal`],
+    /// [`Groups::commit_version_refusal`]); answered with `Ok` or the refusal's code.
     CommitOffsets {
+        /// The group id; a classic group is created for an unknown id.
         group: String,
         /// -1 for a commit outside group management.
         generation: i32,
+        /// The committing member's id; "" outside group management.
         member_id: String,
+        /// The member's KIP-345 `group.instance.id`, if static.
         instance_id: Option<String>,
+        /// The offsets to commit.
         offsets: Vec<OffsetCommitEntry>,
+        /// Proposer's clock (ms since the Unix epoch): the offsets' commit time, from which they
+        /// expire.
         now_ms: i64,
         /// The OffsetCommit request's version, for Kafka's check that members of KIP-848 and
         /// streams groups commit with v9+; `None` (entries written before it existed): unchecked.
         #[serde(default)]
         api_version: Option<i16>,
     },
+    /// OffsetDelete: forgets the group's committed offsets of `partitions`; GROUP_ID_NOT_FOUND for
+    /// an absent or share group.
     DeleteOffsets {
+        /// The group id.
         group: String,
+        /// (topic, partition) whose offsets go.
         partitions: Vec<(String, i32)>,
     },
+    /// DeleteGroups: answered with one code per id (NONE, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP).
     DeleteGroups {
+        /// The group ids; only empty groups go, with their offsets (their configs stay).
         groups: Vec<String>,
     },
     /// A KIP-848 ConsumerGroupHeartbeat that changes something.
     ConsumerHeartbeat {
+        /// The group id.
         group: String,
+        /// The heartbeat; answered with [`GroupResponse::ConsumerHeartbeat`] or the heartbeat's
+        /// error.
         heartbeat: ConsumerHeartbeat,
     },
     /// KIP-848 members whose session ran out, or who held revoked partitions past their
     /// rebalance timeout, on the coordinator's clock.
     ConsumerExpire {
+        /// The group id; ignored unless a consumer group.
         group: String,
+        /// The members to remove.
         member_ids: Vec<String>,
+        /// Proposer's clock (ms since the Unix epoch); 0 in commands written before it was carried.
         #[serde(default)]
         now_ms: i64,
     },
     /// A KIP-1071 StreamsGroupHeartbeat that changes something.
     StreamsHeartbeat {
+        /// The group id.
         group: String,
+        /// The heartbeat; answered with [`GroupResponse::StreamsHeartbeat`] or the heartbeat's
+        /// error.
         heartbeat: Box<StreamsHeartbeat>,
     },
     /// Streams members whose session ran out, or who held revoked tasks past their rebalance
     /// timeout, on the coordinator's clock.
     StreamsExpire {
+        /// The group id; ignored unless a streams group.
         group: String,
+        /// The members to remove.
         member_ids: Vec<String>,
+        /// The group's streams settings, for the reassignment without them.
         settings: StreamsSettings,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// Kafka's `offsets.retention.minutes` (KIP-211): the committed offsets of a group without
     /// members expire `retention_ms` after the later of their commit and the group emptying; a
     /// group left with neither members nor offsets is deleted.
     ExpireOffsets {
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
+        /// `offsets.retention.minutes`, in ms.
         retention_ms: i64,
     },
     /// Group configs: (name, Some(value)) sets, (name, None) deletes.
     SetConfigs {
+        /// The group id (the group need not exist).
         group: String,
+        /// (config name, `Some(value)` to set or `None` to remove), in order.
         ops: Vec<(String, Option<String>)>,
     },
 }
@@ -335,11 +402,14 @@ pub enum GroupCommand {
 pub enum GroupResponse {
     /// The joiner's response is ready once the group reaches this generation.
     Joined {
+        /// The generation the joiner waits for.
         target_generation: i32,
     },
     /// One Kafka error code per item of the command (DeleteGroups).
     Codes(Vec<i16>),
+    /// A [`GroupCommand::ConsumerHeartbeat`]'s answer.
     ConsumerHeartbeat(HeartbeatReply),
+    /// A [`GroupCommand::StreamsHeartbeat`]'s answer.
     StreamsHeartbeat(Box<StreamsHeartbeatReply>),
 }
 
@@ -648,7 +718,7 @@ impl Groups {
         out
     }
 
-    /// Classic and consumer groups with neither members nor committed offsets: what expiry
+    /// Classic, consumer and streams groups with neither members nor committed offsets: what expiry
     /// deletes. Share groups do not expire (Kafka's `ShareGroup.shouldExpire`).
     fn is_husk(&self, id: &str, g: &Group) -> bool {
         g.group_type() != GroupType::Share && g.is_empty() && !self.offsets.contains_key(id)

@@ -14,7 +14,7 @@
 //! | [`Invariant::ShareInFlight`] | a share-partition's in-flight ranges are sorted, disjoint and contiguous from its SPSO, below the high watermark |
 //! | [`Invariant::ConsumerOwnership`] | no partition is owned twice in a KIP-848 group: not in the target assignment, not among current assignments and pending revocations |
 //! | [`Invariant::StreamsOwnership`] | no task is active on two members of a streams group: not in the target assignment, not among current assignments and pending revocations |
-//! | [`Invariant::GroupOffsets`] | committed offsets belong to an existing classic or consumer group (one group-id namespace: a share group keeps none), and no group's offsets are an empty map |
+//! | [`Invariant::GroupOffsets`] | committed offsets belong to an existing classic, consumer or streams group (one group-id namespace: a share group keeps none), and no group's offsets are an empty map |
 //! | [`Invariant::ProducerBatches`] | a producer's state on a partition remembers at least one batch |
 //! | [`Invariant::Transactions`] | a partition's open transactions start inside its log, below the high watermark, and belong to an Ongoing transaction holding the partition; aborted ranges are ordered and end at a marker; every transactional producer id maps to its id |
 
@@ -26,14 +26,27 @@ use crate::state::{MetaState, PartitionLog};
 /// The invariants [`check`] verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invariant {
+    /// A partition's chunks cover `[first base, high watermark)` without gap or overlap, the log
+    /// start inside.
     DenseOffsets,
+    /// Each object's reference count equals the number of chunks naming it (markers aside).
     ObjectRefs,
+    /// No object awaiting deletion is still referenced.
     Garbage,
+    /// A share-partition's (KIP-932) in-flight ranges are sorted, disjoint, contiguous from its
+    /// SPSO and below the high watermark.
     ShareInFlight,
+    /// No partition is owned twice in a KIP-848 consumer group (target, current or pending
+    /// revocation).
     ConsumerOwnership,
+    /// No task is active on two members of a KIP-1071 streams group.
     StreamsOwnership,
+    /// Committed offsets belong to an existing non-share group, and no offsets map is empty.
     GroupOffsets,
+    /// A producer's state on a partition remembers at least one batch.
     ProducerBatches,
+    /// Open transactions lie inside the log and belong to an Ongoing transaction holding the
+    /// partition; aborted ranges are ordered.
     Transactions,
 }
 
@@ -41,7 +54,9 @@ pub enum Invariant {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invariant {invariant:?} violated: {detail}")]
 pub struct Violation {
+    /// Which invariant does not hold.
     pub invariant: Invariant,
+    /// Where and how, for a person (topic-partition or group, and the offending values).
     pub detail: String,
 }
 

@@ -12,6 +12,8 @@
 //!   [`client`]: what agents use, in-process or remote, each with a [`Replica`]
 //!   of the state; [`health`]: what makes a node or a client ready.
 
+#![warn(missing_docs)]
+
 /// ACL bindings and filters (defined in `sluice-model`, so the security layer needs no quorum code).
 pub use sluice_model::acl;
 pub mod assignor;

@@ -51,18 +51,28 @@ pub enum LifecycleCommand {
     /// DeleteRecords (Kafka API 21): moves each partition's log start offset up to `offset`
     /// (`-1` = the high watermark). Answered with [`LifecycleResponse::RecordsDeleted`].
     DeleteRecords {
+        /// The partitions and their new log start offsets.
         partitions: Vec<DeleteRecordsTarget>,
     },
     /// Takes (or renews) the lease on `job` for `holder` until `now_ms + ttl_ms`, unless another
     /// holder's lease is still running. Answered with [`LifecycleResponse::Lease`].
     AcquireLease {
+        /// The job's lease name (one per kind of job, e.g. the compaction lease).
         job: String,
+        /// The node id asking for the lease.
         holder: i32,
+        /// Proposer's clock (ms since the Unix epoch); a lease with `expires_ms <= now_ms` is free.
         now_ms: i64,
+        /// Lease length (ms).
         ttl_ms: i64,
     },
     /// Gives the lease on `job` up, if `holder` holds it.
-    ReleaseLease { job: String, holder: i32 },
+    ReleaseLease {
+        /// The job's lease name.
+        job: String,
+        /// The node giving the lease up; a lease held by another is left alone.
+        holder: i32,
+    },
     /// Replaces index entries of one partition by a compaction's output (see [`ChunkSwap`]).
     SwapChunks(ChunkSwap),
 }
@@ -70,7 +80,9 @@ pub enum LifecycleCommand {
 /// One partition of a DeleteRecords request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeleteRecordsTarget {
+    /// The topic's name.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
     /// The new log start offset; `-1` means the high watermark.
     pub offset: i64,
@@ -79,6 +91,8 @@ pub struct DeleteRecordsTarget {
 /// One partition's DeleteRecords result (Kafka's `DeleteRecordsPartitionResult`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeleteRecordsResult {
+    /// NONE, UNKNOWN_TOPIC_OR_PARTITION, [`POLICY_VIOLATION`] or [`OFFSET_OUT_OF_RANGE`] (offset
+    /// negative or above the high watermark).
     pub error_code: i16,
     /// The log start offset after the deletion; -1 on error.
     pub low_watermark: i64,
@@ -87,8 +101,11 @@ pub struct DeleteRecordsResult {
 /// A compaction's index swap for one partition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChunkSwap {
+    /// The topic's name.
     pub topic: String,
+    /// The topic's id when the job read it; the swap does not apply to a re-created topic.
     pub topic_id: Uuid,
+    /// The partition index.
     pub partition: i32,
     /// The entries the job read, exactly as it read them (base offset and chunk).
     pub inputs: Vec<(i64, Chunk)>,
@@ -97,11 +114,14 @@ pub struct ChunkSwap {
     pub outputs: Vec<(i64, Chunk)>,
     /// Log compaction: every offset below this has been cleaned (Kafka's cleaner checkpoint).
     pub cleaned_offset: Option<i64>,
-    /// Proposer's clock now and when the output's upload began, and the age past which the
-    /// swap is refused (the janitor may take the output for an orphan): as in
+    /// Proposer's clock at the proposal (ms since the Unix epoch). With the two fields below it
+    /// refuses a swap whose output the janitor may take for an orphan, as in
     /// [`crate::command::SegmentCommit`].
     pub now_ms: i64,
+    /// When the output's upload began (proposer's clock, ms since the Unix epoch).
     pub uploaded_ms: i64,
+    /// Refused with REQUEST_TIMED_OUT (the outputs become garbage) when `now_ms - uploaded_ms`
+    /// exceeds this; 0 disables the check.
     pub max_age_ms: i64,
 }
 
@@ -119,6 +139,7 @@ pub enum LifecycleResponse {
 /// A held job lease.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Lease {
+    /// The node id holding the lease.
     pub holder: i32,
     /// Proposer's clock at which the lease lapses.
     pub expires_ms: i64,

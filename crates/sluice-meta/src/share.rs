@@ -12,11 +12,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Kafka's `RecordState` of an in-flight record (KIP-932 `SharePartition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordState {
+    /// Released, or its lock ran out: acquired again before records never delivered.
     Available,
+    /// Delivered to one member (`owner`) until its acquisition lock runs out.
     Acquired,
+    /// Accepted (or a gap): done.
     Acknowledged,
+    /// Rejected, past the delivery limit, or of an aborted transaction: never delivered again.
     Archived,
 }
 
@@ -34,6 +39,8 @@ pub enum AckType {
 }
 
 impl AckType {
+    /// The type with Kafka's wire code `code` (0 gap, 1 accept, 2 release, 3 reject); `None` for
+    /// any other.
     pub fn from_code(code: i8) -> Option<Self> {
         match code {
             0 => Some(AckType::Gap),
@@ -48,9 +55,14 @@ impl AckType {
 /// One range of in-flight records, all in the same state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InFlight {
+    /// First offset of the range (inclusive).
     pub first: i64,
+    /// Last offset of the range (inclusive).
     pub last: i64,
+    /// State of every record of the range.
     pub state: RecordState,
+    /// How many times the records were acquired (Kafka's delivery count); archived at
+    /// `group.share.delivery.count.limit`.
     pub delivery_count: i16,
     /// The member holding an Acquired range.
     pub owner: Option<String>,
@@ -82,8 +94,11 @@ impl Default for ShareLimits {
 /// A range handed to a consumer by one acquisition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acquired {
+    /// First offset handed out (inclusive).
     pub first: i64,
+    /// Last offset handed out (inclusive).
     pub last: i64,
+    /// The records' delivery count, this delivery included (1 for a first delivery).
     pub delivery_count: i16,
 }
 
@@ -94,13 +109,28 @@ pub enum ShareError {
     /// INVALID_RECORD_STATE: nothing of the partition is in flight (never acquired, or all of it
     /// already finished), so the range names no cached record.
     #[error("Batch record not found. The request batch offsets are not found in the cache.")]
-    NotInCache { first: i64, last: i64 },
+    NotInCache {
+        /// First offset of the acknowledged range (inclusive).
+        first: i64,
+        /// Last offset of the acknowledged range (inclusive).
+        last: i64,
+    },
     /// INVALID_REQUEST: the range starts at or past SPEO (records never acquired).
     #[error("Batch record not found. The first offset in request is past acquired records.")]
-    FirstPastAcquired { first: i64, last: i64 },
+    FirstPastAcquired {
+        /// First offset of the acknowledged range (inclusive).
+        first: i64,
+        /// Last offset of the acknowledged range (inclusive).
+        last: i64,
+    },
     /// INVALID_REQUEST: the range ends at or past SPEO.
     #[error("Batch record not found. The last offset in request is past acquired records.")]
-    LastPastAcquired { first: i64, last: i64 },
+    LastPastAcquired {
+        /// First offset of the acknowledged range (inclusive).
+        first: i64,
+        /// Last offset of the acknowledged range (inclusive).
+        last: i64,
+    },
     /// INVALID_RECORD_STATE: some record of the range is not Acquired (released, acknowledged,
     /// archived, or its acquisition lock ran out). `subset`: the range covers only part of the
     /// run of records it hit, which Kafka checks (and words) per offset rather than per batch.
@@ -108,13 +138,32 @@ pub enum ShareError {
         "The batch cannot be acknowledged. {}",
         if *subset { "The offset is not acquired." } else { "The batch is not in the acquired state." }
     )]
-    NotAcquired { first: i64, last: i64, subset: bool },
+    NotAcquired {
+        /// First offset of the acknowledged range (inclusive).
+        first: i64,
+        /// Last offset of the acknowledged range (inclusive).
+        last: i64,
+        /// The range covers only part of the run of records it hit (Kafka's per-offset message).
+        subset: bool,
+    },
     /// INVALID_RECORD_STATE: some record of the range is acquired by another member.
     #[error("Member is not the owner of {}", if *subset { "offset" } else { "batch record" })]
-    NotOwner { first: i64, last: i64, subset: bool },
+    NotOwner {
+        /// First offset of the acknowledged range (inclusive).
+        first: i64,
+        /// Last offset of the acknowledged range (inclusive).
+        last: i64,
+        /// The range covers only part of the run of records it hit (Kafka's per-offset message).
+        subset: bool,
+    },
     /// INVALID_REQUEST: `first > last`.
     #[error("invalid acknowledgement range {first}..={last}")]
-    InvalidRange { first: i64, last: i64 },
+    InvalidRange {
+        /// First offset of the acknowledged range (inclusive).
+        first: i64,
+        /// Last offset of the acknowledged range (inclusive).
+        last: i64,
+    },
 }
 
 impl ShareError {
@@ -134,21 +183,28 @@ impl ShareError {
 /// One acknowledgement range of a partition, all of one type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckRange {
+    /// First offset acknowledged (inclusive).
     pub first: i64,
+    /// Last offset acknowledged (inclusive).
     pub last: i64,
+    /// What becomes of the records.
     pub ack: AckType,
 }
 
+/// One share group's state on one partition (Kafka's `SharePartition` / share-group state records):
+/// SPSO plus the in-flight ranges up to SPEO.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharePartition {
     /// SPSO: everything below is done.
     pub start_offset: i64,
     /// Ranges covering `[start_offset, end_offset)`, contiguous and sorted.
     pub in_flight: Vec<InFlight>,
+    /// Kafka's share-group state epoch: 0 at creation, +1 at each reset by AlterShareGroupOffsets.
     pub state_epoch: i32,
 }
 
 impl SharePartition {
+    /// A share-partition with SPSO at `start_offset` and nothing in flight, state epoch 0.
     pub fn new(start_offset: i64) -> Self {
         SharePartition {
             start_offset,

@@ -24,8 +24,11 @@ use crate::state::{MetaState, PartitionLog};
 /// group that does not exist is described as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShareGroupState {
+    /// No members.
     Empty,
+    /// At least one member.
     Stable,
+    /// Not stored: how a group that does not exist is described.
     Dead,
 }
 
@@ -45,17 +48,24 @@ impl ShareGroupState {
 pub struct ShareGroup {
     /// Bumped whenever membership or subscriptions change (and so the assignment).
     pub group_epoch: i32,
+    /// Members by member id (KIP-932 member ids are client-generated UUIDs).
     pub members: BTreeMap<String, ShareMember>,
     /// Topic -> partition -> share-partition state.
     pub partitions: BTreeMap<String, BTreeMap<i32, SharePartition>>,
 }
 
+/// A member of a share group, as its last ShareGroupHeartbeat described it, with its assignment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ShareMember {
+    /// KIP-932 member epoch: the group epoch of the member's current assignment.
     pub member_epoch: i32,
+    /// The member's `client.rack`, `None` when it has none (not used by the assignment).
     pub rack: Option<String>,
+    /// The member's `client.id` (request header), for DescribeShareGroups.
     pub client_id: String,
+    /// The member's host as the coordinator saw it, for DescribeShareGroups.
     pub client_host: String,
+    /// Names of the topics the member subscribes to, sorted and deduplicated.
     pub subscribed: Vec<String>,
     /// Topic -> partitions assigned to this member.
     pub assignment: BTreeMap<String, Vec<i32>>,
@@ -64,99 +74,149 @@ pub struct ShareMember {
 /// One partition a ShareFetch wants records from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AcquireRequest {
+    /// The topic's name.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
 }
 
 /// One acknowledgement range.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AckRequest {
+    /// The topic's name.
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
+    /// First offset acknowledged (inclusive).
     pub first: i64,
+    /// Last offset acknowledged (inclusive).
     pub last: i64,
+    /// What becomes of the records.
     pub ack: AckType,
 }
 
+/// Share-group commands (KIP-932), applied by [`apply`] and answered with a [`ShareResponse`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum ShareCommand {
     /// A member joins or changes its subscription (epoch 0 heartbeat, or new topics).
     Join {
+        /// The group id.
         group: String,
+        /// The member id; a new one is added.
         member_id: String,
+        /// The member's `client.rack`, if any.
         rack: Option<String>,
+        /// The member's `client.id`.
         client_id: String,
+        /// The member's host.
         client_host: String,
+        /// Names of the topics it subscribes to (any order, duplicates allowed).
         subscribed: Vec<String>,
     },
     /// A member leaves (epoch -1) or its session expired. What it holds stays acquired until
     /// its share session closes (`ReleaseAll`) or the locks time out.
     Leave {
+        /// The group id; GROUP_ID_NOT_FOUND when no share group has it.
         group: String,
+        /// The member id; UNKNOWN_MEMBER_ID when not a member.
         member_id: String,
     },
     /// The topics' partition counts changed: recompute the assignment.
     Rebalance {
+        /// The group id; a missing group is ignored.
         group: String,
     },
     /// One ShareFetch's acquisition, over all its partitions, at most `max_records` in all.
     Acquire {
+        /// The group id.
         group: String,
+        /// The acquiring member; UNKNOWN_MEMBER_ID when not a member.
         member_id: String,
+        /// Proposer's clock (ms since the Unix epoch): expires locks and starts the new ones.
         now_ms: i64,
+        /// The agent's defaults; the group's configs override lock duration and delivery limit.
         limits: ShareLimits,
+        /// Most records acquired over all partitions (ShareFetch's `MaxRecords`).
         max_records: i64,
+        /// The partitions, in order; the answer has one entry per partition.
         partitions: Vec<AcquireRequest>,
     },
     /// One batch of acknowledgements (piggy-backed on ShareFetch, or ShareAcknowledge). Each
     /// partition's ranges are applied all or nothing, after expiring the locks that ran out by
     /// `now_ms` (the proposer's clock; 0 in commands written before it was carried: no expiry).
     Acknowledge {
+        /// The group id.
         group: String,
+        /// The acknowledging member; each record must be acquired by it.
         member_id: String,
+        /// The agent's defaults; the group's configs override lock duration and delivery limit.
         limits: ShareLimits,
+        /// The ranges, in request order.
         acks: Vec<AckRequest>,
+        /// Proposer's clock (ms since the Unix epoch); 0 in commands written before it was carried.
         #[serde(default)]
         now_ms: i64,
     },
     /// A share session closed: everything the member holds goes back.
     ReleaseAll {
+        /// The group id; a missing group is ignored.
         group: String,
+        /// The member whose acquired records become Available (or Archived at the delivery limit).
         member_id: String,
+        /// The agent's defaults; the group's configs override the delivery limit.
         limits: ShareLimits,
     },
     /// AlterShareGroupOffsets: reset start offsets (the group must have no members).
     AlterOffsets {
+        /// The group id; a share group is created when missing.
         group: String,
+        /// (topic, partition, new SPSO): each share-partition restarts there, its state epoch + 1.
         offsets: Vec<(String, i32, i64)>,
     },
     /// DeleteShareGroupOffsets: forget the state of whole topics (no members either).
     DeleteOffsets {
+        /// The group id.
         group: String,
+        /// Names of the topics whose share-partition states go.
         topics: Vec<String>,
     },
+    /// IncrementalAlterConfigs on a `GROUP` resource: sets or removes group configs; answers `Ok`.
     SetConfigs {
+        /// The group id (the group need not exist).
         group: String,
+        /// (config name, `Some(value)` to set or `None` to remove).
         ops: Vec<(String, Option<String>)>,
     },
+    /// DeleteGroups of a share group: GROUP_ID_NOT_FOUND when missing, NON_EMPTY_GROUP with
+    /// members.
     DeleteGroup {
+        /// The group id.
         group: String,
     },
 }
 
+/// The answer to a [`ShareCommand`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum ShareResponse {
+    /// To a `Join`: the member's new epoch and assignment.
     Member {
+        /// The member epoch (the group epoch after the join).
         member_epoch: i32,
+        /// Topic name -> partitions assigned to the member.
         assignment: BTreeMap<String, Vec<i32>>,
     },
     /// Per requested partition, the ranges acquired (maybe none).
     Acquired(Vec<Vec<Acquired>>),
     /// Per acknowledgement, in order: its partition's outcome.
     Acknowledged(Vec<AckOutcome>),
+    /// Done (the commands with nothing else to answer).
     Ok,
+    /// Refused; nothing changed.
     Error {
+        /// Kafka error code: GROUP_ID_NOT_FOUND (no share group of the id), UNKNOWN_MEMBER_ID or
+        /// NON_EMPTY_GROUP.
         code: i16,
+        /// Kafka's error message where it has one.
         message: String,
     },
 }
@@ -164,11 +224,15 @@ pub enum ShareResponse {
 /// The outcome of a partition's acknowledgements: 0 or a Kafka error code, and Kafka's message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AckOutcome {
+    /// NONE, UNKNOWN_TOPIC_OR_PARTITION (no share-partition), INVALID_REQUEST or
+    /// INVALID_RECORD_STATE.
     pub code: i16,
+    /// Kafka's error message; `None` on success.
     pub message: Option<String>,
 }
 
 impl AckOutcome {
+    /// Success.
     pub const OK: AckOutcome = AckOutcome {
         code: codes::NONE,
         message: None,
@@ -562,7 +626,6 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
     }
 }
 
-/// Group configs override the agent's defaults for lock duration and delivery limit.
 /// Whether the group's `share.isolation.level` is `read_committed` (default
 /// `read_uncommitted`, as Kafka's `GroupConfig.SHARE_ISOLATION_LEVEL_DEFAULT`).
 pub fn reads_committed(configs: &BTreeMap<String, String>) -> bool {
@@ -581,6 +644,9 @@ pub fn acquirable_end(configs: &BTreeMap<String, String>, log: &PartitionLog) ->
     }
 }
 
+/// The limits for a group: its `share.record.lock.duration.ms` and `share.delivery.count.limit`
+/// configs override the agent's `defaults` (unparsable values are ignored); `max_in_flight` is
+/// always the default.
 pub fn limits_of(configs: &BTreeMap<String, String>, defaults: &ShareLimits) -> ShareLimits {
     let num = |k: &str| configs.get(k).and_then(|v| v.parse::<i64>().ok());
     ShareLimits {

@@ -28,11 +28,18 @@ pub const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(remote = "Self")]
 pub struct MetaState {
+    /// Kafka's cluster id, set once by [`Command::InitCluster`]; empty before.
     pub cluster_id: String,
+    /// Topics by name.
     pub topics: BTreeMap<String, Topic>,
+    /// Registered agents (Kafka's brokers) by node id, as of their last heartbeat.
     pub agents: BTreeMap<i32, AgentInfo>,
+    /// Idempotent and transactional producers by producer id; expired after
+    /// [`PRODUCER_ID_EXPIRATION_MS`] of silence.
     pub producers: BTreeMap<i64, ProducerState>,
+    /// The producer id InitProducerId allocates next (ids start at 0 and are never reused).
     pub next_producer_id: i64,
+    /// The lowest node id a new agent may get (ids are never reused).
     pub next_agent_id: i32,
     /// Live index entries per segment object; an object at zero moves to `garbage`.
     pub object_refs: BTreeMap<String, u64>,
@@ -45,7 +52,7 @@ pub struct MetaState {
     /// `groups` as they load, so always empty in a live state.
     #[serde(default, rename = "share_groups", skip_serializing)]
     legacy_share_groups: BTreeMap<String, crate::groups::stored::LegacyShareGroup>,
-    /// Every group (classic, consumer, share), their committed offsets and configs.
+    /// Every group (classic, consumer, share, streams), their committed offsets and configs.
     #[serde(default)]
     pub groups: Groups,
     /// ACLs (CreateAcls / DeleteAcls), read by every agent's authorizer from its replica.
@@ -106,13 +113,17 @@ pub const RECENT_COMMIT_TTL_MS: i64 = 10 * 60 * 1000;
 /// A SCRAM credential (defined in `sluice-model`, so the security layer needs no quorum code).
 pub use sluice_model::ScramCredential;
 
+/// An agent (Kafka's broker) as its last heartbeat registered it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AgentInfo {
+    /// The agent's node id (Kafka's broker id); `< 0` in a heartbeat asking for a fresh one.
     pub agent_id: i32,
     /// The endpoint of the agent's first listener (clients of any other listener name use
     /// `listeners`).
     pub host: String,
+    /// The port of `host`.
     pub port: i32,
+    /// The agent's rack (Kafka's `broker.rack`), if any.
     pub rack: Option<String>,
     /// Proposer's clock at the last heartbeat; liveness is judged by readers against theirs.
     pub last_seen_ms: i64,
@@ -122,26 +133,36 @@ pub struct AgentInfo {
     pub listeners: Vec<(String, String, i32)>,
 }
 
+/// A topic: its id, config overrides and the offset index of each partition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Topic {
+    /// The topic's name.
     pub name: String,
+    /// The topic's id (Kafka's topic id, KIP-516); a re-created topic gets a new one.
     pub id: Uuid,
     /// Overrides only; defaults live with the agent's config.
     pub configs: BTreeMap<String, String>,
+    /// The partitions' offset indexes, by partition index.
     pub partitions: Vec<PartitionLog>,
+    /// Proposer's clock at creation (ms since the Unix epoch).
     pub created_ms: i64,
 }
 
 /// The offset index of one partition.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PartitionLog {
+    /// Kafka's log start offset: the first offset still readable (moved by retention and
+    /// DeleteRecords).
     pub log_start_offset: i64,
+    /// Kafka's high watermark: the offset the next appended record gets (everything below is
+    /// committed).
     pub high_watermark: i64,
     /// Base offset -> a run of batches stored contiguously in one object.
     pub chunks: BTreeMap<i64, Chunk>,
     /// Largest timestamp in the log and the base offset of the batch holding it
     /// (ListOffsets MAX_TIMESTAMP).
     pub max_timestamp: i64,
+    /// Base offset of the batch holding `max_timestamp`.
     pub max_timestamp_offset: i64,
     /// Producer id -> first offset of its open transaction here; the smallest is the last
     /// stable offset ([`PartitionLog::last_stable_offset`]).
@@ -167,12 +188,18 @@ pub struct PartitionLog {
 /// A run of batches of one partition, contiguous in one object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Chunk {
+    /// The object's key in the object store; empty for a transaction marker.
     pub object: String,
+    /// The object's size in bytes.
     pub object_len: u64,
+    /// Byte position of the chunk's first batch in the object.
     pub pos: u64,
+    /// Length of the chunk in bytes (its batches, back to back).
     pub len: u64,
     /// Offsets covered: `[base, base + records)`.
     pub records: i64,
+    /// Largest `maxTimestamp` of the chunk's batches (ms since the Unix epoch); retention and time
+    /// lookups use it.
     pub max_timestamp: i64,
     /// A transaction marker in place of stored bytes: the chunk holds one offset, has no
     /// object (`object` empty, `len` 0), and readers render its control batch.
@@ -180,9 +207,12 @@ pub struct Chunk {
     pub marker: Option<crate::txn::TxnMarker>,
 }
 
+/// A producer id and epoch, as InitProducerId answers them ([`CommandResponse::Producer`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProducerInfo {
+    /// The producer id (Kafka's `ProducerId`).
     pub producer_id: i64,
+    /// The producer epoch (Kafka's `ProducerEpoch`).
     pub producer_epoch: i16,
 }
 
@@ -193,6 +223,8 @@ pub struct ProducerState {
     /// The newest epoch handed out by InitProducerId or seen in a batch; what an epoch bump
     /// (KIP-360) must name. Batches are checked against each partition's own epoch.
     pub epoch: i16,
+    /// Proposer's clock at the producer's last InitProducerId or batch (ms since the Unix epoch);
+    /// its state expires [`PRODUCER_ID_EXPIRATION_MS`] later.
     pub last_update_ms: i64,
     /// Per topic and partition: the producer's state there (Kafka keeps producer state per
     /// partition: a partition without it accepts the producer's first batch at any sequence).
@@ -203,6 +235,7 @@ pub struct ProducerState {
 /// batches there and the last few of them, for dedupe and sequence continuity.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PartitionProducerState {
+    /// The producer epoch of the batches in `batches`; an older one is INVALID_PRODUCER_EPOCH.
     pub epoch: i16,
     /// The newest [`PRODUCER_BATCH_CACHE`] batches, newest last; never empty.
     pub batches: VecDeque<SeqEntry>,
@@ -319,11 +352,17 @@ impl From<ProducerStateRepr> for ProducerState {
     }
 }
 
+/// One appended batch of a producer on a partition (Kafka's `BatchMetadata`), for duplicate
+/// detection.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct SeqEntry {
+    /// The batch's base sequence.
     pub first_seq: i32,
+    /// The batch's last sequence (base + records - 1, wrapping at `i32::MAX`).
     pub last_seq: i32,
+    /// The offset the batch was appended at; a duplicate is answered with it.
     pub base_offset: i64,
+    /// The batch's `maxTimestamp` (ms since the Unix epoch).
     pub timestamp: i64,
 }
 
@@ -771,14 +810,18 @@ impl MetaState {
 
     // ---- reads ----
 
+    /// The topic named `name`, if any.
     pub fn topic(&self, name: &str) -> Option<&Topic> {
         self.topics.get(name)
     }
 
+    /// The topic whose id is `id`, if any (a linear scan over topics).
     pub fn topic_by_id(&self, id: Uuid) -> Option<&Topic> {
         self.topics.values().find(|t| t.id == id)
     }
 
+    /// The offset index of `topic`'s partition `partition`; `None` for an unknown topic or a
+    /// partition out of range.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionLog> {
         let t = self.topics.get(topic)?;
         if partition < 0 {

@@ -28,9 +28,11 @@ pub struct TableState {
     pub metadata: String,
     /// Commits so far; a commit must carry `version + 1`.
     pub version: u64,
+    /// The agent allowed to lease and commit, if any (an expired lease is kept until replaced).
     pub lease: Option<TableLease>,
     /// Records written, and how many of them had a value that could not be decoded.
     pub records: u64,
+    /// Of `records`, how many had a value that could not be decoded.
     pub malformed: u64,
     /// Proposer's clock at the newest commit.
     pub committed_ms: i64,
@@ -39,16 +41,25 @@ pub struct TableState {
 /// Which agent may write a table, until when (the proposers' clocks).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TableLease {
+    /// The holding agent's node id.
     pub agent_id: i32,
+    /// When the lease ends (ms since the Unix epoch, proposer's clock, exclusive): held while
+    /// `now_ms < expires_ms`.
     pub expires_ms: i64,
 }
 
 /// A table commit: the files are written; this makes them current.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TableCommit {
+    /// Name of the topic the table belongs to.
     pub topic: String,
+    /// The topic's current id; the commit is refused (UNKNOWN_TOPIC_OR_PARTITION) for another
+    /// incarnation.
     pub topic_id: Uuid,
+    /// The committing agent; must hold the lease ([`LEASE_NOT_HELD`] otherwise).
     pub agent_id: i32,
+    /// Proposer's clock at the commit (ms since the Unix epoch); the lease must not have expired by
+    /// then.
     pub now_ms: i64,
     /// Must be the table's `version + 1`.
     pub version: u64,
@@ -60,21 +71,31 @@ pub struct TableCommit {
     pub metadata: String,
     /// Records the commit added, and how many of them are malformed.
     pub records: u64,
+    /// Of `records`, how many had a value that could not be decoded.
     pub malformed: u64,
     /// The lease is extended to `now_ms + lease_ms`.
     pub lease_ms: i64,
 }
 
+/// A command on one topic's table, applied by [`apply`]: `Ok`, or an error with
+/// [`LEASE_NOT_HELD`], UNKNOWN_TOPIC_OR_PARTITION or INVALID_REQUEST.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum TableCommand {
     /// Takes or renews the lease: granted when free, expired, or already this agent's.
     Lease {
+        /// Name of the topic.
         topic: String,
+        /// The topic's current id (UNKNOWN_TOPIC_OR_PARTITION for another incarnation).
         topic_id: Uuid,
+        /// The agent asking for the lease.
         agent_id: i32,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
+        /// Lease length (ms): it runs until `now_ms + lease_ms`.
         lease_ms: i64,
     },
+    /// Makes a written table commit current (see [`TableCommit`]); INVALID_REQUEST when its version
+    /// or offsets do not follow the table's, [`LEASE_NOT_HELD`] without the lease.
     Commit(TableCommit),
 }
 

@@ -48,13 +48,22 @@ pub const DEFAULT_TRANSACTIONAL_ID_EXPIRATION_MS: i64 = 604_800_000;
 /// Kafka's `TransactionState`, with its names as ListTransactions reports them.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TxnState {
+    /// No transaction open (a new id, or after an epoch bump by InitProducerId).
     Empty,
+    /// A transaction is open: partitions or groups were added.
     Ongoing,
+    /// Kafka's state between EndTxn(commit) and its markers; never stored here (EndTxn is one
+    /// command).
     PrepareCommit,
+    /// Kafka's state between EndTxn(abort) and its markers; never stored here.
     PrepareAbort,
+    /// The last transaction committed.
     CompleteCommit,
+    /// The last transaction aborted (by EndTxn, a timeout, or a fencing InitProducerId).
     CompleteAbort,
+    /// Kafka's state of an expired id; never stored here (an expired id is removed).
     Dead,
+    /// Kafka's state while a timed-out transaction is fenced; never stored here.
     PrepareEpochFence,
 }
 
@@ -89,16 +98,22 @@ impl TxnState {
 /// One transactional id, Kafka's `TransactionMetadata`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TransactionMeta {
+    /// The current producer id of the transactional id (rotated when the epoch is exhausted).
     pub producer_id: i64,
+    /// The current producer epoch; requests with another epoch get PRODUCER_FENCED.
     pub producer_epoch: i16,
     /// The producer id and epoch before the last bump, -1 when none: a transaction version 2
     /// EndTxn retried after its answer was lost names these, and gets the same answer again.
     pub prev_producer_id: i64,
+    /// The epoch before the last bump, -1 when none (see `prev_producer_id`).
     pub prev_producer_epoch: i16,
     /// `transaction.timeout.ms` of the producer, in ms.
     pub timeout_ms: i32,
+    /// Where the transaction is in Kafka's state machine (only Empty, Ongoing, CompleteCommit and
+    /// CompleteAbort are stored).
     pub state: TxnState,
-    /// Partitions of the current (or last) transaction.
+    /// Partitions of the open transaction; emptied when it completes (DescribeTransactions, as
+    /// Kafka, lists none for a completed transaction).
     pub partitions: BTreeSet<(String, i32)>,
     /// Groups added by AddOffsetsToTxn, with the offsets TxnOffsetCommit staged for them;
     /// they become the groups' committed offsets when the transaction commits.
@@ -113,6 +128,7 @@ pub struct TransactionMeta {
 /// Every transactional id, and which id each transactional producer id belongs to.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Transactions {
+    /// Transactional id -> its state.
     pub by_id: BTreeMap<String, TransactionMeta>,
     /// Producer id -> transactional id (current and previous ids of each transactional id).
     pub by_producer: BTreeMap<i64, String>,
@@ -129,8 +145,11 @@ impl Transactions {
 /// A commit or abort marker stored in a partition's index in place of a control batch.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TxnMarker {
+    /// Producer id of the transaction the marker ends (the id its data was written with).
     pub producer_id: i64,
+    /// Producer epoch of the marker (the new epoch when the end bumped it).
     pub producer_epoch: i16,
+    /// `true` for a COMMIT marker, `false` for ABORT.
     pub commit: bool,
     /// Kafka's coordinator epoch in the marker's value (Sluice has one coordinator: 0).
     pub coordinator_epoch: i32,
@@ -140,8 +159,11 @@ pub struct TxnMarker {
 /// marker at `last_offset`, Fetch's `AbortedTransaction` (Kafka's `AbortedTxn`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AbortedTxn {
+    /// The aborted transaction's producer id.
     pub producer_id: i64,
+    /// First offset of the transaction's data in the partition (inclusive).
     pub first_offset: i64,
+    /// Offset of the abort marker (inclusive).
     pub last_offset: i64,
 }
 
@@ -152,67 +174,114 @@ pub enum TxnCommand {
     /// epoch is bumped, fencing earlier incarnations, and an open transaction is aborted.
     /// `expected` is KIP-360's producer id and epoch the client believes current (v3+).
     InitProducerId {
+        /// The producer's `transactional.id`.
         transactional_id: String,
+        /// The producer's `transaction.timeout.ms` (ms); the agent checks it against
+        /// `transaction.max.timeout.ms`.
         timeout_ms: i32,
+        /// KIP-360's (producer id, epoch) the client believes current; PRODUCER_FENCED unless it is
+        /// the current or previous pair.
         expected: Option<(i64, i16)>,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// AddPartitionsToTxn (the agent checked topics and ACLs).
     AddPartitions {
+        /// The producer's `transactional.id`; INVALID_PRODUCER_ID_MAPPING when unknown or of
+        /// another producer id.
         transactional_id: String,
+        /// The producer id the client holds.
         producer_id: i64,
+        /// The producer epoch the client holds; PRODUCER_FENCED when not the current one.
         producer_epoch: i16,
+        /// (topic, partition) to add; UNKNOWN_TOPIC_OR_PARTITION (nothing added) when one does not
+        /// exist.
         partitions: Vec<(String, i32)>,
+        /// Proposer's clock (ms since the Unix epoch); starts the transaction's timeout when it
+        /// opens.
         now_ms: i64,
     },
     /// AddOffsetsToTxn.
     AddOffsets {
+        /// The producer's `transactional.id`.
         transactional_id: String,
+        /// The producer id the client holds.
         producer_id: i64,
+        /// The producer epoch the client holds.
         producer_epoch: i16,
+        /// The consumer group whose offsets the transaction will commit.
         group: String,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// TxnOffsetCommit: offsets staged for `group`, committed with the transaction.
     /// `generation`/`member_id`/`instance_id` are checked as OffsetCommit's (v3+; -1/""
     /// skip the check).
     OffsetCommit {
+        /// The producer's `transactional.id`.
         transactional_id: String,
+        /// The producer id the client holds.
         producer_id: i64,
+        /// The producer epoch the client holds.
         producer_epoch: i16,
+        /// The consumer group the offsets are for.
         group: String,
+        /// The group generation (or KIP-848 member epoch) of the committing member; -1 skips the
+        /// check.
         generation: i32,
+        /// The committing member's id; "" skips the check.
         member_id: String,
+        /// The member's KIP-345 `group.instance.id`, if static.
         instance_id: Option<String>,
+        /// The offsets to stage; a later one for the same partition replaces an earlier one.
         offsets: Vec<OffsetCommitEntry>,
         /// TxnOffsetCommit v5+ (transaction version 2): the group joins the transaction
         /// implicitly, starting it if none is open; earlier versions need AddOffsetsToTxn first.
         #[serde(default)]
         implicit_add: bool,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// EndTxn: commit or abort. `bump` is transaction version 2's epoch bump (EndTxn v5+).
     End {
+        /// The producer's `transactional.id`; INVALID_PRODUCER_ID_MAPPING when unknown.
         transactional_id: String,
+        /// The producer id the client holds.
         producer_id: i64,
+        /// The producer epoch the client holds; PRODUCER_FENCED when not the current one.
         producer_epoch: i16,
+        /// `true` to commit, `false` to abort.
         commit: bool,
+        /// Transaction version 2 (EndTxn v5+): bump the epoch, answered with the new producer id
+        /// and epoch.
         bump: bool,
+        /// Proposer's clock (ms since the Unix epoch): the markers' and the offsets' time.
         now_ms: i64,
     },
     /// WriteTxnMarkers from an admin (Kafka's `Admin.abortTransaction` for a hanging
     /// transaction): a marker in each listed partition where the producer has an open
     /// transaction. Answers one code per partition.
     WriteMarkers {
+        /// The producer whose open transaction ends in the listed partitions.
         producer_id: i64,
+        /// The epoch written in the markers (not checked).
         producer_epoch: i16,
+        /// `true` for COMMIT markers, `false` for ABORT.
         commit: bool,
+        /// (topic, partition); each answers NONE or UNKNOWN_TOPIC_OR_PARTITION.
         partitions: Vec<(String, i32)>,
+        /// Proposer's clock (ms since the Unix epoch).
         now_ms: i64,
     },
     /// Aborts transactions open longer than their timeout (with an epoch bump, fencing the
     /// producer) and forgets ids idle past `id_expiration_ms`.
-    Expire { now_ms: i64, id_expiration_ms: i64 },
+    Expire {
+        /// Proposer's clock (ms since the Unix epoch).
+        now_ms: i64,
+        /// Kafka's `transactional.id.expiration.ms` (ms): ids idle longer with no open
+        /// transaction are removed.
+        id_expiration_ms: i64,
+    },
 }
 
 /// Applies a transaction command to the state.
