@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import struct
 import time
 
 import kafkawire as kw
@@ -196,8 +197,8 @@ def test_first_sequence_of_a_producer_without_state(both):
 
 def test_invalid_records(both):
     """Malformed produce input, each answered with its own code: two batches for one partition, a magic-1
-    header, a base offset other than 0, an idempotent batch with a negative sequence, and keyless records in a
-    compacted topic (per-record errors)."""
+    header, a base offset other than 0, an idempotent batch with a negative sequence, keyless records in a
+    compacted topic (per-record errors), a batch length beyond the data or below the header, no records."""
     def scenario(t):
         topic = t.topic("plain")
         compacted = t.topic("compacted", config={"cleanup.policy": "compact"})
@@ -212,7 +213,11 @@ def test_invalid_records(both):
                                                               base_sequence=-1)),
                  "keyless_in_compacted": (compacted, keyless),
                  "gzip_garbage": (topic, kw.encode_batch(records(2), T0, attributes=kw.CODEC_GZIP,
-                                                         compress=lambda b: b"not gzip at all" * 4))}
+                                                         compress=lambda b: b"not gzip at all" * 4)),
+                 # batchLength beyond the bytes sent, or below a v2 header; no records at all
+                 "length_beyond_data": (topic, good[:8] + struct.pack(">i", len(good) + 100) + good[12:]),
+                 "length_below_header": (topic, good[:8] + struct.pack(">i", 20) + good[12:]),
+                 "empty": (topic, b"")}
         out = {}
         with t.conn() as c:
             for name, (tp, batch) in cases.items():

@@ -175,8 +175,19 @@ impl LogValidator<'_> {
     /// Validates a partition's `records` and returns the batches to store (for Produce v3+,
     /// exactly one), recompressed and stamped as the topic requires.
     pub fn validate(&self, records: &Bytes) -> Result<Vec<(Bytes, BatchHeader)>, Rejection> {
-        // ProduceRequest.validateRecords: headers only, before anything else.
-        let first = BatchHeader::parse(records)?;
+        // ProduceRequest.validateRecords: headers only, before anything else. Kafka's batch
+        // iterator yields nothing for bytes that end before the first batch does, and the
+        // request is refused as holding no batch.
+        let first = match BatchHeader::parse(records) {
+            Err(BatchError::Truncated { .. }) => {
+                return Err(Rejection::InvalidRequestRecords(format!(
+                    "Produce requests with version {} must have at least one record batch per \
+                     partition",
+                    self.api_version
+                )))
+            }
+            parsed => parsed?,
+        };
         if self.api_version < 7 && first.compression() == Codec::Zstd.id() {
             return Err(Rejection::ZstdNeedsV7(self.api_version));
         }

@@ -478,7 +478,7 @@ pub fn apply(state: &mut MetaState, cmd: &ShareCommand) -> ShareResponse {
             for req in partitions {
                 let Some(log) = topics
                     .get(&req.topic)
-                    .and_then(|t| t.partitions.get(req.partition.max(0) as usize))
+                    .and_then(|t| t.partitions.get(usize::try_from(req.partition).ok()?))
                 else {
                     out.push(Vec::new());
                     continue;
@@ -887,6 +887,18 @@ mod tests {
                 partition: 0,
             }],
         }
+    }
+
+    #[test]
+    fn a_negative_partition_acquires_nothing_and_leaves_no_share_partition() {
+        let mut s = state_with(10);
+        apply(&mut s, &join_a());
+        let mut cmd = acquire_a(0, 4);
+        if let ShareCommand::Acquire { partitions, .. } = &mut cmd {
+            partitions[0].partition = -1;
+        }
+        assert_eq!(apply(&mut s, &cmd), ShareResponse::Acquired(vec![vec![]]));
+        assert!(s.groups.share("g").unwrap().partitions.is_empty());
     }
 
     #[test]
