@@ -47,9 +47,9 @@ pub struct OAuthConfig {
 }
 
 impl OAuthConfig {
-    /// Kafka's defaults for a JWKS URL: no issuer or audience check, principal from `sub`,
-    /// scopes from `scope`, no required scope, 30 s clock skew, [`default_algorithms`], JWKS
-    /// re-fetched at most every 10 s.
+    /// The defaults (Kafka's, where Kafka has the setting) for a JWKS URL: no issuer or audience
+    /// check, principal from `sub`, scopes from `scope`, no required scope, 30 s clock skew,
+    /// [`default_algorithms`], JWKS re-fetched at most every 10 s.
     pub fn new(jwks_url: impl Into<String>) -> Self {
         OAuthConfig {
             jwks_url: jwks_url.into(),

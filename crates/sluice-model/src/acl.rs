@@ -52,7 +52,7 @@ kafka_enum!(
         Any = 1,
         /// 2: a topic.
         Topic = 2,
-        /// 3: a group (consumer, share or streams).
+        /// 3: a group id (classic, consumer, share or streams group).
         Group = 3,
         /// 4: the cluster (name `kafka-cluster`).
         Cluster = 4,

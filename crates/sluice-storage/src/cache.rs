@@ -17,7 +17,7 @@ use foyer::{
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-/// Sizes and place of the block cache (the agent's `cache.*` settings).
+/// Sizes and place of the block cache (from the agent's cache flags).
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
     /// Disk tier directory; `None` keeps the cache in memory only.

@@ -13,7 +13,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-/// Which object store holds segments and tables (the `object_store` settings).
+/// Which object store to open: the data store (segments, tables) or the quorum's snapshot store.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ObjectStoreConfig {
     /// `file:///path`, `s3://bucket[/prefix]` or `memory://`.

@@ -25,7 +25,7 @@ pub enum TableError {
     /// Table metadata JSON could not be written or read.
     #[error("table metadata {location}: {source}")]
     Metadata {
-        /// The metadata file (object key or URL).
+        /// The metadata file: its object key, or its path in the table directory.
         location: String,
         /// The JSON error.
         source: serde_json::Error,
