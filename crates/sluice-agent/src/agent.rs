@@ -17,17 +17,26 @@ use crate::group_coordinator::GroupCoordinator;
 use crate::share::ShareCoordinator;
 use crate::writer::SegmentWriter;
 
+/// One running agent: its configuration, its metadata quorum client and replica, the block
+/// cache, the segment writer and the coordinators' in-memory state. Shared (`Arc`) by every
+/// connection and background task.
 pub struct Agent {
+    /// The agent's configuration, fixed at start.
     pub cfg: AgentConfig,
+    /// The metadata quorum client, with the local replica every read goes to.
     pub meta: MetaClient,
+    /// The block cache all reads of segment objects go through.
     pub cache: Arc<BlockCache>,
+    /// The segment writer produced batches are appended to.
     pub writer: SegmentWriter,
+    /// KIP-227 incremental fetch sessions of this agent's consumers.
     pub sessions: FetchSessions,
     /// Share sessions and share-group member liveness (KIP-932).
     pub share: ShareCoordinator,
     /// Group coordinator memory: member liveness, pending member ids (state lives in meta).
     pub groups: GroupCoordinator,
     agent_id: AtomicI32,
+    /// Cancelled when the agent shuts down; background tasks and the writer stop on it.
     pub shutdown: CancellationToken,
 }
 
@@ -102,10 +111,14 @@ impl Agent {
         }))
     }
 
+    /// The agent's id (Kafka's broker id): configured, or handed out by the quorum at
+    /// registration.
     pub fn id(&self) -> i32 {
         self.agent_id.load(Ordering::Relaxed)
     }
 
+    /// This agent as the quorum's agent table lists it, `last_seen_ms` now (ms since the Unix
+    /// epoch).
     pub fn self_info(&self) -> AgentInfo {
         AgentInfo {
             agent_id: self.id(),
@@ -163,6 +176,7 @@ impl Agent {
         }
     }
 
+    /// The cluster id (22 characters, set by the first agent that started), from the replica.
     pub fn cluster_id(&self) -> String {
         self.read(|s| s.cluster_id.clone())
     }

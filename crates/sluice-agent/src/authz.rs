@@ -17,9 +17,13 @@ use crate::request::RequestContext;
 /// A resource a request acts on.
 #[derive(Debug, Clone, Copy)]
 pub enum Res<'a> {
+    /// The topic of this name (ACL resource type TOPIC).
     Topic(&'a str),
+    /// The group (classic, consumer, share or streams) of this id (GROUP).
     Group(&'a str),
+    /// The cluster (CLUSTER, name `kafka-cluster`).
     Cluster,
+    /// The transactional id (TRANSACTIONAL_ID).
     TransactionalId(&'a str),
 }
 

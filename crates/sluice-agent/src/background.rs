@@ -30,6 +30,9 @@ use tokio::task::JoinSet;
 
 use crate::agent::{now_ms, Agent};
 
+/// Spawns the agent's background duties onto `tasks`: quorum heartbeat, retention, the
+/// janitor, compaction (when configured), share-group and group-coordinator expiry, transaction
+/// timeouts and the table job. Each stops when `agent.shutdown` is cancelled.
 pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
     tasks.spawn(heartbeat(agent.clone()));
     tasks.spawn(retention(agent.clone()));

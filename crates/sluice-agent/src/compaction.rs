@@ -92,8 +92,12 @@ pub enum JobKind {
     /// `delete_retention_ms` dropped; the partition's newest batch is kept whole when
     /// `keep_last` (so a fetch at any offset below the high watermark finds a batch).
     Clean {
+        /// The pass's clock, ms since the Unix epoch (tombstone ages are measured against it).
         now_ms: i64,
+        /// The topic's `delete.retention.ms`: tombstones whose timestamp is older than this
+        /// many ms are dropped.
         delete_retention_ms: i64,
+        /// Keep the partition's newest batch whole (the inputs reach the end of the log).
         keep_last: bool,
     },
 }
@@ -110,10 +114,15 @@ impl JobKind {
 /// One partition's run of consecutive index entries to rewrite.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
+    /// The topic's name.
     pub topic: String,
+    /// The topic's id (the swap is refused if the topic was recreated meanwhile).
     pub topic_id: Uuid,
+    /// The partition index.
     pub partition: i32,
+    /// The index entries to rewrite, `(base offset, chunk)`, consecutive and in offset order.
     pub inputs: Vec<(i64, Chunk)>,
+    /// Merge or clean.
     pub kind: JobKind,
 }
 
@@ -250,26 +259,39 @@ fn plan_clean(t: &Topic, p: &PartitionLog, now_ms: i64) -> Option<(Vec<(i64, Chu
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompactionError {
+    /// An input range could not be read through the block cache.
     #[error("reading {object}: {source}")]
     Read {
+        /// The input object's key.
         object: String,
+        /// The cache (or object store) error.
         source: sluice_storage::cache::CacheError,
     },
+    /// An input batch does not parse (header or records).
     #[error("a stored batch of {object} is malformed: {source}")]
     Malformed {
+        /// The input object's key.
         object: String,
+        /// What is wrong with the batch.
         source: sluice_protocol::batch::BatchError,
     },
+    /// An input batch could not be decompressed, or its cleaned records recompressed.
     #[error("recompressing a batch of {object}: {source}")]
     Codec {
+        /// The input object's key.
         object: String,
+        /// The codec error.
         source: sluice_protocol::compression::CodecError,
     },
+    /// The output object could not be uploaded.
     #[error("writing {object}: {source}")]
     Write {
+        /// The output object's key.
         object: String,
+        /// The object store error.
         source: object_store::Error,
     },
+    /// The quorum answered the swap with something unexpected, or did not answer (the text).
     #[error("the metadata quorum refused or did not answer the swap: {0}")]
     Swap(String),
 }
@@ -333,7 +355,9 @@ impl Output {
 /// The outcome of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobReport {
+    /// Bytes of the input entries (what was read).
     pub bytes_in: u64,
+    /// Bytes of the output object (what was written).
     pub bytes_out: u64,
     /// Whether the swap applied (false: the inputs changed meanwhile; the output is garbage).
     pub swapped: bool,

@@ -4,14 +4,19 @@ use std::time::Duration;
 
 use sluice_storage::CacheConfig;
 
+/// Everything an agent is configured with; fixed for the agent's life. [`Default`] binds and
+/// advertises `127.0.0.1:9092` (PLAINTEXT), with Kafka's defaults where Kafka has the setting.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     /// Wanted agent id; negative asks the quorum for a fresh one.
     pub agent_id: i32,
+    /// The address the main listener is bound to.
     pub listen: std::net::SocketAddr,
     /// Host and port clients are told to connect to (Metadata, DescribeCluster).
     pub advertised_host: String,
+    /// The advertised port (see `advertised_host`).
     pub advertised_port: i32,
+    /// `broker.rack`: the rack (or zone) Metadata reports for this agent; `None` for none.
     pub rack: Option<String>,
     /// Flush a segment once it holds this many bytes...
     pub flush_bytes: usize,
@@ -27,6 +32,7 @@ pub struct AgentConfig {
     pub default_partitions: i32,
     /// Agents not heard from for this long drop out of Metadata.
     pub agent_session: Duration,
+    /// How often the agent heartbeats to the quorum (keeping it in the live agent list).
     pub heartbeat_interval: Duration,
     /// Unreferenced objects older than this are deleted by the janitor.
     pub orphan_grace: Duration,
@@ -39,12 +45,14 @@ pub struct AgentConfig {
     /// `log.retention.ms` / `log.retention.bytes`: retention of topics without their own
     /// `retention.ms` / `retention.bytes` (`None`: Kafka's defaults, 7 days and unbounded).
     pub log_retention_ms: Option<i64>,
+    /// `log.retention.bytes` (see `log_retention_ms`); -1 for unbounded.
     pub log_retention_bytes: Option<i64>,
     /// `file.delete.delay.ms`: how long an object stays in the store after the index stopped
     /// referencing it, so that reads that resolved it just before still find it.
     pub file_delete_delay: Duration,
     /// Segment and log compaction ([`crate::compaction`]); `None` turns it off.
     pub compaction: Option<crate::compaction::CompactionConfig>,
+    /// The block cache's sizes and disk directory.
     pub cache: CacheConfig,
     /// The object store's URL (`s3://bucket/prefix`, `file:///dir`): DescribeLogDirs reports
     /// it as the agent's one log dir.

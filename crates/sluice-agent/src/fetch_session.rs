@@ -16,22 +16,29 @@ use uuid::Uuid;
 /// A partition as a session knows it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionKey {
+    /// The topic id (resolved from the name on Fetch v0-12; as sent for an unknown topic).
     pub topic_id: Uuid,
+    /// The topic name (resolved from the id on Fetch v13+; as sent for an unknown topic).
     pub topic: String,
+    /// The partition index.
     pub partition: i32,
 }
 
 /// What the client asked of a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionRequest {
+    /// The offset to fetch from.
     pub fetch_offset: i64,
+    /// The partition's byte limit (`partition_max_bytes`).
     pub max_bytes: i32,
 }
 
 /// What a response told the client of a partition: the basis of "has it changed".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionSent {
+    /// The high watermark the response carried.
     pub high_watermark: i64,
+    /// The log start offset the response carried.
     pub log_start_offset: i64,
 }
 
@@ -53,15 +60,20 @@ pub enum SessionMode {
     Incremental(i32),
 }
 
+/// This agent's fetch sessions, by session id (ids from 1, wrapping at `i32::MAX`).
 pub struct FetchSessions {
     sessions: Mutex<HashMap<i32, Session>>,
     capacity: usize,
     next_id: Mutex<i32>,
 }
 
+/// KIP-227's `FINAL_EPOCH`: with session id 0, a sessionless full fetch; with a session id,
+/// the session's last request (it is closed).
 pub const FINAL_EPOCH: i32 = -1;
 
 impl FetchSessions {
+    /// Room for `capacity` sessions (Kafka's `max.incremental.fetch.session.cache.slots`); a
+    /// new session beyond it evicts the least recently used one.
     pub fn new(capacity: usize) -> Self {
         FetchSessions {
             sessions: Mutex::new(HashMap::new()),
@@ -71,7 +83,9 @@ impl FetchSessions {
     }
 
     /// Resolves the partitions a fetch covers. `requested` are the partitions listed in the
-    /// request; `forgotten` those it drops.
+    /// request; `forgotten` those it drops. Errors: INVALID_FETCH_SESSION_EPOCH for an epoch
+    /// out of order (or not 0 / -1 with session id 0), FETCH_SESSION_ID_NOT_FOUND for an
+    /// unknown (or evicted) session.
     pub fn begin(
         &self,
         session_id: i32,

@@ -30,6 +30,8 @@ use crate::agent::{now_ms, Agent};
 /// How often the coordinator looks for expired sessions and overdue rebalances.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The classic and KIP-848 group coordinator's memory on this agent: member liveness, pending
+/// member ids and outstanding joins (group state itself lives in the quorum).
 #[derive(Default)]
 pub struct GroupCoordinator {
     inner: Mutex<Inner>,
@@ -84,12 +86,15 @@ impl GroupCoordinator {
             .insert(member.to_string(), now_ms());
     }
 
+    /// Drops `member`'s liveness (it left or was removed).
     pub fn forget(&self, group: &str, member: &str) {
         if let Some(m) = self.lock().last_seen.get_mut(group) {
             m.remove(member);
         }
     }
 
+    /// Remembers a member id handed out with MEMBER_ID_REQUIRED (KIP-394) until it joins (the
+    /// set is cleared when it passes 100 000 ids).
     pub fn add_pending(&self, group: &str, member: &str) {
         let mut g = self.lock();
         // Bounded: a client that never comes back must not grow this forever.
@@ -106,6 +111,8 @@ impl GroupCoordinator {
             .remove(&(group.to_string(), member.to_string()))
     }
 
+    /// Marks `member` as waiting in a JoinGroup or SyncGroup until the guard drops, exempting it
+    /// from session expiry meanwhile.
     pub fn awaiting(&self, group: &str, member: &str) -> AwaitingGuard<'_> {
         let key = (group.to_string(), member.to_string());
         *self.lock().awaiting.entry(key.clone()).or_default() += 1;
@@ -174,6 +181,7 @@ impl Agent {
             .unwrap_or_else(|| self.self_info())
     }
 
+    /// Whether this agent is `group`'s coordinator among the live agents.
     pub fn is_group_coordinator(&self, group: &str) -> bool {
         self.group_coordinator(group).agent_id == self.id()
     }

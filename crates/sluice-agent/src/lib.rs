@@ -9,6 +9,8 @@
 //! `*_txn`/`*_transactions` handlers) are quorum commands too: markers are index entries,
 //! and read_committed fetches use the last stable offset and aborted ranges of the replica.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod authz;
 pub mod background;

@@ -11,13 +11,18 @@ use sluice_meta::state::AgentInfo;
 /// Kafka's `security.protocol` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
+    /// `PLAINTEXT`: no TLS, no authentication (principal `User:ANONYMOUS`).
     Plaintext,
+    /// `SSL`: TLS, no SASL (no client certificates either).
     Ssl,
+    /// `SASL_PLAINTEXT`: SASL authentication over plain TCP.
     SaslPlaintext,
+    /// `SASL_SSL`: SASL authentication over TLS.
     SaslSsl,
 }
 
 impl SecurityProtocol {
+    /// The protocol named `s` (any case); `None` for another name.
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "PLAINTEXT" => Some(Self::Plaintext),
@@ -28,6 +33,7 @@ impl SecurityProtocol {
         }
     }
 
+    /// Kafka's name of the protocol, upper case (also the listener name).
     pub fn name(self) -> &'static str {
         match self {
             Self::Plaintext => "PLAINTEXT",
@@ -37,10 +43,12 @@ impl SecurityProtocol {
         }
     }
 
+    /// Whether connections are TLS (`SSL`, `SASL_SSL`).
     pub fn tls(self) -> bool {
         matches!(self, Self::Ssl | Self::SaslSsl)
     }
 
+    /// Whether clients must authenticate with SASL (`SASL_PLAINTEXT`, `SASL_SSL`).
     pub fn sasl(self) -> bool {
         matches!(self, Self::SaslPlaintext | Self::SaslSsl)
     }
@@ -51,25 +59,32 @@ impl SecurityProtocol {
 pub struct ListenerSpec {
     /// The listener name (here always the protocol's name).
     pub name: String,
+    /// What the port speaks.
     pub protocol: SecurityProtocol,
     /// `host:port` to bind.
     pub bind: String,
     /// What clients are told to connect to (filled in once the port is bound).
     pub advertised_host: String,
+    /// The advertised port.
     pub advertised_port: i32,
 }
 
+/// Why a `--listeners` entry does not parse; carries the entry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ListenerParseError {
+    /// Not `NAME://host:port` (no `://`, no port).
     #[error("listener '{0}' is not NAME://host:port")]
     Syntax(String),
+    /// The name is not a security protocol.
     #[error(
         "listener '{0}': unknown security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
     )]
     Protocol(String),
 }
 
-/// Splits `NAME://host:port` into (name, protocol, host:port).
+/// Splits `NAME://host:port` into (name, protocol, host:port); the name is the protocol's
+/// upper-case name (listener names other than the four protocols are not supported). Errors:
+/// [`ListenerParseError`].
 pub fn parse_listener(s: &str) -> Result<(String, SecurityProtocol, String), ListenerParseError> {
     let (name, addr) = s
         .split_once("://")

@@ -30,8 +30,11 @@ const NO_TIMESTAMP: i64 = -1;
 /// One partition's produce input, and what validating it needs.
 #[derive(Debug, Clone, Copy)]
 pub struct LogValidator<'a> {
+    /// The topic name (Kafka's error messages name the partition).
     pub topic: &'a str,
+    /// The partition index.
     pub partition: i32,
+    /// The topic's effective produce configs.
     pub policy: &'a ProducePolicy,
     /// The agent's clock, for timestamp bounds and LogAppendTime.
     pub now_ms: i64,
@@ -44,7 +47,9 @@ pub struct LogValidator<'a> {
 /// Kafka's `ProduceResponse.RecordError`: a record's index in its batch and why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
+    /// The record's 0-based position in its batch.
     pub batch_index: i32,
+    /// Why, in Kafka's words.
     pub message: String,
 }
 
@@ -71,7 +76,14 @@ pub enum Rejection {
     ZstdNeedsV7(i16),
     /// MESSAGE_TOO_LARGE (10): the batch, as received or as it would be stored.
     #[error("Message batch size is {size} bytes in append to partition {tp} which exceeds the maximum configured size of {max}.")]
-    TooLarge { size: usize, max: usize, tp: String },
+    TooLarge {
+        /// The batch's size, bytes.
+        size: usize,
+        /// The topic's `max.message.bytes`.
+        max: usize,
+        /// `topic-partition`, as Kafka names it.
+        tp: String,
+    },
     /// INVALID_TIMESTAMP (32) with per-record errors (KIP-937 bounds, or LogAppendTime sent by
     /// a producer).
     #[error("One or more records have been rejected due to invalid timestamp")]

@@ -11,7 +11,10 @@ use crate::agent::Agent;
 /// A partition's offsets as of one replica read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watermarks {
+    /// The first offset still readable (Kafka's log start offset).
     pub log_start_offset: i64,
+    /// The offset after the last committed record (Kafka's high watermark, which in Sluice is
+    /// also the log end offset).
     pub high_watermark: i64,
     /// The last stable offset (LSO): read_committed consumers read below it.
     pub last_stable_offset: i64,
@@ -19,7 +22,9 @@ pub struct Watermarks {
 
 /// The index entries a read from `offset` needs, copied out of the replica.
 pub struct ReadPlan {
+    /// The partition's offsets at planning time.
     pub marks: Watermarks,
+    /// The index entries to read, `(base offset, chunk)`, in offset order.
     pub chunks: Vec<(i64, Chunk)>,
 }
 
@@ -28,6 +33,7 @@ pub struct ReadPlan {
 pub const LEADER_EPOCH: i32 = 0;
 
 impl Agent {
+    /// The partition's offsets in the local replica; `None` for an unknown partition.
     pub fn watermarks(&self, topic: &str, partition: i32) -> Option<Watermarks> {
         self.read(|s| {
             s.partition(topic, partition).map(|p| Watermarks {
@@ -38,7 +44,8 @@ impl Agent {
         })
     }
 
-    /// Plans a read of up to `max_bytes` of index entries from `offset`.
+    /// Plans a read of up to `max_bytes` of index entries from `offset`. Errors:
+    /// UNKNOWN_TOPIC_OR_PARTITION, or OFFSET_OUT_OF_RANGE outside `[log start, high watermark]`.
     pub fn plan_read(
         &self,
         topic: &str,

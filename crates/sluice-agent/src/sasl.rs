@@ -39,12 +39,16 @@ pub const MAX_SASL_FRAME_BYTES: usize = 524_288;
 /// A mechanism this agent can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
+    /// `PLAIN` (RFC 4616), checked against the users' SCRAM credentials.
     Plain,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512` (RFC 5802, KIP-84).
     Scram(ScramMechanism),
+    /// `OAUTHBEARER` (RFC 7628, KIP-255), JWTs checked against the configured JWKS.
     OAuthBearer,
 }
 
 impl Mechanism {
+    /// The mechanism of a SASL name (exact, upper case, as Kafka); `None` for any other name.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "PLAIN" => Some(Self::Plain),
@@ -53,6 +57,7 @@ impl Mechanism {
         }
     }
 
+    /// The SASL name (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Plain => "PLAIN",
@@ -135,6 +140,7 @@ pub enum SaslClose {
     },
 }
 
+/// One connection's SASL state: which mechanism, who authenticated, until when.
 pub struct SaslConn {
     state: State,
     mechanism: Option<Mechanism>,
@@ -155,6 +161,7 @@ impl Default for SaslConn {
 }
 
 impl SaslConn {
+    /// A connection that has not sent a SaslHandshake yet.
     pub fn new() -> Self {
         SaslConn {
             state: State::AwaitingHandshake,
@@ -166,6 +173,7 @@ impl SaslConn {
         }
     }
 
+    /// `User:<name>` once authenticated; `None` before.
     pub fn principal(&self) -> Option<&str> {
         self.principal.as_deref()
     }

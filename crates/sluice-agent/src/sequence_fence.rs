@@ -104,6 +104,7 @@ impl SequenceFences {
         self.fences.len()
     }
 
+    /// Whether no fence is held.
     pub fn is_empty(&self) -> bool {
         self.fences.is_empty()
     }

@@ -41,13 +41,16 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a listener's connections share.
 pub struct ListenerCtx {
+    /// The listener name clients connected on (Metadata answers with its endpoints).
     pub name: String,
+    /// What the listener speaks.
     pub protocol: SecurityProtocol,
     /// Present exactly for SSL and SASL_SSL.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl ListenerCtx {
+    /// The `PLAINTEXT` listener: no TLS, no SASL.
     pub fn plaintext() -> Self {
         ListenerCtx {
             name: SecurityProtocol::Plaintext.name().into(),

@@ -23,11 +23,16 @@ struct ShareSession {
     partitions: BTreeSet<SharePartitionKey>,
 }
 
+/// This agent's share-group memory: share sessions and member liveness, keyed by
+/// (group id, member id).
 pub struct ShareCoordinator {
     sessions: Mutex<HashMap<(String, String), ShareSession>>,
     last_seen: Mutex<HashMap<(String, String), Instant>>,
+    /// Share groups: lock duration, delivery limit, in-flight bound per share-partition.
     pub limits: ShareLimits,
+    /// `group.share.session.timeout.ms`: a member not heard from for this long is proposed out.
     pub session_timeout: Duration,
+    /// `group.share.heartbeat.interval.ms`: the interval members are told to heartbeat at.
     pub heartbeat_interval: Duration,
 }
 
@@ -43,6 +48,7 @@ pub enum SessionStep {
 }
 
 impl ShareCoordinator {
+    /// A coordinator with no session and no member yet.
     pub fn new(
         limits: ShareLimits,
         session_timeout: Duration,
@@ -58,7 +64,9 @@ impl ShareCoordinator {
     }
 
     /// Validates a request's session epoch and updates the session's partitions; returns the
-    /// partitions the request covers (the session's, after adding and forgetting).
+    /// partitions the request covers (the session's, after adding and forgetting). Errors
+    /// (KIP-932): SHARE_SESSION_NOT_FOUND for an epoch > 0 without a session,
+    /// INVALID_SHARE_SESSION_EPOCH for an epoch out of order or below -1.
     pub fn session(
         &self,
         group: &str,
@@ -111,6 +119,7 @@ impl ShareCoordinator {
         }
     }
 
+    /// Records a heartbeat (or other request) of `member` now, keeping it alive.
     pub fn touch(&self, group: &str, member: &str) {
         self.last_seen
             .lock()
@@ -118,6 +127,7 @@ impl ShareCoordinator {
             .insert((group.to_string(), member.to_string()), Instant::now());
     }
 
+    /// Drops `member`'s liveness and share session (it left or was removed).
     pub fn forget(&self, group: &str, member: &str) {
         let key = (group.to_string(), member.to_string());
         self.last_seen.lock().expect("liveness lock").remove(&key);

@@ -108,17 +108,24 @@ pub fn policy(configs: &std::collections::BTreeMap<String, String>) -> Option<Ta
 /// Why a pass did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum TableJobError {
+    /// The topic was deleted, or `sluice.table.enable` is off; carries the topic name.
     #[error("topic {0} is gone or not a table topic")]
     NotATable(String),
+    /// The quorum refused the table lease or the commit (the state machine's message).
     #[error("the lease or commit was refused: {0}")]
     Refused(String),
+    /// A partition's stored batches could not be read.
     #[error("reading partition {partition}: {error:?}")]
     Read {
+        /// The partition index.
         partition: i32,
+        /// The read's Kafka error.
         error: kafka_protocol::error::ResponseError,
     },
+    /// Decoding records or writing table files failed.
     #[error(transparent)]
     Table(#[from] sluice_table::TableError),
+    /// A proposal to the quorum failed (no leader, timeout, ...).
     #[error("metadata quorum: {0}")]
     Meta(#[from] sluice_meta::MetaError),
 }
@@ -128,6 +135,7 @@ pub enum TableJobError {
 pub struct PassOutcome {
     /// Records written (0 when there was nothing new).
     pub records: u64,
+    /// Of those, records whose value could not be decoded (`_error` set).
     pub malformed: u64,
     /// Stored batch bytes read.
     pub bytes_read: u64,

@@ -18,11 +18,17 @@ use sluice_protocol::compression::Codec;
 /// ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
+    /// 1: `true` / `false` (any case).
     Boolean = 1,
+    /// 2: any string.
     String = 2,
+    /// 3: a 32-bit signed integer.
     Int = 3,
+    /// 5: a 64-bit signed integer.
     Long = 5,
+    /// 6: a double.
     Double = 6,
+    /// 7: a comma-separated list (items trimmed; the empty string is the empty list).
     List = 7,
 }
 
@@ -67,7 +73,9 @@ pub enum Validator {
 /// listed among the synonyms unless set).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BrokerSynonym {
+    /// The broker config's name, e.g. `log.retention.ms`.
     pub name: &'static str,
+    /// Its Kafka default; `None` when Kafka's default is null.
     pub default: Option<&'static str>,
 }
 
@@ -75,11 +83,17 @@ pub struct BrokerSynonym {
 /// of what it does in Sluice (DescribeConfigs' documentation).
 #[derive(Debug, Clone, Copy)]
 pub struct TopicConfigDef {
+    /// Kafka's config name, e.g. `retention.ms`.
     pub name: &'static str,
+    /// The value type, which the value must parse as.
     pub ty: ConfigType,
+    /// Kafka's default, as text (what DescribeConfigs shows with source DEFAULT_CONFIG).
     pub default: &'static str,
+    /// The check beyond the type.
     pub validator: Validator,
+    /// The broker config Kafka lists as synonym, if any.
     pub broker: Option<BrokerSynonym>,
+    /// What the config does in Sluice (DescribeConfigs v3+ `documentation`).
     pub doc: &'static str,
 }
 
@@ -232,8 +246,11 @@ pub enum ConfigError {
     /// A value the type or validator refuses; `shown` is the value as Kafka prints it.
     #[error("Invalid value {shown} for configuration {name}: {reason}")]
     Invalid {
+        /// The config's name.
         name: String,
+        /// The offending value (or list item) as Kafka prints it.
         shown: String,
+        /// Kafka's reason, e.g. "Value must be at least -1".
         reason: String,
     },
     /// A refusal Kafka words on its own (not "Invalid value ...").
@@ -241,10 +258,18 @@ pub enum ConfigError {
     Refused(&'static str),
     /// `sluice.table.mode=latest` on a topic whose `cleanup.policy` lacks `compact`.
     #[error("sluice.table.mode=latest requires cleanup.policy to include compact (cleanup.policy is {policy:?}): a latest-value table keeps one row per key, which only a compacted topic promises")]
-    LatestNeedsCompact { policy: String },
+    LatestNeedsCompact {
+        /// The effective `cleanup.policy`.
+        policy: String,
+    },
     /// Kafka's cross-config check of `LogConfig.validateValues`.
     #[error("conflict topic config setting min.compaction.lag.ms ({min}) > max.compaction.lag.ms ({max})")]
-    CompactionLag { min: i64, max: i64 },
+    CompactionLag {
+        /// The effective `min.compaction.lag.ms`.
+        min: i64,
+        /// The effective `max.compaction.lag.ms`.
+        max: i64,
+    },
 }
 
 /// Java's `Double.toString` for the values configs hold (`2` prints as `2.0`).
@@ -256,7 +281,9 @@ fn java_double(v: f64) -> String {
     }
 }
 
-/// Validates one config value against its row: Kafka's type parse, then its validator.
+/// Validates one config value against its row: Kafka's type parse, then its validator (the
+/// value is trimmed first). Errors: [`ConfigError::Unknown`] for a name with no row,
+/// [`ConfigError::Invalid`] or [`ConfigError::Refused`] for a value Kafka refuses.
 pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
     let def = lookup(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
     let v = value.trim();
@@ -380,6 +407,8 @@ pub fn validate(name: &str, value: &str) -> Result<(), ConfigError> {
 /// Validates a topic's whole set of overrides: every value on its own, then Kafka's checks
 /// across configs (`LogConfig.validateValues`). CreateTopics, AlterConfigs and
 /// IncrementalAlterConfigs call this on the overrides the topic would end up with.
+/// Errors: the first of [`validate`]'s, then [`ConfigError::CompactionLag`] or
+/// [`ConfigError::LatestNeedsCompact`].
 pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     for (k, v) in overrides {
         validate(k, v)?;
@@ -405,7 +434,8 @@ pub fn validate_all(overrides: &BTreeMap<String, String>) -> Result<(), ConfigEr
     Ok(())
 }
 
-/// Effective value: the topic's override, else the cluster default, else Kafka's default.
+/// Effective value: the topic's override, else the cluster default, else Kafka's default (the
+/// empty string for a name with no row).
 pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     if let Some(v) = overrides.get(name) {
         return v;
@@ -420,14 +450,18 @@ pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> &'a
 /// and Kafka's `ConfigSource` id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigSynonym {
+    /// The topic or broker config's name.
     pub name: String,
+    /// Its value there.
     pub value: String,
+    /// Kafka's `ConfigSource` id ([`crate::handlers::config_source`]).
     pub source: i8,
 }
 
 /// One topic config as DescribeConfigs and CreateTopics (v5+) report it.
 #[derive(Debug, Clone)]
 pub struct DescribedConfig {
+    /// The config's row (name, type, documentation).
     pub def: &'static TopicConfigDef,
     /// The effective value.
     pub value: String,
@@ -504,14 +538,19 @@ pub struct ProducePolicy {
     pub compression: Option<Codec>,
     /// KIP-390 `compression.<codec>.level` of that codec, when it has levels.
     pub compression_level: Option<i32>,
-    /// KIP-937 `message.timestamp.before.max.ms` / `after.max.ms`, in ms (CreateTime only).
+    /// KIP-937 `message.timestamp.before.max.ms`: how far, in ms, a CreateTime timestamp may
+    /// lie in the past (`i64::MAX` when unparsable).
     pub timestamp_before_max_ms: i64,
+    /// KIP-937 `message.timestamp.after.max.ms`: how far, in ms, a CreateTime timestamp may
+    /// lie in the future (`i64::MAX` when unparsable).
     pub timestamp_after_max_ms: i64,
     /// `cleanup.policy` includes `compact`: every record needs a key.
     pub compacted: bool,
 }
 
 impl ProducePolicy {
+    /// The policy of `topic` from its effective configs (unparsable `max.message.bytes` falls
+    /// back to Kafka's default, 1048588).
     pub fn of(topic: &Topic) -> Self {
         let get = |name| effective(&topic.configs, name);
         let long = |name| get(name).trim().parse::<i64>().unwrap_or(i64::MAX);

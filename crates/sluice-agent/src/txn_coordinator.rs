@@ -25,10 +25,15 @@ use crate::request::RequestContext;
 /// TRANSACTION_ABORTABLE (older clients get INVALID_TXN_STATE), as Kafka answers them.
 #[derive(Debug, Clone, Copy)]
 pub enum TxnApi {
+    /// InitProducerId (22): PRODUCER_FENCED from v4.
     InitProducerId,
+    /// AddPartitionsToTxn (24): PRODUCER_FENCED from v2.
     AddPartitionsToTxn,
+    /// AddOffsetsToTxn (25): PRODUCER_FENCED from v2.
     AddOffsetsToTxn,
+    /// TxnOffsetCommit (28): PRODUCER_FENCED from v3.
     TxnOffsetCommit,
+    /// EndTxn (26): PRODUCER_FENCED from v2.
     EndTxn,
 }
 

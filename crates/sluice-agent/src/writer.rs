@@ -76,20 +76,27 @@ use crate::sequence_fence::SequenceFences;
 /// A partition as the writer groups it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PartitionKey {
+    /// The topic name.
     pub topic: String,
+    /// The topic id (the commit is refused for a topic recreated under the same name).
     pub topic_id: Uuid,
+    /// The partition index.
     pub partition: i32,
 }
 
 /// Why a batch was not committed. Every variant is retriable for the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
+    /// The segment object could not be uploaded (or fsynced), or an earlier segment's upload
+    /// failed; nothing of it is in the log.
     #[error("object store write failed: {0}")]
     Upload(String),
     /// The commit's fate is unknown (the quorum did not answer): the client must retry, and
     /// idempotent producers' retries are deduplicated.
     #[error("metadata commit failed: {0}")]
     Commit(String),
+    /// The writer stopped (the agent is shutting down) before answering: the batch may or may
+    /// not be in the log.
     #[error("agent is shutting down")]
     ShuttingDown,
 }
@@ -164,6 +171,8 @@ struct Shared {
     linger: Duration,
 }
 
+/// The agent's one segment writer: appends go in, committed offsets come out (see the module
+/// docs for the cutter and committer tasks).
 pub struct SegmentWriter {
     shared: Arc<Shared>,
     tasks: std::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,

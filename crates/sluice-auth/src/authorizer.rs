@@ -39,6 +39,7 @@ impl AuthorizerConfig {
             .collect()
     }
 
+    /// Whether `principal` (`User:admin`) is one of `super_users`, compared exactly.
     pub fn is_super_user(&self, principal: &str) -> bool {
         self.super_users.iter().any(|s| s == principal)
     }

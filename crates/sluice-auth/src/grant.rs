@@ -6,18 +6,30 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
+/// The `grant_type` form value of the JWT-bearer grant (RFC 7523 section 2.1).
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
+/// Why signing an assertion or exchanging it for a token failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
+    /// The private key PEM does not parse as a key of the algorithm's family.
     #[error("private key: {0}")]
     Key(String),
+    /// `jsonwebtoken` could not sign the claims.
     #[error("signing the assertion: {0}")]
     Sign(String),
+    /// The HTTP request failed (connect, TLS, 30 s timeout, reading the body).
     #[error("token endpoint: {0}")]
     Http(String),
+    /// The token endpoint answered with a non-2xx status.
     #[error("token endpoint refused the assertion: HTTP {status}: {body}")]
-    Refused { status: u16, body: String },
+    Refused {
+        /// The HTTP status code.
+        status: u16,
+        /// The response body, as sent (usually an RFC 6749 error JSON).
+        body: String,
+    },
+    /// The 2xx answer is not JSON or has no string `access_token`; carries the body.
     #[error("token endpoint answer has no access_token: {0}")]
     NoToken(String),
 }
@@ -25,15 +37,23 @@ pub enum GrantError {
 /// What the assertion says and how it is signed.
 #[derive(Debug, Clone)]
 pub struct Assertion {
+    /// The JWS algorithm: ES256 / ES384 take an EC key, every other one an RSA key.
     pub algorithm: Algorithm,
+    /// The JWS header's `kid`, so the endpoint picks the right public key; `None` omits it.
     pub kid: Option<String>,
+    /// The `iss` claim (usually the client id).
     pub iss: String,
+    /// The `sub` claim (the principal the token is for).
     pub sub: String,
+    /// The `aud` claim (usually the token endpoint URL).
     pub aud: String,
+    /// `exp - iat`; whole seconds (sub-second parts are dropped).
     pub lifetime: Duration,
 }
 
-/// Signs `a` with the PEM private key (RSA for RS*/PS*, EC for ES*).
+/// Signs `a` with the PEM private key (RSA for RS*/PS*, EC for ES*) into a compact JWS with
+/// `iat` = `nbf` = now (s since the Unix epoch), `exp` = now + lifetime and a random 128-bit
+/// hex `jti`. Errors: [`GrantError::Key`], [`GrantError::Sign`].
 pub fn sign_assertion(a: &Assertion, private_key_pem: &[u8]) -> Result<String, GrantError> {
     let key = match a.algorithm {
         Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(private_key_pem),
@@ -60,7 +80,9 @@ pub fn sign_assertion(a: &Assertion, private_key_pem: &[u8]) -> Result<String, G
     jsonwebtoken::encode(&header, &claims, &key).map_err(|e| GrantError::Sign(e.to_string()))
 }
 
-/// Exchanges a signed assertion at `token_endpoint`; returns the access token.
+/// Exchanges a signed assertion at `token_endpoint` (an RFC 7523 form POST with optional
+/// `scope` and `client_id`, 30 s timeout); returns the `access_token` of the JSON answer.
+/// Errors: [`GrantError::Http`], [`GrantError::Refused`], [`GrantError::NoToken`].
 pub async fn exchange(
     token_endpoint: &str,
     assertion: &str,

@@ -11,6 +11,8 @@
 //! - [`tls`]: a rustls `ServerConfig` from PEM files, on the aws-lc-rs provider the rest of the
 //!   tree already builds.
 
+#![warn(missing_docs)]
+
 pub mod authorizer;
 pub mod grant;
 pub mod oauth;
@@ -24,7 +26,10 @@ pub mod tls;
 pub enum AuthError {
     /// Wrong password, unknown user: the client learns only that the credentials were invalid.
     #[error("invalid credentials for user '{user}'")]
-    InvalidCredentials { user: String },
+    InvalidCredentials {
+        /// The user name the client gave.
+        user: String,
+    },
     /// The client's message does not parse.
     #[error("malformed SASL message: {0}")]
     Malformed(String),

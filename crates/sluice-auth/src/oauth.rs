@@ -47,6 +47,9 @@ pub struct OAuthConfig {
 }
 
 impl OAuthConfig {
+    /// The defaults (Kafka's, where Kafka has the setting) for a JWKS URL: no issuer or audience
+    /// check, principal from `sub`, scopes from `scope`, no required scope, 30 s clock skew,
+    /// [`default_algorithms`], JWKS re-fetched at most every 10 s.
     pub fn new(jwks_url: impl Into<String>) -> Self {
         OAuthConfig {
             jwks_url: jwks_url.into(),
@@ -62,6 +65,7 @@ impl OAuthConfig {
     }
 }
 
+/// The default allow-list: RS256/384/512, PS256/384/512, ES256, ES384 (no HMAC, no EdDSA).
 pub fn default_algorithms() -> Vec<Algorithm> {
     use Algorithm::*;
     vec![RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384]
@@ -97,6 +101,8 @@ pub fn parse_algorithm(name: &str) -> Result<Algorithm, AlgorithmError> {
 /// A validated token: who, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidToken {
+    /// The value of the configured principal claim (`sub` by default), as the principal's
+    /// name (the connection makes it `User:<name>`).
     pub principal: String,
     /// `exp`, in milliseconds since the epoch.
     pub expires_ms: i64,
@@ -123,6 +129,8 @@ impl std::fmt::Debug for JwtValidator {
 }
 
 impl JwtValidator {
+    /// A validator with an empty key cache (the JWKS is fetched on first use, with a 5 s HTTP
+    /// timeout).
     pub fn new(cfg: OAuthConfig) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -138,6 +146,7 @@ impl JwtValidator {
         }
     }
 
+    /// The settings this validator checks tokens against.
     pub fn config(&self) -> &OAuthConfig {
         &self.cfg
     }

@@ -17,15 +17,19 @@ use crate::AuthError;
 /// Kafka's `ScramMechanism` ids, as AlterUserScramCredentials names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScramMechanism {
+    /// SCRAM-SHA-256 (id 1): 32-byte keys.
     Sha256 = 1,
+    /// SCRAM-SHA-512 (id 2): 64-byte keys.
     Sha512 = 2,
 }
 
-/// Kafka's bounds on a credential's iteration count.
+/// Kafka's lower bound on a credential's iteration count (inclusive).
 pub const MIN_ITERATIONS: i32 = 4096;
+/// Kafka's upper bound on a credential's iteration count (inclusive).
 pub const MAX_ITERATIONS: i32 = 16384;
 
 impl ScramMechanism {
+    /// The mechanism of a Kafka wire id (1 or 2); `None` for any other id.
     pub fn from_id(id: i8) -> Option<Self> {
         match id {
             1 => Some(Self::Sha256),
@@ -34,6 +38,8 @@ impl ScramMechanism {
         }
     }
 
+    /// The mechanism of a SASL mechanism name (`SCRAM-SHA-256`, `SCRAM-SHA-512`, exact case);
+    /// `None` for any other name.
     pub fn from_sasl_name(name: &str) -> Option<Self> {
         match name {
             "SCRAM-SHA-256" => Some(Self::Sha256),
@@ -42,10 +48,12 @@ impl ScramMechanism {
         }
     }
 
+    /// Kafka's wire id: 1 for SHA-256, 2 for SHA-512.
     pub fn id(self) -> i8 {
         self as i8
     }
 
+    /// The SASL mechanism name clients ask for in SaslHandshake.
     pub fn sasl_name(self) -> &'static str {
         match self {
             Self::Sha256 => "SCRAM-SHA-256",
@@ -140,7 +148,12 @@ pub enum ScramStep {
     /// Send these bytes and wait for the next message.
     Continue(Vec<u8>),
     /// Authenticated as this user; send these bytes (the server signature).
-    Success { user: String, reply: Vec<u8> },
+    Success {
+        /// The authenticated user name (without `User:`).
+        user: String,
+        /// The server-final message (`v=<base64 server signature>`).
+        reply: Vec<u8>,
+    },
 }
 
 /// One SCRAM exchange.
@@ -150,6 +163,7 @@ pub struct ScramServer {
 }
 
 impl ScramServer {
+    /// An exchange waiting for the client-first message.
     pub fn new(mech: ScramMechanism) -> Self {
         ScramServer {
             mech,
@@ -158,6 +172,11 @@ impl ScramServer {
     }
 
     /// Feeds one client message. `lookup` finds a user's credential for this mechanism.
+    /// The first message gets [`ScramStep::Continue`] (server-first), the second
+    /// [`ScramStep::Success`]. Errors: [`AuthError::Malformed`] for a message that does not
+    /// parse or a nonce mismatch, [`AuthError::InvalidCredentials`] for an unknown user or a
+    /// wrong proof, [`AuthError::IllegalState`] for a message after the exchange ended (the
+    /// exchange also ends on any error).
     pub fn step(
         &mut self,
         msg: &[u8],

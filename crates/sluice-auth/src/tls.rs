@@ -7,17 +7,32 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+/// Why a listener's TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
+    /// The certificate file is unreadable, is not PEM, or has no CERTIFICATE block.
     #[error("reading certificates from {path}: {reason}")]
-    Certificates { path: String, reason: String },
+    Certificates {
+        /// The certificate chain file, as configured.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The key file is unreadable or holds no PKCS#8, PKCS#1 or SEC1 private key.
     #[error("reading the private key from {path}: {reason}")]
-    Key { path: String, reason: String },
+    Key {
+        /// The private key file, as configured.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// rustls refused the pair (e.g. the key does not match the certificate).
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
 }
 
-/// A server config on the aws-lc-rs provider, TLS 1.2 and 1.3, no client certificates.
+/// A server config on the aws-lc-rs provider, TLS 1.2 and 1.3, no client certificates, from
+/// a PEM chain (leaf first) and a PEM private key. Errors: [`TlsConfigError`].
 pub fn server_config(
     cert_pem: &Path,
     key_pem: &Path,

@@ -24,10 +24,10 @@ pub const WILDCARD_HOST: &str = "*";
 pub const CLUSTER_NAME: &str = "kafka-cluster";
 
 macro_rules! kafka_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $id:expr),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $id:expr),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub enum $name { $($variant),* }
+        pub enum $name { $($(#[$vm])* $variant),* }
 
         impl $name {
             /// Kafka's wire id.
@@ -46,13 +46,21 @@ macro_rules! kafka_enum {
 kafka_enum!(
     /// Kafka's `ResourceType`.
     ResourceType {
+        /// 0: an id this version does not know (never stored).
         Unknown = 0,
+        /// 1: filters only: any resource type.
         Any = 1,
+        /// 2: a topic.
         Topic = 2,
+        /// 3: a group id (classic, consumer, share or streams group).
         Group = 3,
+        /// 4: the cluster (name `kafka-cluster`).
         Cluster = 4,
+        /// 5: a transactional id.
         TransactionalId = 5,
+        /// 6: a delegation token (Sluice issues none).
         DelegationToken = 6,
+        /// 7: a user principal (KIP-373; delegation tokens for other users).
         User = 7,
     }
 );
@@ -60,10 +68,15 @@ kafka_enum!(
 kafka_enum!(
     /// Kafka's `PatternType`.
     PatternType {
+        /// 0: an id this version does not know (never stored).
         Unknown = 0,
+        /// 1: filters only: any pattern type, exact name.
         Any = 1,
+        /// 2: filters only: every pattern that applies to the named resource.
         Match = 2,
+        /// 3: the name itself, or `*` for every resource of the type.
         Literal = 3,
+        /// 4: every resource whose name starts with the name (KIP-290).
         Prefixed = 4,
     }
 );
@@ -71,21 +84,37 @@ kafka_enum!(
 kafka_enum!(
     /// Kafka's `AclOperation`.
     AclOperation {
+        /// 0: an id this version does not know (never stored).
         Unknown = 0,
+        /// 1: filters only: any operation.
         Any = 1,
+        /// 2: every operation.
         All = 2,
+        /// 3: READ (fetch, consume as a group member, OffsetFetch...).
         Read = 3,
+        /// 4: WRITE (produce, transactional ids).
         Write = 4,
+        /// 5: CREATE (topics).
         Create = 5,
+        /// 6: DELETE (topics, records, groups).
         Delete = 6,
+        /// 7: ALTER (partitions, ACLs, ...).
         Alter = 7,
+        /// 8: DESCRIBE (metadata, offsets, groups, ACLs...).
         Describe = 8,
+        /// 9: CLUSTER_ACTION (broker-to-broker requests such as WriteTxnMarkers).
         ClusterAction = 9,
+        /// 10: DESCRIBE_CONFIGS.
         DescribeConfigs = 10,
+        /// 11: ALTER_CONFIGS.
         AlterConfigs = 11,
+        /// 12: IDEMPOTENT_WRITE (InitProducerId without a transactional id).
         IdempotentWrite = 12,
+        /// 13: CREATE_TOKENS (delegation tokens, KIP-373).
         CreateTokens = 13,
+        /// 14: DESCRIBE_TOKENS (delegation tokens, KIP-373).
         DescribeTokens = 14,
+        /// 15: TWO_PHASE_COMMIT (KIP-939).
         TwoPhaseCommit = 15,
     }
 );
@@ -93,9 +122,13 @@ kafka_enum!(
 kafka_enum!(
     /// Kafka's `AclPermissionType`.
     AclPermissionType {
+        /// 0: an id this version does not know (never stored).
         Unknown = 0,
+        /// 1: filters only: either permission.
         Any = 1,
+        /// 2: the entry denies the operation (a DENY wins over any ALLOW).
         Deny = 2,
+        /// 3: the entry allows the operation.
         Allow = 3,
     }
 );
@@ -103,8 +136,11 @@ kafka_enum!(
 /// A resource pattern an ACL applies to (only LITERAL and PREFIXED are stored).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ResourcePattern {
+    /// The kind of resource (topic, group, cluster, ...); never `Any` or `Unknown` once stored.
     pub resource_type: ResourceType,
+    /// How `name` is matched: `Literal` (exact, or the wildcard `*`) or `Prefixed`.
     pub pattern_type: PatternType,
+    /// The resource name, or the prefix for `Prefixed`; `kafka-cluster` for the cluster.
     pub name: String,
 }
 
@@ -115,40 +151,53 @@ pub struct AccessControlEntry {
     pub principal: String,
     /// An IP address, or `*`.
     pub host: String,
+    /// What the entry allows or denies (`All` covers every operation).
     pub operation: AclOperation,
+    /// `Allow` or `Deny` (a matching DENY wins over any ALLOW, as in Kafka).
     pub permission: AclPermissionType,
 }
 
 /// One ACL: a pattern and an entry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AclBinding {
+    /// The resources the ACL applies to.
     pub pattern: ResourcePattern,
+    /// Who, from where, which operation, allow or deny.
     pub entry: AccessControlEntry,
 }
 
 /// Why a binding cannot be stored (Kafka answers INVALID_REQUEST with these words).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidAcl {
+    /// The resource type is `Unknown` or `Any`.
     #[error("Invalid resourceType {0:?}")]
     ResourceType(ResourceType),
+    /// The pattern type is not `Literal` or `Prefixed`.
     #[error("Invalid patternType {0:?}")]
     PatternType(PatternType),
+    /// The operation is `Unknown` or `Any`.
     #[error("Invalid operation {0:?}")]
     Operation(AclOperation),
+    /// The permission type is `Unknown` or `Any`.
     #[error("Invalid permissionType {0:?}")]
     Permission(AclPermissionType),
+    /// The resource name is empty.
     #[error("Resource name should not be empty")]
     EmptyName,
+    /// A CLUSTER pattern names something other than `kafka-cluster`.
     #[error("The only valid name for the CLUSTER resource is kafka-cluster")]
     ClusterName,
+    /// The principal is not `Type:name` with a non-empty type.
     #[error("Could not parse principal from `{0}` (no colon is found)")]
     Principal(String),
+    /// The host is empty.
     #[error("Invalid host {0}")]
     Host(String),
 }
 
 impl AclBinding {
-    /// Kafka's checks on a binding before it is created.
+    /// Kafka's checks on a binding before it is created (CreateAcls); the first failing check
+    /// is the error.
     pub fn validate(&self) -> Result<(), InvalidAcl> {
         let p = &self.pattern;
         let e = &self.entry;
@@ -190,12 +239,20 @@ impl AclBinding {
 /// Kafka's `AclBindingFilter`: `None` name / principal / host match anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclBindingFilter {
+    /// The resource type to match, or `Any`.
     pub resource_type: ResourceType,
+    /// The resource name to match (see `pattern_type`); `None` matches every name.
     pub name: Option<String>,
+    /// `Any` (any pattern type, exact name), `Match` (every pattern that applies to `name`),
+    /// or `Literal` / `Prefixed` (that pattern type, exact name).
     pub pattern_type: PatternType,
+    /// The exact principal (`User:alice`); `None` matches every principal.
     pub principal: Option<String>,
+    /// The exact host; `None` matches every host.
     pub host: Option<String>,
+    /// The operation to match, or `Any`.
     pub operation: AclOperation,
+    /// The permission type to match, or `Any`.
     pub permission: AclPermissionType,
 }
 
@@ -253,6 +310,7 @@ impl AclBindingFilter {
             && (self.permission == AclPermissionType::Any || self.permission == e.permission)
     }
 
+    /// Kafka's `AclBindingFilter.matches`: both the pattern and the entry match.
     pub fn matches(&self, b: &AclBinding) -> bool {
         self.matches_pattern(&b.pattern) && self.matches_entry(&b.entry)
     }
@@ -313,10 +371,12 @@ impl Acls {
         })
     }
 
+    /// Whether no ACL is stored.
     pub fn is_empty(&self) -> bool {
         self.by_pattern.is_empty()
     }
 
+    /// The number of bindings (entries across every pattern).
     pub fn len(&self) -> usize {
         self.by_pattern.values().map(BTreeSet::len).sum()
     }

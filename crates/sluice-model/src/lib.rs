@@ -6,6 +6,8 @@
 //! `sluice-meta` re-exports them where they always were (`sluice_meta::acl`,
 //! `sluice_meta::state::ScramCredential`).
 
+#![warn(missing_docs)]
+
 pub mod acl;
 
 use serde::{Deserialize, Serialize};

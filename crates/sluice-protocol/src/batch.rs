@@ -15,19 +15,40 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 const CRC_START: usize = 21;
 
+/// `attributes` bits 0-2: the compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
 pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
+/// `attributes` bit 3: timestamps are LogAppendTime (else CreateTime).
 pub const ATTR_LOG_APPEND_TIME: i16 = 0x08;
+/// `attributes` bit 4: the batch belongs to a transaction.
 pub const ATTR_TRANSACTIONAL: i16 = 0x10;
+/// `attributes` bit 5: a control batch (a transaction marker).
 pub const ATTR_CONTROL: i16 = 0x20;
 
+/// Why bytes are not a valid magic-v2 record batch (Produce answers CORRUPT_MESSAGE or
+/// INVALID_RECORD).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
+    /// Fewer bytes than the header or `batchLength` asks for.
     #[error("record batch truncated: need {need} bytes, have {have}")]
-    Truncated { need: usize, have: usize },
+    Truncated {
+        /// Bytes the batch needs.
+        need: usize,
+        /// Bytes there are.
+        have: usize,
+    },
+    /// A magic byte other than 2 (v0/v1 message sets are not accepted).
     #[error("unsupported record batch magic {0} (only v2 is accepted)")]
     Magic(i8),
+    /// The CRC-32C over `attributes..` does not match the stored one.
     #[error("record batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
-    Crc { stored: u32, computed: u32 },
+    Crc {
+        /// The batch's `crc` field.
+        stored: u32,
+        /// The CRC-32C of the bytes.
+        computed: u32,
+    },
+    /// Any other structural rule broken (the text says which, in Kafka's words where it has
+    /// them).
     #[error("invalid record batch: {0}")]
     Invalid(&'static str),
 }
@@ -35,19 +56,33 @@ pub enum BatchError {
 /// The decoded header of one record batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
+    /// `baseOffset`: the first record's offset (placeholder, usually 0, as produced; real once
+    /// patched for fetch).
     pub base_offset: i64,
     /// Total bytes of the batch including the 12-byte log overhead.
     pub total_len: usize,
+    /// `partitionLeaderEpoch` (-1 as produced by most clients).
     pub partition_leader_epoch: i32,
+    /// `magic`: always 2 once parsed.
     pub magic: i8,
+    /// `crc`: CRC-32C of everything from `attributes` to the end of the batch.
     pub crc: u32,
+    /// `attributes`: the `ATTR_*` bits.
     pub attributes: i16,
+    /// `lastOffsetDelta`: the last record's offset minus `base_offset`.
     pub last_offset_delta: i32,
+    /// `baseTimestamp`: the first record's timestamp, ms since the Unix epoch.
     pub base_timestamp: i64,
+    /// `maxTimestamp`: the largest record timestamp, ms since the Unix epoch (the append time
+    /// for LogAppendTime batches).
     pub max_timestamp: i64,
+    /// `producerId`; -1 for a non-idempotent producer.
     pub producer_id: i64,
+    /// `producerEpoch`; -1 without a producer id.
     pub producer_epoch: i16,
+    /// `baseSequence`: the first record's idempotence sequence number; -1 without one.
     pub base_sequence: i32,
+    /// `recordsCount`: the number of records in the batch.
     pub records_count: i32,
 }
 
@@ -63,6 +98,8 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 
 impl BatchHeader {
     /// Parses the header at the start of `buf`. Checks lengths and magic, not the CRC.
+    /// Errors: [`BatchError::Truncated`] when `buf` is shorter than the batch,
+    /// [`BatchError::Magic`], [`BatchError::Invalid`] for a `batchLength` below the header's.
     pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
         if buf.len() < LOG_OVERHEAD + 5 {
             return Err(BatchError::Truncated {
@@ -105,7 +142,9 @@ impl BatchHeader {
     }
 
     /// Parses and fully validates a batch as received from a producer: CRC-32C, and the
-    /// count/offset-delta consistency Kafka requires of fresh batches.
+    /// count/offset-delta consistency Kafka requires of fresh batches. Errors: those of
+    /// [`BatchHeader::parse`], [`BatchError::Crc`], and [`BatchError::Invalid`] for no records,
+    /// `lastOffsetDelta != recordsCount - 1`, or a control batch.
     pub fn parse_validated(buf: &[u8]) -> Result<Self, BatchError> {
         let h = Self::parse(buf)?;
         let computed = crc32c::crc32c(&buf[CRC_START..h.total_len]);
@@ -135,18 +174,24 @@ impl BatchHeader {
     pub fn offset_count(&self) -> i64 {
         self.last_offset_delta as i64 + 1
     }
+    /// Whether the batch belongs to a transaction ([`ATTR_TRANSACTIONAL`]).
     pub fn is_transactional(&self) -> bool {
         self.attributes & ATTR_TRANSACTIONAL != 0
     }
+    /// Whether the batch is a control batch, i.e. a transaction marker ([`ATTR_CONTROL`]).
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
+    /// Whether the batch comes from an idempotent or transactional producer (`producerId >= 0`).
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0
     }
+    /// The codec id of the records section (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd; see
+    /// [`Codec::from_attributes`]).
     pub fn compression(&self) -> i16 {
         self.attributes & ATTR_COMPRESSION_MASK
     }
+    /// Whether timestamps are LogAppendTime ([`ATTR_LOG_APPEND_TIME`]).
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & ATTR_LOG_APPEND_TIME != 0
     }
@@ -161,6 +206,7 @@ pub struct BatchIter<'a> {
 }
 
 impl<'a> BatchIter<'a> {
+    /// An iterator over the batches of `buf`, from its first byte.
     pub fn new(buf: &'a [u8]) -> Self {
         BatchIter {
             buf,
@@ -192,8 +238,9 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
-/// Splits a producer's `records` field into validated batches. Every byte must belong to a
-/// complete, valid batch.
+/// Splits a producer's `records` field into validated batches (each a slice of `records`, with
+/// its header). Every byte must belong to a complete, valid batch. Errors: those of
+/// [`BatchHeader::parse_validated`], and [`BatchError::Invalid`] for an empty record set.
 pub fn split_produced(records: &Bytes) -> Result<Vec<(Bytes, BatchHeader)>, BatchError> {
     let mut out = Vec::new();
     let mut pos = 0;
@@ -314,7 +361,9 @@ pub fn control_batch(
 /// What validation needs of one record of an uncompressed records section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordInfo {
+    /// `offsetDelta`: the record's offset minus the batch's `baseOffset`.
     pub offset_delta: i32,
+    /// `timestampDelta`: the record's timestamp minus the batch's `baseTimestamp`, ms.
     pub timestamp_delta: i64,
     /// Bytes of the key; -1 for a null key.
     pub key_len: i32,

@@ -10,23 +10,35 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::versions::supported_range;
 
+/// Why a request frame could not be decoded; see the module docs for what each one costs.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// Fewer than 8 bytes: no room for api key, version and correlation id.
     #[error("request too short for a header ({0} bytes)")]
     Short(usize),
+    /// An API key `kafka-protocol` does not know, or one Sluice does not serve.
     #[error("unknown api key {0}")]
     UnknownApi(i16),
+    /// A served API at a version outside its [`crate::versions`] range.
     #[error("{api:?} v{version} is not supported")]
     UnsupportedVersion {
+        /// The API asked for.
         api: ApiKey,
+        /// The requested version.
         version: i16,
+        /// The request's correlation id, so ApiVersions can still answer.
         correlation_id: i32,
     },
+    /// The header or body does not decode (bad lengths, truncation, a decoder panic).
     #[error("malformed {api:?} v{version} request: {reason}")]
     Malformed {
+        /// The API asked for.
         api: ApiKey,
+        /// The requested version.
         version: i16,
+        /// The request's correlation id.
         correlation_id: i32,
+        /// What failed to decode.
         reason: String,
     },
 }
@@ -34,9 +46,13 @@ pub enum DecodeError {
 /// A decoded request with the information needed to answer it.
 #[derive(Debug)]
 pub struct Request {
+    /// The API key.
     pub api: ApiKey,
+    /// The request's API version (within the served range).
     pub version: i16,
+    /// The request header (correlation id, client id, tagged fields).
     pub header: RequestHeader,
+    /// The decoded body.
     pub body: RequestKind,
 }
 
@@ -44,7 +60,8 @@ fn peek_i16(b: &[u8], at: usize) -> i16 {
     i16::from_be_bytes([b[at], b[at + 1]])
 }
 
-/// Decodes a full request frame (without its size prefix).
+/// Decodes a full request frame (without its size prefix). Every length in the body is checked
+/// against the bytes left before `kafka-protocol` allocates. Errors: [`DecodeError`].
 pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
     if frame.len() < 8 {
         return Err(DecodeError::Short(frame.len()));
@@ -92,15 +109,21 @@ pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
     })
 }
 
+/// A response `kafka-protocol` refused to encode (e.g. a field the version cannot carry set to
+/// a non-default value): a Sluice bug, logged; the connection closes.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode {api:?} v{version} response: {reason}")]
 pub struct EncodeError {
+    /// The API of the response.
     pub api: ApiKey,
+    /// The response version.
     pub version: i16,
+    /// The encoder's error.
     pub reason: String,
 }
 
-/// Encodes a response as a complete frame, size prefix included.
+/// Encodes a response as a complete frame: i32 size prefix, the response header of `api` at
+/// `version` with `correlation_id`, then `body`. Errors: [`EncodeError`].
 pub fn encode_response(
     api: ApiKey,
     version: i16,
@@ -112,7 +135,8 @@ pub fn encode_response(
     })
 }
 
-/// Encodes any single message type (used for ApiVersions' v0 fallback and in tests).
+/// Encodes any single message type as a complete frame, like [`encode_response`] (used for
+/// ApiVersions' v0 fallback and in tests). Errors: [`EncodeError`].
 pub fn encode_message<M: Encodable>(
     api: ApiKey,
     version: i16,

@@ -21,10 +21,15 @@ use std::io::{self, Read, Write};
 /// The codec ids of a batch's `attributes` (bits 0-2), Kafka's `CompressionType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
+    /// 0: records stored uncompressed (`compression.type=uncompressed`).
     None = 0,
+    /// 1: gzip (RFC 1952; concatenated members are read too).
     Gzip = 1,
+    /// 2: snappy, xerial-framed as Kafka's Java client writes it (raw blocks are read too).
     Snappy = 2,
+    /// 3: LZ4 frame format.
     Lz4 = 3,
+    /// 4: zstd frame format.
     Zstd = 4,
 }
 
@@ -37,17 +42,25 @@ pub enum CodecError {
     /// The compressed stream is malformed.
     #[error("invalid {codec:?} data: {source}")]
     Corrupt {
+        /// The codec whose stream failed.
         codec: Codec,
+        /// The decoder's (or encoder's) error.
         #[source]
         source: io::Error,
     },
     /// The stream decompresses to more than the caller's limit.
     #[error("{codec:?} data decompresses to more than {limit} bytes")]
-    TooLarge { codec: Codec, limit: usize },
+    TooLarge {
+        /// The codec of the stream.
+        codec: Codec,
+        /// The limit, bytes of decompressed output.
+        limit: usize,
+    },
 }
 
 impl Codec {
-    /// The codec of a batch's `attributes`.
+    /// The codec of a batch's `attributes` (bits 0-2; the other bits are ignored). Errors:
+    /// [`CodecError::UnknownCodec`] for ids 5-7.
     pub fn from_attributes(attributes: i16) -> Result<Self, CodecError> {
         Ok(match attributes & 0x07 {
             0 => Codec::None,
@@ -110,9 +123,13 @@ pub const GZIP_DEFAULT_LEVEL: i32 = -1;
 /// A KIP-390 compression level config: `compression.<codec>.level`, its range and default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LevelConfig {
+    /// The topic config's name, e.g. `compression.zstd.level`.
     pub name: &'static str,
+    /// The lowest legal level (inclusive).
     pub min: i32,
+    /// The highest legal level (inclusive).
     pub max: i32,
+    /// Kafka's default level (gzip: [`GZIP_DEFAULT_LEVEL`], outside `min..=max`).
     pub default: i32,
 }
 
@@ -199,7 +216,8 @@ fn snappy_compress(input: &[u8]) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Decompresses a batch's records section. Output beyond `limit` bytes is an error.
+/// Decompresses a batch's records section. Output beyond `limit` bytes is an error. Errors:
+/// [`CodecError::Corrupt`] for a malformed stream, [`CodecError::TooLarge`] past `limit`.
 pub fn decompress(codec: Codec, input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     match codec {
         Codec::None => read_bounded(codec, input, limit),
@@ -217,7 +235,10 @@ pub fn decompress(codec: Codec, input: &[u8], limit: usize) -> Result<Vec<u8>, C
 }
 
 /// Compresses a batch's records section with `codec` at `level` (see
-/// [`Codec::level_config`]; `None`, or a codec without levels, uses Kafka's default).
+/// [`Codec::level_config`]; `None`, or a codec without levels, uses Kafka's default; out of
+/// range gzip levels are clamped to 0..=9). Snappy output is xerial-framed in 32 KiB blocks,
+/// LZ4 output a frame of independent 64 KiB blocks without checksums. Errors:
+/// [`CodecError::Corrupt`] when the encoder fails.
 pub fn compress(codec: Codec, level: Option<i32>, input: &[u8]) -> Result<Vec<u8>, CodecError> {
     let level = level
         .or_else(|| codec.level_config().map(|l| l.default))

@@ -9,17 +9,28 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// Kafka's default `socket.request.max.bytes`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
 
+/// Why a frame could not be read; every one closes the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
+    /// The size prefix is above the limit (nothing of the body was read).
     #[error("frame of {size} bytes exceeds the limit of {max} bytes")]
-    TooLarge { size: i64, max: usize },
+    TooLarge {
+        /// The size prefix, bytes.
+        size: i64,
+        /// The limit in force, bytes.
+        max: usize,
+    },
+    /// The size prefix is negative.
     #[error("negative frame size {0}")]
     Negative(i32),
+    /// The socket failed, or the stream ended inside a frame's body.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Reads one frame. `Ok(None)` on a clean end of stream between frames.
+/// Reads one frame (the body, without its size prefix), at most `max_bytes` long. `Ok(None)` on
+/// a clean end of stream between frames (an end inside the 4-byte prefix counts as clean too).
+/// Errors: [`FrameError`].
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,

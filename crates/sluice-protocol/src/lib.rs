@@ -3,6 +3,8 @@
 //!
 //! Nothing here knows about storage, metadata or sockets beyond `AsyncRead`.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod bounds;
 pub mod codec;

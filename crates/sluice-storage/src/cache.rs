@@ -17,13 +17,16 @@ use foyer::{
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+/// Sizes and place of the block cache (from the agent's cache flags).
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
     /// Disk tier directory; `None` keeps the cache in memory only.
     pub dir: Option<PathBuf>,
+    /// Memory tier capacity, bytes (keys + block bytes); default 256 MiB.
     pub memory_bytes: usize,
+    /// Disk tier capacity, bytes (ignored without `dir`); default 1 GiB.
     pub disk_bytes: usize,
-    /// Size of a cached block; reads are aligned to it.
+    /// Size of a cached block, bytes (default 1 MiB; must not be 0); reads are aligned to it.
     pub block_bytes: u64,
 }
 
@@ -38,21 +41,33 @@ impl Default for CacheConfig {
     }
 }
 
+/// Why opening the cache or reading through it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
+    /// An object store error (not produced by this module today: a failed block GET reaches
+    /// the caller through foyer as [`CacheError::Cache`]).
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    /// foyer failed (building the cache, the disk tier, or a block fetch, including the
+    /// object store GET behind it); the text is the cause.
     #[error("cache: {0}")]
     Cache(String),
+    /// A read asked for bytes beyond the object (or a reversed range).
     #[error("range {start}..{end} is outside object {object} of {len} bytes")]
     OutOfRange {
+        /// The object key.
         object: String,
+        /// Range start, byte offset (inclusive).
         start: u64,
+        /// Range end, byte offset (exclusive).
         end: u64,
+        /// The object's length, bytes.
         len: u64,
     },
 }
 
+/// Byte ranges of objects, read through a memory (and optionally disk) cache of aligned
+/// blocks; cheap to share (`Arc`) across connections.
 pub struct BlockCache {
     cache: HybridCache<String, Bytes>,
     store: Arc<dyn ObjectStore>,
@@ -64,6 +79,8 @@ fn block_key(object: &str, block: u64) -> String {
 }
 
 impl BlockCache {
+    /// Builds the cache over `store`, creating `cfg.dir` when set. Errors:
+    /// [`CacheError::Cache`] when the directory or the foyer cache cannot be created.
     pub async fn open(store: Arc<dyn ObjectStore>, cfg: &CacheConfig) -> Result<Self, CacheError> {
         let builder = HybridCacheBuilder::new()
             .with_name("sluice-blocks")
@@ -104,11 +121,13 @@ impl BlockCache {
             .map_err(|e| CacheError::Cache(e.to_string()))
     }
 
+    /// The object store behind the cache.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 
-    /// Seeds the cache with a freshly written object.
+    /// Seeds the cache with a freshly written object (all of it, block by block), so reads of
+    /// it need no GET while the blocks stay cached.
     pub fn seed(&self, object: &str, data: &Bytes) {
         let mut start = 0u64;
         let len = data.len() as u64;
@@ -122,7 +141,9 @@ impl BlockCache {
         }
     }
 
-    /// Reads `range` of `object` (whose total length is `object_len`).
+    /// Reads `range` (byte offsets, end exclusive) of `object`, whose total length is
+    /// `object_len` bytes, one GET per missing block. Errors: [`CacheError::OutOfRange`],
+    /// [`CacheError::Cache`] for a failed fetch.
     pub async fn read(
         &self,
         object: &str,

@@ -9,6 +9,8 @@
 //! Offsets are not known here: the metadata quorum assigns them at commit, and readers patch
 //! them into batches on the way out (see `sluice_protocol::batch`).
 
+#![warn(missing_docs)]
+
 pub mod bucket;
 pub mod cache;
 pub mod fault;

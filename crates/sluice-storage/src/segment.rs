@@ -39,6 +39,8 @@ impl<K: Ord + Clone> Default for SegmentBuilder<K> {
 }
 
 impl<K: Ord + Clone> SegmentBuilder<K> {
+    /// Appends `batch` (bytes as produced) to `partition`'s run; `ticket` is the caller's
+    /// name for this append, returned in the [`SegmentLayout`].
     pub fn push(&mut self, partition: K, ticket: u64, batch: Bytes) {
         self.bytes += batch.len();
         self.batches += 1;
@@ -48,10 +50,12 @@ impl<K: Ord + Clone> SegmentBuilder<K> {
             .push((ticket, batch));
     }
 
+    /// Bytes appended so far (the object's size once finished).
     pub fn len_bytes(&self) -> usize {
         self.bytes
     }
 
+    /// Whether nothing was appended.
     pub fn is_empty(&self) -> bool {
         self.batches == 0
     }

@@ -13,31 +13,43 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
+/// Which object store to open: the data store (segments, tables) or the quorum's snapshot store.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ObjectStoreConfig {
     /// `file:///path`, `s3://bucket[/prefix]` or `memory://`.
     pub url: String,
     /// S3 endpoint override (MinIO: `http://127.0.0.1:9000`).
     pub s3_endpoint: Option<String>,
+    /// S3 region override (else `AWS_REGION` / `AWS_DEFAULT_REGION`, as `object_store` reads
+    /// them).
     pub s3_region: Option<String>,
     /// Path-style addressing, needed by MinIO and most S3-compatible servers.
     #[serde(default)]
     pub s3_path_style: bool,
 }
 
+/// Why the object store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The URL's scheme is not `file://`, `s3://` or `memory://`.
     #[error("unsupported object store url '{0}' (expected file://, s3:// or memory://)")]
     UnsupportedUrl(String),
+    /// `object_store` refused the configuration (e.g. an S3 builder error).
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// A `file://` store's directory could not be created.
     #[error("cannot create {path}: {source}")]
     CreateDir {
+        /// The directory.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
 }
 
+/// Opens the store `cfg.url` names: a local directory (created if missing), S3 (credentials
+/// from the AWS environment; S3 Express for directory buckets; a `/prefix` wraps it in a
+/// `PrefixStore`) or memory. Nothing is contacted yet. Errors: [`StoreError`].
 pub fn open_object_store(cfg: &ObjectStoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let url = cfg.url.as_str();
     if let Some(path) = url.strip_prefix("file://") {

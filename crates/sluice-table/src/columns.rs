@@ -17,7 +17,9 @@ use crate::{TableError, TableRecord};
 /// A record batch and how many of its records carry an `_error` (JSON tables).
 #[derive(Debug)]
 pub struct BuiltBatch {
+    /// The rows, columns as [`TableSchema::arrow`] lays them out.
     pub batch: RecordBatch,
+    /// Rows whose `_error` column is set.
     pub malformed: u64,
 }
 

@@ -45,24 +45,43 @@ pub const MAX_METADATA_LOG: usize = 100;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub struct TableMetadata {
+    /// `format-version`: always 2.
     pub format_version: i32,
+    /// `table-uuid`: a random v4 UUID, fixed at creation.
     pub table_uuid: String,
+    /// `location`: the table's base URL (`<store>/tables/<topic>`).
     pub location: String,
+    /// `last-sequence-number`: the sequence number of the newest snapshot (0 before any).
     pub last_sequence_number: i64,
+    /// `last-updated-ms`: ms since the Unix epoch of the last change.
     pub last_updated_ms: i64,
+    /// `last-column-id`: the highest field id any schema has used.
     pub last_column_id: i32,
+    /// `current-schema-id`: the id of the schema in `schemas` readers use.
     pub current_schema_id: i32,
+    /// `schemas`: every schema the table has had, as Iceberg schema JSON.
     pub schemas: Vec<Value>,
+    /// `default-spec-id`: always 0 (the unpartitioned spec).
     pub default_spec_id: i32,
+    /// `partition-specs`: spec 0 with no fields.
     pub partition_specs: Vec<Value>,
+    /// `last-partition-id`: 999, the spec's value for a table with no partition field.
     pub last_partition_id: i32,
+    /// `default-sort-order-id`: always 0 (unsorted).
     pub default_sort_order_id: i32,
+    /// `sort-orders`: order 0 with no fields.
     pub sort_orders: Vec<Value>,
+    /// `properties`: table properties (`write.format.default` = parquet, zstd compression).
     pub properties: BTreeMap<String, String>,
+    /// `current-snapshot-id`: the snapshot readers read; -1 before the first commit.
     pub current_snapshot_id: i64,
+    /// `refs`: named references; `main` is a branch at the current snapshot once one exists.
     pub refs: BTreeMap<String, Value>,
+    /// `snapshots`: the retained snapshots, oldest first.
     pub snapshots: Vec<Snapshot>,
+    /// `snapshot-log`: `{timestamp-ms, snapshot-id}` for each retained snapshot, oldest first.
     pub snapshot_log: Vec<Value>,
+    /// `metadata-log`: `{timestamp-ms, metadata-file}` of earlier metadata files, oldest first.
     pub metadata_log: Vec<Value>,
 }
 
@@ -70,13 +89,21 @@ pub struct TableMetadata {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub struct Snapshot {
+    /// `snapshot-id`: random, non-negative.
     pub snapshot_id: i64,
+    /// `parent-snapshot-id`: the snapshot this one follows; absent for the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_snapshot_id: Option<i64>,
+    /// `sequence-number`: the commit's sequence number (1 for the first, then +1).
     pub sequence_number: i64,
+    /// `timestamp-ms`: ms since the Unix epoch of the commit.
     pub timestamp_ms: i64,
+    /// `manifest-list`: URL of the snapshot's manifest list.
     pub manifest_list: String,
+    /// `summary`: `operation` (`append`, or `overwrite` in latest mode), the spec's
+    /// added/total counters, and Sluice's `sluice.*` counters (e.g. malformed records).
     pub summary: BTreeMap<String, String>,
+    /// `schema-id`: the schema the snapshot's data files were written with.
     pub schema_id: i32,
 }
 
@@ -202,18 +229,26 @@ fn trim_front<T>(v: &mut Vec<T>, max: usize) {
 /// Counts are of the manifest's entries by status; rows are the record counts of those entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManifestFile {
+    /// URL of the manifest file.
     pub manifest_path: String,
     /// Bytes.
     pub manifest_length: i64,
     /// The sequence number of the snapshot that added the manifest (also written as its
     /// `min_sequence_number`: every live entry of a manifest Sluice writes is that new).
     pub sequence_number: i64,
+    /// The snapshot that wrote the manifest.
     pub added_snapshot_id: i64,
+    /// Entries with status added.
     pub added_files_count: i32,
+    /// Entries with status existing.
     pub existing_files_count: i32,
+    /// Entries with status deleted.
     pub deleted_files_count: i32,
+    /// Records in the added entries' files.
     pub added_rows_count: i64,
+    /// Records in the existing entries' files.
     pub existing_rows_count: i64,
+    /// Records in the deleted entries' files.
     pub deleted_rows_count: i64,
 }
 
@@ -222,6 +257,7 @@ pub struct ManifestFile {
 pub struct DataFile {
     /// Absolute URL or path, as readers open it.
     pub file_path: String,
+    /// Rows in the file.
     pub record_count: i64,
     /// Bytes.
     pub file_size_in_bytes: i64,
@@ -266,12 +302,14 @@ impl EntryStatus {
 /// One manifest entry: a data file and how the snapshot that wrote the manifest sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestEntry {
+    /// Added, existing or deleted, as the writing snapshot sees the file.
     pub status: EntryStatus,
     /// The snapshot that added the file (added, existing) or removed it (deleted).
     pub snapshot_id: i64,
     /// The data sequence number of the file: the sequence number of the snapshot that added it,
     /// kept unchanged when the entry is later written as existing or deleted.
     pub sequence_number: i64,
+    /// The data file.
     pub file: DataFile,
 }
 
@@ -337,7 +375,8 @@ fn record(fields: Vec<(&str, Avro)>) -> Avro {
     )
 }
 
-/// A manifest listing `files` as added by `snapshot_id` at `sequence_number`.
+/// A manifest (Avro object container bytes) listing `files` as added by `snapshot_id` at
+/// `sequence_number`. Errors: [`TableError::Avro`] when encoding fails.
 pub fn write_manifest(
     schema: &TableSchema,
     snapshot_id: i64,
@@ -356,7 +395,8 @@ pub fn write_manifest(
     write_manifest_entries(schema, &entries)
 }
 
-/// A manifest of `entries`, sequence numbers written out (none left to inheritance).
+/// A manifest (Avro object container bytes) of `entries`, sequence numbers written out (none
+/// left to inheritance), with `schema` in its metadata. Errors: [`TableError::Avro`].
 pub fn write_manifest_entries(
     schema: &TableSchema,
     entries: &[ManifestEntry],
@@ -393,7 +433,9 @@ pub fn write_manifest_entries(
     Ok(w.into_inner()?)
 }
 
-/// A manifest list of `manifests` for `snapshot_id`.
+/// A manifest list (Avro object container bytes) of `manifests` for `snapshot_id`, whose
+/// parent is `parent` and whose sequence number is `sequence_number`. Errors:
+/// [`TableError::Avro`].
 pub fn write_manifest_list(
     snapshot_id: i64,
     parent: Option<i64>,
@@ -429,7 +471,9 @@ pub fn write_manifest_list(
     Ok(w.into_inner()?)
 }
 
-/// Reads back a manifest list written by [`write_manifest_list`].
+/// Reads back a manifest list written by [`write_manifest_list`]; `location` names it in
+/// errors. Errors: [`TableError::Avro`] for bytes that are not Avro,
+/// [`TableError::ManifestList`] for a missing field.
 pub fn read_manifest_list(location: &str, bytes: &[u8]) -> Result<Vec<ManifestFile>, TableError> {
     let bad = |reason: &str| TableError::ManifestList {
         location: location.to_string(),
@@ -465,7 +509,9 @@ pub fn read_manifest_list(location: &str, bytes: &[u8]) -> Result<Vec<ManifestFi
     Ok(out)
 }
 
-/// Reads back a manifest written by [`write_manifest_entries`] (sequence numbers explicit).
+/// Reads back a manifest written by [`write_manifest_entries`] (sequence numbers explicit);
+/// `location` names it in errors. Errors: [`TableError::Avro`] for bytes that are not Avro,
+/// [`TableError::ManifestList`] (sic) for a missing field or an unknown status.
 pub fn read_manifest(location: &str, bytes: &[u8]) -> Result<Vec<ManifestEntry>, TableError> {
     let bad = |reason: &str| TableError::ManifestList {
         location: location.to_string(),

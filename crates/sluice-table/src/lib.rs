@@ -29,6 +29,8 @@
 //! `arrow-array`/`arrow-schema` and `parquet` are built with default features off (only the
 //! Arrow writer and zstd, which the workspace already builds for Kafka batches).
 
+#![warn(missing_docs)]
+
 pub mod columns;
 mod error;
 pub mod iceberg;

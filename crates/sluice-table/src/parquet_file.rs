@@ -34,6 +34,7 @@ pub struct ParquetSink<W: Write + Send> {
 /// What a finished Parquet file holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ParquetStats {
+    /// Rows written.
     pub rows: u64,
     /// Records whose value could not be decoded (`_error` set).
     pub malformed: u64,

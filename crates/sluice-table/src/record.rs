@@ -9,11 +9,16 @@ use crate::TableError;
 /// One Kafka record: the columns every table has, and the value still as bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableRecord {
+    /// The Kafka partition index.
     pub partition: i32,
+    /// The record's absolute offset in its partition.
     pub offset: i64,
     /// Milliseconds since the Unix epoch (CreateTime or LogAppendTime, as the batch says).
     pub timestamp_ms: i64,
+    /// The record key; `None` for a null key.
     pub key: Option<Bytes>,
+    /// The record value as produced (out of the decompressed batch, not parsed); `None` for a
+    /// tombstone.
     pub value: Option<Bytes>,
     /// Header keys and values in record order. (Decoded through `kafka-protocol`, which keeps one
     /// value per key: a record repeating a header key keeps the last.)
@@ -36,7 +41,10 @@ impl TableRecord {
 /// An aborted transaction as Fetch reports it: its producer and first offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbortedTxn {
+    /// The transactional producer's id.
     pub producer_id: i64,
+    /// The offset of the transaction's first batch (Kafka's `FetchResponse`
+    /// `AbortedTransaction.first_offset`).
     pub first_offset: i64,
 }
 

@@ -53,15 +53,25 @@ impl ValueFormat {
 
 /// System column ids (see the module table).
 pub mod ids {
+    /// `partition`: the Kafka partition (int, required).
     pub const PARTITION: i32 = 1;
+    /// `offset`: the record's Kafka offset (long, required).
     pub const OFFSET: i32 = 2;
+    /// `timestamp`: the record's timestamp (timestamptz, required).
     pub const TIMESTAMP: i32 = 3;
+    /// `key`: the record key (binary, null for a null key).
     pub const KEY: i32 = 4;
+    /// `headers`: the record headers (list).
     pub const HEADERS: i32 = 5;
+    /// The `headers` list's element (struct).
     pub const HEADER_ELEMENT: i32 = 6;
+    /// A header's `key` (string).
     pub const HEADER_KEY: i32 = 7;
+    /// A header's `value` (binary, nullable).
     pub const HEADER_VALUE: i32 = 8;
+    /// `value` (raw tables) or `_raw` (JSON tables): the value bytes (binary).
     pub const VALUE: i32 = 9;
+    /// `_error` (JSON tables only): why the value could not be decoded (string).
     pub const ERROR: i32 = 10;
     /// The first id a JSON field column gets.
     pub const FIRST_FIELD: i32 = 11;
@@ -82,9 +92,13 @@ pub const SYSTEM_COLUMNS: &[&str] = &[
 /// A JSON field column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ColumnType {
+    /// Iceberg `boolean` (Arrow `Boolean`): JSON `true` / `false`.
     Boolean,
+    /// Iceberg `long` (Arrow `Int64`): JSON integers that fit an i64.
     Long,
+    /// Iceberg `double` (Arrow `Float64`): other JSON numbers.
     Double,
+    /// Iceberg `string` (Arrow `Utf8`): JSON strings, and objects / arrays as their JSON text.
     String,
 }
 
@@ -148,6 +162,7 @@ pub struct FieldColumn {
     pub name: String,
     /// The JSON key it holds.
     pub key: String,
+    /// The column's type, fixed when the column is added.
     pub ty: ColumnType,
 }
 
@@ -156,7 +171,9 @@ pub struct FieldColumn {
 pub struct TableSchema {
     /// Iceberg schema id (0 for the first, +1 per evolution).
     pub schema_id: i32,
+    /// How values become columns (raw tables never have field columns).
     pub format: ValueFormat,
+    /// The JSON field columns, ids from [`ids::FIRST_FIELD`] up, ascending.
     pub fields: Vec<FieldColumn>,
 }
 
@@ -172,7 +189,9 @@ pub enum ParsedValue {
     Malformed(String),
 }
 
-/// Parses one value for a JSON table.
+/// Parses one value for a JSON table: `None` or JSON `null` is [`ParsedValue::Absent`], a
+/// JSON object is [`ParsedValue::Object`], anything else is [`ParsedValue::Malformed`] with
+/// the reason.
 pub fn parse_json(value: Option<&[u8]>) -> ParsedValue {
     let Some(bytes) = value else {
         return ParsedValue::Absent;

@@ -29,6 +29,7 @@ pub struct TableLocation {
     /// The store's root as readers spell it: an absolute directory for a local store
     /// (`/var/lib/sluice/objects`), `s3://bucket/prefix` for S3.
     pub root_url: String,
+    /// The topic name (used as is in object keys and URLs).
     pub topic: String,
 }
 
@@ -76,6 +77,7 @@ pub enum TableMode {
 pub struct CommitInput<'a> {
     /// The current metadata file's object key (`None` for the table's first commit).
     pub previous: Option<&'a str>,
+    /// How values become columns (the topic's `sluice.table.value.format`).
     pub format: ValueFormat,
     /// The records, ordered by partition then offset. Append mode needs at least one; latest
     /// mode takes none too (then it only deletes files whose retention is over).
@@ -83,6 +85,7 @@ pub struct CommitInput<'a> {
     /// The writer's clock, in milliseconds since the Unix epoch (snapshot timestamps, and what
     /// latest mode measures retention against).
     pub now_ms: i64,
+    /// Append or latest (the topic's `sluice.table.mode`).
     pub mode: TableMode,
 }
 
@@ -123,6 +126,7 @@ fn unique() -> String {
 }
 
 impl TableWriter {
+    /// A writer for the table at `location` in `store` (nothing is read or written yet).
     pub fn new(store: Arc<dyn ObjectStore>, location: TableLocation) -> TableWriter {
         TableWriter { store, location }
     }
@@ -132,6 +136,7 @@ impl TableWriter {
         &self.store
     }
 
+    /// Where the table lives.
     pub fn location(&self) -> &TableLocation {
         &self.location
     }

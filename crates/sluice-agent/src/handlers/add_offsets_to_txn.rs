@@ -11,6 +11,8 @@ use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
+/// Answers one AddOffsetsToTxn request (API key 25): adds the group to the transaction in the
+/// quorum; a refusal is the response's error code.
 pub async fn handle(cx: &RequestContext, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

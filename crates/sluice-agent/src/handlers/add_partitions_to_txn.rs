@@ -22,6 +22,8 @@ use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
+/// Answers one AddPartitionsToTxn request (API key 24): v0-3 one transaction, v4+ a batch of them;
+/// each partition's result code follows Kafka's rules above.
 pub async fn handle(
     cx: &RequestContext,
     req: AddPartitionsToTxnRequest,

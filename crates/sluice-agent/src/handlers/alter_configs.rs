@@ -17,6 +17,8 @@ use super::{resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::request::RequestContext;
 
+/// Answers one AlterConfigs request (API key 33) by replacing each resource's overrides through
+/// IncrementalAlterConfigs; one result code per resource.
 pub async fn handle(cx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let agent = &*cx.agent;
     let resources: Vec<AlterConfigsResource> = req

@@ -11,6 +11,8 @@ use super::str_bytes;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one AlterShareGroupOffsets request (API key 91): sets each named share-partition's start
+/// offset of an empty group; per-partition (and group) error codes.
 pub async fn handle(
     cx: &RequestContext,
     req: AlterShareGroupOffsetsRequest,

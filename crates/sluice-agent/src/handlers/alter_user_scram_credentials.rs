@@ -21,6 +21,8 @@ use crate::agent::Agent;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one AlterUserScramCredentials request (API key 51): one result per user, after Kafka's
+/// per-user validation; valid alterations go to the quorum in one command.
 pub async fn handle(
     cx: &RequestContext,
     req: AlterUserScramCredentialsRequest,

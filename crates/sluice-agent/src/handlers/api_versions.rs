@@ -19,6 +19,8 @@ pub(super) const FEATURES: &[(&str, i16)] = &[
     ("transaction.version", 2),
 ];
 
+/// Answers one ApiVersions request (API key 18): the served version ranges, supported and finalized
+/// features (KIP-584). Never fails.
 pub async fn handle(_cx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();
     r.api_keys = api_versions();

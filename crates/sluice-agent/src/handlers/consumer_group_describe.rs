@@ -17,6 +17,8 @@ use crate::request::RequestContext;
 /// ConsumerGroupDescribe v1's member type of a KIP-848 member.
 const CONSUMER_MEMBER: i8 = 1;
 
+/// Answers one ConsumerGroupDescribe request (API key 69): one described group per requested id,
+/// with per-group error codes.
 pub async fn handle(
     cx: &RequestContext,
     req: ConsumerGroupDescribeRequest,

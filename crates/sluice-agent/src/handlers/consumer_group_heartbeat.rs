@@ -29,6 +29,8 @@ use crate::request::RequestContext;
 /// Kafka's INVALID_REGULAR_EXPRESSION.
 const INVALID_REGULAR_EXPRESSION: i16 = 128;
 
+/// Answers one ConsumerGroupHeartbeat request (API key 68, KIP-848): the member's epoch, heartbeat
+/// interval and assignment, or an error code (e.g. FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID).
 pub async fn handle(
     cx: &RequestContext,
     req: ConsumerGroupHeartbeatRequest,

@@ -15,6 +15,7 @@ use super::{acl_gate, str_bytes, ApiError};
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one CreateAcls request (API key 30): one result per creation, in request order.
 pub async fn handle(cx: &RequestContext, req: CreateAclsRequest) -> CreateAclsResponse {
     let agent = &*cx.agent;
     let mut resp = CreateAclsResponse::default();

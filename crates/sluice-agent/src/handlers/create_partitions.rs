@@ -19,6 +19,8 @@ use super::{
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one CreatePartitions request (API key 37): one result per topic (INVALID_PARTITIONS,
+/// UNKNOWN_TOPIC_OR_PARTITION, ...).
 pub async fn handle(cx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let agent = &*cx.agent;
     let dup = duplicates(req.topics.iter().map(|t| t.name.0.as_str()));

@@ -37,6 +37,8 @@ struct NewTopic {
     configs: BTreeMap<String, String>,
 }
 
+/// Answers one CreateTopics request (API key 19): one result per topic, with its id, partition
+/// count, replication factor 1 and configs on success.
 pub async fn handle(cx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

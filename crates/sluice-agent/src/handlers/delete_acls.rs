@@ -17,6 +17,8 @@ use super::{acl_gate, str_bytes, ApiError};
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one DeleteAcls request (API key 31): one filter result per filter, listing the bindings
+/// it removed.
 pub async fn handle(cx: &RequestContext, req: DeleteAclsRequest) -> DeleteAclsResponse {
     let agent = &*cx.agent;
     let mut resp = DeleteAclsResponse::default();

@@ -10,6 +10,8 @@ use sluice_meta::groups::{GroupCommand, GroupResponse};
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one DeleteGroups request (API key 42): one result code per group (authorization, or
+/// the state machine's refusal, e.g. NON_EMPTY_GROUP).
 pub async fn handle(cx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let agent = &*cx.agent;
     let mut codes: Vec<i16> = req

@@ -22,6 +22,8 @@ use sluice_meta::lifecycle::{
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DeleteRecords request (API key 21): per partition, the new low watermark or an error
+/// code.
 pub async fn handle(cx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let agent = &*cx.agent;
     // Per (topic, partition) in request order: a local verdict, or an index into `targets`.

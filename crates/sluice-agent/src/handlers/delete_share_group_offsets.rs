@@ -9,6 +9,8 @@ use super::str_bytes;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DeleteShareGroupOffsets request (API key 92): per-topic results, and a group-level
+/// error code for a refused group (authorization, or the state machine's refusal).
 pub async fn handle(
     cx: &RequestContext,
     req: DeleteShareGroupOffsetsRequest,

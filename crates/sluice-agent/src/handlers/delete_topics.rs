@@ -41,6 +41,7 @@ struct Row {
     outcome: Result<(), ApiError>,
 }
 
+/// Answers one DeleteTopics request (API key 20): one result per distinct name or id.
 pub async fn handle(cx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -12,6 +12,8 @@ use super::{acl_gate, str_bytes};
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one DescribeAcls request (API key 29): the matching bindings grouped by resource
+/// pattern, or one top-level error code.
 pub async fn handle(cx: &RequestContext, req: DescribeAclsRequest) -> DescribeAclsResponse {
     let agent = &*cx.agent;
     let mut resp = DescribeAclsResponse::default();

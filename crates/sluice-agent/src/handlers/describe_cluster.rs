@@ -17,6 +17,8 @@ use crate::request::RequestContext;
 const ENDPOINT_BROKER: i8 = 1;
 const ENDPOINT_CONTROLLER: i8 = 2;
 
+/// Answers one DescribeCluster request (API key 60): live agents as brokers, the cluster id, the
+/// lowest live agent id as controller.
 pub async fn handle(cx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

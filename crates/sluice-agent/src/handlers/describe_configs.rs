@@ -40,6 +40,8 @@ struct Entry {
     synonyms: Vec<(String, String, i8)>,
 }
 
+/// Answers one DescribeConfigs request (API key 32): one result per resource (topic, broker or
+/// group), with per-resource error codes.
 pub async fn handle(cx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

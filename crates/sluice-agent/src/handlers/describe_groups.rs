@@ -11,6 +11,7 @@ use super::str_bytes;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DescribeGroups request (API key 15): one described group per requested id.
 pub async fn handle(cx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

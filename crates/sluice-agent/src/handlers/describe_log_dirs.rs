@@ -20,6 +20,8 @@ use super::{str_bytes, topic_name};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DescribeLogDirs request (API key 35): one log dir, the object store's URL, holding
+/// the partitions with their stored bytes.
 pub async fn handle(cx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

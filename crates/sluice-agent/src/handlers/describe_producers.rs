@@ -14,6 +14,8 @@ use sluice_meta::state::MetaState;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DescribeProducers request (API key 61): per partition, its active idempotent
+/// producers or an error code.
 pub async fn handle(
     cx: &RequestContext,
     req: DescribeProducersRequest,

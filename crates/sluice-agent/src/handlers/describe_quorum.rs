@@ -25,6 +25,8 @@ use crate::request::RequestContext;
 /// KRaft's metadata topic, the only partition DescribeQuorum describes.
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
+/// Answers one DescribeQuorum request (API key 55): the metadata quorum's leader, epoch, high
+/// watermark, voters and observers as KRaft reports them.
 pub async fn handle(cx: &RequestContext, req: DescribeQuorumRequest) -> DescribeQuorumResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -15,6 +15,8 @@ use super::{str_bytes, topic_name};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DescribeShareGroupOffsets request (API key 90): per share-partition its start offset
+/// (-1 when it has none), or an error code.
 pub async fn handle(
     cx: &RequestContext,
     req: DescribeShareGroupOffsetsRequest,

@@ -23,6 +23,8 @@ use crate::request::RequestContext;
 /// Kafka's default `max.request.partition.size.limit`.
 const MAX_PARTITIONS: i32 = 2000;
 
+/// Answers one DescribeTopicPartitions request (API key 75): one page of topics and partitions,
+/// with `next_cursor` when more remain.
 pub async fn handle(
     cx: &RequestContext,
     req: DescribeTopicPartitionsRequest,

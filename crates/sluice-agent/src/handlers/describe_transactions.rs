@@ -13,6 +13,8 @@ use super::{str_bytes, topic_name};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DescribeTransactions request (API key 65): one state per transactional id, or its
+/// error code.
 pub async fn handle(
     cx: &RequestContext,
     req: DescribeTransactionsRequest,

@@ -15,6 +15,8 @@ use super::{cluster_denied, duplicates, str_bytes};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one DescribeUserScramCredentials request (API key 50): each user's mechanisms and
+/// iteration counts, or RESOURCE_NOT_FOUND for an unknown one.
 pub async fn handle(
     cx: &RequestContext,
     req: DescribeUserScramCredentialsRequest,

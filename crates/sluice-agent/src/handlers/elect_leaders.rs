@@ -15,6 +15,8 @@ use super::{str_bytes, topic_name};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one ElectLeaders request (API key 43): ELECTION_NOT_NEEDED (or
+/// UNKNOWN_TOPIC_OR_PARTITION) per named partition.
 pub async fn handle(cx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -15,6 +15,8 @@ use crate::txn_coordinator::{self, TxnApi};
 /// The first EndTxn version of transaction version 2 (epoch bump at every end).
 const TV2_VERSION: i16 = 5;
 
+/// Answers one EndTxn request (API key 26): commits or aborts the transaction in one quorum
+/// command; from v5 the response carries the bumped producer id and epoch.
 pub async fn handle(cx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

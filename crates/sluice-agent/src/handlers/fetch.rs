@@ -35,6 +35,9 @@ struct PartitionResult {
     aborted: Option<Vec<sluice_meta::txn::AbortedTxn>>,
 }
 
+/// Answers one Fetch request (API key 1): batches per partition with high watermark, last stable
+/// offset, log start offset and aborted transactions, long-polling up to `max_wait_ms`; errors are
+/// per-partition (or session) codes.
 pub async fn handle(cx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

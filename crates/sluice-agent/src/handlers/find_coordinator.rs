@@ -15,6 +15,8 @@ use crate::request::RequestContext;
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
 
+/// Answers one FindCoordinator request (API key 10): the coordinator agent of each key (group,
+/// share group or transactional id), or an error code per key.
 pub async fn handle(cx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

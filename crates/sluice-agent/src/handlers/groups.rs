@@ -135,9 +135,11 @@ impl UnauthorizedTopics {
 /// A group's entry in ConsumerGroupDescribe and ShareGroupDescribe responses: the fields
 /// [`describe_groups`] fills.
 pub trait DescribedGroupEntry: Default {
+    /// Sets the entry's `group_id`.
     fn set_group_id(&mut self, id: GroupId);
     /// Kafka's bit field, `i32::MIN` when not asked for.
     fn set_authorized_operations(&mut self, ops: i32);
+    /// Sets the entry's `error_code` and `error_message` (`None`: null).
     fn set_error(&mut self, code: i16, message: Option<StrBytes>);
 }
 

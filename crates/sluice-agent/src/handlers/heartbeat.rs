@@ -11,6 +11,8 @@ use super::group_member_error;
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one classic Heartbeat request (API key 12) from the coordinator's memory: no error,
+/// REBALANCE_IN_PROGRESS, or why the member is gone.
 pub async fn handle(cx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let agent = &*cx.agent;
     let group = req.group_id.0.as_str();

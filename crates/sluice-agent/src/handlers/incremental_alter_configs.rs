@@ -35,6 +35,8 @@ const OP_SUBTRACT: i8 = 3;
 /// Config changes as the `AlterTopicConfigs` command takes them: a new value, or removal.
 pub(super) type Changes = Vec<(String, Option<String>)>;
 
+/// Answers one IncrementalAlterConfigs request (API key 44): one result per resource
+/// (INVALID_CONFIG, INVALID_REQUEST for BROKER resources, ...).
 pub async fn handle(
     cx: &RequestContext,
     req: IncrementalAlterConfigsRequest,

@@ -21,6 +21,8 @@ use crate::authz::{Op, Res, ResourceType};
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
+/// Answers one InitProducerId request (API key 22): a producer id and epoch, new or bumped, or an
+/// error code.
 pub async fn handle(cx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let version = cx.api_version;
     let mut resp = InitProducerIdResponse::default();

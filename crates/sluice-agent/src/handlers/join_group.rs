@@ -22,10 +22,15 @@ use crate::agent::now_ms;
 use crate::authz::Op;
 use crate::request::RequestContext;
 
-/// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
+/// Kafka's default `group.min.session.timeout.ms` (6 s): a shorter session timeout is
+/// INVALID_SESSION_TIMEOUT.
 pub const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
+/// Kafka's default `group.max.session.timeout.ms` (30 min): a longer session timeout is
+/// INVALID_SESSION_TIMEOUT.
 pub const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
 
+/// Answers one JoinGroup request (API key 11), once the replica shows the joiner's generation: the
+/// generation, protocol, leader, the member's id, and (for the leader) every member's metadata.
 pub async fn handle(cx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -11,6 +11,8 @@ use crate::agent::now_ms;
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one LeaveGroup request (API key 13): one proposal for all departing members, a result
+/// per member from v3.
 pub async fn handle(cx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

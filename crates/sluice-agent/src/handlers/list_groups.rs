@@ -9,6 +9,8 @@ use crate::authz::{Op, Res};
 use crate::group_coordinator::coordinator_among;
 use crate::request::RequestContext;
 
+/// Answers one ListGroups request (API key 16): the groups this agent coordinates that pass the
+/// state and type filters.
 pub async fn handle(cx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let agent = &*cx.agent;
     let agents = agent.live_agents();

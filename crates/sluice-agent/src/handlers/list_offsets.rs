@@ -29,12 +29,18 @@ use crate::authz::{Op, Res};
 use crate::reader::{ReadPlan, Watermarks, LEADER_EPOCH};
 use crate::request::RequestContext;
 
-/// Kafka's special timestamps (`ListOffsetsRequest`).
+/// Kafka's special timestamps (`ListOffsetsRequest`): -1, the next offset to be written (the
+/// high watermark, or the last stable offset for read_committed).
 pub const LATEST_TIMESTAMP: i64 = -1;
+/// -2: the log start offset.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
+/// -3 (KIP-734): the offset and timestamp of the record with the largest timestamp.
 pub const MAX_TIMESTAMP: i64 = -3;
+/// -4 (KIP-405): the earliest offset on local storage; Sluice's log start offset.
 pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+/// -5 (KIP-1005): the latest offset on tiered storage; Sluice has no tiering and answers -1.
 pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+/// -6: the earliest offset not yet uploaded to tiered storage; answered -1.
 pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
 
 /// The answer for one partition: Kafka's `TimestampAndOffset`.
@@ -62,6 +68,8 @@ impl Found {
     }
 }
 
+/// Answers one ListOffsets request (API key 2): per partition the offset (and timestamp) for the
+/// asked timestamp, or -1 when no record matches, or an error code.
 pub async fn handle(cx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -15,6 +15,8 @@ use crate::agent::now_ms;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one ListTransactions request (API key 66): the transactional ids that pass the filters
+/// and that the principal may DESCRIBE.
 pub async fn handle(cx: &RequestContext, req: ListTransactionsRequest) -> ListTransactionsResponse {
     let agent = &*cx.agent;
     let mut resp = ListTransactionsResponse::default();

@@ -17,6 +17,8 @@ use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 use crate::topic_config::validate_topic_name;
 
+/// Answers one Metadata request (API key 3): live agents as brokers and the requested (or all)
+/// topics, creating unknown ones when auto creation is on.
 pub async fn handle(cx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -66,10 +66,12 @@ use uuid::Uuid;
 
 use crate::agent::Agent;
 
+/// A `kafka-protocol` string from an owned or borrowed string (one copy at most).
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// A `kafka-protocol` topic name from a string.
 pub fn topic_name(s: impl Into<String>) -> TopicName {
     TopicName(str_bytes(s))
 }
@@ -77,8 +79,11 @@ pub fn topic_name(s: impl Into<String>) -> TopicName {
 /// A topic as requests name it (by name before topic ids, by id after), resolved.
 #[derive(Debug, Clone)]
 pub struct ResolvedTopic {
+    /// The topic's name.
     pub name: String,
+    /// The topic's id (KIP-516).
     pub id: Uuid,
+    /// The topic's partition count.
     pub partitions: i32,
 }
 
@@ -123,7 +128,9 @@ pub fn group_member_error(
 /// its one replica and in-sync replica, in Sluice's one leader epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionView {
+    /// The agent id reported as leader (and only replica).
     pub leader: kafka_protocol::messages::BrokerId,
+    /// Always [`crate::reader::LEADER_EPOCH`].
     pub leader_epoch: i32,
     /// The replica set, which is also the ISR: the leader alone.
     pub replicas: Vec<kafka_protocol::messages::BrokerId>,
@@ -174,11 +181,14 @@ mod admin {
     /// its message.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct ApiError {
+        /// Kafka's error code (`ResponseError::code`).
         pub code: i16,
+        /// The error message; `None` where Kafka sends null.
         pub message: Option<String>,
     }
 
     impl ApiError {
+        /// An error with Kafka's code for `error` and a message.
         pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
             ApiError {
                 code: error.code(),
@@ -234,9 +244,13 @@ mod admin {
 
     /// `resource_type` of the config APIs (Kafka's `ConfigResource.Type` ids).
     pub mod resource_type {
+        /// A topic (`resource_name` is the topic name).
         pub const TOPIC: i8 = 2;
+        /// A broker (`resource_name` is its id; empty for the cluster-wide defaults).
         pub const BROKER: i8 = 4;
+        /// A consumer or share group (KIP-848 / KIP-932 group configs).
         pub const GROUP: i8 = 32;
+        /// A broker's log4j loggers (refused: Sluice has none to configure).
         pub const BROKER_LOGGER: i8 = 8;
     }
 
@@ -261,9 +275,13 @@ mod admin {
 
     /// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).
     pub mod config_source {
+        /// A per-topic (or per-group) override.
         pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+        /// A cluster-wide dynamic broker default.
         pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+        /// A value from the agent's static configuration.
         pub const STATIC_BROKER_CONFIG: i8 = 4;
+        /// Kafka's built-in default.
         pub const DEFAULT_CONFIG: i8 = 5;
     }
 

@@ -20,6 +20,8 @@ use crate::agent::now_ms;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one OffsetCommit request (API key 8): one proposal for the whole request, a result code
+/// per partition.
 pub async fn handle(cx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let agent = &*cx.agent;
     let group = req.group_id.0.to_string();

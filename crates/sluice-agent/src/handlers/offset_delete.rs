@@ -18,6 +18,8 @@ use super::groups::partition_codes;
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one OffsetDelete request (API key 47): a top-level code for the group, then one code per
+/// partition.
 pub async fn handle(cx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let agent = &*cx.agent;
     let group = req.group_id.0.to_string();

@@ -16,6 +16,8 @@ use crate::request::RequestContext;
 /// One partition's answer: (partition, offset, leader epoch, metadata, error).
 type PartitionOffset = (i32, i64, i32, String, i16);
 
+/// Answers one OffsetFetch request (API key 9): each group's committed offsets (-1 when none is
+/// committed) from the local replica.
 pub async fn handle(cx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let version = cx.api_version;
     let mut resp = OffsetFetchResponse::default();

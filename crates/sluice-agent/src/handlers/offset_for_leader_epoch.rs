@@ -18,6 +18,8 @@ use crate::authz::{Op, Res};
 use crate::reader::LEADER_EPOCH;
 use crate::request::RequestContext;
 
+/// Answers one OffsetForLeaderEpoch request (API key 23): per partition the end offset of the asked
+/// epoch, or (-1, -1) for an unknown one.
 pub async fn handle(
     cx: &RequestContext,
     req: OffsetForLeaderEpochRequest,

@@ -24,6 +24,9 @@ use super::{cluster_denied, str_bytes, validate_manual_assignment, ApiError, Par
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one AlterPartitionReassignments request (API key 45): per partition, success for a
+/// target equal to the current replica, NO_REASSIGNMENT_IN_PROGRESS for a cancellation,
+/// INVALID_REPLICA_ASSIGNMENT otherwise; CLUSTER_AUTHORIZATION_FAILED without ALTER.
 pub async fn alter(
     cx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
@@ -95,6 +98,8 @@ fn reassign(
     ))
 }
 
+/// Answers one ListPartitionReassignments request (API key 46): always an empty list (or
+/// CLUSTER_AUTHORIZATION_FAILED without DESCRIBE on the cluster).
 pub async fn list(
     cx: &RequestContext,
     _req: ListPartitionReassignmentsRequest,

@@ -38,6 +38,9 @@ const TV2_VERSION: i16 = 12;
 /// The first Produce version whose clients know KIP-1050's TRANSACTION_ABORTABLE.
 const ABORTABLE_VERSION: i16 = 11;
 
+/// Answers one Produce request (API key 0): validates and appends every batch, and returns the
+/// future of the reply, which resolves once the segments holding them are committed (no reply for
+/// acks=0).
 pub async fn handle(cx: &RequestContext, req: ProduceRequest) -> ReplyFuture {
     let (agent, version) = (cx.agent.clone(), cx.api_version);
     let acks = req.acks;

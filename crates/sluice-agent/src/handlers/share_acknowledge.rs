@@ -24,6 +24,8 @@ impl AckSink for AckOut {
     }
 }
 
+/// Answers one ShareAcknowledge request (API key 79): applies the acknowledgements in one quorum
+/// command; a code per partition.
 pub async fn handle(cx: &RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
     let agent = &*cx.agent;
     let mut resp = ShareAcknowledgeResponse::default();

@@ -36,6 +36,8 @@ struct PartitionOut {
     listed: bool,
 }
 
+/// Answers one ShareFetch request (API key 78): applies piggy-backed acknowledgements, then returns
+/// acquired records per partition, long-polling up to `max_wait_ms`.
 pub async fn handle(cx: &RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
     let agent = &*cx.agent;
     let mut resp = ShareFetchResponse::default();

@@ -12,6 +12,8 @@ use super::groups::describe_groups;
 use super::{str_bytes, topic_name};
 use crate::request::RequestContext;
 
+/// Answers one ShareGroupDescribe request (API key 77): one described share group per requested id,
+/// with per-group error codes.
 pub async fn handle(
     cx: &RequestContext,
     req: ShareGroupDescribeRequest,

@@ -16,6 +16,8 @@ use crate::agent::Agent;
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one ShareGroupHeartbeat request (API key 76, KIP-932): the member's epoch, heartbeat
+/// interval and assignment, or an error code.
 pub async fn handle(
     cx: &RequestContext,
     req: ShareGroupHeartbeatRequest,

@@ -61,6 +61,8 @@ impl RequestContext {
 /// Where an acknowledgement result goes (ShareFetch and ShareAcknowledge partitions): the
 /// first error of a partition wins, with its message.
 pub trait AckSink {
+    /// Records one acknowledgement outcome (Kafka error code, 0 for success, and message); an
+    /// implementation keeps the first error.
     fn ack_result(&mut self, code: i16, message: Option<String>);
 }
 

@@ -20,7 +20,8 @@ use crate::request::RequestContext;
 /// The assignor Sluice's streams groups use (Kafka's default `sticky`).
 const ASSIGNOR: &str = "sticky";
 
-/// StreamsGroupDescribe.
+/// Answers one StreamsGroupDescribe request (API key 89, KIP-1071): one described group per
+/// requested id, with per-group error codes.
 pub async fn handle(
     cx: &RequestContext,
     req: StreamsGroupDescribeRequest,

@@ -13,6 +13,8 @@ use crate::agent::now_ms;
 use crate::authz::Op;
 use crate::request::RequestContext;
 
+/// Answers one SyncGroup request (API key 14): the member's assignment once the replica shows the
+/// group Stable in its generation, or an error code.
 pub async fn handle(cx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
     let agent = &*cx.agent;
     let group = req.group_id.0.to_string();

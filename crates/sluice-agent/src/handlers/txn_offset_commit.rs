@@ -22,6 +22,8 @@ use crate::txn_coordinator::{self, TxnApi};
 /// producer's transaction without AddOffsetsToTxn, which starts the transaction if none is open.
 const IMPLICIT_ADD_VERSION: i16 = 5;
 
+/// Answers one TxnOffsetCommit request (API key 28): stages the offsets in the transaction; a code
+/// per partition.
 pub async fn handle(cx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -17,6 +17,8 @@ use super::{cluster_denied, str_bytes, ApiError};
 use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 
+/// Answers one UpdateFeatures request (API key 57): success only for updates to the finalized
+/// level; otherwise one top-level error code.
 pub async fn handle(cx: &RequestContext, req: UpdateFeaturesRequest) -> UpdateFeaturesResponse {
     let agent = &*cx.agent;
     let version = cx.api_version;

@@ -17,6 +17,8 @@ use crate::authz::{Op, Res};
 use crate::request::RequestContext;
 use crate::txn_coordinator;
 
+/// Answers one WriteTxnMarkers request (API key 27): one quorum command per marker, a code per
+/// partition.
 pub async fn handle(cx: &RequestContext, req: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
     let agent = &*cx.agent;
     let allowed = cx.authorize(Op::ClusterAction, Res::Cluster);
