@@ -68,7 +68,8 @@ pub enum Rejection {
     /// fails with a `KafkaException`, which it answers with this code).
     #[error("undecodable records: {0}")]
     Undecodable(CodecError),
-    /// CORRUPT_MESSAGE (2): a CRC mismatch or a truncated batch.
+    /// CORRUPT_MESSAGE (2): a CRC mismatch, a truncated batch, or a `batchLength` below the
+    /// v2 header.
     #[error(transparent)]
     Corrupt(BatchError),
     /// UNSUPPORTED_COMPRESSION_TYPE (76).
@@ -162,7 +163,9 @@ impl Rejection {
 impl From<BatchError> for Rejection {
     fn from(e: BatchError) -> Self {
         match e {
-            BatchError::Crc { .. } | BatchError::Truncated { .. } => Rejection::Corrupt(e),
+            BatchError::Crc { .. } | BatchError::Truncated { .. } | BatchError::TooShort(_) => {
+                Rejection::Corrupt(e)
+            }
             // Produce v3+ accepts only magic 2, with INVALID_RECORD.
             BatchError::Magic(_) => Rejection::InvalidRequestRecords(e.to_string()),
             BatchError::Invalid(_) => Rejection::InvalidRecord(e.to_string()),

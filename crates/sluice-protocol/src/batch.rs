@@ -47,6 +47,12 @@ pub enum BatchError {
         /// The CRC-32C of the bytes.
         computed: u32,
     },
+    /// `batchLength` too small for a v2 batch header (Kafka's `DefaultRecordBatch.ensureValid`:
+    /// a `CorruptRecordException`, CORRUPT_MESSAGE on produce).
+    #[error(
+        "Record batch is corrupt (the size of {0} is smaller than the minimum allowed overhead 61)"
+    )]
+    TooShort(i64),
     /// Any other structural rule broken (the text says which, in Kafka's words where it has
     /// them).
     #[error("invalid record batch: {0}")]
@@ -113,8 +119,8 @@ impl BatchHeader {
             return Err(BatchError::Magic(magic));
         }
         if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-            return Err(BatchError::Invalid(
-                "batchLength shorter than the v2 header",
+            return Err(BatchError::TooShort(
+                LOG_OVERHEAD as i64 + batch_length as i64,
             ));
         }
         let total_len = LOG_OVERHEAD + batch_length as usize;
