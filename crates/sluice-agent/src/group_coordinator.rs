@@ -93,6 +93,17 @@ impl GroupCoordinator {
         }
     }
 
+    /// Records the member epoch a KIP-848 or KIP-1071 heartbeat was answered with: an epoch
+    /// of 0 or more means the member is alive; the leave epoch (-1) drops its liveness; a
+    /// static member's temporary leave (-2) changes nothing, so its session still runs out.
+    pub fn heartbeat_answered(&self, group: &str, member: &str, member_epoch: i32) {
+        if member_epoch >= 0 {
+            self.touch(group, member);
+        } else if member_epoch == sluice_meta::consumer_group::LEAVE_EPOCH {
+            self.forget(group, member);
+        }
+    }
+
     /// Remembers a member id handed out with MEMBER_ID_REQUIRED (KIP-394) until it joins (the
     /// set is cleared when it passes 100 000 ids).
     pub fn add_pending(&self, group: &str, member: &str) {

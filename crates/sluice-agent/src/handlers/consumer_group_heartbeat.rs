@@ -14,8 +14,7 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use sluice_meta::assignor::{self, ASSIGNORS};
 use sluice_meta::consumer_group::{
-    compile_regex, ConsumerGroup, ConsumerHeartbeat, TopicMeta, JOIN_EPOCH, LEAVE_EPOCH,
-    STATIC_LEAVE_EPOCH,
+    compile_regex, ConsumerGroup, ConsumerHeartbeat, TopicMeta, JOIN_EPOCH, STATIC_LEAVE_EPOCH,
 };
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
@@ -181,11 +180,9 @@ pub async fn handle(
     };
     match reply {
         Ok(r) => {
-            if r.member_epoch >= 0 {
-                agent.groups.touch(&group, &r.member_id);
-            } else if r.member_epoch == LEAVE_EPOCH {
-                agent.groups.forget(&group, &r.member_id);
-            }
+            agent
+                .groups
+                .heartbeat_answered(&group, &r.member_id, r.member_epoch);
             resp.member_id = Some(str_bytes(r.member_id.clone()));
             resp.member_epoch = r.member_epoch;
             resp.assignment = r.assignment.map(to_wire);

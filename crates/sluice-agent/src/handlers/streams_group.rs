@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::TopicName;
 use sluice_meta::command::{Command, CommandResponse};
-use sluice_meta::consumer_group::{JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH};
+use sluice_meta::consumer_group::{JOIN_EPOCH, STATIC_LEAVE_EPOCH};
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 use sluice_meta::streams_assignor::MemberTasks;
@@ -345,11 +345,9 @@ async fn heartbeat(
     };
     match reply {
         Ok(r) => {
-            if r.member_epoch >= 0 {
-                agent.groups.touch(&group, &r.member_id);
-            } else if r.member_epoch == LEAVE_EPOCH {
-                agent.groups.forget(&group, &r.member_id);
-            }
+            agent
+                .groups
+                .heartbeat_answered(&group, &r.member_id, r.member_epoch);
             if !r.to_create.is_empty() {
                 create_internal_topics(cx, &group, &r.to_create).await;
             }
