@@ -75,34 +75,20 @@ pub enum BoundsError {
 
 impl BoundsError {
     /// Prefixes the path with the message name and version: `FetchRequest v12: Topics`.
-    fn in_message(self, name: &str, version: i16) -> Self {
-        let outer = format!("{name} v{version}");
-        match self {
-            BoundsError::NoSchema { .. } => self,
-            mut e => {
-                if let BoundsError::TooLong { path, .. }
-                | BoundsError::NegativeLength { path, .. }
-                | BoundsError::Truncated { path }
-                | BoundsError::BadVarint { path } = &mut e
-                {
-                    *path = if path.is_empty() {
-                        outer
-                    } else {
-                        format!("{outer}: {path}")
-                    };
-                }
-                e
-            }
+    fn in_message(mut self, name: &str, version: i16) -> Self {
+        if let Some(path) = self.path_mut() {
+            *path = if path.is_empty() {
+                format!("{name} v{version}")
+            } else {
+                format!("{name} v{version}: {path}")
+            };
         }
+        self
     }
 
-    /// Prefixes the path with `outer` (the enclosing field, or the message and version).
+    /// Prefixes the path with `outer`, the enclosing field (`Topics`) or element (`[3]`).
     fn within(mut self, outer: &str) -> Self {
-        if let BoundsError::TooLong { path, .. }
-        | BoundsError::NegativeLength { path, .. }
-        | BoundsError::Truncated { path }
-        | BoundsError::BadVarint { path } = &mut self
-        {
+        if let Some(path) = self.path_mut() {
             *path = if path.is_empty() {
                 outer.to_string()
             } else if path.starts_with('[') {
@@ -113,6 +99,16 @@ impl BoundsError {
         }
         self
     }
+
+    fn path_mut(&mut self) -> Option<&mut String> {
+        match self {
+            BoundsError::TooLong { path, .. }
+            | BoundsError::NegativeLength { path, .. }
+            | BoundsError::Truncated { path }
+            | BoundsError::BadVarint { path } => Some(path),
+            BoundsError::NoSchema { .. } => None,
+        }
+    }
 }
 
 /// Checks every length in a request body (the bytes after the request header) of API
@@ -122,6 +118,11 @@ impl BoundsError {
 /// [`BoundsError`] naming the first field whose length cannot be satisfied, or
 /// [`BoundsError::NoSchema`] for an API key or version Kafka does not define.
 pub fn check_request_body(api_key: i16, version: i16, body: &[u8]) -> Result<(), BoundsError> {
+    walk(api_key, version, body).map(drop)
+}
+
+/// Walks `body` as [`check_request_body`] does; returns the bytes after the message.
+fn walk(api_key: i16, version: i16, body: &[u8]) -> Result<&[u8], BoundsError> {
     let Some(message) = schemas()
         .get(&api_key)
         .filter(|m| m.valid.contains(version))
@@ -134,7 +135,8 @@ pub fn check_request_body(api_key: i16, version: i16, body: &[u8]) -> Result<(),
         version,
     };
     r.walk_struct(&message.body)
-        .map_err(|e| e.in_message(&message.name, version))
+        .map_err(|e| e.in_message(&message.name, version))?;
+    Ok(r.buf)
 }
 
 /// The bytes of the schema file and the kafka-clients release it came from.
@@ -323,14 +325,12 @@ struct Reader<'a> {
     version: i16,
 }
 
-fn err_path() -> String {
-    String::new()
-}
-
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], BoundsError> {
         if n > self.buf.len() {
-            return Err(BoundsError::Truncated { path: err_path() });
+            return Err(BoundsError::Truncated {
+                path: String::new(),
+            });
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
@@ -355,7 +355,9 @@ impl Reader<'_> {
                 return Ok(value);
             }
         }
-        Err(BoundsError::BadVarint { path: err_path() })
+        Err(BoundsError::BadVarint {
+            path: String::new(),
+        })
     }
 
     /// A length prefix: compact (varint - 1) in flexible versions, else `classic_width` bytes.
@@ -369,7 +371,7 @@ impl Reader<'_> {
         match len {
             -1 => Ok(None),
             n if n < -1 => Err(BoundsError::NegativeLength {
-                path: err_path(),
+                path: String::new(),
                 len: n,
             }),
             n => Ok(Some(n as u64)),
@@ -379,7 +381,7 @@ impl Reader<'_> {
     fn bounded(&self, claimed: u64, unit: &'static str) -> Result<(), BoundsError> {
         if claimed > self.buf.len() as u64 {
             return Err(BoundsError::TooLong {
-                path: err_path(),
+                path: String::new(),
                 claimed,
                 unit,
                 remaining: self.buf.len(),
@@ -504,18 +506,15 @@ mod tests {
     fn walks_exactly<M: Encodable>(api: ApiKey, version: i16, body: &M) {
         let mut buf = BytesMut::new();
         body.encode(&mut buf, version).expect("encodes");
-        let message = &schemas()[&(api as i16)];
-        let mut r = Reader {
-            buf: &buf,
-            flexible: message.flexible.contains(version),
-            version,
-        };
-        r.walk_struct(&message.body)
-            .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+        assert_walked_exactly(api, version, &buf);
+    }
+
+    fn assert_walked_exactly(api: ApiKey, version: i16, body: &[u8]) {
+        let rest = walk(api as i16, version, body).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            r.buf.is_empty(),
+            rest.is_empty(),
             "{api:?} v{version}: {} bytes left",
-            r.buf.len()
+            rest.len()
         );
     }
 
@@ -585,15 +584,7 @@ mod tests {
             default_request(api)
                 .encode(&mut buf, v)
                 .unwrap_or_else(|e| panic!("{api:?} v{v}: {e}"));
-            check_request_body(api as i16, v, &buf).unwrap_or_else(|e| panic!("{e}"));
-            let message = &schemas()[&(api as i16)];
-            let mut r = Reader {
-                buf: &buf,
-                flexible: message.flexible.contains(v),
-                version: v,
-            };
-            r.walk_struct(&message.body).unwrap();
-            assert!(r.buf.is_empty(), "{api:?} v{v}: {} bytes left", r.buf.len());
+            assert_walked_exactly(api, v, &buf);
         }
     }
 
