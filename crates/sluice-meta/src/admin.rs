@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::api::{AddNodeRequest, MembershipResponse, RemoveNodeRequest};
-use crate::client::parse_endpoints;
+use crate::api::{
+    decode_response, parse_endpoints, AddNodeRequest, MembershipResponse, RemoveNodeRequest,
+};
 use crate::error::MetaError;
-use crate::node::decode_response;
 use crate::types::NodeId;
 
 /// How long one membership change may take (a learner catching up included).

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use openraft::Vote;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::command::CommandResponse;
@@ -216,4 +217,47 @@ impl ErrorBody {
             },
         }
     }
+}
+
+/// Decodes a client-API answer: JSON `Resp` on success, an [`ErrorBody`] otherwise.
+pub(crate) async fn decode_response<Resp: DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<Resp, MetaError> {
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| MetaError::indeterminate_from("reading answer", e))?;
+    if status.is_success() {
+        return Ok(serde_json::from_slice(&bytes)?);
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err(body.into_error(status)),
+        Err(_) => Err(MetaError::Remote {
+            status,
+            message: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+        }),
+    }
+}
+
+/// Parses a comma-separated list of meta endpoints (`host:port` or full URLs, `http://`
+/// assumed when no scheme is given, trailing `/` dropped); an empty list is [`MetaError::Invalid`].
+pub(crate) fn parse_endpoints(endpoints: &str) -> Result<Vec<String>, MetaError> {
+    let list: Vec<String> = endpoints
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let s = s.trim_end_matches('/');
+            if s.contains("://") {
+                s.to_string()
+            } else {
+                format!("http://{s}")
+            }
+        })
+        .collect();
+    if list.is_empty() {
+        return Err(MetaError::Invalid("no meta endpoints given".to_string()));
+    }
+    Ok(list)
 }

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codes;
-use crate::command::CommandResponse;
-use crate::groups::GroupResponse;
+use crate::group_types::{GroupOutcome, GroupResponse};
+use crate::refusal::Refusal;
 
 /// Kafka's `ClassicGroupState`: where a classic group is in its rebalance cycle.
 
@@ -153,11 +153,9 @@ pub struct JoinMember {
     /// (protocol name, protocol metadata) in the member's order of preference.
     pub protocols: Vec<(String, Vec<u8>)>,
 }
-fn err(code: i16, message: &str) -> CommandResponse {
-    CommandResponse::Error {
-        code,
-        message: message.to_string(),
-    }
+
+fn err(code: i16, message: &str) -> GroupOutcome {
+    Err(Refusal::new(code, message))
 }
 
 impl ClassicGroup {
@@ -351,7 +349,7 @@ impl ClassicGroup {
 
     /// JoinGroup, applied (the group already exists: [`crate::groups::Groups`] creates an Empty
     /// one first). Answers [`GroupResponse::Joined`] with the generation the joiner waits for.
-    pub fn join(&mut self, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
+    pub fn join(&mut self, j: &JoinMember, now_ms: i64, delay_ms: i64) -> GroupOutcome {
         let g = self;
         if g.members.is_empty() {
             g.protocol_type = j.protocol_type.clone();
@@ -444,7 +442,7 @@ impl ClassicGroup {
         generation: i32,
         assignments: &[(String, Vec<u8>)],
         now_ms: i64,
-    ) -> CommandResponse {
+    ) -> GroupOutcome {
         if let Some(code) = check_member(self, member_id, generation) {
             return err(code, "SyncGroup refused");
         }
@@ -461,9 +459,9 @@ impl ClassicGroup {
                         .unwrap_or_default();
                 }
                 self.set_state(ClassicGroupState::Stable, now_ms);
-                CommandResponse::Ok
+                Ok(None)
             }
-            _ => CommandResponse::Ok,
+            _ => Ok(None),
         }
     }
 
@@ -546,8 +544,8 @@ fn join_target(g: &ClassicGroup) -> i32 {
     g.generation + 1
 }
 
-fn joined(target_generation: i32) -> CommandResponse {
-    CommandResponse::Group(GroupResponse::Joined { target_generation })
+fn joined(target_generation: i32) -> GroupOutcome {
+    Ok(Some(GroupResponse::Joined { target_generation }))
 }
 
 fn new_member(j: &JoinMember) -> Member {

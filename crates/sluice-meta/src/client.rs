@@ -23,11 +23,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ChangesResponse, MembershipResponse, ProposeResponse};
+use crate::api::{
+    decode_response, parse_endpoints, ChangesResponse, MembershipResponse, ProposeResponse,
+};
 use crate::command::{Command, CommandResponse};
 use crate::error::MetaError;
 use crate::health::NotReady;
-use crate::node::{decode_response, MetaNode};
+use crate::node::MetaNode;
 use crate::replica::Replica;
 use crate::state::MetaState;
 
@@ -152,26 +154,6 @@ pub struct RemoteClient {
     opts: RemoteOptions,
     cancel: CancellationToken,
     feed_task: Mutex<Option<JoinHandle<()>>>,
-}
-
-pub(crate) fn parse_endpoints(endpoints: &str) -> Result<Vec<String>, MetaError> {
-    let list: Vec<String> = endpoints
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let s = s.trim_end_matches('/');
-            if s.contains("://") {
-                s.to_string()
-            } else {
-                format!("http://{s}")
-            }
-        })
-        .collect();
-    if list.is_empty() {
-        return Err(MetaError::Invalid("no meta endpoints given".to_string()));
-    }
-    Ok(list)
 }
 
 impl RemoteClient {

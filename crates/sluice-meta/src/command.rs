@@ -2,15 +2,26 @@
 //!
 //! A command carries everything its application needs, including the proposer's clock
 //! (`now_ms`) and any random ids, so that applying it is deterministic on every replica.
+//!
+//! The vocabulary sits above the areas' own commands and answers ([`crate::groups`],
+//! [`crate::txn`], [`crate::share_group`], [`crate::lifecycle`], [`crate::tables`]) and the records
+//! it carries ([`crate::agents`], [`crate::producers`]), and below the state
+//! ([`crate::state::MetaState`] remembers segment commits' answers) and the logic that applies
+//! commands ([`crate::apply`]). Its serde shape is carried by the raft log, snapshots and the
+//! HTTP API between nodes.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::acl::{AclBinding, AclBindingFilter};
-use crate::groups::{GroupCommand, GroupResponse};
-use crate::state::{AgentInfo, ProducerInfo, ScramCredential};
+use sluice_model::ScramCredential;
 
-/// A command proposed to the metadata quorum; [`crate::state::MetaState::apply`] applies it and
+use crate::acl::{AclBinding, AclBindingFilter};
+use crate::agents::AgentInfo;
+use crate::groups::{GroupCommand, GroupOutcome, GroupResponse};
+use crate::producers::ProducerInfo;
+use crate::refusal::Refusal;
+
+/// A command proposed to the metadata quorum; [`MetaState::apply`](crate::state::MetaState::apply) applies it and
 /// answers a [`CommandResponse`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Command {
@@ -259,4 +270,25 @@ pub enum CommandResponse {
     Codes(Vec<i16>),
     /// A [`crate::lifecycle::LifecycleCommand`]'s answer.
     Lifecycle(crate::lifecycle::LifecycleResponse),
+}
+
+impl From<Refusal> for CommandResponse {
+    /// `Error` with the refusal's code and message.
+    fn from(r: Refusal) -> Self {
+        CommandResponse::Error {
+            code: r.code,
+            message: r.message,
+        }
+    }
+}
+
+impl From<GroupOutcome> for CommandResponse {
+    /// A refusal is `Error`, an answer `Group`, none `Ok`.
+    fn from(outcome: GroupOutcome) -> Self {
+        match outcome {
+            Err(r) => r.into(),
+            Ok(Some(g)) => CommandResponse::Group(g),
+            Ok(None) => CommandResponse::Ok,
+        }
+    }
 }

@@ -15,24 +15,28 @@
 //! classic, consumer and streams groups only (a share group's progress is its share-partitions'
 //! state).
 //!
+//! Layering: the group kinds' modules sit below this one and never import it; what they share
+//! with it (the [`GroupType`], the [`GroupLookupError`], the [`GroupResponse`]) is in
+//! [`crate::group_types`], below them all. Applying a [`GroupCommand`] touches only [`Groups`],
+//! so it answers a [`GroupOutcome`] ([`Refusal`] or the optional [`GroupResponse`]), which
+//! [`crate::command::CommandResponse`] converts from.
+//!
 //! Snapshots written before this layout (one struct for classic and consumer groups, share
 //! groups in `MetaState::share_groups`) still load: see [`stored`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classic_group::ClassicGroup;
 use crate::codes;
-use crate::command::CommandResponse;
-use crate::consumer_group::{ConsumerGroup, ConsumerHeartbeat, HeartbeatReply};
+use crate::consumer_group::{ConsumerGroup, ConsumerHeartbeat};
+use crate::refusal::Refusal;
 use crate::share_group::ShareGroup;
-use crate::streams_group::{
-    StreamsGroup, StreamsHeartbeat, StreamsHeartbeatReply, StreamsSettings,
-};
+use crate::streams_group::{StreamsGroup, StreamsHeartbeat, StreamsSettings};
 
 pub use crate::classic_group::{check_member, ClassicGroupState, JoinMember};
+pub use crate::group_types::{GroupLookupError, GroupOutcome, GroupResponse, GroupType};
 
 /// Kafka's `offset.metadata.max.bytes`.
 pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
@@ -67,65 +71,6 @@ pub enum Group {
     Share(ShareGroup),
     /// KIP-1071 Kafka Streams groups (`group.protocol=streams`).
     Streams(StreamsGroup),
-}
-
-/// The kind of a group, as ListGroups' group type names it (Kafka's `Group.GroupType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GroupType {
-    /// Classic protocol (JoinGroup/SyncGroup), including groups that only store offsets.
-    Classic,
-    /// KIP-848 consumer group.
-    Consumer,
-    /// KIP-932 share group.
-    Share,
-    /// KIP-1071 streams group.
-    Streams,
-}
-
-impl GroupType {
-    /// The name Kafka uses on the wire (ListGroups' `GroupType`, lower case).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupType::Classic => "classic",
-            GroupType::Consumer => "consumer",
-            GroupType::Share => "share",
-            GroupType::Streams => "streams",
-        }
-    }
-}
-
-impl fmt::Display for GroupType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A request of one kind named a group of another kind, or a group that does not exist.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GroupLookupError {
-    /// No group has the id.
-    #[error("Group {0} not found.")]
-    NotFound(String),
-    /// A StreamsGroupHeartbeat that is not a join (member epoch > 0) named no group (Kafka's
-    /// `getOrCreateStreamsGroup` without create: "Streams group g not found.").
-    #[error("Streams group {0} not found.")]
-    StreamsNotFound(String),
-    /// The id names a group of another kind (Kafka: GROUP_ID_NOT_FOUND, "Group g is not a
-    /// share group.").
-    #[error("Group {group} is not a {wanted} group.")]
-    WrongType {
-        /// The group id.
-        group: String,
-        /// The kind the request wanted.
-        wanted: GroupType,
-    },
-}
-
-impl GroupLookupError {
-    /// The Kafka error code: GROUP_ID_NOT_FOUND for both.
-    pub fn code(&self) -> i16 {
-        codes::GROUP_ID_NOT_FOUND
-    }
 }
 
 impl Group {
@@ -397,27 +342,8 @@ pub enum GroupCommand {
     },
 }
 
-/// What a [`GroupCommand`] answers besides `Ok` and `Error`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub enum GroupResponse {
-    /// The joiner's response is ready once the group reaches this generation.
-    Joined {
-        /// The generation the joiner waits for.
-        target_generation: i32,
-    },
-    /// One Kafka error code per item of the command (DeleteGroups).
-    Codes(Vec<i16>),
-    /// A [`GroupCommand::ConsumerHeartbeat`]'s answer.
-    ConsumerHeartbeat(HeartbeatReply),
-    /// A [`GroupCommand::StreamsHeartbeat`]'s answer.
-    StreamsHeartbeat(Box<StreamsHeartbeatReply>),
-}
-
-fn err(code: i16, message: &str) -> CommandResponse {
-    CommandResponse::Error {
-        code,
-        message: message.to_string(),
-    }
+fn err(code: i16, message: &str) -> GroupOutcome {
+    Err(Refusal::new(code, message))
 }
 
 /// The configs of a group without overrides.
@@ -525,7 +451,7 @@ impl Groups {
     }
 
     /// Applies one group command.
-    pub fn apply(&mut self, cmd: &GroupCommand) -> CommandResponse {
+    pub fn apply(&mut self, cmd: &GroupCommand) -> GroupOutcome {
         match cmd {
             GroupCommand::Join {
                 group,
@@ -547,10 +473,10 @@ impl Groups {
                 group,
                 members,
                 now_ms,
-            } => CommandResponse::Group(GroupResponse::Codes(match self.classic_mut(group) {
+            } => Ok(Some(GroupResponse::Codes(match self.classic_mut(group) {
                 None => vec![codes::UNKNOWN_MEMBER_ID; members.len()],
                 Some(g) => g.leave(members, *now_ms),
-            })),
+            }))),
             GroupCommand::Expire {
                 group,
                 member_ids,
@@ -559,7 +485,7 @@ impl Groups {
                 if let Some(g) = self.classic_mut(group) {
                     g.expire(member_ids, *now_ms);
                 }
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::CompleteRebalance {
                 group,
@@ -569,7 +495,7 @@ impl Groups {
                 if let Some(g) = self.classic_mut(group) {
                     g.complete_rebalance_at(*generation, *now_ms);
                 }
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::CommitOffsets {
                 group,
@@ -595,7 +521,7 @@ impl Groups {
                     return err(code, message);
                 }
                 self.write_offsets(group, offsets, *now_ms);
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::DeleteOffsets { group, partitions } => {
                 match self.groups.get(group) {
@@ -619,11 +545,11 @@ impl Groups {
                         self.offsets.remove(group);
                     }
                 }
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::DeleteGroups { groups } => {
                 let codes = groups.iter().map(|id| self.delete_group(id)).collect();
-                CommandResponse::Group(GroupResponse::Codes(codes))
+                Ok(Some(GroupResponse::Codes(codes)))
             }
             GroupCommand::ConsumerHeartbeat { group, heartbeat } => {
                 self.consumer_heartbeat(group, heartbeat)
@@ -636,7 +562,7 @@ impl Groups {
                 if let Some(Group::Consumer(c)) = self.groups.get_mut(group) {
                     c.remove_members(member_ids, *now_ms);
                 }
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::StreamsHeartbeat { group, heartbeat } => {
                 self.streams_heartbeat(group, heartbeat)
@@ -650,18 +576,18 @@ impl Groups {
                 if let Some(Group::Streams(g)) = self.groups.get_mut(group) {
                     g.remove_members(member_ids, settings, *now_ms);
                 }
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::ExpireOffsets {
                 now_ms,
                 retention_ms,
             } => {
                 self.expire_offsets(*now_ms, *retention_ms);
-                CommandResponse::Ok
+                Ok(None)
             }
             GroupCommand::SetConfigs { group, ops } => {
                 self.set_configs(group, ops);
-                CommandResponse::Ok
+                Ok(None)
             }
         }
     }
@@ -755,7 +681,7 @@ impl Groups {
             || self.groups.iter().any(|(id, g)| self.is_husk(id, g))
     }
 
-    fn consumer_heartbeat(&mut self, group: &str, hb: &ConsumerHeartbeat) -> CommandResponse {
+    fn consumer_heartbeat(&mut self, group: &str, hb: &ConsumerHeartbeat) -> GroupOutcome {
         let mut c = match self.consumer_for_heartbeat(group) {
             Ok(c) => c,
             Err(e) => return err(e.code(), &e.to_string()),
@@ -764,7 +690,7 @@ impl Groups {
             Err(e) => err(e.code, &e.message),
             Ok(reply) => {
                 self.groups.insert(group.to_string(), Group::Consumer(c));
-                CommandResponse::Group(GroupResponse::ConsumerHeartbeat(reply))
+                Ok(Some(GroupResponse::ConsumerHeartbeat(reply)))
             }
         }
     }
@@ -796,7 +722,7 @@ impl Groups {
         self.groups.get(group).and_then(Group::as_streams)
     }
 
-    fn streams_heartbeat(&mut self, group: &str, hb: &StreamsHeartbeat) -> CommandResponse {
+    fn streams_heartbeat(&mut self, group: &str, hb: &StreamsHeartbeat) -> GroupOutcome {
         let mut g = match self.streams_for_heartbeat(group, hb.member_epoch) {
             Ok(g) => g,
             Err(e) => return err(e.code(), &e.to_string()),
@@ -810,7 +736,7 @@ impl Groups {
             Err(e) => err(e.code, &e.message),
             Ok(reply) => {
                 self.groups.insert(group.to_string(), Group::Streams(g));
-                CommandResponse::Group(GroupResponse::StreamsHeartbeat(Box::new(reply)))
+                Ok(Some(GroupResponse::StreamsHeartbeat(Box::new(reply))))
             }
         }
     }
@@ -834,7 +760,7 @@ impl Groups {
     /// JoinGroup: Kafka's `classicGroupJoin`. A consumer or streams group with members, or a
     /// share group, refuses with INCONSISTENT_GROUP_PROTOCOL; an absent id or an empty consumer or
     /// streams group becomes an Empty classic group first.
-    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> CommandResponse {
+    fn join(&mut self, group: &str, j: &JoinMember, now_ms: i64, delay_ms: i64) -> GroupOutcome {
         if let Some(why) = self.classic_join_refusal(group) {
             return err(codes::INCONSISTENT_GROUP_PROTOCOL, why);
         }
@@ -1142,6 +1068,14 @@ pub mod stored {
 mod tests {
     use super::*;
     use crate::classic_group::InitialJoin;
+    use crate::command::CommandResponse;
+
+    impl Groups {
+        /// [`Groups::apply`], answered as the state machine answers it.
+        pub(super) fn answer(&mut self, cmd: &GroupCommand) -> CommandResponse {
+            self.apply(cmd).into()
+        }
+    }
 
     fn join(id: &str, new: bool, inst: Option<&str>, proto: &[&str]) -> GroupCommand {
         GroupCommand::Join {
@@ -1209,24 +1143,24 @@ mod tests {
     #[test]
     fn a_lone_member_completes_at_once_and_a_second_waits_for_the_first_to_rejoin() {
         let mut gs = Groups::default();
-        assert_eq!(target(gs.apply(&join("a", true, None, &["range"]))), 1);
+        assert_eq!(target(gs.answer(&join("a", true, None, &["range"]))), 1);
         let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation, g.leader.as_deref()),
             (ClassicGroupState::CompletingRebalance, 1, Some("a"))
         );
-        assert_eq!(code(gs.apply(&sync("a", 1))), 0);
+        assert_eq!(code(gs.answer(&sync("a", 1))), 0);
         assert_eq!(gs.classic("g").unwrap().state, ClassicGroupState::Stable);
 
         // b joins: a rebalance starts and waits for a
-        assert_eq!(target(gs.apply(&join("b", true, None, &["range"]))), 2);
+        assert_eq!(target(gs.answer(&join("b", true, None, &["range"]))), 2);
         assert_eq!(
             gs.classic("g").unwrap().state,
             ClassicGroupState::PreparingRebalance
         );
         // a's commit of generation 1 is still accepted while preparing (revocation commits)
-        assert_eq!(code(gs.apply(&commit("a", 1))), 0);
-        assert_eq!(target(gs.apply(&join("a", false, None, &["range"]))), 2);
+        assert_eq!(code(gs.answer(&commit("a", 1))), 0);
+        assert_eq!(target(gs.answer(&join("a", false, None, &["range"]))), 2);
         let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation),
@@ -1234,22 +1168,22 @@ mod tests {
         );
         // no commit while the leader's assignment is awaited
         assert_eq!(
-            code(gs.apply(&commit("a", 2))),
+            code(gs.answer(&commit("a", 2))),
             codes::REBALANCE_IN_PROGRESS
         );
         // only the leader's sync assigns
-        assert_eq!(code(gs.apply(&sync("b", 2))), 0);
+        assert_eq!(code(gs.answer(&sync("b", 2))), 0);
         assert_eq!(
             gs.classic("g").unwrap().state,
             ClassicGroupState::CompletingRebalance
         );
-        assert_eq!(code(gs.apply(&sync("a", 1))), codes::ILLEGAL_GENERATION);
-        assert_eq!(code(gs.apply(&sync("a", 2))), 0);
+        assert_eq!(code(gs.answer(&sync("a", 1))), codes::ILLEGAL_GENERATION);
+        assert_eq!(code(gs.answer(&sync("a", 2))), 0);
         let g = gs.classic("g").unwrap();
         assert_eq!(g.state, ClassicGroupState::Stable);
         assert_eq!(g.members["b"].assignment, vec![8]);
-        assert_eq!(code(gs.apply(&commit("b", 2))), 0);
-        assert_eq!(code(gs.apply(&commit("c", 2))), codes::UNKNOWN_MEMBER_ID);
+        assert_eq!(code(gs.answer(&commit("b", 2))), 0);
+        assert_eq!(code(gs.answer(&commit("c", 2))), codes::UNKNOWN_MEMBER_ID);
     }
 
     fn delayed(cmd: GroupCommand, now: i64, delay: i64) -> GroupCommand {
@@ -1277,7 +1211,7 @@ mod tests {
         let mut gs = Groups::default();
         // a joins an empty group at 1 000 with a 3 000 ms delay (rebalance timeout 30 000)
         assert_eq!(
-            target(gs.apply(&delayed(join("a", true, None, &["range"]), 1_000, 3_000))),
+            target(gs.answer(&delayed(join("a", true, None, &["range"]), 1_000, 3_000))),
             1
         );
         let g = gs.classic("g").unwrap();
@@ -1299,34 +1233,34 @@ mod tests {
         // b and c come 300 ms apart; a proposal before the deadline changes nothing
         for (id, at) in [("b", 1_300), ("c", 1_600)] {
             assert_eq!(
-                target(gs.apply(&delayed(join(id, true, None, &["range"]), at, 3_000))),
+                target(gs.answer(&delayed(join(id, true, None, &["range"]), at, 3_000))),
                 1
             );
         }
-        gs.apply(&complete_at(0, 3_999));
+        gs.answer(&complete_at(0, 3_999));
         assert_eq!(
             gs.classic("g").unwrap().state,
             ClassicGroupState::PreparingRebalance
         );
         // at the deadline a new member had come: the wait is extended by the delay
-        gs.apply(&complete_at(0, 4_000));
+        gs.answer(&complete_at(0, 4_000));
         let w = gs.classic("g").unwrap().initial_join.unwrap();
         assert_eq!(
             (w.deadline_ms, w.remaining_ms, w.new_member_added),
             (7_000, 24_000, false)
         );
         // nobody new since: the rebalance completes with all three in generation 1
-        gs.apply(&complete_at(0, 7_000));
+        gs.answer(&complete_at(0, 7_000));
         let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.generation, g.members.len(), g.initial_join),
             (ClassicGroupState::CompletingRebalance, 1, 3, None)
         );
         // later rebalances complete as soon as everyone rejoined, without a delay
-        gs.apply(&sync("a", 1));
-        gs.apply(&delayed(join("d", true, None, &["range"]), 8_000, 3_000));
+        gs.answer(&sync("a", 1));
+        gs.answer(&delayed(join("d", true, None, &["range"]), 8_000, 3_000));
         for id in ["a", "b", "c"] {
-            gs.apply(&delayed(join(id, false, None, &["range"]), 8_001, 3_000));
+            gs.answer(&delayed(join(id, false, None, &["range"]), 8_001, 3_000));
         }
         let g = gs.classic("g").unwrap();
         assert_eq!(
@@ -1342,27 +1276,27 @@ mod tests {
         if let GroupCommand::Join { join, .. } = &mut j {
             join.rebalance_timeout_ms = 5_000;
         }
-        gs.apply(&delayed(j, 0, 3_000));
+        gs.answer(&delayed(j, 0, 3_000));
         assert_eq!(
             gs.classic("g").unwrap().initial_join.unwrap().remaining_ms,
             2_000
         );
-        gs.apply(&delayed(join("b", true, None, &["range"]), 100, 3_000));
-        gs.apply(&complete_at(0, 3_000));
+        gs.answer(&delayed(join("b", true, None, &["range"]), 100, 3_000));
+        gs.answer(&complete_at(0, 3_000));
         let w = gs.classic("g").unwrap().initial_join.unwrap();
         assert_eq!(
             (w.deadline_ms, w.current_ms, w.remaining_ms),
             (5_000, 2_000, 0)
         );
-        gs.apply(&delayed(join("c", true, None, &["range"]), 4_000, 3_000));
-        gs.apply(&complete_at(0, 5_000));
+        gs.answer(&delayed(join("c", true, None, &["range"]), 4_000, 3_000));
+        gs.answer(&complete_at(0, 5_000));
         let g = gs.classic("g").unwrap();
         assert_eq!(
             (g.state, g.members.len()),
             (ClassicGroupState::CompletingRebalance, 3)
         );
         // a group emptied by its last member's leave waits again on its next first join
-        gs.apply(&GroupCommand::Leave {
+        gs.answer(&GroupCommand::Leave {
             group: "g".into(),
             members: ["a", "b", "c"]
                 .iter()
@@ -1370,7 +1304,7 @@ mod tests {
                 .collect(),
             now_ms: 6_000,
         });
-        gs.apply(&delayed(join("e", true, None, &["range"]), 7_000, 3_000));
+        gs.answer(&delayed(join("e", true, None, &["range"]), 7_000, 3_000));
         let g = gs.classic("g").unwrap();
         assert_eq!(g.state, ClassicGroupState::PreparingRebalance);
         assert_eq!(g.initial_join.unwrap().deadline_ms, 10_000);
@@ -1379,10 +1313,10 @@ mod tests {
     #[test]
     fn rebalance_timeout_drops_laggards_and_the_last_leaver_empties_the_group() {
         let mut gs = Groups::default();
-        gs.apply(&join("a", true, None, &["range"]));
-        gs.apply(&sync("a", 1));
-        gs.apply(&join("b", true, None, &["range"]));
-        gs.apply(&GroupCommand::CompleteRebalance {
+        gs.answer(&join("a", true, None, &["range"]));
+        gs.answer(&sync("a", 1));
+        gs.answer(&join("b", true, None, &["range"]));
+        gs.answer(&GroupCommand::CompleteRebalance {
             group: "g".into(),
             generation: 1,
             now_ms: 40_000,
@@ -1390,7 +1324,7 @@ mod tests {
         let g = gs.classic("g").unwrap();
         assert_eq!(g.members.keys().collect::<Vec<_>>(), vec!["b"]);
         assert_eq!((g.generation, g.leader.as_deref()), (2, Some("b")));
-        let r = gs.apply(&GroupCommand::Leave {
+        let r = gs.answer(&GroupCommand::Leave {
             group: "g".into(),
             members: vec![("b".into(), None), ("zz".into(), None)],
             now_ms: 50_000,
@@ -1402,17 +1336,17 @@ mod tests {
         let g = gs.classic("g").unwrap();
         assert_eq!((g.state, g.generation), (ClassicGroupState::Empty, 3));
         // an empty group takes commits from outside group management
-        assert_eq!(code(gs.apply(&commit("", -1))), 0);
+        assert_eq!(code(gs.answer(&commit("", -1))), 0);
         assert_eq!(gs.offsets_of("g").unwrap()["t"][&0].offset, 5);
     }
 
     #[test]
     fn a_static_member_restarting_takes_its_place_without_a_rebalance() {
         let mut gs = Groups::default();
-        gs.apply(&join("a1", true, Some("i-a"), &["range"]));
-        gs.apply(&sync("a1", 1));
+        gs.answer(&join("a1", true, Some("i-a"), &["range"]));
+        gs.answer(&sync("a1", 1));
         assert_eq!(
-            target(gs.apply(&join("a2", true, Some("i-a"), &["range"]))),
+            target(gs.answer(&join("a2", true, Some("i-a"), &["range"]))),
             1
         );
         let g = gs.classic("g").unwrap();
@@ -1421,7 +1355,7 @@ mod tests {
         assert!(!g.members.contains_key("a1"));
         // the old incarnation is fenced
         assert_eq!(
-            code(gs.apply(&join("a1", false, Some("i-a"), &["range"]))),
+            code(gs.answer(&join("a1", false, Some("i-a"), &["range"]))),
             codes::FENCED_INSTANCE_ID
         );
     }
@@ -1429,13 +1363,13 @@ mod tests {
     #[test]
     fn incompatible_protocols_are_refused_and_the_vote_picks_a_common_one() {
         let mut gs = Groups::default();
-        gs.apply(&join("a", true, None, &["cooperative-sticky", "range"]));
+        gs.answer(&join("a", true, None, &["cooperative-sticky", "range"]));
         assert_eq!(
-            code(gs.apply(&join("b", true, None, &["roundrobin"]))),
+            code(gs.answer(&join("b", true, None, &["roundrobin"]))),
             codes::INCONSISTENT_GROUP_PROTOCOL
         );
-        gs.apply(&join("b", true, None, &["range", "cooperative-sticky"]));
-        gs.apply(&join("a", false, None, &["cooperative-sticky", "range"]));
+        gs.answer(&join("b", true, None, &["range", "cooperative-sticky"]));
+        gs.answer(&join("a", false, None, &["cooperative-sticky", "range"]));
         let g = gs.classic("g").unwrap();
         assert_eq!(g.state, ClassicGroupState::CompletingRebalance);
         assert!(g.protocol.is_some());
@@ -1444,10 +1378,10 @@ mod tests {
     #[test]
     fn only_empty_groups_are_deleted() {
         let mut gs = Groups::default();
-        gs.apply(&join("a", true, None, &["range"]));
+        gs.answer(&join("a", true, None, &["range"]));
         gs.groups
             .insert("e".into(), Group::Classic(ClassicGroup::new("", 0)));
-        let r = gs.apply(&GroupCommand::DeleteGroups {
+        let r = gs.answer(&GroupCommand::DeleteGroups {
             groups: vec!["g".into(), "e".into(), "x".into()],
         });
         assert_eq!(
@@ -1465,10 +1399,10 @@ mod tests {
     fn offsets_of_empty_groups_expire_from_the_later_of_commit_and_emptying() {
         let mut gs = Groups::default();
         // "g": a member commits at 3 and leaves at 50 000; "h": committed outside a group at 3
-        gs.apply(&join("a", true, None, &["range"]));
-        gs.apply(&sync("a", 1));
-        gs.apply(&commit("a", 1));
-        gs.apply(&GroupCommand::Leave {
+        gs.answer(&join("a", true, None, &["range"]));
+        gs.answer(&sync("a", 1));
+        gs.answer(&commit("a", 1));
+        gs.answer(&GroupCommand::Leave {
             group: "g".into(),
             members: vec![("a".into(), None)],
             now_ms: 50_000,
@@ -1477,14 +1411,14 @@ mod tests {
         if let GroupCommand::CommitOffsets { group, .. } = &mut h {
             *group = "h".into();
         }
-        gs.apply(&h);
+        gs.answer(&h);
         let retention = 10_000;
         assert!(gs.offsets_due(20_000, retention));
         assert_eq!(
             gs.expired_offsets(20_000, retention),
             vec![("h".to_string(), "t".to_string(), 0)]
         );
-        gs.apply(&GroupCommand::ExpireOffsets {
+        gs.answer(&GroupCommand::ExpireOffsets {
             now_ms: 20_000,
             retention_ms: retention,
         });
@@ -1492,7 +1426,7 @@ mod tests {
         assert!(gs.classic("h").is_none());
         assert_eq!(gs.offsets_of("g").unwrap()["t"][&0].offset, 5);
         assert!(!gs.offsets_due(60_000, retention));
-        gs.apply(&GroupCommand::ExpireOffsets {
+        gs.answer(&GroupCommand::ExpireOffsets {
             now_ms: 60_001,
             retention_ms: retention,
         });
@@ -1503,6 +1437,7 @@ mod tests {
 #[cfg(test)]
 mod stored_tests {
     use super::*;
+    use crate::command::CommandResponse;
     use crate::state::MetaState;
 
     /// A snapshot as Sluice wrote it before the one group-id namespace: a classic group and a
@@ -1630,7 +1565,7 @@ mod stored_tests {
             other => panic!("not refused: {other:?}"),
         };
         assert_eq!(
-            refused(gs.apply(&GroupCommand::Join {
+            refused(gs.answer(&GroupCommand::Join {
                 group: "sg".into(),
                 join: join.clone(),
                 now_ms: 0,
@@ -1657,7 +1592,7 @@ mod stored_tests {
         );
         // DeleteGroups covers every kind.
         assert_eq!(
-            gs.apply(&GroupCommand::DeleteGroups {
+            gs.answer(&GroupCommand::DeleteGroups {
                 groups: vec!["sg".into(), "simple".into()]
             }),
             CommandResponse::Group(GroupResponse::Codes(vec![0, 0]))

@@ -44,7 +44,7 @@ use crate::command::Command;
 use crate::error::MetaError;
 use crate::feed::FeedRead;
 use crate::netfault::{NetFaultConfig, NetFaultStatus};
-use crate::node::NodeCore;
+use crate::node_core::NodeCore;
 use crate::types::{NodeId, TypeConfig};
 
 /// Largest append-entries batch accepted.

@@ -1,7 +1,10 @@
 //! Given/when/then tests of retention, DeleteRecords, leases and compaction swaps.
 
+use uuid::Uuid;
+
 use super::*;
 use crate::command::{BatchMeta, Command, PartitionAppend, SegmentCommit};
+use crate::topics::Chunk;
 
 const T: &str = "t";
 

@@ -5,6 +5,8 @@ use uuid::Uuid;
 
 use super::*;
 use crate::command::{BatchOutcome, Command, PartitionAppend, SegmentCommit};
+use crate::groups::OffsetCommitEntry;
+use crate::txn::expiry_due;
 
 const T: &str = "orders";
 const TID: &str = "tx-1";
