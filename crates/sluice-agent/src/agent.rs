@@ -2,20 +2,30 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use sluice_meta::command::{Command, CommandResponse};
+use sluice_meta::groups::GroupCommand;
+use sluice_meta::share_group::ShareCommand;
 use sluice_meta::state::{AgentInfo, MetaState};
 use sluice_meta::{MetaClient, MetaError};
 use sluice_storage::BlockCache;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::config::AgentConfig;
 use crate::fetch_session::FetchSessions;
-use crate::group_coordinator::GroupCoordinator;
+use crate::group_coordinator::{coordinator_among, GroupCoordinator};
 use crate::share::ShareCoordinator;
 use crate::writer::SegmentWriter;
+
+/// Kafka's COORDINATOR_NOT_AVAILABLE: what a group request gets when the quorum does not answer
+/// (clients retry and look the coordinator up again).
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+/// A share-group command's failure as Kafka reports it: an error code and maybe a message.
+pub type ShareFailure = (i16, Option<String>);
 
 /// One running agent: its configuration, its metadata quorum client and replica, the block
 /// cache, the segment writer and the coordinators' in-memory state. Shared (`Arc`) by every
@@ -38,14 +48,6 @@ pub struct Agent {
     agent_id: AtomicI32,
     /// Cancelled when the agent shuts down; background tasks and the writer stop on it.
     pub shutdown: CancellationToken,
-}
-
-/// Wall clock in milliseconds. Only proposers and readers call it, never the state machine.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Agent {
@@ -179,5 +181,77 @@ impl Agent {
     /// The cluster id (22 characters, set by the first agent that started), from the replica.
     pub fn cluster_id(&self) -> String {
         self.read(|s| s.cluster_id.clone())
+    }
+
+    /// The live agent coordinating `group`.
+    pub fn group_coordinator(&self, group: &str) -> AgentInfo {
+        let agents = self.live_agents();
+        coordinator_among(&agents, group)
+            .cloned()
+            .unwrap_or_else(|| self.self_info())
+    }
+
+    /// Whether this agent is `group`'s coordinator among the live agents.
+    pub fn is_group_coordinator(&self, group: &str) -> bool {
+        self.group_coordinator(group).agent_id == self.id()
+    }
+
+    /// Waits until `f` finds what it looks for in the replica, for at most `timeout`; then one
+    /// last look.
+    pub async fn wait_for_state<R>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&MetaState) -> Option<R>,
+    ) -> Option<R> {
+        let mut rx = self.meta.replica().applied();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.read(&mut f) {
+                return Some(r);
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return self.read(&mut f),
+                _ = self.shutdown.cancelled() => return None,
+            }
+        }
+    }
+
+    /// Proposes a group command; a refusal by the state machine or quorum trouble becomes the
+    /// Kafka error code the client gets.
+    pub async fn propose_group(
+        &self,
+        cmd: GroupCommand,
+    ) -> Result<sluice_meta::command::CommandResponse, i16> {
+        match self.propose(Command::Group(cmd)).await {
+            Ok(sluice_meta::command::CommandResponse::Error { code, .. }) => Err(code),
+            Ok(r) => Ok(r),
+            Err(_) => Err(COORDINATOR_NOT_AVAILABLE),
+        }
+    }
+
+    /// Proposes a share-group command; a refusal by the state machine or a quorum failure
+    /// comes back as `Err` with Kafka's code.
+    pub async fn propose_share(
+        &self,
+        cmd: ShareCommand,
+    ) -> Result<sluice_meta::share_group::ShareResponse, ShareFailure> {
+        use sluice_meta::command::CommandResponse;
+        use sluice_meta::share_group::ShareResponse;
+        match self.propose(Command::Share(cmd)).await {
+            Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
+                Err((code, Some(message)))
+            }
+            Ok(CommandResponse::Share(r)) => Ok(r),
+            Ok(other) => {
+                tracing::warn!(?other, "unexpected answer to a share-group command");
+                Err((ResponseError::UnknownServerError.code(), None))
+            }
+            Err(e) => Err((e.code(), None)),
+        }
     }
 }

@@ -28,7 +28,8 @@ use object_store::ObjectStoreExt;
 use sluice_meta::command::Command;
 use tokio::task::JoinSet;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
+use crate::clock::now_ms;
 
 /// Spawns the agent's background duties onto `tasks`: quorum heartbeat, retention, the
 /// janitor, compaction (when configured), share-group and group-coordinator expiry, transaction
@@ -40,8 +41,8 @@ pub fn spawn_all(agent: &Arc<Agent>, tasks: &mut JoinSet<()>) {
     if let Some(cfg) = agent.cfg.compaction {
         tasks.spawn(crate::compaction::run(agent.clone(), cfg));
     }
-    tasks.spawn(crate::share::expiry_loop(agent.clone()));
-    tasks.spawn(crate::group_coordinator::sweep(agent.clone()));
+    tasks.spawn(crate::group_timers::share_expiry(agent.clone()));
+    tasks.spawn(crate::group_timers::sweep(agent.clone()));
     tasks.spawn(transaction_timeouts(agent.clone()));
     tasks.spawn(crate::table_job::run(agent.clone()));
 }

@@ -44,7 +44,9 @@ use sluice_protocol::batch::{read_records, rebuild, records_section, BatchHeader
 use sluice_protocol::compression::{decompress, Codec};
 use uuid::Uuid;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
+use crate::clock::now_ms;
+use crate::config::CompactionConfig;
 
 /// The quorum lease a compaction pass holds.
 pub const LEASE: &str = "compaction";
@@ -56,32 +58,6 @@ pub const LEASE_MIN_TTL: Duration = Duration::from_secs(10);
 /// Prefix of the objects compaction writes (under `segments/`, so the janitor's orphan sweep
 /// covers them).
 pub const OUTPUT_PREFIX: &str = "segments/c-";
-
-/// What a pass may do.
-#[derive(Debug, Clone, Copy)]
-pub struct CompactionConfig {
-    /// Pause between passes.
-    pub interval: Duration,
-    /// Size a merged per-partition object grows to; objects under half of it are merged again.
-    pub target_bytes: u64,
-    /// Input bytes read per second, at most.
-    pub max_bytes_per_sec: u64,
-    /// Crash tests only: after uploading a job's output object (before the swap), print
-    /// `compaction job paused at uploaded: <object>` to stderr and stop for an hour, so a test
-    /// can SIGKILL the agent there.
-    pub test_pause_uploaded: bool,
-}
-
-impl Default for CompactionConfig {
-    fn default() -> Self {
-        CompactionConfig {
-            interval: Duration::from_secs(30),
-            target_bytes: 64 << 20,
-            max_bytes_per_sec: 64 << 20,
-            test_pause_uploaded: false,
-        }
-    }
-}
 
 /// What a job does with its inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]

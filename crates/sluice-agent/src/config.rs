@@ -51,7 +51,7 @@ pub struct AgentConfig {
     /// referencing it, so that reads that resolved it just before still find it.
     pub file_delete_delay: Duration,
     /// Segment and log compaction ([`crate::compaction`]); `None` turns it off.
-    pub compaction: Option<crate::compaction::CompactionConfig>,
+    pub compaction: Option<CompactionConfig>,
     /// The block cache's sizes and disk directory.
     pub cache: CacheConfig,
     /// The object store's URL (`s3://bucket/prefix`, `file:///dir`): DescribeLogDirs reports
@@ -109,7 +109,7 @@ pub struct AgentConfig {
     /// ACL authorization (off by default: everything is allowed).
     pub authorizer: sluice_auth::authorizer::AuthorizerConfig,
     /// Topics as tables: the background table job's settings.
-    pub table: crate::table_job::TableJobConfig,
+    pub table: TableJobConfig,
 }
 
 /// Kafka's `log.retention.hours` default, 168, in ms.
@@ -192,6 +192,58 @@ impl Default for AgentConfig {
             transaction_abort_check_interval: Duration::from_secs(10),
             authorizer: Default::default(),
             table: Default::default(),
+        }
+    }
+}
+
+/// What a compaction pass may do ([`crate::compaction`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionConfig {
+    /// Pause between passes.
+    pub interval: Duration,
+    /// Size a merged per-partition object grows to; objects under half of it are merged again.
+    pub target_bytes: u64,
+    /// Input bytes read per second, at most.
+    pub max_bytes_per_sec: u64,
+    /// Crash tests only: after uploading a job's output object (before the swap), print
+    /// `compaction job paused at uploaded: <object>` to stderr and stop for an hour, so a test
+    /// can SIGKILL the agent there.
+    pub test_pause_uploaded: bool,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            interval: Duration::from_secs(30),
+            target_bytes: 64 << 20,
+            max_bytes_per_sec: 64 << 20,
+            test_pause_uploaded: false,
+        }
+    }
+}
+
+/// Table job settings ([`crate::table_job`]) (agent-wide; per-topic settings are topic configs).
+#[derive(Debug, Clone)]
+pub struct TableJobConfig {
+    /// How often the job looks for due tables.
+    pub check_interval: Duration,
+    /// Stored batch bytes read into one commit at most (a backlog takes several passes).
+    pub max_commit_bytes: u64,
+    /// How long a lease lasts without a commit or renewal.
+    pub lease: Duration,
+    /// Test hook: log and stop for an hour at this point of a commit (`files`: after the files
+    /// are written, before the quorum commit; `committed`: after the quorum commit, before the
+    /// version hint), so a crash test can SIGKILL the agent there.
+    pub test_pause: Option<String>,
+}
+
+impl Default for TableJobConfig {
+    fn default() -> Self {
+        TableJobConfig {
+            check_interval: Duration::from_millis(500),
+            max_commit_bytes: 256 << 20,
+            lease: Duration::from_secs(30),
+            test_pause: None,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Group state is quorum state ([`sluice_meta::groups`]); this module holds only what need not
 //! survive the coordinator: when each member was last heard from, member ids handed out by the
 //! MEMBER_ID_REQUIRED dance and not yet used, and which members have a JoinGroup or SyncGroup
-//! outstanding (Kafka does not expire those). A heartbeat touches memory only; the `sweep` loop
+//! outstanding (Kafka does not expire those). A heartbeat touches memory only; the sweep loop
+//! ([`crate::group_timers::sweep`])
 //! proposes a change when a session or rebalance timeout actually runs out. So a steady group
 //! costs no raft writes at all, however many members it has. An agent that takes a group over
 //! (its predecessor died, or the set of live agents changed) starts every timer fresh.
@@ -15,20 +16,13 @@
 //! agent gets NOT_COORDINATOR and the client looks the coordinator up again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use sluice_meta::classic_group::ClassicGroup;
-use sluice_meta::command::Command;
-use sluice_meta::consumer_group::ConsumerGroup;
-use sluice_meta::groups::{ClassicGroupState, Group, GroupCommand};
-use sluice_meta::state::{AgentInfo, MetaState};
-use sluice_meta::streams_group::StreamsGroup;
+use sluice_meta::groups::ClassicGroupState;
+use sluice_meta::state::AgentInfo;
 
-use crate::agent::{now_ms, Agent};
-
-/// How often the coordinator looks for expired sessions and overdue rebalances.
-const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+use crate::clock::now_ms;
 
 /// The classic and KIP-848 group coordinator's memory on this agent: member liveness, pending
 /// member ids and outstanding joins (group state itself lives in the quorum).
@@ -135,7 +129,7 @@ impl GroupCoordinator {
 
     /// Members of group `id` whose session ran out at `now`: `members` is (member id, session
     /// timeout). A member first seen by this coordinator starts a fresh session.
-    fn expired(&self, id: &str, members: &[(String, i64)], now: i64) -> Vec<String> {
+    pub(crate) fn expired(&self, id: &str, members: &[(String, i64)], now: i64) -> Vec<String> {
         let mut inner = self.lock();
         inner.since.entry(id.to_string()).or_insert(now);
         let Inner {
@@ -158,7 +152,7 @@ impl GroupCoordinator {
 
     /// Whether the current rebalance of classic group `id` has run past its timeout, or the
     /// current wait of its initial delay is over.
-    fn rebalance_overdue(&self, id: &str, group: &ClassicGroup, now: i64) -> bool {
+    pub(crate) fn rebalance_overdue(&self, id: &str, group: &ClassicGroup, now: i64) -> bool {
         let since = *self.lock().since.entry(id.to_string()).or_insert(now);
         if group.state != ClassicGroupState::PreparingRebalance {
             return false;
@@ -169,7 +163,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn drop_group(&self, id: &str) {
+    pub(crate) fn drop_group(&self, id: &str) {
         let mut g = self.lock();
         g.last_seen.remove(id);
         g.since.remove(id);
@@ -181,191 +175,4 @@ impl GroupCoordinator {
 /// joining or leaving moves only about 1/n of the groups. `None` only for an empty list.
 pub fn coordinator_among<'a>(agents: &'a [AgentInfo], key: &str) -> Option<&'a AgentInfo> {
     crate::placement::rendezvous(agents, key)
-}
-
-impl Agent {
-    /// The live agent coordinating `group`.
-    pub fn group_coordinator(&self, group: &str) -> AgentInfo {
-        let agents = self.live_agents();
-        coordinator_among(&agents, group)
-            .cloned()
-            .unwrap_or_else(|| self.self_info())
-    }
-
-    /// Whether this agent is `group`'s coordinator among the live agents.
-    pub fn is_group_coordinator(&self, group: &str) -> bool {
-        self.group_coordinator(group).agent_id == self.id()
-    }
-
-    /// Waits until `f` finds what it looks for in the replica, for at most `timeout`; then one
-    /// last look.
-    pub async fn wait_for_state<R>(
-        &self,
-        timeout: Duration,
-        mut f: impl FnMut(&MetaState) -> Option<R>,
-    ) -> Option<R> {
-        let mut rx = self.meta.replica().applied();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(r) = self.read(&mut f) {
-                return Some(r);
-            }
-            tokio::select! {
-                changed = rx.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => return self.read(&mut f),
-                _ = self.shutdown.cancelled() => return None,
-            }
-        }
-    }
-}
-
-/// The coordinator's timer loop: proposes expiries and rebalance completions for the groups
-/// this agent coordinates, and nothing when nothing changed.
-pub async fn sweep(agent: Arc<Agent>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
-            _ = agent.shutdown.cancelled() => return,
-        }
-        let groups: Vec<(String, Group)> = agent.read(|s| {
-            s.groups
-                .groups
-                .iter()
-                // Share groups have no timers here: their members' sessions live in share.rs.
-                .filter(|(_, g)| !g.is_empty() && g.as_share().is_none())
-                .map(|(id, g)| (id.clone(), g.clone()))
-                .collect()
-        });
-        let agents = agent.live_agents();
-        let me = agent.id();
-        let now = now_ms();
-        for (id, g) in groups {
-            if coordinator_among(&agents, &id).map(|a| a.agent_id) != Some(me) {
-                agent.groups.drop_group(&id);
-                continue;
-            }
-            let Some(cmd) = due_command(&agent, &id, &g, now) else {
-                continue;
-            };
-            if let Err(e) = agent.propose(Command::Group(cmd)).await {
-                tracing::warn!(group = %id, error = ?e, "group timer proposal failed");
-            }
-        }
-    }
-}
-
-/// The proposal a group's timers call for at `now`, if any.
-fn due_command(agent: &Agent, id: &str, g: &Group, now: i64) -> Option<GroupCommand> {
-    let g = match g {
-        Group::Classic(g) => g,
-        Group::Share(_) => return None,
-        Group::Consumer(c) => return consumer_due_command(agent, id, c, now),
-        Group::Streams(g) => return streams_due_command(agent, id, g, now),
-    };
-    let members: Vec<(String, i64)> = g
-        .members
-        .values()
-        .map(|m| (m.member_id.clone(), m.session_timeout_ms as i64))
-        .collect();
-    let expired = agent.groups.expired(id, &members, now);
-    if !expired.is_empty() {
-        tracing::info!(group = %id, members = ?expired, "group members' sessions expired");
-        return Some(GroupCommand::Expire {
-            group: id.to_string(),
-            member_ids: expired,
-            now_ms: now,
-        });
-    }
-    if agent.groups.rebalance_overdue(id, g, now) {
-        if g.initial_join.is_some() {
-            tracing::debug!(group = %id, "initial rebalance delay over");
-        } else {
-            tracing::info!(group = %id, generation = g.generation, "rebalance timed out; completing without laggards");
-        }
-        return Some(GroupCommand::CompleteRebalance {
-            group: id.to_string(),
-            generation: g.generation,
-            now_ms: now,
-        });
-    }
-    None
-}
-
-/// The proposal a KIP-848 group's timers call for at `now`, if any.
-fn consumer_due_command(
-    agent: &Agent,
-    id: &str,
-    c: &ConsumerGroup,
-    now: i64,
-) -> Option<GroupCommand> {
-    // KIP-848: sessions from the group config; a member holding revoked partitions past
-    // its rebalance timeout is fenced too.
-    let timeout = agent.consumer_session_timeout_ms(id);
-    let members: Vec<(String, i64)> = c.members.keys().map(|m| (m.clone(), timeout)).collect();
-    let mut gone = agent.groups.expired(id, &members, now);
-    let overdue = c.revocation_overdue(now);
-    if !overdue.is_empty() {
-        tracing::info!(group = %id, members = ?overdue, "members did not revoke partitions within their rebalance timeout");
-    }
-    gone.extend(overdue);
-    gone.sort();
-    gone.dedup();
-    if gone.is_empty() {
-        return None;
-    }
-    tracing::info!(group = %id, members = ?gone, "consumer group members removed");
-    Some(GroupCommand::ConsumerExpire {
-        group: id.to_string(),
-        member_ids: gone,
-        now_ms: now,
-    })
-}
-
-/// The proposal a streams group's timers call for at `now`, if any: members whose session
-/// (`streams.session.timeout.ms`) ran out or who held revoked tasks past their rebalance timeout.
-fn streams_due_command(
-    agent: &Agent,
-    id: &str,
-    g: &StreamsGroup,
-    now: i64,
-) -> Option<GroupCommand> {
-    let timeout = agent.streams_session_timeout_ms(id);
-    let members: Vec<(String, i64)> = g.members.keys().map(|m| (m.clone(), timeout)).collect();
-    let mut gone = agent.groups.expired(id, &members, now);
-    gone.extend(g.revocation_overdue(now));
-    gone.sort();
-    gone.dedup();
-    if gone.is_empty() {
-        return None;
-    }
-    tracing::info!(group = %id, members = ?gone, "streams group members removed");
-    Some(GroupCommand::StreamsExpire {
-        group: id.to_string(),
-        member_ids: gone,
-        settings: agent.streams_settings(id),
-        now_ms: now,
-    })
-}
-
-/// Kafka's COORDINATOR_NOT_AVAILABLE: what a group request gets when the quorum does not answer
-/// (clients retry and look the coordinator up again).
-pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-
-impl Agent {
-    /// Proposes a group command; a refusal by the state machine or quorum trouble becomes the
-    /// Kafka error code the client gets.
-    pub async fn propose_group(
-        &self,
-        cmd: GroupCommand,
-    ) -> Result<sluice_meta::command::CommandResponse, i16> {
-        match self.propose(Command::Group(cmd)).await {
-            Ok(sluice_meta::command::CommandResponse::Error { code, .. }) => Err(code),
-            Ok(r) => Ok(r),
-            Err(_) => Err(COORDINATOR_NOT_AVAILABLE),
-        }
-    }
 }

@@ -8,18 +8,30 @@
 //! partition and agents can come and go. Transactions ([`txn_coordinator`] and the
 //! `*_txn`/`*_transactions` handlers) are quorum commands too: markers are index entries,
 //! and read_committed fetches use the last stable offset and aborted ranges of the replica.
+//!
+//! Files depend one way, bottom to top (no file imports one above it):
+//! 1. leaves: [`clock`], [`config`] (every agent setting, compaction's and the table job's
+//!    too), [`topic_config`], [`placement`], [`sequence_fence`], [`log_validator`], [`zone`];
+//! 2. what [`Agent`] holds: the [`writer`], [`fetch_session`]s, the coordinators' memory
+//!    ([`group_coordinator`], [`share`]);
+//! 3. [`agent`]: the shared state every handler and task reaches through `&Agent`;
+//! 4. what works on an agent: [`request`], [`authz`], [`reader`], [`group_timers`],
+//!    [`txn_coordinator`], [`compaction`], [`table_job`], [`background`], the handlers;
+//! 5. [`dispatch`] and the [`server`] on top.
 
 #![warn(missing_docs)]
 
 pub mod agent;
 pub mod authz;
 pub mod background;
+pub mod clock;
 pub mod compaction;
 pub mod config;
 pub mod dispatch;
 pub mod fetch_session;
 pub mod group_config;
 pub mod group_coordinator;
+pub mod group_timers;
 pub mod handlers;
 pub mod listener;
 pub mod log_validator;

@@ -377,7 +377,7 @@ impl SaslConn {
                 // The session ends at connections.max.reauth.ms, and never after the token.
                 let mut lifetime = agent.cfg.max_reauth;
                 if let Some(exp) = expires_ms {
-                    let left = Duration::from_millis((exp - crate::agent::now_ms()).max(0) as u64);
+                    let left = Duration::from_millis((exp - crate::clock::now_ms()).max(0) as u64);
                     lifetime = Some(lifetime.map_or(left, |l| l.min(left)));
                 }
                 if let Some(l) = lifetime {

@@ -8,12 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
-use sluice_meta::command::Command;
 use sluice_meta::share::ShareLimits;
-use sluice_meta::share_group::ShareCommand;
 use uuid::Uuid;
-
-use crate::agent::Agent;
 
 /// A partition in a share session.
 pub type SharePartitionKey = (Uuid, i32);
@@ -140,7 +136,7 @@ impl ShareCoordinator {
     /// Members of `known` (from quorum state) this coordinator has not heard from within the
     /// session timeout. A member never heard of here (the coordinator changed or restarted)
     /// starts its timer now.
-    fn expired(&self, known: &[(String, String)]) -> Vec<(String, String)> {
+    pub(crate) fn expired(&self, known: &[(String, String)]) -> Vec<(String, String)> {
         let now = Instant::now();
         let mut seen = self.last_seen.lock().expect("liveness lock");
         let mut out = Vec::new();
@@ -153,41 +149,6 @@ impl ShareCoordinator {
         let live: std::collections::HashSet<_> = known.iter().collect();
         seen.retain(|k, _| live.contains(k));
         out
-    }
-}
-
-/// Expires share-group members this agent coordinates; runs until shutdown.
-pub async fn expiry_loop(agent: std::sync::Arc<Agent>) {
-    let period =
-        (agent.share.session_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            _ = agent.shutdown.cancelled() => return,
-        }
-        let known: Vec<(String, String)> = agent.read(|s| {
-            s.groups
-                .groups
-                .iter()
-                .filter_map(|(g, grp)| Some((g, grp.as_share()?)))
-                .flat_map(|(g, grp)| grp.members.keys().map(move |m| (g.clone(), m.clone())))
-                .collect()
-        });
-        let mine: Vec<(String, String)> = known
-            .into_iter()
-            .filter(|(g, _)| agent.is_group_coordinator(g))
-            .collect();
-        for (group, member) in agent.share.expired(&mine) {
-            tracing::info!(%group, %member, "share group member session expired");
-            agent.share.forget(&group, &member);
-            let cmd = Command::Share(ShareCommand::Leave {
-                group,
-                member_id: member,
-            });
-            if let Err(e) = agent.propose(cmd).await {
-                tracing::warn!(error = ?e, "expiring a share member failed");
-            }
-        }
     }
 }
 
@@ -274,32 +235,6 @@ fn expand_acks(
             Ok(out)
         }
         _ => Err(ResponseError::InvalidRequest),
-    }
-}
-
-/// A share-group command's failure as Kafka reports it: an error code and maybe a message.
-pub type ShareFailure = (i16, Option<String>);
-
-impl Agent {
-    /// Proposes a share-group command; a refusal by the state machine or a quorum failure
-    /// comes back as `Err` with Kafka's code.
-    pub async fn propose_share(
-        &self,
-        cmd: ShareCommand,
-    ) -> Result<sluice_meta::share_group::ShareResponse, ShareFailure> {
-        use sluice_meta::command::CommandResponse;
-        use sluice_meta::share_group::ShareResponse;
-        match self.propose(Command::Share(cmd)).await {
-            Ok(CommandResponse::Share(ShareResponse::Error { code, message })) => {
-                Err((code, Some(message)))
-            }
-            Ok(CommandResponse::Share(r)) => Ok(r),
-            Ok(other) => {
-                tracing::warn!(?other, "unexpected answer to a share-group command");
-                Err((ResponseError::UnknownServerError.code(), None))
-            }
-            Err(e) => Err((e.code(), None)),
-        }
     }
 }
 

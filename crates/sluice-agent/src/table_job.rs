@@ -1,13 +1,13 @@
 //! The table job: keeps the Iceberg table of every topic with `sluice.table.enable=true`
 //! current, within the topic's `sluice.table.lag.ms`.
 //!
-//! Each agent looks at its replica every [`TableJobConfig::check_interval`]; for each table it
+//! Each agent looks at its replica every [`TableJobConfig::check_interval`](crate::config::TableJobConfig::check_interval); for each table it
 //! is the preferred writer of (a stable hash of the topic over the live agents, so N agents
 //! split the tables), and that has not been written for half its lag, it runs one pass
 //! ([`run_once`]):
 //! 1. take or renew the table's lease in the quorum (one writer per table at a time);
 //! 2. read each partition from the table's next offset (in the quorum) to its last stable offset,
-//!    at most [`TableJobConfig::max_commit_bytes`] of stored batches per pass;
+//!    at most [`TableJobConfig::max_commit_bytes`](crate::config::TableJobConfig::max_commit_bytes) of stored batches per pass;
 //! 3. write the commit's files ([`sluice_table::TableWriter::prepare`]: Parquet, manifest,
 //!    manifest list, metadata JSON; unique names, nothing current yet);
 //! 4. propose [`TableCommand::Commit`] with the new offsets and metadata file: refused unless it
@@ -38,34 +38,9 @@ use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::tables::{TableCommand, TableCommit};
 use sluice_table::{CommitInput, TableLocation, TableMode, TableRecord, TableWriter, ValueFormat};
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
+use crate::clock::now_ms;
 use crate::topic_config::effective;
-
-/// Table job settings (agent-wide; per-topic settings are topic configs).
-#[derive(Debug, Clone)]
-pub struct TableJobConfig {
-    /// How often the job looks for due tables.
-    pub check_interval: Duration,
-    /// Stored batch bytes read into one commit at most (a backlog takes several passes).
-    pub max_commit_bytes: u64,
-    /// How long a lease lasts without a commit or renewal.
-    pub lease: Duration,
-    /// Test hook: log and stop for an hour at this point of a commit (`files`: after the files
-    /// are written, before the quorum commit; `committed`: after the quorum commit, before the
-    /// version hint), so a crash test can SIGKILL the agent there.
-    pub test_pause: Option<String>,
-}
-
-impl Default for TableJobConfig {
-    fn default() -> Self {
-        TableJobConfig {
-            check_interval: Duration::from_millis(500),
-            max_commit_bytes: 256 << 20,
-            lease: Duration::from_secs(30),
-            test_pause: None,
-        }
-    }
-}
 
 /// What one topic's table settings say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -446,6 +446,18 @@ pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> &'a
     lookup(name).map_or("", |d| d.default)
 }
 
+/// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).
+pub mod config_source {
+    /// A per-topic (or per-group) override.
+    pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    /// A cluster-wide dynamic broker default.
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+    /// A value from the agent's static configuration.
+    pub const STATIC_BROKER_CONFIG: i8 = 4;
+    /// Kafka's built-in default.
+    pub const DEFAULT_CONFIG: i8 = 5;
+}
+
 /// One synonym of a described config (DescribeConfigs' `synonyms`): a config name, its value
 /// and Kafka's `ConfigSource` id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,7 +466,7 @@ pub struct ConfigSynonym {
     pub name: String,
     /// Its value there.
     pub value: String,
-    /// Kafka's `ConfigSource` id ([`crate::handlers::config_source`]).
+    /// Kafka's `ConfigSource` id ([`config_source`]).
     pub source: i8,
 }
 
@@ -479,7 +491,7 @@ pub fn describe(
     overrides: &BTreeMap<String, String>,
     static_broker: &[(&str, String)],
 ) -> Vec<DescribedConfig> {
-    use crate::handlers::config_source::{
+    use config_source::{
         DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG,
     };
     TOPIC_CONFIGS

@@ -15,8 +15,9 @@ use sluice_meta::codes;
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::handlers::ApiError;
 use crate::request::RequestContext;
 

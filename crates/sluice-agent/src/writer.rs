@@ -69,7 +69,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::agent::now_ms;
+use crate::clock::now_ms;
 use crate::config::AgentConfig;
 use crate::sequence_fence::SequenceFences;
 

@@ -317,7 +317,7 @@ async fn run_agent(
         log_retention_bytes: t.log_retention_bytes,
         file_delete_delay: Duration::from_millis(t.file_delete_delay_ms),
         compaction: (t.compaction_interval_ms > 0).then(|| {
-            sluice_agent::compaction::CompactionConfig {
+            sluice_agent::config::CompactionConfig {
                 interval: Duration::from_millis(t.compaction_interval_ms),
                 target_bytes: t.compaction_target_bytes.max(1),
                 max_bytes_per_sec: t.compaction_max_bytes_per_sec.max(1),
@@ -352,7 +352,7 @@ async fn run_agent(
             ),
             allow_if_no_acl: t.allow_everyone_if_no_acl_found,
         },
-        table: sluice_agent::table_job::TableJobConfig {
+        table: sluice_agent::config::TableJobConfig {
             max_commit_bytes: t.table_max_commit_mb.max(1) << 20,
             test_pause: t.table_test_pause.clone(),
             ..Default::default()

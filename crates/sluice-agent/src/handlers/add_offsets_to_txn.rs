@@ -6,8 +6,8 @@ use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use sluice_meta::codes;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 

@@ -17,8 +17,9 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 use sluice_meta::codes;
 use sluice_meta::txn::{TxnCommand, TxnState};
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 

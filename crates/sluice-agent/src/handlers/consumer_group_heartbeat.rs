@@ -14,15 +14,17 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use sluice_meta::assignor::{self, ASSIGNORS};
 use sluice_meta::consumer_group::{
-    compile_regex, ConsumerGroup, ConsumerHeartbeat, TopicMeta, JOIN_EPOCH, STATIC_LEAVE_EPOCH,
+    compile_regex, ConsumerGroup, ConsumerHeartbeat, HeartbeatReply, TopicMeta, JOIN_EPOCH,
+    STATIC_LEAVE_EPOCH,
 };
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 
-use super::groups::propose_group;
+use super::groups::{heartbeat_dry_run_or_propose, DryRunHeartbeat};
 use super::str_bytes;
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::Op;
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// Kafka's INVALID_REGULAR_EXPRESSION.
@@ -155,34 +157,16 @@ pub async fn handle(
         let topics = subscribed_topics(s, current.as_ref().ok(), &heartbeat, &racks);
         (current, topics)
     });
-    let mut copy = match current {
+    let copy = match current {
         Ok(c) => c,
         Err(e) => return fail(resp, e.code(), &e.to_string()),
     };
     heartbeat.topics = topics;
 
-    // Dry run on the replica's copy: a heartbeat that changes nothing costs no raft write.
-    let before = copy.clone();
-    let dry = copy.heartbeat(&heartbeat);
-    let reply = match dry {
-        Ok(reply) if copy == before && epoch != JOIN_EPOCH => Ok(reply),
-        _ => {
-            let cmd = GroupCommand::ConsumerHeartbeat {
-                group: group.clone(),
-                heartbeat,
-            };
-            propose_group(agent, cmd, |r| match r {
-                GroupResponse::ConsumerHeartbeat(r) => Ok(r),
-                other => Err(other),
-            })
-            .await
-        }
-    };
+    let reply =
+        heartbeat_dry_run_or_propose(agent, &group, copy, heartbeat, epoch == JOIN_EPOCH).await;
     match reply {
         Ok(r) => {
-            agent
-                .groups
-                .heartbeat_answered(&group, &r.member_id, r.member_epoch);
             resp.member_id = Some(str_bytes(r.member_id.clone()));
             resp.member_epoch = r.member_epoch;
             resp.assignment = r.assignment.map(to_wire);
@@ -331,5 +315,29 @@ impl Agent {
         racks.sort();
         racks.dedup();
         racks
+    }
+}
+
+impl DryRunHeartbeat for ConsumerGroup {
+    type Heartbeat = ConsumerHeartbeat;
+    type Reply = HeartbeatReply;
+
+    fn dry_run(&mut self, hb: &ConsumerHeartbeat) -> Option<HeartbeatReply> {
+        self.heartbeat(hb).ok()
+    }
+
+    fn command(group: String, heartbeat: ConsumerHeartbeat) -> GroupCommand {
+        GroupCommand::ConsumerHeartbeat { group, heartbeat }
+    }
+
+    fn pick(r: GroupResponse) -> Result<HeartbeatReply, GroupResponse> {
+        match r {
+            GroupResponse::ConsumerHeartbeat(r) => Ok(r),
+            other => Err(other),
+        }
+    }
+
+    fn member(r: &HeartbeatReply) -> (&str, i32) {
+        (&r.member_id, r.member_epoch)
     }
 }

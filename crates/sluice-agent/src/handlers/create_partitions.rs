@@ -149,23 +149,13 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handlers::fixtures::state_with_topics;
     use kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment;
     use kafka_protocol::messages::{BrokerId, TopicName};
-    use sluice_meta::state::{PartitionLog, Topic};
-    use std::collections::BTreeMap;
     use uuid::Uuid;
 
     fn state() -> MetaState {
-        let mut s = MetaState::default();
-        let t = Topic {
-            name: "t".into(),
-            id: Uuid::new_v4(),
-            configs: BTreeMap::new(),
-            partitions: vec![PartitionLog::default(); 2],
-            created_ms: 0,
-        };
-        s.topics.insert("t".into(), t);
-        s
+        state_with_topics(&[("t", Uuid::new_v4(), 2)])
     }
 
     fn req(name: &str, count: i32) -> CreatePartitionsTopic {

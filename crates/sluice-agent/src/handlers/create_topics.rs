@@ -23,8 +23,8 @@ use super::{
     duplicates, invalid_config, str_bytes, too_many_partitions, validate_manual_assignment,
     ApiError, MAX_PARTITIONS_PER_REQUEST,
 };
-use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::topic_config::{describe, validate_all, validate_topic_name};
 
@@ -303,11 +303,11 @@ fn result(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handlers::fixtures::state_with_topics;
     use kafka_protocol::messages::create_topics_request::{
         CreatableReplicaAssignment, CreatableTopicConfig,
     };
     use kafka_protocol::messages::{BrokerId, TopicName};
-    use sluice_meta::state::Topic;
 
     fn topic(name: &str, partitions: i32, rf: i16) -> CreatableTopic {
         let mut t = CreatableTopic::default();
@@ -318,17 +318,9 @@ mod tests {
     }
 
     fn state_with(names: &[&str]) -> MetaState {
-        let mut s = MetaState::default();
-        for n in names {
-            let t = Topic {
-                name: n.to_string(),
-                id: Uuid::new_v4(),
-                configs: BTreeMap::new(),
-                partitions: vec![],
-                created_ms: 0,
-            };
-            s.topics.insert(n.to_string(), t);
-        }
+        let topics: Vec<(&str, Uuid, usize)> =
+            names.iter().map(|n| (*n, Uuid::new_v4(), 0)).collect();
+        let mut s = state_with_topics(&topics);
         s.agents.insert(
             1,
             sluice_meta::state::AgentInfo {

@@ -240,22 +240,11 @@ fn result(r: Row, version: i16) -> DeletableTopicResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_meta::state::Topic;
-    use std::collections::BTreeMap;
+    use crate::handlers::fixtures::state_with_topics;
 
     fn state(topics: &[(&str, Uuid)]) -> MetaState {
-        let mut s = MetaState::default();
-        for (n, id) in topics {
-            let t = Topic {
-                name: n.to_string(),
-                id: *id,
-                configs: BTreeMap::new(),
-                partitions: vec![],
-                created_ms: 0,
-            };
-            s.topics.insert(n.to_string(), t);
-        }
-        s
+        let topics: Vec<(&str, Uuid, usize)> = topics.iter().map(|(n, id)| (*n, *id, 0)).collect();
+        state_with_topics(&topics)
     }
 
     fn code(r: &Row) -> i16 {

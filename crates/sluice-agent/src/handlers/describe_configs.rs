@@ -21,10 +21,11 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::config_resource_gate;
-use super::{config_source, resource_type, str_bytes, ApiError};
+use super::{resource_type, str_bytes, ApiError};
 use crate::agent::Agent;
 use crate::authz::Op;
 use crate::request::RequestContext;
+use crate::topic_config::config_source;
 use crate::topic_config::{describe, lookup, validate_topic_name, ConfigType, CLUSTER_DEFAULTS};
 
 /// One config as reported, before the version- and flag-dependent trimming.

@@ -87,24 +87,15 @@ fn describe(s: &MetaState, topic: &str, partition: i32) -> PartitionResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_meta::state::{
-        PartitionLog, PartitionProducerState, ProducerState as Producer, SeqEntry, Topic,
-    };
+    use crate::handlers::fixtures::state_with_topics;
+    use sluice_meta::state::{PartitionProducerState, ProducerState as Producer, SeqEntry};
     use std::collections::{BTreeMap, VecDeque};
     use uuid::Uuid;
 
     #[test]
     fn lists_producers_with_their_newest_batch() {
         // given a topic with two partitions and producer 7 that wrote two batches to partition 1
-        let mut s = MetaState::default();
-        let t = Topic {
-            name: "t".into(),
-            id: Uuid::new_v4(),
-            configs: BTreeMap::new(),
-            partitions: vec![PartitionLog::default(); 2],
-            created_ms: 0,
-        };
-        s.topics.insert("t".into(), t);
+        let mut s = state_with_topics(&[("t", Uuid::new_v4(), 2)]);
         let entry = |first, last, ts| SeqEntry {
             first_seq: first,
             last_seq: last,

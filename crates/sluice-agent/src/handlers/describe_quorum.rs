@@ -18,8 +18,8 @@ use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumRe
 use sluice_meta::api::MembershipResponse;
 
 use super::{str_bytes, topic_name};
-use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// KRaft's metadata topic, the only partition DescribeQuorum describes.

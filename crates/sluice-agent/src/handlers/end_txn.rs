@@ -8,7 +8,7 @@ use sluice_meta::codes;
 use sluice_meta::command::CommandResponse;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::now_ms;
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 

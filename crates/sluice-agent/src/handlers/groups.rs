@@ -235,6 +235,50 @@ macro_rules! partition_codes {
 }
 pub(crate) use partition_codes;
 
+/// A group kind whose heartbeat (KIP-848 ConsumerGroupHeartbeat, KIP-1071
+/// StreamsGroupHeartbeat) can be dry-run on the replica's copy of the group, so a heartbeat that
+/// changes nothing is answered without a quorum write ([`heartbeat_dry_run_or_propose`]).
+pub trait DryRunHeartbeat: Clone + PartialEq {
+    /// The heartbeat as the state machine takes it.
+    type Heartbeat;
+    /// What the member is told (member id, member epoch, assignment...).
+    type Reply;
+    /// Runs the heartbeat on this copy; `None` where the state machine would refuse it (the
+    /// proposal then gets the refusal with its code and message).
+    fn dry_run(&mut self, hb: &Self::Heartbeat) -> Option<Self::Reply>;
+    /// The quorum command carrying the heartbeat for `group`.
+    fn command(group: String, hb: Self::Heartbeat) -> GroupCommand;
+    /// The reply from the state machine's answer; any other answer comes back as `Err`.
+    fn pick(r: GroupResponse) -> Result<Self::Reply, GroupResponse>;
+    /// The (member id, member epoch) the reply gives the member.
+    fn member(reply: &Self::Reply) -> (&str, i32);
+}
+
+/// The heartbeat path both KIP-848 and KIP-1071 groups share: dry-run `hb` on `copy` (the
+/// replica's copy of `group`, as the state machine will see it); when the heartbeat leaves the
+/// group unchanged and is not a join (`joining`: member epoch 0), answer from the dry run at no
+/// quorum cost, otherwise propose it ([`propose_group`]). An answered heartbeat restarts the
+/// member's session ([`crate::group_coordinator::GroupCoordinator::heartbeat_answered`]).
+/// Errors are (Kafka error code, message) as [`propose_group`] gives them.
+pub async fn heartbeat_dry_run_or_propose<G: DryRunHeartbeat>(
+    agent: &Agent,
+    group: &str,
+    mut copy: G,
+    hb: G::Heartbeat,
+    joining: bool,
+) -> Result<G::Reply, (i16, String)> {
+    let before = copy.clone();
+    let reply = match copy.dry_run(&hb) {
+        Some(reply) if copy == before && !joining => Ok(reply),
+        _ => propose_group(agent, G::command(group.to_string(), hb), G::pick).await,
+    };
+    if let Ok(r) = &reply {
+        let (member, epoch) = G::member(r);
+        agent.groups.heartbeat_answered(group, member, epoch);
+    }
+    reply
+}
+
 /// Proposes a group command and returns the reply `pick` takes from the state machine's answer
 /// (the KIP-848 and KIP-1071 heartbeats). A refusal by the state machine keeps its code and
 /// message; a quorum that did not answer is COORDINATOR_NOT_AVAILABLE, so the member finds the

@@ -16,8 +16,9 @@ use sluice_meta::state::ProducerInfo;
 use sluice_meta::txn::TxnCommand;
 
 use super::ApiError;
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res, ResourceType};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 

@@ -18,8 +18,8 @@ use sluice_meta::command::CommandResponse;
 use sluice_meta::groups::{GroupCommand, GroupResponse, JoinMember};
 
 use super::str_bytes;
-use crate::agent::now_ms;
 use crate::authz::Op;
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// Kafka's default `group.min.session.timeout.ms` (6 s): a shorter session timeout is

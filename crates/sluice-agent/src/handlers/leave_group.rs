@@ -7,8 +7,8 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use sluice_meta::command::CommandResponse;
 use sluice_meta::groups::{GroupCommand, GroupResponse};
 
-use crate::agent::now_ms;
 use crate::authz::Op;
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// Answers one LeaveGroup request (API key 13): one proposal for all departing members, a result

@@ -11,8 +11,8 @@ use sluice_meta::codes;
 use sluice_meta::txn::TxnState;
 
 use super::str_bytes;
-use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// Answers one ListTransactions request (API key 66): the transactional ids that pass the filters

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::PartitionView;
 use super::{str_bytes, topic_name};
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::topic_config::validate_topic_name;
 

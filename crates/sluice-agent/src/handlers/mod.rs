@@ -273,18 +273,6 @@ mod admin {
         }
     }
 
-    /// `config_source` of DescribeConfigs and CreateTopics v5+ (Kafka's `ConfigSource` ids).
-    pub mod config_source {
-        /// A per-topic (or per-group) override.
-        pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
-        /// A cluster-wide dynamic broker default.
-        pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
-        /// A value from the agent's static configuration.
-        pub const STATIC_BROKER_CONFIG: i8 = 4;
-        /// Kafka's built-in default.
-        pub const DEFAULT_CONFIG: i8 = 5;
-    }
-
     /// Kafka's checks on one partition's manual replica list (CreateTopics, CreatePartitions):
     /// not empty, every broker registered and named once, and as many replicas as the
     /// partitions before it (`replicas`). Agents serve any partition, so the list only has to
@@ -386,5 +374,31 @@ mod admin {
                 )),
             }
         }
+    }
+}
+
+/// Fixtures shared by the handlers' unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::collections::BTreeMap;
+
+    use sluice_meta::state::{MetaState, PartitionLog, Topic};
+    use uuid::Uuid;
+
+    /// A replica state holding `topics`, each (name, topic id, partition count) with empty
+    /// partitions and no configs.
+    pub fn state_with_topics(topics: &[(&str, Uuid, usize)]) -> MetaState {
+        let mut s = MetaState::default();
+        for (name, id, partitions) in topics {
+            let t = Topic {
+                name: name.to_string(),
+                id: *id,
+                configs: BTreeMap::new(),
+                partitions: vec![PartitionLog::default(); *partitions],
+                created_ms: 0,
+            };
+            s.topics.insert(name.to_string(), t);
+        }
+        s
     }
 }

@@ -16,8 +16,8 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use sluice_meta::groups::{GroupCommand, OffsetCommitEntry, OFFSET_METADATA_MAX_BYTES};
 
 use super::groups::partition_codes;
-use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// Answers one OffsetCommit request (API key 8): one proposal for the whole request, a result code

@@ -12,8 +12,9 @@ use sluice_meta::command::BatchOutcome;
 use tokio::sync::oneshot;
 
 use super::str_bytes;
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::log_validator::{LogValidator, Rejection};
 use crate::request::{Reply, ReplyFuture, RequestContext};
 use crate::topic_config::ProducePolicy;

@@ -19,7 +19,8 @@ use sluice_meta::share_group::{
 use tokio::time::Instant;
 
 use super::share_requests::{apply_acks, by_topic, release_all, AckSink};
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::share::{partition_acks, SessionStep, SharePartitionKey};
 

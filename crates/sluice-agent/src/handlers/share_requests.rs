@@ -11,8 +11,9 @@ use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::share_group::{AckOutcome, AckRequest, ShareCommand, ShareResponse};
 use uuid::Uuid;
 
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::share::SharePartitionKey;
 

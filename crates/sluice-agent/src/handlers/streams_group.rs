@@ -27,18 +27,19 @@ use sluice_meta::groups::{GroupCommand, GroupResponse};
 use sluice_meta::state::MetaState;
 use sluice_meta::streams_assignor::MemberTasks;
 use sluice_meta::streams_group::{
-    self as sg, StreamsHeartbeat, StreamsHeartbeatReply, StreamsSettings, StreamsTopology, TaskMap,
-    TopicToCreate,
+    self as sg, StreamsGroup, StreamsHeartbeat, StreamsHeartbeatReply, StreamsSettings,
+    StreamsTopology, TaskMap, TopicToCreate,
 };
 use sluice_protocol::codec::{encode_streams_response, StreamsBody, StreamsRequest};
 use sluice_protocol::streams::streams_group_heartbeat_request as req_wire;
 use sluice_protocol::streams::streams_group_heartbeat_response as resp_wire;
 use sluice_protocol::streams::{StreamsGroupHeartbeatRequest, StreamsGroupHeartbeatResponse};
 
-use super::groups::propose_group;
+use super::groups::{heartbeat_dry_run_or_propose, DryRunHeartbeat};
 use super::str_bytes;
-use crate::agent::{now_ms, Agent};
+use crate::agent::Agent;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::{Reply, ReplyFuture, RequestContext};
 
 /// Kafka's `group.streams.task.offset.interval.ms` default: how often members report their
@@ -321,33 +322,15 @@ async fn heartbeat(
         let topics = topic_counts(s, hb.topology.as_ref().or(stored));
         (current, topics)
     });
-    let mut copy = match current {
+    let copy = match current {
         Ok(c) => c,
         Err(e) => return fail(resp, e.code(), &e.to_string()),
     };
     hb.topics = topics;
 
-    // Dry run on the replica's copy: a heartbeat that changes nothing costs no quorum write.
-    let before = copy.clone();
-    let reply = match copy.heartbeat(&hb) {
-        Ok(reply) if copy == before && epoch != JOIN_EPOCH => Ok(reply),
-        _ => {
-            let cmd = GroupCommand::StreamsHeartbeat {
-                group: group.clone(),
-                heartbeat: Box::new(hb),
-            };
-            propose_group(agent, cmd, |r| match r {
-                GroupResponse::StreamsHeartbeat(r) => Ok(*r),
-                other => Err(other),
-            })
-            .await
-        }
-    };
+    let reply = heartbeat_dry_run_or_propose(agent, &group, copy, hb, epoch == JOIN_EPOCH).await;
     match reply {
         Ok(r) => {
-            agent
-                .groups
-                .heartbeat_answered(&group, &r.member_id, r.member_epoch);
             if !r.to_create.is_empty() {
                 create_internal_topics(cx, &group, &r.to_create).await;
             }
@@ -479,5 +462,32 @@ impl Agent {
             max_warmup_replicas: MAX_WARMUP_REPLICAS,
             max_size: 0,
         }
+    }
+}
+
+impl DryRunHeartbeat for StreamsGroup {
+    type Heartbeat = StreamsHeartbeat;
+    type Reply = StreamsHeartbeatReply;
+
+    fn dry_run(&mut self, hb: &StreamsHeartbeat) -> Option<StreamsHeartbeatReply> {
+        self.heartbeat(hb).ok()
+    }
+
+    fn command(group: String, hb: StreamsHeartbeat) -> GroupCommand {
+        GroupCommand::StreamsHeartbeat {
+            group,
+            heartbeat: Box::new(hb),
+        }
+    }
+
+    fn pick(r: GroupResponse) -> Result<StreamsHeartbeatReply, GroupResponse> {
+        match r {
+            GroupResponse::StreamsHeartbeat(r) => Ok(*r),
+            other => Err(other),
+        }
+    }
+
+    fn member(r: &StreamsHeartbeatReply) -> (&str, i32) {
+        (&r.member_id, r.member_epoch)
     }
 }

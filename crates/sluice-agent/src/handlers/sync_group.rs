@@ -9,8 +9,8 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use sluice_meta::groups::{ClassicGroupState, GroupCommand};
 
 use super::{group_member_error, str_bytes};
-use crate::agent::now_ms;
 use crate::authz::Op;
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 
 /// Answers one SyncGroup request (API key 14): the member's assignment once the replica shows the

@@ -13,8 +13,8 @@ use sluice_meta::codes;
 use sluice_meta::groups::OffsetCommitEntry;
 use sluice_meta::txn::TxnCommand;
 
-use crate::agent::now_ms;
 use crate::authz::{Op, Res};
+use crate::clock::now_ms;
 use crate::request::RequestContext;
 use crate::txn_coordinator::{self, TxnApi};
 
