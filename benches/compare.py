@@ -11,7 +11,8 @@ Starts, one after the other (never two at once, so each has the machine to itsel
 Each broker gets the same workloads from `kafka-producer-perf-test` and `kafka-consumer-perf-test`
 (acks=all, linger 5 ms, one producer), and the table shows per workload: records/s, MiB/s, produce
 latency p50/p99/p99.9, the broker's CPU seconds per GiB produced (from /proc/PID/stat), its resident
-memory after the run, and the ratio Sluice / Kafka for each column. The client runs on the same
+memory after the run, for Sluice the object PUTs per GiB produced and the object GETs (block fetches
+into the cache) per GiB read cold, and the ratio Sluice / Kafka for each column. The client runs on the same
 machine and shares its cores: compare ratios, not absolute numbers.
 
 The `1k-txn` workload is the headline with a transactional producer committing every 100 ms and a
@@ -20,8 +21,12 @@ PUTs per transaction, from the agent's Prometheus metrics.
 
 `--brokers ...,sluice-s3` adds Sluice on an S3-compatible server (moto's, one meta node, one agent).
 
-Not yet here (issue 17): S3 rows with a 3-node quorum, PUTs and GETs per GiB, librdkafka as a second client, cold reads from the object store, KIP-848 and share group
-drains, and the other object-storage broker as a row.
+`1p-catchup` reads one partition back twice: from the cache right after writing it, then after a restart
+with the caches emptied (Sluice: its block cache, so every block comes from the object store; Kafka: the
+kernel's page cache, dropped when run as root) -- one consumer catching up from cold storage.
+
+Not yet here (issue 17): S3 rows with a 3-node quorum, librdkafka as a second client, KIP-848 and share
+group drains, and the other object-storage broker as a row.
 """
 
 from __future__ import annotations
@@ -54,14 +59,20 @@ class Workload:
     records: int  # at the default --records scale (1.0)
     partitions: int
     txn_ms: int = 0  # > 0: a transactional producer committing every txn_ms (read_committed consumer)
+    consume: bool = False  # consume it all after producing, from the broker's cache (just written)
+    cold: bool = False  # then restart the broker with its caches emptied and consume it all again
 
 
 WORKLOADS = {
-    "1k": Workload("1 KiB x 8 partitions", 1024, 1_500_000, 8),
+    "1k": Workload("1 KiB x 8 partitions", 1024, 1_500_000, 8, consume=True),
     "100b": Workload("100 B x 8 partitions", 100, 3_000_000, 8),
     "64k": Workload("64 KiB x 8 partitions", 65536, 24_000, 8),
     "1k-1000p": Workload("1 KiB x 1000 partitions", 1024, 1_000_000, 1000),
-    "1k-txn": Workload("1 KiB x 8 partitions, 100 ms transactions", 1024, 1_500_000, 8, txn_ms=100),
+    "1k-txn": Workload("1 KiB x 8 partitions, 100 ms transactions", 1024, 1_500_000, 8, txn_ms=100,
+                       consume=True),
+    # One partition catching up: ~290 MiB written, then read from the cache and, after a restart with the
+    # caches emptied, from the object store (Sluice) or the log files on disk (Kafka, page cache dropped).
+    "1p-catchup": Workload("1 KiB x 1 partition, catch-up", 1024, 300_000, 1, consume=True, cold=True),
 }
 
 
@@ -75,6 +86,9 @@ class Result:
     cpu_s_per_gib: float = 0.0
     rss_mib: float = 0.0
     consume_mib_per_s: float | None = None
+    cold_consume_mib_per_s: float | None = None
+    puts_per_gib: float | None = None
+    gets_per_gib: float | None = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -107,6 +121,21 @@ class Broker:
     def start(self): ...
     def stop(self): ...
 
+    def restart_cold(self):
+        """Stops the broker, empties what it caches of the data (Sluice: the block cache; Kafka: the
+        kernel's page cache, where the machine lets us), and starts it again on the same data."""
+        ...
+
+
+def drop_page_cache() -> bool:
+    """Drops the kernel's clean page cache (needs root); False where the machine does not allow it."""
+    subprocess.run(["sync"], check=False)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        return True
+    except OSError:
+        return False
+
 
 class KafkaBroker(Broker):
     def __init__(self, name: str, workdir: Path, props: dict):
@@ -119,6 +148,12 @@ class KafkaBroker(Broker):
 
     def stop(self):
         self.ref.close()
+
+    def restart_cold(self):
+        self.ref.stop()
+        if not drop_page_cache():
+            print(" (page cache not dropped: not root)", end="", flush=True)
+        self.start()
 
 
 class SluiceBroker(Broker):
@@ -146,6 +181,12 @@ class SluiceBroker(Broker):
         if self.proc:
             self.proc.terminate()
             self.proc.wait(30)
+
+    def restart_cold(self):
+        self.stop()
+        # `sluice dev` keeps the disk tier of its block cache in <data-dir>/cache; memory goes with the process.
+        shutil.rmtree(self.workdir / "data" / "cache", ignore_errors=True)
+        self.start()
 
 
 class SluiceS3Broker(Broker):
@@ -186,12 +227,23 @@ class SluiceS3Broker(Broker):
         self.bootstrap = f"127.0.0.1:{port}"
         self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
         (self.workdir / "cache").mkdir(exist_ok=True)
-        agent = self._spawn(["agent", "--meta", f"http://127.0.0.1:{meta_port}", "--object-store", "s3://bench/c",
+        self.agent_args = ["agent", "--meta", f"http://127.0.0.1:{meta_port}", "--object-store", "s3://bench/c",
                              "--s3-endpoint", self.moto.endpoint, "--cache-dir", str(self.workdir / "cache"),
                              "--listen", self.bootstrap, "--agent-id", "1",
-                             "--metrics-listen", self.metrics_url[7:-8]],
-                            "agent.log", b"Sluice ready", env=dict(os.environ, **S3_ENV))
-        self.pid = agent.pid
+                           "--metrics-listen", self.metrics_url[7:-8]]
+        self.agent_env = dict(os.environ, **S3_ENV)
+        self.agent = self._spawn(self.agent_args, "agent.log", b"Sluice ready", env=self.agent_env)
+        self.pid = self.agent.pid
+
+    def restart_cold(self):
+        self.agent.terminate()
+        self.agent.wait(30)
+        self.procs.remove(self.agent)
+        shutil.rmtree(self.workdir / "cache", ignore_errors=True)
+        (self.workdir / "cache").mkdir()
+        (self.workdir / "agent.log").rename(self.workdir / f"agent-{time.time():.0f}.log")
+        self.agent = self._spawn(self.agent_args, "agent.log", b"Sluice ready", env=self.agent_env)
+        self.pid = self.agent.pid
 
     def stop(self):
         for proc in reversed(self.procs):
@@ -201,7 +253,19 @@ class SluiceS3Broker(Broker):
             self.moto.close()
 
 
-def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
+def consume_all(b: Broker, topic: str, messages: int, read_committed: bool) -> float | None:
+    """MiB/s of one `kafka-consumer-perf-test` run reading `messages` records of `topic` from the start."""
+    conf = Path(tempfile.mkstemp(suffix=".properties")[1])
+    conf.write_text(f"isolation.level={'read_committed' if read_committed else 'read_uncommitted'}\n")
+    c = run_tool("kafka-consumer-perf-test", "--bootstrap-server", b.bootstrap, "--topic", topic,
+                 "--messages", str(messages), "--timeout", "120000", "--consumer.config", str(conf),
+                 timeout=3600)
+    # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
+    rows = [ln.split(",") for ln in c.stdout.splitlines() if ln.count(",") >= 5 and ln[0].isdigit()]
+    return float(rows[-1][3]) * 1e6 / (1 << 20) if rows else None
+
+
+def run_workload(b: Broker, w: Workload, records: int) -> Result:
     topic = f"bench-{w.record_size}-{w.partitions}-{int(time.time())}"
     run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", topic, "--partitions",
              str(w.partitions), "--replication-factor", "1", check=True)
@@ -226,6 +290,8 @@ def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
                  cpu_s_per_gib=(cpu1 - cpu0) / gib if gib else 0.0, rss_mib=rss_mib(b.pid))
     if counters0 is not None and counters1 is not None:
         delta = {k: counters1.get(k, 0) - counters0.get(k, 0) for k in counters1}
+        if gib:
+            res.puts_per_gib = delta.get("sluice_segment_upload_seconds_count", 0) / gib
         txns = delta.get('sluice_meta_proposals_total{kind="txn_end"}', 0)
         if txns:
             quorum = sum(v for k, v in delta.items() if k.startswith("sluice_meta_proposals_total")
@@ -233,16 +299,16 @@ def run_workload(b: Broker, w: Workload, records: int, consume: bool) -> Result:
             res.extra = {"transactions": txns, "quorum commands per transaction (besides segment commits)":
                          quorum / txns, "object PUTs per transaction":
                          delta.get("sluice_segment_upload_seconds_count", 0) / txns}
-    if consume:
-        conf = Path(tempfile.mkstemp(suffix=".properties")[1])
-        conf.write_text(f"isolation.level={'read_committed' if w.txn_ms else 'read_uncommitted'}\n")
-        c = run_tool("kafka-consumer-perf-test", "--bootstrap-server", b.bootstrap, "--topic", topic,
-                     "--messages", str(sent), "--timeout", "120000", "--consumer.config", str(conf),
-                     timeout=3600)
-        # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
-        rows = [ln.split(",") for ln in c.stdout.splitlines() if ln.count(",") >= 5 and ln[0].isdigit()]
-        if rows:
-            res.consume_mib_per_s = float(rows[-1][3]) * 1e6 / (1 << 20)
+    if w.consume:
+        res.consume_mib_per_s = consume_all(b, topic, sent, bool(w.txn_ms))
+    if w.cold:
+        b.restart_cold()
+        before = sluice_counters(b)
+        res.cold_consume_mib_per_s = consume_all(b, topic, sent, bool(w.txn_ms))
+        after = sluice_counters(b)
+        if before is not None and after is not None and gib:
+            key = "sluice_cache_block_fetches_total"
+            res.gets_per_gib = (after.get(key, 0) - before.get(key, 0)) / gib
     return res
 
 
@@ -268,7 +334,8 @@ def sluice_counters(b: Broker) -> dict | None:
 COLUMNS = [("records/s", "records_per_s", "{:,.0f}"), ("MiB/s", "mib_per_s", "{:.1f}"),
            ("p50 ms", "p50_ms", "{:.0f}"), ("p99 ms", "p99_ms", "{:.0f}"), ("p99.9 ms", "p999_ms", "{:.0f}"),
            ("CPU s/GiB", "cpu_s_per_gib", "{:.1f}"), ("RSS MiB", "rss_mib", "{:.0f}"),
-           ("consume MiB/s", "consume_mib_per_s", "{:.1f}")]
+           ("consume MiB/s", "consume_mib_per_s", "{:.1f}"), ("cold consume MiB/s", "cold_consume_mib_per_s", "{:.1f}"),
+           ("PUTs/GiB", "puts_per_gib", "{:.1f}"), ("GETs/GiB", "gets_per_gib", "{:.0f}")]
 
 
 def print_table(results: dict, brokers: list[str], workloads: list[str]):
@@ -325,7 +392,7 @@ def main(argv=None) -> int:
                     n = max(1000, int(w.records * args.records))
                     t0 = time.monotonic()
                     print(f"[{name}] {w.name}: {n:,} records ...", end="", flush=True)
-                    results[(name, wk)] = r = run_workload(b, w, n, consume=wk in ("1k", "1k-txn"))
+                    results[(name, wk)] = r = run_workload(b, w, n)
                     print(f" {r.mib_per_s:.1f} MiB/s, p99 {r.p99_ms:.0f} ms ({time.monotonic() - t0:.0f}s)"
                           if not r.error else f" error: {r.error[-200:]}", flush=True)
             finally:
