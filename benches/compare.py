@@ -19,14 +19,26 @@ The `1k-txn` workload is the headline with a transactional producer committing e
 read_committed consumer (compare it with `1k`); for Sluice it also reports quorum commands and object
 PUTs per transaction, from the agent's Prometheus metrics.
 
-`--brokers ...,sluice-s3` adds Sluice on an S3-compatible server (moto's, one meta node, one agent).
+`--brokers ...,sluice-s3` adds Sluice on an S3-compatible server: `s3s-fs` (Rust, over a local directory;
+installed into target/tools with `cargo install` on first use), a 3-node metadata quorum and one agent;
+`sluice-moto` the same on moto's S3 server with one meta node, as a second opinion.
 
 `1p-catchup` reads one partition back twice: from the cache right after writing it, then after a restart
-with the caches emptied (Sluice: its block cache, so every block comes from the object store; Kafka: the
-kernel's page cache, dropped when run as root) -- one consumer catching up from cold storage.
+with the caches emptied (Sluice: its block cache, so every block comes from the object store; the kernel's
+page cache too, dropped when run as root, for Kafka and for Sluice's local-directory store) -- one consumer
+catching up from cold storage.
 
-Not yet here (issue 17): S3 rows with a 3-node quorum, librdkafka as a second client, KIP-848 and share
-group drains, and the other object-storage broker as a row.
+`groups` writes 1 GiB and drains it with a KIP-848 consumer group of 10 (Java KafkaConsumer,
+group.protocol=consumer), then with a share group of 10 (KafkaShareConsumer, implicit acknowledgement),
+from `tests/java` GroupDrain; the clock includes joining the group.
+
+`1k` is also produced with librdkafka (confluent-kafka, one producer process per core, acks=all, linger
+5 ms) into a second topic: "librdkafka produce MiB/s".
+
+`tansu-memory` and `tansu-s3` add Tansu, the other object-storage broker in Rust (crates.io, installed into
+target/tools on first use): its memory engine (nothing durable: what a broker can move on this machine) and
+its S3 engine on moto's server (it needs conditional PUTs). The ratio rows compare each Sluice row with every
+other broker.
 """
 
 from __future__ import annotations
@@ -61,10 +73,12 @@ class Workload:
     txn_ms: int = 0  # > 0: a transactional producer committing every txn_ms (read_committed consumer)
     consume: bool = False  # consume it all after producing, from the broker's cache (just written)
     cold: bool = False  # then restart the broker with its caches emptied and consume it all again
+    rdkafka: bool = False  # also produce it again with librdkafka (confluent-kafka) into a second topic
+    drains: tuple = ()  # then drain it with a group of 10 consumers of each kind: "consumer" (KIP-848), "share"
 
 
 WORKLOADS = {
-    "1k": Workload("1 KiB x 8 partitions", 1024, 1_500_000, 8, consume=True),
+    "1k": Workload("1 KiB x 8 partitions", 1024, 1_500_000, 8, consume=True, rdkafka=True),
     "100b": Workload("100 B x 8 partitions", 100, 3_000_000, 8),
     "64k": Workload("64 KiB x 8 partitions", 65536, 24_000, 8),
     "1k-1000p": Workload("1 KiB x 1000 partitions", 1024, 1_000_000, 1000),
@@ -73,6 +87,9 @@ WORKLOADS = {
     # One partition catching up: ~290 MiB written, then read from the cache and, after a restart with the
     # caches emptied, from the object store (Sluice) or the log files on disk (Kafka, page cache dropped).
     "1p-catchup": Workload("1 KiB x 1 partition, catch-up", 1024, 300_000, 1, consume=True, cold=True),
+    # 1 GiB drained by a KIP-848 consumer group of 10, then by a share group of 10 (Java clients, one JVM).
+    "groups": Workload("1 KiB x 20 partitions, 1 GiB drained by groups of 10", 1024, 1 << 20, 20,
+                       drains=("consumer", "share")),
 }
 
 
@@ -89,6 +106,9 @@ class Result:
     cold_consume_mib_per_s: float | None = None
     puts_per_gib: float | None = None
     gets_per_gib: float | None = None
+    rdkafka_mib_per_s: float | None = None
+    drain_consumer_mib_per_s: float | None = None
+    drain_share_mib_per_s: float | None = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -184,20 +204,25 @@ class SluiceBroker(Broker):
 
     def restart_cold(self):
         self.stop()
-        # `sluice dev` keeps the disk tier of its block cache in <data-dir>/cache; memory goes with the process.
+        # The block cache goes with the process (older builds also kept a disk tier in <data-dir>/cache);
+        # the objects are local files, so the page cache goes too, as for Kafka.
         shutil.rmtree(self.workdir / "data" / "cache", ignore_errors=True)
+        if not drop_page_cache():
+            print(" (page cache not dropped: not root)", end="", flush=True)
         self.start()
 
 
 class SluiceS3Broker(Broker):
-    """One `sluice meta` node and one `sluice agent` on an S3-compatible server (moto's, started here):
-    what changes against `sluice dev` is the object store's latency and request path. The CPU and memory
-    columns are the agent's."""
+    """`sluice meta` nodes (1 or 3, a raft quorum) and one `sluice agent` on an S3-compatible server started
+    here: `s3s-fs` (a Rust server over a local directory, so the S3 server is not the bottleneck) or moto's
+    (Python, single-threaded: a second opinion). What changes against `sluice dev` is the object store's
+    latency and request path and the quorum's commit round trips. The CPU and memory columns are the
+    agent's; the counters are the agent's and the meta nodes' summed."""
 
-    def __init__(self, name: str, workdir: Path):
-        self.name, self.workdir = name, workdir / name
+    def __init__(self, name: str, workdir: Path, server: str = "s3s", meta_nodes: int = 3):
+        self.name, self.workdir, self.server, self.meta_nodes = name, workdir / name, server, meta_nodes
         self.procs: list[subprocess.Popen] = []
-        self.moto = None
+        self.s3 = None
 
     def _spawn(self, args: list[str], log_name: str, ready: bytes, env: dict | None = None) -> subprocess.Popen:
         log_path = self.workdir / log_name
@@ -212,25 +237,29 @@ class SluiceS3Broker(Broker):
         return proc
 
     def start(self):
-        from s3server import S3_ENV, MotoServer
+        from s3server import S3_ENV, MotoServer, S3sFsServer
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.moto = MotoServer(self.workdir)
-        self.moto.s3.create_bucket(Bucket="bench")
-        meta_port = free_port()
-        (self.workdir / "meta").mkdir(exist_ok=True)
-        self.meta_metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
-        self._spawn(["meta", "--id", "1", "--data-dir", str(self.workdir / "meta"), "--listen",
-                     f"127.0.0.1:{meta_port}", "--peers", f"1=127.0.0.1:{meta_port}", "--bootstrap",
-                     "--metrics-listen", self.meta_metrics_url[7:-8]],
-                    "meta.log", b"meta node 1 ready")
+        self.s3 = S3sFsServer(self.workdir) if self.server == "s3s" else MotoServer(self.workdir)
+        self.s3.create_bucket("bench")
+        ports = {i: free_port() for i in range(1, self.meta_nodes + 1)}
+        peers = ",".join(f"{i}=127.0.0.1:{p}" for i, p in ports.items())
+        self.metrics_urls = []
+        for i, port in ports.items():
+            (self.workdir / f"meta{i}").mkdir(exist_ok=True)
+            url = f"http://127.0.0.1:{free_port()}/metrics"
+            self.metrics_urls.append(url)
+            self._spawn(["meta", "--id", str(i), "--data-dir", str(self.workdir / f"meta{i}"), "--listen",
+                         f"127.0.0.1:{port}", "--peers", peers, "--bootstrap", "--metrics-listen", url[7:-8]],
+                        f"meta{i}.log", f"meta node {i} ready".encode())
         port = free_port()
         self.bootstrap = f"127.0.0.1:{port}"
-        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        agent_metrics = f"http://127.0.0.1:{free_port()}/metrics"
+        self.metrics_urls.append(agent_metrics)
         (self.workdir / "cache").mkdir(exist_ok=True)
-        self.agent_args = ["agent", "--meta", f"http://127.0.0.1:{meta_port}", "--object-store", "s3://bench/c",
-                             "--s3-endpoint", self.moto.endpoint, "--cache-dir", str(self.workdir / "cache"),
-                             "--listen", self.bootstrap, "--agent-id", "1",
-                           "--metrics-listen", self.metrics_url[7:-8]]
+        meta = ",".join(f"http://127.0.0.1:{p}" for p in ports.values())
+        self.agent_args = ["agent", "--meta", meta, "--object-store", "s3://bench/c", "--s3-endpoint",
+                           self.s3.endpoint, "--cache-dir", str(self.workdir / "cache"), "--listen", self.bootstrap,
+                           "--agent-id", "1", "--metrics-listen", agent_metrics[7:-8]]
         self.agent_env = dict(os.environ, **S3_ENV)
         self.agent = self._spawn(self.agent_args, "agent.log", b"Sluice ready", env=self.agent_env)
         self.pid = self.agent.pid
@@ -249,8 +278,71 @@ class SluiceS3Broker(Broker):
         for proc in reversed(self.procs):
             proc.terminate()
             proc.wait(30)
-        if self.moto:
-            self.moto.close()
+        if self.s3:
+            self.s3.close()
+
+
+TANSU_VERSION = "0.6.0"
+
+
+def tansu_bin() -> str:
+    """Tansu (crates.io `tansu`, the other object-storage broker in Rust), installed into target/tools on
+    first use with `cargo install` (tens of minutes on 2 cores, once)."""
+    root = Path(__file__).resolve().parent.parent / "target" / "tools"
+    exe = root / "bin" / "tansu"
+    if not exe.exists():
+        print(f"installing tansu {TANSU_VERSION} into {root} (cargo install, once; slow) ...", flush=True)
+        subprocess.run(["cargo", "install", "--quiet", "tansu", "--version", TANSU_VERSION, "--features", "dynostore",
+                        "--root", str(root)], check=True)
+    return str(exe)
+
+
+class TansuBroker(Broker):
+    """Tansu's broker: its memory engine (`memory://`, nothing durable: the bound of what a broker on this
+    machine and these clients can move) or its S3 engine on moto's server (it needs conditional PUTs)."""
+
+    def __init__(self, name: str, workdir: Path, engine: str):
+        self.name, self.workdir, self.engine = name, workdir / name, engine
+        self.proc, self.s3 = None, None
+
+    def start(self):
+        from s3server import S3_ENV, MotoServer
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        url = "memory://tansu/"
+        if self.engine == "s3":
+            self.s3 = MotoServer(self.workdir)
+            self.s3.create_bucket("tansu")
+            env.update(S3_ENV, AWS_ENDPOINT=self.s3.endpoint, AWS_ALLOW_HTTP="true")
+            url = "s3://tansu/"
+        port = free_port()
+        self.bootstrap = f"127.0.0.1:{port}"
+        log = self.workdir / "tansu.log"
+        self.proc = subprocess.Popen([tansu_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+                                      "--advertised-listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine", url],
+                                     stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        import socket
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"tansu did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        self.pid = self.proc.pid
+
+    def restart_cold(self):
+        self.stop()
+        self.start()
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(30)
+        if self.s3:
+            self.s3.close()
 
 
 def consume_all(b: Broker, topic: str, messages: int, read_committed: bool) -> float | None:
@@ -263,6 +355,64 @@ def consume_all(b: Broker, topic: str, messages: int, read_committed: bool) -> f
     # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
     rows = [ln.split(",") for ln in c.stdout.splitlines() if ln.count(",") >= 5 and ln[0].isdigit()]
     return float(rows[-1][3]) * 1e6 / (1 << 20) if rows else None
+
+
+# librdkafka (confluent-kafka) as a second producer: one process per core, each sending its share of the
+# records with acks=all and linger 5 ms, as fast as librdkafka takes them; prints MiB/s delivered.
+RDKAFKA_PRODUCER = r"""
+import os, sys, time
+from multiprocessing import get_context
+from confluent_kafka import Producer
+
+def send(args):
+    bootstrap, topic, n, size = args
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "batch.size": 1048576,
+                  "queue.buffering.max.kbytes": 262144, "enable.idempotence": False})
+    value, failed = os.urandom(size), []
+    cb = lambda err, _msg: failed.append(err) if err else None
+    for _ in range(n):
+        while True:
+            try:
+                p.produce(topic, value, on_delivery=cb)
+                break
+            except BufferError:
+                p.poll(0.005)
+    p.flush(300)
+    return len(failed)
+
+bootstrap, topic, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+procs = os.cpu_count() or 1
+t0 = time.monotonic()
+with get_context("fork").Pool(procs) as pool:
+    failed = sum(pool.map(send, [(bootstrap, topic, n // procs, size)] * procs))
+elapsed = time.monotonic() - t0
+print(f"RDKAFKA {n // procs * procs} {failed} {elapsed:.3f}")
+"""
+
+
+def rdkafka_produce(b: Broker, topic: str, records: int, size: int) -> float | None:
+    """MiB/s that librdkafka producers (confluent-kafka, one process per core) deliver to `topic`."""
+    r = subprocess.run([sys.executable, "-c", RDKAFKA_PRODUCER, b.bootstrap, topic, str(records), str(size)],
+                       capture_output=True, text=True, timeout=1800)
+    m = re.search(r"RDKAFKA (\d+) (\d+) ([\d.]+)", r.stdout)
+    if r.returncode != 0 or m is None or int(m.group(2)):
+        print(f" (librdkafka producer failed: {(r.stderr or r.stdout)[-300:]})", end="", flush=True)
+        return None
+    return int(m.group(1)) * size / (1 << 20) / float(m.group(3))
+
+
+def drain(b: Broker, topic: str, records: int, kind: str, consumers: int = 10) -> float | None:
+    """MiB/s at which a group of `consumers` Java consumers (tests/java GroupDrain: `kind` "consumer" is a
+    KIP-848 group, "share" a KIP-932 share group) receives `records` records of `topic`, joining included."""
+    from reference.kafka_ref import clients_classpath, java_cmd
+    cmd = java_cmd(clients_classpath(), "GroupDrain", b.bootstrap, f"{topic}-{kind}", topic, str(consumers),
+                   str(records), kind, heap="1g", fast_start=False)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    m = re.search(r"DRAINED (\d+) (\d+) ([\d.]+)", r.stdout)
+    if r.returncode != 0 or m is None:
+        print(f" ({kind} drain failed: {(r.stderr or r.stdout)[-300:]})", end="", flush=True)
+        return None
+    return int(m.group(2)) / (1 << 20) / float(m.group(3))
 
 
 def run_workload(b: Broker, w: Workload, records: int) -> Result:
@@ -301,6 +451,12 @@ def run_workload(b: Broker, w: Workload, records: int) -> Result:
                          delta.get("sluice_segment_upload_seconds_count", 0) / txns}
     if w.consume:
         res.consume_mib_per_s = consume_all(b, topic, sent, bool(w.txn_ms))
+    if w.rdkafka:
+        run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", f"{topic}-rdkafka",
+                 "--partitions", str(w.partitions), "--replication-factor", "1", check=True)
+        res.rdkafka_mib_per_s = rdkafka_produce(b, f"{topic}-rdkafka", sent, w.record_size)
+    for kind in w.drains:
+        setattr(res, f"drain_{kind}_mib_per_s", drain(b, topic, sent, kind))
     if w.cold:
         b.restart_cold()
         before = sluice_counters(b)
@@ -315,7 +471,7 @@ def run_workload(b: Broker, w: Workload, records: int) -> Result:
 def sluice_counters(b: Broker) -> dict | None:
     """Sluice's Prometheus counters (name{labels} -> value; the agent's and, when separate, the meta
     node's, summed), None for other brokers."""
-    urls = [u for u in (getattr(b, "metrics_url", None), getattr(b, "meta_metrics_url", None)) if u]
+    urls = getattr(b, "metrics_urls", None) or [u for u in (getattr(b, "metrics_url", None),) if u]
     if not urls:
         return None
     import urllib.request
@@ -335,7 +491,10 @@ COLUMNS = [("records/s", "records_per_s", "{:,.0f}"), ("MiB/s", "mib_per_s", "{:
            ("p50 ms", "p50_ms", "{:.0f}"), ("p99 ms", "p99_ms", "{:.0f}"), ("p99.9 ms", "p999_ms", "{:.0f}"),
            ("CPU s/GiB", "cpu_s_per_gib", "{:.1f}"), ("RSS MiB", "rss_mib", "{:.0f}"),
            ("consume MiB/s", "consume_mib_per_s", "{:.1f}"), ("cold consume MiB/s", "cold_consume_mib_per_s", "{:.1f}"),
-           ("PUTs/GiB", "puts_per_gib", "{:.1f}"), ("GETs/GiB", "gets_per_gib", "{:.0f}")]
+           ("PUTs/GiB", "puts_per_gib", "{:.1f}"), ("GETs/GiB", "gets_per_gib", "{:.0f}"),
+           ("librdkafka produce MiB/s", "rdkafka_mib_per_s", "{:.1f}"),
+           ("KIP-848 group drain MiB/s", "drain_consumer_mib_per_s", "{:.1f}"),
+           ("share group drain MiB/s", "drain_share_mib_per_s", "{:.1f}")]
 
 
 def print_table(results: dict, brokers: list[str], workloads: list[str]):
@@ -354,7 +513,7 @@ def print_table(results: dict, brokers: list[str], workloads: list[str]):
             print(f"| {WORKLOADS[wk].name} | {b} | " + " | ".join(cells) + " |")
         for ours in [b for b in brokers if b.startswith("sluice")]:
             sl = results.get((ours, wk))
-            for base in [b for b in brokers if b.startswith("kafka")]:
+            for base in [b for b in brokers if not b.startswith("sluice")]:
                 k = results.get((base, wk))
                 if not sl or not k or sl.error or k.error:
                     continue
@@ -369,7 +528,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=float, default=1.0, help="scale of each workload's record count")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma list of {', '.join(WORKLOADS)}")
-    ap.add_argument("--brokers", default="kafka,kafka-flush,sluice", help="comma list of kafka, kafka-flush, sluice, sluice-s3 (moto's S3 server)")
+    ap.add_argument("--brokers", default="kafka,kafka-flush,sluice", help="comma list of kafka, kafka-flush, sluice, sluice-s3 (s3s-fs, 3 meta nodes), "
+                    "sluice-moto (moto's S3 server, 1 meta node), tansu-memory (not durable), tansu-s3 (moto)")
     args = ap.parse_args(argv)
     workloads = [w for w in args.workloads.split(",") if w]
     names = [b for b in args.brokers.split(",") if b]
@@ -377,7 +537,10 @@ def main(argv=None) -> int:
     makers = {"kafka": lambda: KafkaBroker("kafka", tmp, {}),
               "kafka-flush": lambda: KafkaBroker("kafka-flush", tmp, {"log.flush.interval.messages": "1"}),
               "sluice": lambda: SluiceBroker("sluice", tmp, []),
-              "sluice-s3": lambda: SluiceS3Broker("sluice-s3", tmp)}
+              "sluice-s3": lambda: SluiceS3Broker("sluice-s3", tmp),
+              "sluice-moto": lambda: SluiceS3Broker("sluice-moto", tmp, server="moto", meta_nodes=1),
+              "tansu-memory": lambda: TansuBroker("tansu-memory", tmp, "memory"),
+              "tansu-s3": lambda: TansuBroker("tansu-s3", tmp, "s3")}
     results = {}
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB:.0f} GiB; "
           f"work dir {tmp}", flush=True)

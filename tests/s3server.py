@@ -50,3 +50,56 @@ class MotoServer:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self._log.close()
+
+
+S3S_FS_VERSION = "0.14.1"
+
+
+def s3s_fs_bin() -> str:
+    """The `s3s-fs` binary (an S3-compatible server in Rust over a local directory, crates.io `s3s-fs`),
+    installed into target/tools on first use with `cargo install` (a few minutes, once). Used where the
+    S3 server must not be the bottleneck: moto is a single-threaded Python server."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "target" / "tools"
+    exe = root / "bin" / "s3s-fs"
+    if not exe.exists():
+        print(f"installing s3s-fs {S3S_FS_VERSION} into {root} (cargo install, once) ...", flush=True)
+        subprocess.run(["cargo", "install", "--quiet", "s3s-fs", "--version", S3S_FS_VERSION, "--features",
+                        "binary", "--locked", "--root", str(root)], check=True)
+    return str(exe)
+
+
+class S3sFsServer:
+    """`s3s-fs` on a free port, storing objects under `tmp_path/s3s-fs-<port>`; same interface as
+    MotoServer (endpoint, s3, create_bucket, close). Credentials are S3_ENV's."""
+
+    def __init__(self, tmp_path):
+        exe = s3s_fs_bin()
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        root = tmp_path / f"s3s-fs-{self.port}"
+        root.mkdir(parents=True)
+        self._log = open(tmp_path / f"s3s-fs-{self.port}.log", "wb")
+        self.proc = subprocess.Popen([exe, "--host", "127.0.0.1", "--port", str(self.port), "--access-key",
+                                      S3_ENV["AWS_ACCESS_KEY_ID"], "--secret-key", S3_ENV["AWS_SECRET_ACCESS_KEY"],
+                                      str(root)], stdout=self._log, stderr=self._log)
+        self.s3 = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+
+        def up():
+            assert self.proc.poll() is None, "s3s-fs exited (see its log)"
+            try:
+                self.s3.list_buckets()
+                return True
+            except Exception:  # noqa: BLE001 - connection refused until it listens
+                return False
+        wait_until(f"s3s-fs at {self.endpoint} to answer", up, timeout=30)
+
+    def create_bucket(self, name: str) -> None:
+        self.s3.create_bucket(Bucket=name)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._log.close()

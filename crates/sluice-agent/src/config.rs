@@ -59,6 +59,10 @@ pub struct AgentConfig {
     pub object_store_url: String,
     /// Directory of a `file://` object store: segment writes are fsynced there.
     pub local_object_root: Option<std::path::PathBuf>,
+    /// Write segments under `local_object_root` with `O_DIRECT` ([`sluice_storage::direct`])
+    /// instead of through the object store; off when the store is wrapped (fault injection),
+    /// whose faults must reach the writes.
+    pub direct_local_writes: bool,
     /// Requests processed concurrently per connection (responses still go out in order).
     pub max_in_flight_per_connection: usize,
     /// Every advertised listener as (name, host, port); empty means just the one above, as
@@ -164,6 +168,7 @@ impl Default for AgentConfig {
             cache: CacheConfig::default(),
             object_store_url: "memory://".to_string(),
             local_object_root: None,
+            direct_local_writes: false,
             max_in_flight_per_connection: 16,
             listeners: Vec::new(),
             sasl_mechanisms: vec![

@@ -213,6 +213,7 @@ impl SegmentWriter {
             agent_id,
             cache,
             sync_root: cfg.local_object_root.clone(),
+            direct: cfg.direct_local_writes,
             max_age: cfg.orphan_grace / 2,
             fate_window: cfg.commit_fate_window,
         });
@@ -450,6 +451,8 @@ struct FlushContext {
     cache: Arc<BlockCache>,
     /// Local directory to fsync objects under (file:// stores).
     sync_root: Option<std::path::PathBuf>,
+    /// Write segments there directly with `O_DIRECT` ([`AgentConfig::direct_local_writes`]).
+    direct: bool,
     /// Longest time between the start of an upload and its commit proposal (half the janitor's
     /// orphan grace period).
     max_age: Duration,
@@ -556,22 +559,14 @@ async fn upload_new(object: Bytes, ctx: Arc<FlushContext>) -> Result<Uploaded, W
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let put = ctx
-            .cache
-            .store()
-            .put(&path, PutPayload::from(object.clone()))
-            .await;
-        let durable = match (put, ctx.sync_root.as_deref()) {
-            (Ok(_), Some(root)) => {
-                sluice_storage::sync_local_object(root, &key)
-                    .await
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "LocalFileSystem",
-                        source: Box::new(e),
-                    })
-            }
-            (Ok(_), None) => Ok(()),
-            (Err(e), _) => Err(e),
+        let durable = match (ctx.sync_root.as_deref(), ctx.direct) {
+            (Some(root), true) => sluice_storage::write_local_object(root, &key, object.clone())
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(e),
+                }),
+            _ => put_and_sync(&ctx, &path, &key, &object).await,
         };
         match durable {
             Ok(()) => break,
@@ -590,6 +585,30 @@ async fn upload_new(object: Bytes, ctx: Arc<FlushContext>) -> Result<Uploaded, W
         .record((now_ms() - started_ms).max(0) as f64 / 1000.0);
     ctx.cache.seed(&key, &object);
     Ok(Uploaded { key, started_ms })
+}
+
+/// Puts `object` through the object store and, for a local directory, fsyncs it there.
+async fn put_and_sync(
+    ctx: &FlushContext,
+    path: &ObjectPath,
+    key: &str,
+    object: &Bytes,
+) -> Result<(), object_store::Error> {
+    let put = ctx
+        .cache
+        .store()
+        .put(path, PutPayload::from(object.clone()))
+        .await;
+    match (put, ctx.sync_root.as_deref()) {
+        (Ok(_), Some(root)) => sluice_storage::sync_local_object(root, &key)
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            }),
+        (Ok(_), None) => Ok(()),
+        (Err(e), _) => Err(e),
+    }
 }
 
 /// Waits for a segment's upload to end, then deletes its object (best effort: the janitor

@@ -420,8 +420,10 @@ pub fn limits_of(configs: &BTreeMap<String, String>, defaults: &ShareLimits) -> 
     let num = |k: &str| configs.get(k).and_then(|v| v.parse::<i64>().ok());
     ShareLimits {
         lock_ms: num("share.record.lock.duration.ms").unwrap_or(defaults.lock_ms),
+        // Set values are checked against 2..=10; one outside i16 is unparsable, not wrapped.
         delivery_limit: num("share.delivery.count.limit")
-            .map_or(defaults.delivery_limit, |v| v as i16),
+            .and_then(|v| i16::try_from(v).ok())
+            .unwrap_or(defaults.delivery_limit),
         max_in_flight: defaults.max_in_flight,
     }
 }

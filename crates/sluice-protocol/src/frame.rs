@@ -29,8 +29,8 @@ pub enum FrameError {
 }
 
 /// Reads one frame (the body, without its size prefix), at most `max_bytes` long. `Ok(None)` on
-/// a clean end of stream between frames (an end inside the 4-byte prefix counts as clean too).
-/// Errors: [`FrameError`].
+/// a clean end of stream between frames; an end inside the 4-byte prefix or the body is
+/// [`FrameError::Io`] (`UnexpectedEof`). Errors: [`FrameError`].
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_bytes: usize,
@@ -45,10 +45,18 @@ pub async fn read_frame_limited<R: AsyncRead + Unpin>(
     limit: impl Fn() -> usize,
 ) -> Result<Option<Bytes>, FrameError> {
     let mut len = [0u8; 4];
-    match reader.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let mut got = 0;
+    while got < len.len() {
+        match reader.read(&mut len[got..]).await? {
+            0 if got == 0 => return Ok(None),
+            0 => {
+                return Err(FrameError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("stream ended after {got} of the 4 bytes of a frame's size"),
+                )))
+            }
+            n => got += n,
+        }
     }
     let size = i32::from_be_bytes(len);
     if size < 0 {
@@ -88,6 +96,11 @@ mod tests {
         ));
         let mut empty: &[u8] = &[];
         assert!(read_frame(&mut empty, 100).await.unwrap().is_none());
+        let mut partial_size: &[u8] = &[0, 0];
+        assert!(matches!(
+            read_frame(&mut partial_size, 100).await,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof
+        ));
         let mut neg: &[u8] = &[0xff, 0xff, 0xff, 0xff];
         assert!(matches!(
             read_frame(&mut neg, 100).await,

@@ -80,8 +80,14 @@ fn block_key(object: &str, block: u64) -> String {
 
 impl BlockCache {
     /// Builds the cache over `store`, creating `cfg.dir` when set. Errors:
-    /// [`CacheError::Cache`] when the directory or the foyer cache cannot be created.
+    /// [`CacheError::Cache`] when the directory or the foyer cache cannot be created, or
+    /// `cfg.block_bytes` is 0.
     pub async fn open(store: Arc<dyn ObjectStore>, cfg: &CacheConfig) -> Result<Self, CacheError> {
+        if cfg.block_bytes == 0 {
+            return Err(CacheError::Cache(
+                "the cache block size must be above 0 bytes".into(),
+            ));
+        }
         let builder = HybridCacheBuilder::new()
             .with_name("sluice-blocks")
             .with_policy(HybridCachePolicy::WriteOnInsertion)
@@ -249,5 +255,16 @@ mod tests {
         cache.seed("seg/b", &data);
         let got = cache.read("seg/b", 10_000, 2_000..7_000).await.unwrap();
         assert_eq!(&got[..], &data[2_000..7_000]);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_zero_block_size() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let cfg = CacheConfig {
+            block_bytes: 0,
+            ..CacheConfig::default()
+        };
+        let err = BlockCache::open(store, &cfg).await.err().expect("refused");
+        assert!(matches!(err, CacheError::Cache(m) if m.contains("above 0")));
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`bucket`] checks (or creates) an S3 bucket at start, with `aws-sdk-s3`.
 //! - [`store`] opens the configured object store (local directory, S3/MinIO, memory).
+//! - [`direct`] writes a local-directory store's segment objects with `O_DIRECT` (they are
+//!   fsynced anyway; the page cache would only cost CPU).
 //! - [`segment`] lays out one flush's batches from many partitions as one object.
 //! - [`fault`] wraps any store to inject errors, latency and timeouts (tests, chaos drills).
 //! - [`cache`] reads object ranges through a foyer memory+disk cache keyed by aligned blocks.
@@ -13,12 +15,14 @@
 
 pub mod bucket;
 pub mod cache;
+pub mod direct;
 pub mod fault;
 pub mod segment;
 pub mod store;
 
 pub use bucket::{ensure_bucket, BucketError, BucketStatus};
 pub use cache::{BlockCache, CacheConfig};
+pub use direct::write_local_object;
 pub use segment::{SegmentBuilder, SegmentLayout};
 pub use store::{
     local_root, open_object_store, probe_store, sync_local_object, ObjectStoreConfig, StoreError,

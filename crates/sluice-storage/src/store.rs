@@ -2,7 +2,8 @@
 //!
 //! `file:///abs/dir` (the embedded default), `s3://bucket[/prefix]` (S3, MinIO, any S3-compatible
 //! server via `endpoint`), and `memory://` (tests). Every data read and write goes through
-//! `object_store`; credentials for S3 come from the usual AWS environment variables.
+//! `object_store`, except the segment writes of a `file://` store, which [`crate::direct`] does
+//! with `O_DIRECT`; credentials for S3 come from the usual AWS environment variables.
 
 use std::sync::Arc;
 

@@ -234,7 +234,8 @@ pub struct AgentTuning {
     /// Memory tier of the read cache, in MiB.
     #[arg(long, env = "SLUICE_CACHE_MEMORY_MB", default_value_t = 256)]
     pub cache_memory_mb: usize,
-    /// Disk tier of the read cache, in MiB (0 disables it).
+    /// Disk tier of the read cache, in MiB (0 disables it; a file:// object store, already a
+    /// local disk, never gets one).
     #[arg(long, env = "SLUICE_CACHE_DISK_MB", default_value_t = 1024)]
     pub cache_disk_mb: usize,
     /// Retention of topics without a retention.ms override, in ms; -1 keeps forever
@@ -414,7 +415,8 @@ pub struct GroupBoundsArgs {
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// Where metadata (meta/), objects (objects/) and the cache (cache/) live.
+    /// Where metadata (meta/) and objects (objects/) live (the read cache stays in memory: the
+    /// objects are on a local disk already).
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     #[command(flatten)]

@@ -280,9 +280,14 @@ async fn run_agent(
     let store = open_object_store(&store_cfg).context("opening the object store")?;
     let (store, _faults) =
         crate::faults::install(store, t.fault_injection_listen, t.fault_injection_seed).await?;
+    let faults_on = t.fault_injection_listen.is_some();
     let probe_store = store.clone();
+    let local = store_cfg.url.starts_with("file://") || store_cfg.url.starts_with("memory://");
+    // A disk tier in front of a local-directory store would write every produced byte to the
+    // same disk a second time (the cache is seeded on write) and serve reads the page cache
+    // already serves: only remote stores get one.
     let cache_cfg = CacheConfig {
-        dir: cache_dir.filter(|_| t.cache_disk_mb > 0),
+        dir: cache_dir.filter(|_| t.cache_disk_mb > 0 && !local),
         memory_bytes: t.cache_memory_mb << 20,
         disk_bytes: t.cache_disk_mb << 20,
         ..CacheConfig::default()
@@ -295,7 +300,6 @@ async fn run_agent(
     let listeners = crate::listeners::Listeners::bind(&t).await?;
     let bound = listeners.bound;
     let (host, port) = (listeners.host.clone(), listeners.port);
-    let local = store_cfg.url.starts_with("file://") || store_cfg.url.starts_with("memory://");
     let cfg = AgentConfig {
         agent_id,
         listen: bound,
@@ -327,6 +331,7 @@ async fn run_agent(
         cache: cache_cfg,
         object_store_url: store_cfg.url.clone(),
         local_object_root: sluice_storage::local_root(&store_cfg),
+        direct_local_writes: !faults_on,
         listeners: listeners.adverts(),
         sasl_mechanisms: crate::listeners::sasl_mechanisms(&t),
         oauth: crate::listeners::oauth_validator(&t)?,
