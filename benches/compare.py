@@ -299,7 +299,10 @@ def tansu_bin() -> str:
 
 class TansuBroker(Broker):
     """Tansu's broker: its memory engine (`memory://`, nothing durable: the bound of what a broker on this
-    machine and these clients can move) or its S3 engine on moto's server (it needs conditional PUTs)."""
+    machine and these clients can move) or its S3 engine on moto's server (it needs conditional PUTs).
+    Tansu 0.6 has neither KIP-848 consumer groups nor share groups: no group drains."""
+
+    group_protocols = False
 
     def __init__(self, name: str, workdir: Path, engine: str):
         self.name, self.workdir, self.engine = name, workdir / name, engine
@@ -455,7 +458,7 @@ def run_workload(b: Broker, w: Workload, records: int) -> Result:
         run_tool("kafka-topics", "--bootstrap-server", b.bootstrap, "--create", "--topic", f"{topic}-rdkafka",
                  "--partitions", str(w.partitions), "--replication-factor", "1", check=True)
         res.rdkafka_mib_per_s = rdkafka_produce(b, f"{topic}-rdkafka", sent, w.record_size)
-    for kind in w.drains:
+    for kind in w.drains if getattr(b, "group_protocols", True) else ():
         setattr(res, f"drain_{kind}_mib_per_s", drain(b, topic, sent, kind))
     if w.cold:
         b.restart_cold()

@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -28,6 +29,10 @@ pub struct CacheConfig {
     pub disk_bytes: usize,
     /// Size of a cached block, bytes (default 1 MiB; must not be 0); reads are aligned to it.
     pub block_bytes: u64,
+    /// Blocks fetched ahead, in the background, after a read that missed the cache (default 4):
+    /// a consumer catching up from the object store finds its next blocks on the way instead
+    /// of waiting for one GET per block.
+    pub read_ahead_blocks: u64,
 }
 
 impl Default for CacheConfig {
@@ -37,6 +42,7 @@ impl Default for CacheConfig {
             memory_bytes: 256 << 20,
             disk_bytes: 1 << 30,
             block_bytes: 1 << 20,
+            read_ahead_blocks: 4,
         }
     }
 }
@@ -72,10 +78,34 @@ pub struct BlockCache {
     cache: HybridCache<String, Bytes>,
     store: Arc<dyn ObjectStore>,
     block: u64,
+    read_ahead: u64,
 }
 
 fn block_key(object: &str, block: u64) -> String {
     format!("{object}#{block}")
+}
+
+/// Block number `block` of `object`, the bytes `range`, from the cache or fetched with one
+/// ranged GET when missing (`missed` is then set).
+async fn fetch_block(
+    cache: &HybridCache<String, Bytes>,
+    store: &Arc<dyn ObjectStore>,
+    object: &str,
+    (block, range): (u64, Range<u64>),
+    missed: Arc<AtomicBool>,
+) -> Result<Bytes, CacheError> {
+    let key = block_key(object, block);
+    let store = store.clone();
+    let path = ObjectPath::from(object);
+    let entry = cache
+        .get_or_fetch(&key, move || async move {
+            missed.store(true, Ordering::Relaxed);
+            metrics::counter!("sluice_cache_block_fetches_total").increment(1);
+            store.get_range(&path, range).await
+        })
+        .await
+        .map_err(|e| CacheError::Cache(e.to_string()))?;
+    Ok(entry.value().clone())
 }
 
 impl BlockCache {
@@ -116,6 +146,7 @@ impl BlockCache {
             cache,
             store,
             block: cfg.block_bytes,
+            read_ahead: cfg.read_ahead_blocks,
         })
     }
 
@@ -169,9 +200,14 @@ impl BlockCache {
         }
         let first = range.start / self.block;
         let last = (range.end - 1) / self.block;
-        let mut parts = Vec::with_capacity((last - first + 1) as usize);
-        for b in first..=last {
-            parts.push(self.block_bytes(object, object_len, b).await?);
+        // The blocks of one read are fetched concurrently; a miss starts the read-ahead.
+        let missed = Arc::new(AtomicBool::new(false));
+        let mut parts = futures::future::try_join_all(
+            (first..=last).map(|b| self.block_bytes(object, object_len, b, &missed)),
+        )
+        .await?;
+        if missed.load(Ordering::Relaxed) {
+            self.read_ahead(object, object_len, last);
         }
         let skip = (range.start - first * self.block) as usize;
         let want = (range.end - range.start) as usize;
@@ -188,26 +224,41 @@ impl BlockCache {
         Ok(out.freeze())
     }
 
+    /// Block `block` of `object`, from the cache or one ranged GET (concurrent readers of a
+    /// missing block share one GET); sets `missed` when this call fetched it.
     async fn block_bytes(
         &self,
         object: &str,
         object_len: u64,
         block: u64,
+        missed: &Arc<AtomicBool>,
     ) -> Result<Bytes, CacheError> {
-        let key = block_key(object, block);
-        let start = block * self.block;
-        let end = (start + self.block).min(object_len);
-        let store = self.store.clone();
-        let path = ObjectPath::from(object);
-        let entry = self
-            .cache
-            .get_or_fetch(&key, move || async move {
-                metrics::counter!("sluice_cache_block_fetches_total").increment(1);
-                store.get_range(&path, start..end).await
-            })
-            .await
-            .map_err(|e| CacheError::Cache(e.to_string()))?;
-        Ok(entry.value().clone())
+        fetch_block(
+            &self.cache,
+            &self.store,
+            object,
+            (
+                block,
+                (block * self.block)..((block + 1) * self.block).min(object_len),
+            ),
+            missed.clone(),
+        )
+        .await
+    }
+
+    /// Fetches up to `read_ahead` blocks after `last` (within the object) in the background;
+    /// errors are left for the read that needs the block to see.
+    fn read_ahead(&self, object: &str, object_len: u64, last: u64) {
+        let last_block = (object_len - 1) / self.block;
+        for b in (last + 1)..=(last + self.read_ahead).min(last_block) {
+            let (cache, store) = (self.cache.clone(), self.store.clone());
+            let (object, block) = (object.to_string(), self.block);
+            tokio::spawn(async move {
+                let range = (b * block)..((b + 1) * block).min(object_len);
+                let unused = Arc::new(AtomicBool::new(false));
+                let _ = fetch_block(&cache, &store, &object, (b, range), unused).await;
+            });
+        }
     }
 }
 
@@ -234,6 +285,7 @@ mod tests {
             memory_bytes: 1 << 20,
             disk_bytes: 64 << 20,
             block_bytes: 1024,
+            read_ahead_blocks: 2,
         };
         let cache = BlockCache::open(store.clone(), &cfg).await.unwrap();
         for (s, e) in [
@@ -266,5 +318,50 @@ mod tests {
         };
         let err = BlockCache::open(store, &cfg).await.err().expect("refused");
         assert!(matches!(err, CacheError::Cache(m) if m.contains("above 0")));
+    }
+
+    #[tokio::test]
+    async fn a_miss_fetches_the_next_blocks_ahead() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let data: Bytes = (0..10_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        let path = ObjectPath::from("seg/ahead");
+        store
+            .put(&path, PutPayload::from(data.clone()))
+            .await
+            .unwrap();
+        let cfg = CacheConfig {
+            dir: None,
+            memory_bytes: 1 << 20,
+            disk_bytes: 0,
+            block_bytes: 1024,
+            read_ahead_blocks: 2,
+        };
+        let cache = BlockCache::open(store.clone(), &cfg).await.unwrap();
+        // Block 0 misses: blocks 1 and 2 follow in the background, block 3 does not.
+        assert_eq!(
+            &cache.read("seg/ahead", 10_000, 0..10).await.unwrap()[..],
+            &data[..10]
+        );
+        let ahead = |b: u64| cache.cache.contains(&block_key("seg/ahead", b));
+        for _ in 0..1000 {
+            if ahead(1) && ahead(2) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(ahead(1) && ahead(2), "blocks 1 and 2 were not read ahead");
+        // With the object gone from the store, only cached blocks can be read.
+        store.delete(&path).await.unwrap();
+        assert_eq!(
+            &cache.read("seg/ahead", 10_000, 1024..3072).await.unwrap()[..],
+            &data[1024..3072]
+        );
+        assert!(
+            cache.read("seg/ahead", 10_000, 3072..3080).await.is_err(),
+            "block 3 was fetched"
+        );
     }
 }
