@@ -600,7 +600,7 @@ async fn put_and_sync(
         .put(path, PutPayload::from(object.clone()))
         .await;
     match (put, ctx.sync_root.as_deref()) {
-        (Ok(_), Some(root)) => sluice_storage::sync_local_object(root, &key)
+        (Ok(_), Some(root)) => sluice_storage::sync_local_object(root, key)
             .await
             .map_err(|e| object_store::Error::Generic {
                 store: "LocalFileSystem",

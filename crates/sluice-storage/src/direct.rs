@@ -85,7 +85,7 @@ fn write_direct(path: &Path, data: &[u8]) -> std::io::Result<()> {
             }
         }
     }
-    if data.len() % ALIGN != 0 {
+    if !data.len().is_multiple_of(ALIGN) {
         f.set_len(data.len() as u64)?;
     }
     // Direct I/O skips the page cache, not the file system's metadata (size, extents).
