@@ -308,14 +308,16 @@ class TansuBroker(Broker):
         self.name, self.workdir, self.engine = name, workdir / name, engine
         self.proc, self.s3 = None, None
 
-    def start(self):
+    def start(self, s3=None):
         from s3server import S3_ENV, MotoServer
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         url = "memory://tansu/"
         if self.engine == "s3":
-            self.s3 = MotoServer(self.workdir)
-            self.s3.create_bucket("tansu")
+            self.s3 = s3
+            if self.s3 is None:
+                self.s3 = MotoServer(self.workdir)
+                self.s3.create_bucket("tansu")
             env.update(S3_ENV, AWS_ENDPOINT=self.s3.endpoint, AWS_ALLOW_HTTP="true")
             url = "s3://tansu/"
         port = free_port()
@@ -337,8 +339,12 @@ class TansuBroker(Broker):
         self.pid = self.proc.pid
 
     def restart_cold(self):
-        self.stop()
-        self.start()
+        # The broker only: the S3 server keeps the data (the memory engine loses it all, so its cold
+        # consume reads nothing and reports 0).
+        self.proc.terminate()
+        self.proc.wait(30)
+        s3, self.s3 = self.s3, None
+        self.start(s3)
 
     def stop(self):
         if self.proc:
