@@ -307,6 +307,9 @@ mod tests {
         cache.seed("seg/b", &data);
         let got = cache.read("seg/b", 10_000, 2_000..7_000).await.unwrap();
         assert_eq!(&got[..], &data[2_000..7_000]);
+        // Stop the disk tier's workers before its directory goes: left running past the test,
+        // they wrote through file descriptors the next test had reopened for its own files.
+        cache.close().await.unwrap();
     }
 
     #[tokio::test]
