@@ -35,8 +35,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload};
 use sluice_meta::command::{Command, CommandResponse};
 use sluice_meta::lifecycle::{has_policy, ChunkSwap, LifecycleCommand, LifecycleResponse};
 use sluice_meta::state::{Chunk, MetaState, PartitionLog, Topic};
@@ -532,29 +530,18 @@ pub async fn run_job(
         JobKind::Merge => None,
     };
     if !data.is_empty() {
-        agent
-            .cache
-            .store()
-            .put(
-                &ObjectPath::from(object.as_str()),
-                PutPayload::from(data.clone()),
-            )
-            .await
-            .map_err(|source| CompactionError::Write {
-                object: object.clone(),
-                source,
-            })?;
-        if let Some(root) = agent.cfg.local_object_root.as_deref() {
-            sluice_storage::sync_local_object(root, &object)
-                .await
-                .map_err(|e| CompactionError::Write {
-                    object: object.clone(),
-                    source: object_store::Error::Generic {
-                        store: "LocalFileSystem",
-                        source: Box::new(e),
-                    },
-                })?;
-        }
+        sluice_storage::put_durable(
+            agent.cache.store().as_ref(),
+            agent.cfg.local_object_root.as_deref(),
+            agent.cfg.direct_local_writes,
+            &object,
+            data.clone(),
+        )
+        .await
+        .map_err(|source| CompactionError::Write {
+            object: object.clone(),
+            source,
+        })?;
         agent.cache.seed(&object, &data);
         if cfg.test_pause_uploaded {
             tracing::warn!(object, "compaction job paused for a crash test");

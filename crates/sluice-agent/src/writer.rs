@@ -55,7 +55,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::ObjectStoreExt;
 use sluice_meta::command::{
     BatchMeta, BatchOutcome, Command, CommandResponse, PartitionAppend, SegmentCommit,
 };
@@ -555,19 +555,17 @@ async fn upload_new(object: Bytes, ctx: Arc<FlushContext>) -> Result<Uploaded, W
         ctx.agent_id,
         Uuid::new_v4().simple()
     );
-    let path = ObjectPath::from(key.as_str());
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let durable = match (ctx.sync_root.as_deref(), ctx.direct) {
-            (Some(root), true) => sluice_storage::write_local_object(root, &key, object.clone())
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "LocalFileSystem",
-                    source: Box::new(e),
-                }),
-            _ => put_and_sync(&ctx, &path, &key, &object).await,
-        };
+        let durable = sluice_storage::put_durable(
+            ctx.cache.store().as_ref(),
+            ctx.sync_root.as_deref(),
+            ctx.direct,
+            &key,
+            object.clone(),
+        )
+        .await;
         match durable {
             Ok(()) => break,
             Err(e) if attempt < 4 => {
@@ -585,30 +583,6 @@ async fn upload_new(object: Bytes, ctx: Arc<FlushContext>) -> Result<Uploaded, W
         .record((now_ms() - started_ms).max(0) as f64 / 1000.0);
     ctx.cache.seed(&key, &object);
     Ok(Uploaded { key, started_ms })
-}
-
-/// Puts `object` through the object store and, for a local directory, fsyncs it there.
-async fn put_and_sync(
-    ctx: &FlushContext,
-    path: &ObjectPath,
-    key: &str,
-    object: &Bytes,
-) -> Result<(), object_store::Error> {
-    let put = ctx
-        .cache
-        .store()
-        .put(path, PutPayload::from(object.clone()))
-        .await;
-    match (put, ctx.sync_root.as_deref()) {
-        (Ok(_), Some(root)) => sluice_storage::sync_local_object(root, key)
-            .await
-            .map_err(|e| object_store::Error::Generic {
-                store: "LocalFileSystem",
-                source: Box::new(e),
-            }),
-        (Ok(_), None) => Ok(()),
-        (Err(e), _) => Err(e),
-    }
 }
 
 /// Waits for a segment's upload to end, then deletes its object (best effort: the janitor

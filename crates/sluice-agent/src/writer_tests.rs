@@ -15,7 +15,7 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutResult,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use sluice_meta::state::MetaState;
 use sluice_storage::CacheConfig;

@@ -25,5 +25,6 @@ pub use cache::{BlockCache, CacheConfig};
 pub use direct::write_local_object;
 pub use segment::{SegmentBuilder, SegmentLayout};
 pub use store::{
-    local_root, open_object_store, probe_store, sync_local_object, ObjectStoreConfig, StoreError,
+    local_root, open_object_store, probe_store, put_durable, sync_local_object, ObjectStoreConfig,
+    StoreError,
 };

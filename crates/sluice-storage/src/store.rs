@@ -7,11 +7,13 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 /// Which object store to open: the data store (segments, tables) or the quorum's snapshot store.
@@ -107,6 +109,45 @@ pub fn local_root(cfg: &ObjectStoreConfig) -> Option<std::path::PathBuf> {
     cfg.url
         .strip_prefix("file://")
         .map(std::path::PathBuf::from)
+}
+
+/// Writes `data` as the object `key` and returns once it is durable: the one way a segment
+/// (an agent's flush, or a compaction job's output) is written.
+///
+/// - `local` is the directory behind a `file://` store ([`local_root`]), `None` for any other;
+/// - there, with `direct`, the file is written with `O_DIRECT` and fsynced
+///   ([`crate::direct::write_local_object`]); without it, `store.put` then
+///   [`sync_local_object`] (a fault-injecting store wraps `store`, so tests keep their faults);
+/// - elsewhere `store.put` alone (an object store's PUT is durable when it answers).
+///
+/// Errors: the store's error, or an I/O error of the local write or sync as
+/// `object_store::Error::Generic` (store `LocalFileSystem`).
+pub async fn put_durable(
+    store: &dyn ObjectStore,
+    local: Option<&std::path::Path>,
+    direct: bool,
+    key: &str,
+    data: Bytes,
+) -> Result<(), object_store::Error> {
+    let io_error = |e: std::io::Error| object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    };
+    match local {
+        Some(root) if direct => crate::direct::write_local_object(root, key, data)
+            .await
+            .map_err(io_error),
+        Some(root) => {
+            store
+                .put(&ObjectPath::from(key), PutPayload::from(data))
+                .await?;
+            sync_local_object(root, key).await.map_err(io_error)
+        }
+        None => store
+            .put(&ObjectPath::from(key), PutPayload::from(data))
+            .await
+            .map(|_| ()),
+    }
 }
 
 /// Makes a freshly written object of a `file://` store durable: `object_store`'s local backend
