@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+
+# One free_port, so Kafka reference brokers and Sluice processes never share a port.
+from reference.kafka_ref import free_port  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -32,20 +34,6 @@ def sluice_bin() -> str:
     return b
 
 
-_ISSUED_PORTS: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on now and that this process has not handed out before: the kernel may
-    return the port it just gave for the previous bind to 0, and two services given the same port
-    fail to start ("Address already in use", seen in CI)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _ISSUED_PORTS:
-            _ISSUED_PORTS.add(port)
-            return port
 
 
 def _tail(path: Path, n: int = 60) -> str:

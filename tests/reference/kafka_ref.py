@@ -63,10 +63,20 @@ BASE_PROPS = {
 FEATURES = {"reference": {"share.version": 1}, "newest": {"share.version": 1, "streams.version": 1}}
 
 
+_ISSUED_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now and that this process has not handed out before: the kernel may
+    return the port it just gave for the previous bind to 0, and two services given the same port
+    fail to start ("Address already in use", seen in CI)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ISSUED_PORTS:
+            _ISSUED_PORTS.add(port)
+            return port
 
 
 def build_java() -> None:
