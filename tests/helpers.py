@@ -7,6 +7,13 @@ import time
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
+# Explicit CreateTime for records whose timestamps a test compares (the same on both brokers of a
+# conformance scenario, unlike client clocks): the whole hour an hour before this process started. It
+# must be recent: under the default retention.ms (7 days) both Kafka (every 5 min) and Sluice (every
+# minute) delete older records at their next retention check, and a fixed 2023 stamp let that sweep
+# drop a share test's records between produce and fetch on one broker but not the other.
+BASE_TS = (int(time.time()) // 3600 - 1) * 3_600_000
+
 QUIET = {"log_level": 2}  # librdkafka: critical only (connection chatter from clients of stopped servers is noise)
 
 

@@ -14,10 +14,10 @@ from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResourc
                                    OffsetSpec, ResourceType)
 
 import kafkawire as kw
-from helpers import (DeliveryLog, admin, consume_exact, consumer, create_topic, err_code, produce_all, producer,
-                     wait_until, watermarks)
+from helpers import (BASE_TS, DeliveryLog, admin, consume_exact, consumer, create_topic, err_code, produce_all,
+                     producer, wait_until, watermarks)
 
-T0 = 1_700_000_000_000
+T0 = BASE_TS
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import struct
 import pytest
 
 import kafkawire as kw
-from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer, watermarks
+from helpers import BASE_TS, DeliveryLog, consume_exact, create_topic, produce_all, producer, watermarks
 
-T0 = 1_700_000_000_000
+T0 = BASE_TS
 
 
 def still_serves(dev):

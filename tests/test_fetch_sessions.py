@@ -15,9 +15,9 @@ from kafka import KafkaConsumer, TopicPartition as KTP
 from kafka.consumer.fetcher import FetchSessionHandler
 
 import kafkawire as kw
-from helpers import DeliveryLog, create_topic, produce_all, producer
+from helpers import BASE_TS, DeliveryLog, create_topic, produce_all, producer
 
-T0 = 1_700_000_000_000
+T0 = BASE_TS
 
 
 def test_kafka_python_consumer_with_sessions(sluice_dev, monkeypatch):

@@ -9,7 +9,7 @@ import time
 import kafkawire as kw
 from conftest import free_port
 from faultproxy import FaultProxy
-from helpers import DeliveryLog, admin, consume_exact, create_topic, producer, wait_until, watermarks
+from helpers import BASE_TS, DeliveryLog, admin, consume_exact, create_topic, producer, wait_until, watermarks
 
 PARTS = 4
 
@@ -98,7 +98,7 @@ def test_raw_sequence_dedupe(sluice_dev):
 
         def batch(seq, n):
             return kw.encode_batch([kw.Record(f"k{seq + j}".encode(), f"v{seq + j}".encode(), [], j)
-                                    for j in range(n)], 1_700_000_000_000 + seq,
+                                    for j in range(n)], BASE_TS + seq,
                                    producer_id=pid, producer_epoch=epoch, base_sequence=seq)
 
         assert kw.produce_v3(c, topic, 0, batch(0, 5))[:2] == (kw.NONE, 0)

@@ -7,10 +7,9 @@ import random
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
-from helpers import DeliveryLog, consume_exact, create_topic, produce_all, producer, watermarks
+from helpers import BASE_TS, DeliveryLog, consume_exact, create_topic, produce_all, producer, watermarks
 
 PARTITIONS = 8
-BASE_TS = 1_700_000_000_000
 
 
 def make_records(topic, n, seed):

@@ -15,10 +15,10 @@ import time
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
 import kafkawire as kw
-from helpers import (DeliveryLog, alter_topic_configs, consume_exact, create_topic, produce_all,
+from helpers import (BASE_TS, DeliveryLog, alter_topic_configs, consume_exact, create_topic, produce_all,
                      producer, wait_until, watermarks)
 
-T0 = 1_700_000_000_000
+T0 = BASE_TS
 HOUR = 3_600_000
 
 

@@ -4,7 +4,8 @@ through agent A are read, at the same offsets, through agent B."""
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
-from helpers import DeliveryLog, admin, consume_exact, create_topic, poll_until, produce_all, producer, watermarks
+from helpers import (BASE_TS, DeliveryLog, admin, consume_exact, create_topic, poll_until, produce_all, producer,
+                     watermarks)
 
 PARTS = 4
 
@@ -32,7 +33,7 @@ def test_produce_via_a_consume_via_b(meta_and_two_agents):
         assert sorted(md.topics[topic].partitions) == list(range(PARTS))
 
     recs = [(i, topic, i % PARTS, f"k{i}".encode(), f"v{i}".encode() * 5, [("n", str(i).encode())],
-             1_700_000_000_000 + i) for i in range(20_000)]
+             BASE_TS + i) for i in range(20_000)]
     log = DeliveryLog()
     produce_all(producer(a.bootstrap, **{"compression.type": "zstd"}), recs, log)
     assert log.errors() == {}
@@ -84,7 +85,7 @@ def test_raw_produce_on_a_fetch_on_b(meta_and_two_agents):
         for n in range(10):
             part = n % 2
             recs = [kw.Record(f"k{n}-{j}".encode(), f"v{n}-{j}".encode(), [("h", b"x")], j) for j in range(n + 1)]
-            err, base, _ = kw.produce_v3(ca, topic, part, kw.encode_batch(recs, 1_700_000_000_000 + n))
+            err, base, _ = kw.produce_v3(ca, topic, part, kw.encode_batch(recs, BASE_TS + n))
             assert (err, base) == (kw.NONE, len(sent[part]))
             sent[part] += recs
     with kw.KafkaConn("127.0.0.1", b.port) as cb:

@@ -14,6 +14,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 import kafkawire as kw
 from conformance.harness import error_name
+from helpers import BASE_TS
 
 
 def admin_error(fn) -> str:
@@ -55,7 +56,6 @@ def consume_all(t, topic: str, n: int, partitions: int = 1, **conf) -> list[dict
     return sorted(got, key=lambda r: (r["partition"], r["offset"]))
 
 
-BASE_TS = 1_700_000_000_000  # explicit CreateTime timestamps compare equal across brokers
 
 
 def test_produce_then_fetch_records(both):

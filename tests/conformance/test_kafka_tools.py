@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from kafkatools import run_tool
+from helpers import BASE_TS
 from reference.kafka_ref import clients_classpath
 
 
@@ -111,7 +112,7 @@ def test_kafka_get_offsets(both):
         # Kafka answers the first offset holding the max timestamp
         for part, stamps in ((0, [5, 7, 7, 3]), (1, [2, 1, 9])):
             for ts in stamps:
-                p.produce(topic, value=b"x", partition=part, timestamp=1_700_000_000_000 + ts)
+                p.produce(topic, value=b"x", partition=part, timestamp=BASE_TS + ts)
         assert p.flush(30) == 0
         out = {}
         for name, spec in (("latest", "-1"), ("earliest", "-2"), ("max_ts", "-3")):

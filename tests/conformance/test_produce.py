@@ -11,8 +11,9 @@ import struct
 import time
 
 import kafkawire as kw
+from helpers import BASE_TS
 
-T0 = 1_700_000_000_000  # explicit CreateTime timestamps compare equal across brokers
+T0 = BASE_TS
 HOUR = 3_600_000
 
 

@@ -10,7 +10,7 @@ from confluent_kafka import TopicPartition
 
 from conformance.harness import error_name
 from conformance.test_kafka_tools import tool
-from helpers import read_to_end
+from helpers import BASE_TS, read_to_end
 
 RETRIABLE = {14, 15, 16, 51}  # COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS
 
@@ -323,7 +323,7 @@ def test_transactional_produce_outside_the_transaction_by_version(both_newest):
         pid, epoch = init["producer_id"], init["producer_epoch"]
         out = {"init": error_name(init["error_code"])}
         for version in (3, 8, 9, 10, 11, 12):
-            batch = kw.encode_batch([kw.Record(key=None, value=b"x")], 1_700_000_000_000,
+            batch = kw.encode_batch([kw.Record(key=None, value=b"x")], BASE_TS,
                                     producer_id=pid, producer_epoch=epoch, base_sequence=0,
                                     attributes=0x10)
             r = t.call("Produce", version, transactional_id=t.name("outside-txn-id"), acks=-1,
