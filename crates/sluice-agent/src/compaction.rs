@@ -57,6 +57,12 @@ pub const LEASE_MIN_TTL: Duration = Duration::from_secs(10);
 /// covers them).
 pub const OUTPUT_PREFIX: &str = "segments/c-";
 
+/// The most bytes one index entry of a compaction output covers: a fetch reads the entry holding
+/// its offset from its start, so entries are kept about one cache block long (Kafka keeps an
+/// offset index entry every `index.interval.bytes`, 4 KiB, for the same reason). Merging a
+/// partition's runs into one entry of many MiB made every 1 MiB fetch read all of it.
+pub const MAX_ENTRY_BYTES: u64 = 1 << 20;
+
 /// What a job does with its inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum JobKind {
@@ -293,14 +299,17 @@ struct Output {
 
 impl Output {
     /// Appends a batch spanning `base..base + span` (with `max_ts`), extending the last entry
-    /// when it ends right where this starts.
+    /// when it ends right where this starts and stays within [`MAX_ENTRY_BYTES`].
     fn push(&mut self, base: i64, span: i64, max_ts: i64, bytes: &[u8]) {
         let pos = self.data.len() as u64;
         self.data.extend_from_slice(bytes);
         let len = bytes.len() as u64;
         match self.entries.last_mut() {
             Some((b, c))
-                if c.marker.is_none() && *b + c.records == base && c.pos + c.len == pos =>
+                if c.marker.is_none()
+                    && *b + c.records == base
+                    && c.pos + c.len == pos
+                    && c.len + len <= MAX_ENTRY_BYTES =>
             {
                 c.records += span;
                 c.len += len;

@@ -204,3 +204,40 @@ fn cleaning_keeps_the_latest_record_per_key_at_its_offset() {
         vec![(2, 2), (5, 1)]
     );
 }
+
+#[test]
+fn merged_entries_stay_within_a_cache_block_so_fetches_read_near_their_offset() {
+    // 40 contiguous batches of 100 KiB, 10 offsets each: 4,000 KiB in entries of at most 1 MiB
+    let mut out = Output::default();
+    let bytes = vec![0u8; 100 << 10];
+    for i in 0..40 {
+        out.push(i * 10, 10, i, &bytes);
+    }
+    let entries: Vec<(i64, i64, u64, u64)> = out
+        .entries
+        .iter()
+        .map(|(b, c)| (*b, c.records, c.pos, c.len))
+        .collect();
+    // 10 batches (1,000 KiB) fit in 1 MiB, an 11th would not
+    assert_eq!(
+        entries,
+        vec![
+            (0, 100, 0, 1_024_000),
+            (100, 100, 1_024_000, 1_024_000),
+            (200, 100, 2_048_000, 1_024_000),
+            (300, 100, 3_072_000, 1_024_000),
+        ]
+    );
+    // a batch bigger than the limit is an entry of its own
+    let mut out = Output::default();
+    out.push(0, 1, 0, &[0u8; 10]);
+    out.push(1, 1, 0, &vec![0u8; 2 << 20]);
+    out.push(2, 1, 0, &[0u8; 10]);
+    assert_eq!(
+        out.entries
+            .iter()
+            .map(|(b, c)| (*b, c.len))
+            .collect::<Vec<_>>(),
+        vec![(0, 10), (1, 2 << 20), (2, 10)]
+    );
+}

@@ -4,7 +4,9 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use sluice_meta::state::Chunk;
-use sluice_protocol::batch::{control_batch, patch_base_offset, BatchHeader, BatchIter};
+use sluice_protocol::batch::{
+    control_batch, patch_base_offset, BatchError, BatchHeader, HEADER_LEN,
+};
 
 use crate::agent::Agent;
 
@@ -111,8 +113,12 @@ impl Agent {
         must_return_one: bool,
     ) -> Result<(Bytes, i64), ResponseError> {
         let mut next = offset;
+        // What the plan holds, at most the limit: the buffer is sized once instead of regrowing
+        // by copies (only a first batch above the limit, returned whole, makes it grow).
+        let stored: usize = plan.chunks.iter().map(|(_, c)| c.len as usize).sum();
+        let capacity = stored.min(max_bytes);
         let bytes = self
-            .collect_batches(&plan.chunks, offset, |base, h, taken| {
+            .collect_batches(&plan.chunks, offset, capacity, |base, h, taken| {
                 let take = base < upto
                     && (taken + h.total_len <= max_bytes || (must_return_one && taken == 0));
                 if take {
@@ -144,19 +150,22 @@ impl Agent {
                     .collect(),
             )
         })?;
-        self.collect_batches(&chunks, first, |base, _, _| base <= last)
+        let capacity = chunks.iter().map(|(_, c)| c.len as usize).sum();
+        self.collect_batches(&chunks, first, capacity, |base, _, _| base <= last)
             .await
     }
 
     /// Walks the batches of `chunks` that hold offsets from `from` on, copying each (with its
-    /// offset patched in) while `take(batch base offset, header, bytes taken so far)` agrees.
+    /// offset patched in) while `take(batch base offset, header, bytes taken so far)` agrees;
+    /// `capacity` is the bytes expected (a hint: the buffer grows past it if need be).
     async fn collect_batches(
         &self,
         chunks: &[(i64, Chunk)],
         from: i64,
+        capacity: usize,
         mut take: impl FnMut(i64, &BatchHeader, usize) -> bool,
     ) -> Result<Bytes, ResponseError> {
-        let mut out = BytesMut::new();
+        let mut out = BytesMut::with_capacity(capacity);
         for (base, chunk) in chunks {
             if let Some(m) = &chunk.marker {
                 // A transaction marker: an index entry rendered as its control batch.
@@ -182,24 +191,43 @@ impl Agent {
                 out.extend_from_slice(&batch);
                 continue;
             }
-            let data = self
-                .cache
-                .read(
-                    &chunk.object,
-                    chunk.object_len,
-                    chunk.pos..chunk.pos + chunk.len,
-                )
-                .await
-                .map_err(|e| {
-                    tracing::error!(object = %chunk.object, error = %e, "segment read failed");
-                    ResponseError::KafkaStorageError
-                })?;
+            // The entry is read a cache block at a time (each read a slice of the cached block,
+            // no copy; a batch across blocks is read whole), and no further than `take` wants:
+            // a fetch needs the batches from `from` up to its limit, not the whole entry.
+            let end = chunk.pos + chunk.len;
+            let block = self.cache.block_size();
+            let (mut window, mut window_pos, mut at) = (Bytes::new(), chunk.pos, 0usize);
             let mut next = *base;
-            for item in BatchIter::new(&data) {
-                let (pos, h) = item.map_err(|e| {
-                    tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
-                    ResponseError::CorruptMessage
-                })?;
+            while window_pos + (at as u64) < end {
+                let h = match BatchHeader::parse(&window[at..]) {
+                    Ok(h) => h,
+                    Err(BatchError::Truncated { need, .. }) => {
+                        let p = window_pos + at as u64;
+                        let want = (p + need.max(HEADER_LEN) as u64)
+                            .max((p / block + 1) * block)
+                            .min(end);
+                        if want - p < need as u64 {
+                            tracing::warn!(object = %chunk.object, at = p, need, "index entry ends inside a batch");
+                            break;
+                        }
+                        window = self
+                            .cache
+                            .read(&chunk.object, chunk.object_len, p..want)
+                            .await
+                            .map_err(|e| {
+                                tracing::error!(object = %chunk.object, error = %e, "segment read failed");
+                                ResponseError::KafkaStorageError
+                            })?;
+                        (window_pos, at) = (p, 0);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
+                        return Err(ResponseError::CorruptMessage);
+                    }
+                };
+                let batch = at..at + h.total_len;
+                at = batch.end;
                 let batch_base = next;
                 next += h.offset_count();
                 if next <= from {
@@ -209,7 +237,7 @@ impl Agent {
                     return Ok(out.freeze());
                 }
                 let start = out.len();
-                out.extend_from_slice(&data[pos..pos + h.total_len]);
+                out.extend_from_slice(&window[batch]);
                 patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
             }
         }

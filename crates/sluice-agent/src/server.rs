@@ -19,7 +19,8 @@ use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::api_versions_response::ApiVersionsResponse;
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::messages::RequestKind;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use sluice_protocol::chunked::{encode_fetch_response, Chunks};
 use sluice_protocol::codec::{
     decode_request, decode_streams_request, encode_message, encode_response, DecodeError,
 };
@@ -311,9 +312,15 @@ async fn handle_connection<S>(
                     }
                     Reply::Close(why) => break Ended::Closed(why),
                 };
-                match encode_response(api, version, corr, &body) {
-                    Ok(bytes) => {
-                        if let Err(e) = wr.write_all(&bytes).await {
+                // Fetch responses go out as chunks: record batches straight from the block
+                // cache, not copied into the frame (sluice_protocol::chunked).
+                let encoded = match &*body {
+                    ResponseKind::Fetch(f) => encode_fetch_response(version, corr, f),
+                    _ => encode_response(api, version, corr, &body).map(|b| Chunks::new(vec![b])),
+                };
+                match encoded {
+                    Ok(mut chunks) => {
+                        if let Err(e) = wr.write_all_buf(&mut chunks).await {
                             break Ended::Closed(format!("write failed: {e}"));
                         }
                         if let Some(why) = close_after {

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod bounds;
+pub mod chunked;
 pub mod codec;
 pub mod compression;
 pub mod frame;

@@ -158,6 +158,11 @@ impl BlockCache {
             .map_err(|e| CacheError::Cache(e.to_string()))
     }
 
+    /// The block size in bytes: reads within one block are slices of the cached block (no copy).
+    pub fn block_size(&self) -> u64 {
+        self.block
+    }
+
     /// The object store behind the cache.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
