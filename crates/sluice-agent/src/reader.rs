@@ -201,6 +201,44 @@ impl Agent {
             while window_pos + (at as u64) < end {
                 let h = match BatchHeader::parse(&window[at..]) {
                     Ok(h) => h,
+                    Err(BatchError::Truncated { need, .. })
+                        if need > HEADER_LEN && window.len() - at >= HEADER_LEN =>
+                    {
+                        // A batch running past this block: its header is here, so copy its
+                        // bytes from the blocks it spans straight into `out` (one copy).
+                        let p = window_pos + at as u64;
+                        if p + need as u64 > end {
+                            tracing::warn!(object = %chunk.object, at = p, need, "index entry ends inside a batch");
+                            break;
+                        }
+                        let h = BatchHeader::parse_header(&window[at..]).map_err(|e| {
+                            tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
+                            ResponseError::CorruptMessage
+                        })?;
+                        let batch_base = next;
+                        next += h.offset_count();
+                        (window, window_pos, at) = (Bytes::new(), p + need as u64, 0);
+                        if next <= from {
+                            continue;
+                        }
+                        if !take(batch_base, &h, out.len()) {
+                            return Ok(out.freeze());
+                        }
+                        let parts = self
+                            .cache
+                            .read_parts(&chunk.object, chunk.object_len, p..p + need as u64)
+                            .await
+                            .map_err(|e| {
+                                tracing::error!(object = %chunk.object, error = %e, "segment read failed");
+                                ResponseError::KafkaStorageError
+                            })?;
+                        let start = out.len();
+                        for part in &parts {
+                            out.extend_from_slice(part);
+                        }
+                        patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
+                        continue;
+                    }
                     Err(BatchError::Truncated { need, .. }) => {
                         let p = window_pos + at as u64;
                         let want = (p + need.max(HEADER_LEN) as u64)

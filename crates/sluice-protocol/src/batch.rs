@@ -104,9 +104,24 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 
 impl BatchHeader {
     /// Parses the header at the start of `buf`. Checks lengths and magic, not the CRC.
-    /// Errors: [`BatchError::Truncated`] when `buf` is shorter than the batch,
-    /// [`BatchError::Magic`], [`BatchError::Invalid`] for a `batchLength` below the header's.
+    /// Errors: [`BatchError::Truncated`] when `buf` is shorter than the batch (`need` is the
+    /// batch's length once `buf` holds its `batchLength`), [`BatchError::Magic`],
+    /// [`BatchError::Invalid`] for a `batchLength` below the header's.
     pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
+        let h = Self::parse_header(buf)?;
+        if buf.len() < h.total_len {
+            return Err(BatchError::Truncated {
+                need: h.total_len,
+                have: buf.len(),
+            });
+        }
+        Ok(h)
+    }
+
+    /// [`parse`](Self::parse) of a header whose batch may continue past `buf` (a reader that
+    /// has the first [`HEADER_LEN`] bytes and reads the rest elsewhere). Errors: as `parse`,
+    /// `Truncated` only when `buf` is shorter than the header.
+    pub fn parse_header(buf: &[u8]) -> Result<Self, BatchError> {
         if buf.len() < LOG_OVERHEAD + 5 {
             return Err(BatchError::Truncated {
                 need: LOG_OVERHEAD + 5,
@@ -124,7 +139,7 @@ impl BatchHeader {
             ));
         }
         let total_len = LOG_OVERHEAD + batch_length as usize;
-        if buf.len() < total_len {
+        if buf.len() < HEADER_LEN {
             return Err(BatchError::Truncated {
                 need: total_len,
                 have: buf.len(),

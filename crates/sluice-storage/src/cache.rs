@@ -184,14 +184,35 @@ impl BlockCache {
     }
 
     /// Reads `range` (byte offsets, end exclusive) of `object`, whose total length is
-    /// `object_len` bytes, one GET per missing block. Errors: [`CacheError::OutOfRange`],
-    /// [`CacheError::Cache`] for a failed fetch.
+    /// `object_len` bytes, one GET per missing block: one buffer (a slice of the cached block
+    /// when the range lies in one block, else a copy joining them). Errors:
+    /// [`CacheError::OutOfRange`], [`CacheError::Cache`] for a failed fetch.
     pub async fn read(
         &self,
         object: &str,
         object_len: u64,
         range: Range<u64>,
     ) -> Result<Bytes, CacheError> {
+        let mut parts = self.read_parts(object, object_len, range).await?;
+        if parts.len() <= 1 {
+            return Ok(parts.pop().unwrap_or_default());
+        }
+        let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+        for p in &parts {
+            out.extend_from_slice(p);
+        }
+        Ok(out.freeze())
+    }
+
+    /// [`read`](Self::read) without joining: the range as consecutive slices of the cached
+    /// blocks it spans (none for an empty range), so a caller copying them elsewhere anyway
+    /// copies once. Errors: as [`read`](Self::read).
+    pub async fn read_parts(
+        &self,
+        object: &str,
+        object_len: u64,
+        range: Range<u64>,
+    ) -> Result<Vec<Bytes>, CacheError> {
         if range.start > range.end || range.end > object_len {
             return Err(CacheError::OutOfRange {
                 object: object.into(),
@@ -201,7 +222,7 @@ impl BlockCache {
             });
         }
         if range.is_empty() {
-            return Ok(Bytes::new());
+            return Ok(Vec::new());
         }
         let first = range.start / self.block;
         let last = (range.end - 1) / self.block;
@@ -214,19 +235,16 @@ impl BlockCache {
         if missed.load(Ordering::Relaxed) {
             self.read_ahead(object, object_len, last);
         }
+        // Only the first block is entered part-way, only the last left part-way.
         let skip = (range.start - first * self.block) as usize;
-        let want = (range.end - range.start) as usize;
-        if parts.len() == 1 {
-            return Ok(parts.pop().expect("one part").slice(skip..skip + want));
+        let mut left = (range.end - range.start) as usize;
+        for (i, p) in parts.iter_mut().enumerate() {
+            let from = if i == 0 { skip } else { 0 };
+            let take = (p.len() - from).min(left);
+            *p = p.slice(from..from + take);
+            left -= take;
         }
-        let mut out = BytesMut::with_capacity(want);
-        // Only the first block is entered part-way; the rest are read from their start.
-        for (i, p) in parts.iter().enumerate() {
-            let p = if i == 0 { &p[skip..] } else { &p[..] };
-            let take = (want - out.len()).min(p.len());
-            out.extend_from_slice(&p[..take]);
-        }
-        Ok(out.freeze())
+        Ok(parts)
     }
 
     /// Block `block` of `object`, from the cache or one ranged GET (concurrent readers of a
@@ -308,6 +326,17 @@ mod tests {
             cache.read("seg/a", 10_000, 9_000..10_001).await,
             Err(CacheError::OutOfRange { .. })
         ));
+        let parts = cache.read_parts("seg/a", 10_000, 1000..3100).await.unwrap();
+        assert_eq!(
+            parts.iter().map(Bytes::len).collect::<Vec<_>>(),
+            vec![24, 1024, 1024, 28]
+        );
+        assert_eq!(parts.concat(), &data[1000..3100]);
+        assert!(cache
+            .read_parts("seg/a", 10_000, 5..5)
+            .await
+            .unwrap()
+            .is_empty());
         // A seeded object is served without the store.
         cache.seed("seg/b", &data);
         let got = cache.read("seg/b", 10_000, 2_000..7_000).await.unwrap();
