@@ -11,8 +11,9 @@ Starts, one after the other (never two at once, so each has the machine to itsel
 Each broker gets the same workloads from `kafka-producer-perf-test` and `kafka-consumer-perf-test`
 (acks=all, linger 5 ms, one producer), and the table shows per workload: records/s, MiB/s, produce
 latency p50/p99/p99.9, the broker's CPU seconds per GiB produced (from /proc/PID/stat), its resident
-memory after the run, for Sluice the object PUTs per GiB produced and the object GETs (block fetches
-into the cache) per GiB read cold, and the ratio Sluice / Kafka for each column. The client runs on the same
+memory after the run, for Sluice the object PUTs per GiB produced, the p99 of a segment PUT (the agent's
+`sluice_segment_upload_seconds`, its last minute) and the object GETs (block fetches into the cache) per
+GiB read cold, and the ratio Sluice / Kafka for each column. The client runs on the same
 machine and shares its cores: compare ratios, not absolute numbers.
 
 The `1k-txn` workload is the headline with a transactional producer committing every 100 ms and a
@@ -21,7 +22,8 @@ PUTs per transaction, from the agent's Prometheus metrics.
 
 `--brokers ...,sluice-s3` adds Sluice on an S3-compatible server: `s3s-fs` (Rust, over a local directory;
 installed into target/tools with `cargo install` on first use), a 3-node metadata quorum and one agent;
-`sluice-moto` the same on moto's S3 server with one meta node, as a second opinion.
+`sluice-moto` the same on moto's S3 server with one meta node, as a second opinion. For these the run ends
+with issue 17's latency check: produce p99 against the agent's linger + PUT p99 + 20 ms.
 
 `1p-catchup` reads one partition back twice: from the cache right after writing it, then after a restart
 with the caches emptied (Sluice: its block cache, so every block comes from the object store; the kernel's
@@ -105,6 +107,7 @@ class Result:
     consume_mib_per_s: float | None = None
     cold_consume_mib_per_s: float | None = None
     puts_per_gib: float | None = None
+    put_p99_ms: float | None = None
     gets_per_gib: float | None = None
     rdkafka_mib_per_s: float | None = None
     drain_consumer_mib_per_s: float | None = None
@@ -218,6 +221,8 @@ class SluiceS3Broker(Broker):
     (Python, single-threaded: a second opinion). What changes against `sluice dev` is the object store's
     latency and request path and the quorum's commit round trips. The CPU and memory columns are the
     agent's; the counters are the agent's and the meta nodes' summed."""
+
+    linger_ms = 250  # the agent's default `--linger-ms` on a remote object store (issue 17's latency goal)
 
     def __init__(self, name: str, workdir: Path, server: str = "s3s", meta_nodes: int = 3):
         self.name, self.workdir, self.server, self.meta_nodes = name, workdir / name, server, meta_nodes
@@ -451,6 +456,9 @@ def run_workload(b: Broker, w: Workload, records: int) -> Result:
         delta = {k: counters1.get(k, 0) - counters0.get(k, 0) for k in counters1}
         if gib:
             res.puts_per_gib = delta.get("sluice_segment_upload_seconds_count", 0) / gib
+        q99 = counters1.get('sluice_segment_upload_seconds{quantile="0.99"}')
+        if q99 is not None and delta.get("sluice_segment_upload_seconds_count", 0):
+            res.put_p99_ms = q99 * 1000  # only the agent records it: the sum over nodes is the agent's
         txns = delta.get('sluice_meta_proposals_total{kind="txn_end"}', 0)
         if txns:
             quorum = sum(v for k, v in delta.items() if k.startswith("sluice_meta_proposals_total")
@@ -500,7 +508,8 @@ COLUMNS = [("records/s", "records_per_s", "{:,.0f}"), ("MiB/s", "mib_per_s", "{:
            ("p50 ms", "p50_ms", "{:.0f}"), ("p99 ms", "p99_ms", "{:.0f}"), ("p99.9 ms", "p999_ms", "{:.0f}"),
            ("CPU s/GiB", "cpu_s_per_gib", "{:.1f}"), ("RSS MiB", "rss_mib", "{:.0f}"),
            ("consume MiB/s", "consume_mib_per_s", "{:.1f}"), ("cold consume MiB/s", "cold_consume_mib_per_s", "{:.1f}"),
-           ("PUTs/GiB", "puts_per_gib", "{:.1f}"), ("GETs/GiB", "gets_per_gib", "{:.0f}"),
+           ("PUTs/GiB", "puts_per_gib", "{:.1f}"), ("PUT p99 ms", "put_p99_ms", "{:.0f}"),
+           ("GETs/GiB", "gets_per_gib", "{:.0f}"),
            ("librdkafka produce MiB/s", "rdkafka_mib_per_s", "{:.1f}"),
            ("KIP-848 group drain MiB/s", "drain_consumer_mib_per_s", "{:.1f}"),
            ("share group drain MiB/s", "drain_share_mib_per_s", "{:.1f}")]
@@ -550,12 +559,12 @@ def main(argv=None) -> int:
               "sluice-moto": lambda: SluiceS3Broker("sluice-moto", tmp, server="moto", meta_nodes=1),
               "tansu-memory": lambda: TansuBroker("tansu-memory", tmp, "memory"),
               "tansu-s3": lambda: TansuBroker("tansu-s3", tmp, "s3")}
-    results = {}
+    results, makers_built = {}, {}
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB:.0f} GiB; "
           f"work dir {tmp}", flush=True)
     try:
         for name in names:
-            b = makers[name]()
+            b = makers_built[name] = makers[name]()
             print(f"[{name}] starting", flush=True)
             b.start()
             try:
@@ -575,6 +584,12 @@ def main(argv=None) -> int:
     for (name, wk), r in results.items():
         for k, v in r.extra.items():
             print(f"{name} {WORKLOADS[wk].name}: {k}: {v:,.2f}")
+    for (name, wk), r in results.items():
+        linger = getattr(makers_built.get(name), "linger_ms", None)
+        if linger is not None and r.put_p99_ms is not None and not r.error:
+            bound = linger + r.put_p99_ms + 20
+            print(f"{name} {WORKLOADS[wk].name}: produce p99 {r.p99_ms:.0f} ms against linger {linger} + PUT p99 "
+                  f"{r.put_p99_ms:.0f} + 20 = {bound:.0f} ms: {'met' if r.p99_ms <= bound else 'NOT met'}")
     return 0
 
 
