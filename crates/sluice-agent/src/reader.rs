@@ -1,5 +1,10 @@
 //! Reading a partition: offset index (local replica) -> block cache -> batches with their real
 //! offsets patched in.
+//!
+//! An index entry is read a cache block at a time, from its start to where the fetch's limit
+//! stops, so a fetch costs about its own bytes whatever the entry's size. The batches are copied
+//! once, into the partition's `records` (the offset patch needs a private copy); the connection
+//! then writes them to the socket without another copy (`sluice_protocol::chunked`).
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
