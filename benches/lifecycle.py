@@ -86,7 +86,7 @@ def main():
     common = ["--cache-disk-mb", "0", "--log-retention-check-interval-ms", "500", "--file-delete-delay-ms", "0",
               "--orphan-grace-secs", "30", "--compaction-target-bytes", str(64 << 20),
               # unthrottled, to measure what one task can do (the default rate limit is 64 MiB/s)
-              "--compaction-max-bytes-per-sec", str(1 << 40)]
+              "--compaction-max-bytes-per-sec", str(1 << 40), "--compaction-min-age-ms", "0"]
     dev = c.dev(*common, "--compaction-interval-ms", "0", name="bench")
     objects = dev.data_dir / "objects"
     try:

@@ -19,7 +19,7 @@ from helpers import (DeliveryLog, consume_exact, consumer, create_topic, produce
 
 FAST = ["--log-retention-ms", "3000", "--log-retention-check-interval-ms", "300",
         "--file-delete-delay-ms", "500", "--orphan-grace-secs", "4", "--compaction-interval-ms", "300",
-        "--compaction-target-bytes", str(4 << 20)]
+        "--compaction-target-bytes", str(4 << 20), "--compaction-min-age-ms", "0"]
 
 
 @pytest.fixture(scope="module")

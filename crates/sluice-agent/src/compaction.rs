@@ -116,6 +116,14 @@ fn is_compacted_object(object: &str) -> bool {
     object.starts_with(OUTPUT_PREFIX)
 }
 
+/// When a segment object was written, in ms since the epoch, from its name (flush objects are
+/// `segments/<ms>-...`, compaction outputs `segments/c-<ms>-...`); None for other names.
+fn object_written_ms(object: &str) -> Option<i64> {
+    let rest = object.strip_prefix("segments/")?;
+    let rest = rest.strip_prefix("c-").unwrap_or(rest);
+    rest.get(..13)?.parse().ok()
+}
+
 fn config_i64(t: &Topic, name: &str, default: i64) -> i64 {
     t.configs
         .get(name)
@@ -142,7 +150,8 @@ pub fn plan(s: &MetaState, now_ms: i64, cfg: &CompactionConfig) -> Vec<Job> {
                     continue;
                 }
             }
-            for inputs in plan_merges(p, cfg.target_bytes) {
+            let settled_before = now_ms.saturating_sub(cfg.min_age.as_millis() as i64);
+            for inputs in plan_merges(p, cfg.target_bytes, settled_before) {
                 jobs.push(job(inputs, JobKind::Merge));
             }
         }
@@ -151,12 +160,15 @@ pub fn plan(s: &MetaState, now_ms: i64, cfg: &CompactionConfig) -> Vec<Job> {
 }
 
 /// Runs of consecutive entries worth merging: entries in flush objects (shared by partitions)
-/// or in small compacted objects, up to `target_bytes` a run; a run is kept if it frees a flush
-/// object's slice or joins at least two objects.
-fn plan_merges(p: &PartitionLog, target_bytes: u64) -> Vec<Vec<(i64, Chunk)>> {
+/// or in small compacted objects, written before `settled_before` (ms; names without a time
+/// count as old), up to `target_bytes` a run; a run is kept if it frees a flush object's slice
+/// or joins at least two objects.
+fn plan_merges(p: &PartitionLog, target_bytes: u64, settled_before: i64) -> Vec<Vec<(i64, Chunk)>> {
     // Transaction markers have no bytes: they ride along in any run.
     let candidate = |c: &Chunk| {
-        c.marker.is_some() || !is_compacted_object(&c.object) || c.object_len < target_bytes / 2
+        c.marker.is_some()
+            || ((!is_compacted_object(&c.object) || c.object_len < target_bytes / 2)
+                && object_written_ms(&c.object).is_none_or(|t| t < settled_before))
     };
     let worth = |run: &[(i64, Chunk)]| {
         let data = || run.iter().filter(|(_, c)| c.marker.is_none());

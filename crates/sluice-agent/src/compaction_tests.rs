@@ -49,12 +49,39 @@ fn flush_slices_merge_up_to_the_target_and_big_compacted_objects_stay() {
         (6, c("segments/c-alone", 10, 10)),
     ]);
     assert_eq!(
-        bases(&plan_merges(&p, 100)),
+        bases(&plan_merges(&p, 100, i64::MAX)),
         vec![vec![0, 1], vec![2], vec![4, 5, 6]]
     );
     // a lone small compacted object is left alone
     let p = log(vec![(0, c("segments/c-x", 10, 10))]);
-    assert!(plan_merges(&p, 100).is_empty());
+    assert!(plan_merges(&p, 100, i64::MAX).is_empty());
+}
+
+#[test]
+fn objects_younger_than_the_minimum_age_wait() {
+    let c = |o: &str| chunk(o, 400, 10, 1, 0);
+    let p = log(vec![
+        (0, c("segments/0000000001000-1-a.seg")),
+        (1, c("segments/0000000002000-1-b.seg")),
+        (2, c("segments/c-0000000003000-1-c.seg")),
+        (3, c("segments/0000000009000-1-d.seg")), // written after 5000: not yet
+        (4, c("segments/0000000004000-1-e.seg")),
+    ]);
+    assert_eq!(
+        bases(&plan_merges(&p, 1000, 5_000)),
+        vec![vec![0, 1, 2], vec![4]]
+    );
+    assert_eq!(
+        object_written_ms("segments/c-0000000003000-1-c.seg"),
+        Some(3_000)
+    );
+    assert_eq!(
+        object_written_ms("segments/0000000009000-1-d.seg"),
+        Some(9_000)
+    );
+    assert_eq!(object_written_ms("elsewhere/x"), None);
+    // everything young: no job
+    assert!(plan_merges(&p, 1000, 0).is_empty());
 }
 
 fn compacted_topic(configs: &[(&str, &str)], p: PartitionLog) -> Topic {

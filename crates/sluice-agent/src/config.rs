@@ -210,6 +210,10 @@ pub struct CompactionConfig {
     pub target_bytes: u64,
     /// Input bytes read per second, at most.
     pub max_bytes_per_sec: u64,
+    /// Objects younger than this (by the time in their name) are not merged yet: freshly written
+    /// data is what producers and tailing consumers are busy with, and merging it at once only
+    /// competes with them for CPU and disk (`--compaction-min-age-ms`).
+    pub min_age: Duration,
     /// Crash tests only: after uploading a job's output object (before the swap), print
     /// `compaction job paused at uploaded: <object>` to stderr and stop for an hour, so a test
     /// can SIGKILL the agent there.
@@ -222,6 +226,7 @@ impl Default for CompactionConfig {
             interval: Duration::from_secs(30),
             target_bytes: 64 << 20,
             max_bytes_per_sec: 64 << 20,
+            min_age: Duration::from_secs(60),
             test_pause_uploaded: false,
         }
     }

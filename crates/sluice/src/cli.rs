@@ -271,6 +271,10 @@ pub struct AgentTuning {
     /// Most bytes compaction reads per second.
     #[arg(long, env = "SLUICE_COMPACTION_MAX_BYTES_PER_SEC", default_value_t = 64 << 20)]
     pub compaction_max_bytes_per_sec: u64,
+    /// Segment objects younger than this many ms are not merged yet (fresh data is what
+    /// producers and tailing consumers are busy with).
+    #[arg(long, env = "SLUICE_COMPACTION_MIN_AGE_MS", default_value_t = 60_000)]
+    pub compaction_min_age_ms: u64,
     /// Crash tests only: compaction stops for an hour after uploading a job's output (before the
     /// index swap), printing `compaction job paused at uploaded: <object>`.
     #[arg(long, env = "SLUICE_COMPACTION_TEST_PAUSE", hide = true, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

@@ -325,6 +325,7 @@ async fn run_agent(
                 interval: Duration::from_millis(t.compaction_interval_ms),
                 target_bytes: t.compaction_target_bytes.max(1),
                 max_bytes_per_sec: t.compaction_max_bytes_per_sec.max(1),
+                min_age: Duration::from_millis(t.compaction_min_age_ms),
                 test_pause_uploaded: t.compaction_test_pause,
             }
         }),
