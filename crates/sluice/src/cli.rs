@@ -231,7 +231,11 @@ pub struct AgentTuning {
     /// clients whose client.id carries `sluice_az=<zone>` to agents of that zone.
     #[arg(long, visible_alias = "zone", env = "SLUICE_RACK")]
     pub rack: Option<String>,
-    /// Memory tier of the read cache, in MiB.
+    /// Memory tier of the read cache, in MiB. Where Kafka serves recent data from the page
+    /// cache, Sluice serves it from here (segments are written with O_DIRECT on a file:// store,
+    /// so they are not in the page cache): a consumer further behind than this reads from disk
+    /// or the object store. Larger is not free: the cache keeps the written segments' buffers,
+    /// so the writer allocates (and the kernel zeroes) fresh memory for new ones.
     #[arg(long, env = "SLUICE_CACHE_MEMORY_MB", default_value_t = 256)]
     pub cache_memory_mb: usize,
     /// Disk tier of the read cache, in MiB (0 disables it; a file:// object store, already a
