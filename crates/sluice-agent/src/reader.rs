@@ -197,55 +197,36 @@ impl Agent {
                 continue;
             }
             // The entry is read a cache block at a time (each read a slice of the cached block,
-            // no copy; a batch across blocks is read whole), and no further than `take` wants:
-            // a fetch needs the batches from `from` up to its limit, not the whole entry.
+            // no copy), and no further than `take` wants: a fetch needs the batches from `from`
+            // up to its limit, not the whole entry. A batch running past its block is copied
+            // from the blocks it spans straight into `out`, or not read at all when skipped.
             let end = chunk.pos + chunk.len;
             let block = self.cache.block_size();
+            let storage_error = |e: sluice_storage::cache::CacheError| {
+                tracing::error!(object = %chunk.object, error = %e, "segment read failed");
+                ResponseError::KafkaStorageError
+            };
+            let malformed = |e: BatchError| {
+                tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
+                ResponseError::CorruptMessage
+            };
             let (mut window, mut window_pos, mut at) = (Bytes::new(), chunk.pos, 0usize);
             let mut next = *base;
             while window_pos + (at as u64) < end {
-                let h = match BatchHeader::parse(&window[at..]) {
-                    Ok(h) => h,
+                let p = window_pos + at as u64;
+                let (h, spanning) = match BatchHeader::parse(&window[at..]) {
+                    Ok(h) => (h, None),
+                    // The header is here, the rest in the next blocks.
                     Err(BatchError::Truncated { need, .. })
                         if need > HEADER_LEN && window.len() - at >= HEADER_LEN =>
                     {
-                        // A batch running past this block: its header is here, so copy its
-                        // bytes from the blocks it spans straight into `out` (one copy).
-                        let p = window_pos + at as u64;
-                        if p + need as u64 > end {
-                            tracing::warn!(object = %chunk.object, at = p, need, "index entry ends inside a batch");
-                            break;
-                        }
-                        let h = BatchHeader::parse_header(&window[at..]).map_err(|e| {
-                            tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
-                            ResponseError::CorruptMessage
-                        })?;
-                        let batch_base = next;
-                        next += h.offset_count();
-                        (window, window_pos, at) = (Bytes::new(), p + need as u64, 0);
-                        if next <= from {
-                            continue;
-                        }
-                        if !take(batch_base, &h, out.len()) {
-                            return Ok(out.freeze());
-                        }
-                        let parts = self
-                            .cache
-                            .read_parts(&chunk.object, chunk.object_len, p..p + need as u64)
-                            .await
-                            .map_err(|e| {
-                                tracing::error!(object = %chunk.object, error = %e, "segment read failed");
-                                ResponseError::KafkaStorageError
-                            })?;
-                        let start = out.len();
-                        for part in &parts {
-                            out.extend_from_slice(part);
-                        }
-                        patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
-                        continue;
+                        (
+                            BatchHeader::parse_header(&window[at..]).map_err(malformed)?,
+                            Some(p..p + need as u64),
+                        )
                     }
                     Err(BatchError::Truncated { need, .. }) => {
-                        let p = window_pos + at as u64;
+                        // The next window: to the end of this block, or the whole header.
                         let want = (p + need.max(HEADER_LEN) as u64)
                             .max((p / block + 1) * block)
                             .min(end);
@@ -257,20 +238,22 @@ impl Agent {
                             .cache
                             .read(&chunk.object, chunk.object_len, p..want)
                             .await
-                            .map_err(|e| {
-                                tracing::error!(object = %chunk.object, error = %e, "segment read failed");
-                                ResponseError::KafkaStorageError
-                            })?;
+                            .map_err(storage_error)?;
                         (window_pos, at) = (p, 0);
                         continue;
                     }
-                    Err(e) => {
-                        tracing::error!(object = %chunk.object, error = %e, "stored batch is malformed");
-                        return Err(ResponseError::CorruptMessage);
-                    }
+                    Err(e) => return Err(malformed(e)),
                 };
+                if spanning.as_ref().is_some_and(|r| r.end > end) {
+                    tracing::warn!(object = %chunk.object, at = p, need = h.total_len, "index entry ends inside a batch");
+                    break;
+                }
                 let batch = at..at + h.total_len;
-                at = batch.end;
+                if spanning.is_some() {
+                    (window, window_pos, at) = (Bytes::new(), p + h.total_len as u64, 0);
+                } else {
+                    at = batch.end;
+                }
                 let batch_base = next;
                 next += h.offset_count();
                 if next <= from {
@@ -280,7 +263,19 @@ impl Agent {
                     return Ok(out.freeze());
                 }
                 let start = out.len();
-                out.extend_from_slice(&window[batch]);
+                match spanning {
+                    None => out.extend_from_slice(&window[batch]),
+                    Some(range) => {
+                        let parts = self
+                            .cache
+                            .read_parts(&chunk.object, chunk.object_len, range)
+                            .await
+                            .map_err(storage_error)?;
+                        for part in &parts {
+                            out.extend_from_slice(part);
+                        }
+                    }
+                }
                 patch_base_offset(&mut out[start..], batch_base, LEADER_EPOCH);
             }
         }
