@@ -19,11 +19,11 @@ use std::ops::Range;
 
 use bytes::buf::UninitSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, FetchResponse};
 use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::Encodable;
 
-use crate::codec::EncodeError;
+use crate::codec::{frame_head, EncodeError};
 
 /// Record batches smaller than this are copied like any other field (a separate chunk costs an
 /// iovec entry and a reference count; copying a few KiB is cheaper).
@@ -239,12 +239,7 @@ pub fn encode_fetch_response(
         .collect();
     let mut buf = ChunkedBuf::new(shared);
     body.encode(&mut buf, version).map_err(err)?;
-    let mut head = BytesMut::with_capacity(16);
-    head.put_i32(0);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut head, ApiKey::Fetch.response_header_version(version))
-        .map_err(err)?;
+    let mut head = frame_head(ApiKey::Fetch, version, correlation_id, 16)?;
     let size = head.len() - 4 + buf.len();
     let size = i32::try_from(size).map_err(|_| EncodeError {
         api: ApiKey::Fetch,

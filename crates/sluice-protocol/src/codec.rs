@@ -159,16 +159,33 @@ fn frame(
         version,
         reason: e.to_string(),
     };
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
-        .encode(&mut buf, api.response_header_version(version))
-        .map_err(err)?;
+    let mut buf = frame_head(api, version, correlation_id, 256)?;
     body(&mut buf).map_err(err)?;
     let size = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
+}
+
+/// The start of a response frame in a buffer of `capacity` bytes: a size prefix of 0 (the caller
+/// writes the real one once the body is known) and the response header of `api` at `version`.
+/// Errors: [`EncodeError`].
+pub(crate) fn frame_head(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    capacity: usize,
+) -> Result<BytesMut, EncodeError> {
+    let mut buf = BytesMut::with_capacity(capacity);
+    buf.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, api.response_header_version(version))
+        .map_err(|e| EncodeError {
+            api,
+            version,
+            reason: e.to_string(),
+        })?;
+    Ok(buf)
 }
 
 /// A request of an API `kafka-protocol` has no types for (KIP-1071's StreamsGroupHeartbeat and
